@@ -1,0 +1,20 @@
+//! The tickpulse domain: symbols, exact prices and volumes, timestamps, ticks,
+//! and the one place where untrusted input becomes a [`Tick`].
+//!
+//! This crate owns every rule about what a valid tick is. It does no I/O, reads
+//! no clock (callers pass `now`), and compiles to WASM, so the server, the
+//! feeder, the client package and the browser all agree on the same rules.
+
+pub mod body;
+pub mod decimal;
+pub mod symbol;
+pub mod tick;
+pub mod time;
+pub mod validate;
+
+pub use body::{parse_batch, parse_one, BodyError, BodyFormat, ItemError, MAX_BATCH_TICKS};
+pub use decimal::{Price, Volume};
+pub use symbol::{EventId, Source, Symbol};
+pub use tick::{StreamTick, Tick};
+pub use time::Timestamp;
+pub use validate::{validate, FieldError, RawTick, MAX_FUTURE_SKEW_NANOS};

@@ -1,0 +1,143 @@
+//! [`Timestamp`]: nanoseconds since the Unix epoch, UTC.
+//!
+//! Event time (`ts`, when the market produced the tick) and receive time
+//! (`received_at`, when tickpulse accepted it) are both timestamps but never
+//! mixed up: they live in differently named fields everywhere.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+
+const NANOS_PER_MILLI: i64 = 1_000_000;
+
+/// A point in time as nanoseconds since 1970-01-01T00:00:00Z.
+///
+/// Covers the years 1970 to 2262. Serialised as RFC 3339 with only as many
+/// fractional digits as needed (`2026-11-22T10:00:00.125Z`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    pub const fn from_nanos(nanos: i64) -> Self {
+        Self(nanos)
+    }
+
+    pub const fn as_nanos(self) -> i64 {
+        self.0
+    }
+
+    pub const fn as_millis(self) -> i64 {
+        self.0 / NANOS_PER_MILLI
+    }
+
+    /// # Errors
+    /// When the value is negative or too large to represent in nanoseconds.
+    pub fn from_epoch_millis(millis: i64) -> Result<Self, String> {
+        if millis < 0 {
+            return Err(format!("epoch milliseconds must not be negative, got {millis}"));
+        }
+        millis
+            .checked_mul(NANOS_PER_MILLI)
+            .map(Self)
+            .ok_or_else(|| format!("epoch milliseconds {millis} is out of range"))
+    }
+
+    /// Parses an RFC 3339 timestamp such as `2026-11-22T10:00:00Z` or
+    /// `2026-11-22T11:00:00.5+01:00`.
+    ///
+    /// # Errors
+    /// When the text is not RFC 3339 or lies outside 1970–2262.
+    pub fn parse_rfc3339(text: &str) -> Result<Self, String> {
+        let dt = DateTime::parse_from_rfc3339(text).map_err(|e| {
+            format!("must be an RFC 3339 timestamp or epoch milliseconds, got {text:?} ({e})")
+        })?;
+        let nanos = dt
+            .timestamp_nanos_opt()
+            .ok_or_else(|| format!("{text:?} is out of range (1970-2262)"))?;
+        if nanos < 0 {
+            return Err(format!("{text:?} is before 1970"));
+        }
+        Ok(Self(nanos))
+    }
+
+    /// A zero-padded decimal form whose byte order equals time order; used
+    /// where a store can only compare strings.
+    pub fn sortable_key(self) -> String {
+        format!("{:020}", self.0)
+    }
+
+    pub fn to_rfc3339(self) -> String {
+        DateTime::<Utc>::from_timestamp_nanos(self.0).to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    }
+
+    /// Now, from the system clock. Kept out of validation (which takes `now`
+    /// as an argument) so the rules stay pure and testable.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn now() -> Self {
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Self(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_rfc3339())
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_rfc3339())
+    }
+}
+
+/// Accepts an RFC 3339 string or an integer of epoch milliseconds.
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr<'a> {
+            Millis(i64),
+            #[serde(borrow)]
+            Text(std::borrow::Cow<'a, str>),
+        }
+        match Repr::deserialize(d)? {
+            Repr::Millis(ms) => Timestamp::from_epoch_millis(ms),
+            Repr::Text(t) => Timestamp::parse_rfc3339(&t),
+        }
+        .map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_and_millis_agree() {
+        let a = Timestamp::parse_rfc3339("2026-11-22T10:00:00.125Z").unwrap();
+        let b = Timestamp::from_epoch_millis(a.as_millis()).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.to_rfc3339(), "2026-11-22T10:00:00.125Z");
+        let c = Timestamp::parse_rfc3339("2026-11-22T11:00:00.125+01:00").unwrap();
+        assert_eq!(a, c);
+    }
+
+    #[test]
+    fn sortable_key_orders_like_time() {
+        let a = Timestamp::from_nanos(999);
+        let b = Timestamp::from_nanos(1_000);
+        assert!(a.sortable_key() < b.sortable_key());
+        assert_eq!(a.sortable_key().len(), 20);
+    }
+
+    #[test]
+    fn rejects_garbage_and_pre_epoch() {
+        assert!(Timestamp::parse_rfc3339("yesterday").is_err());
+        assert!(Timestamp::parse_rfc3339("1969-12-31T23:59:59Z").is_err());
+        assert!(Timestamp::from_epoch_millis(-1).is_err());
+        assert!(Timestamp::from_epoch_millis(i64::MAX).is_err());
+    }
+}
