@@ -1,1 +1,65 @@
-//! placeholder
+//! The tickpulse pages: the shell, the router and the page components.
+//!
+//! Built twice: with `ssr` into the server (rendering, server functions) and
+//! with `hydrate` into the browser bundle (live updates). Server-only code
+//! sits behind `#[cfg(feature = "ssr")]`, browser-only code behind
+//! `#[cfg(feature = "hydrate")]`.
+
+pub mod dashboard;
+#[cfg(feature = "hydrate")]
+mod live;
+#[cfg(feature = "ssr")]
+pub mod ssr;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::StaticSegment;
+
+/// The HTML document around every page.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="tickpulse" href="/pkg/tickpulse.css"/>
+        <Title text="tickpulse"/>
+        <Router>
+            <Routes fallback=NotFound>
+                <Route path=StaticSegment("") view=dashboard::Dashboard/>
+            </Routes>
+        </Router>
+    }
+}
+
+#[component]
+fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(axum::http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <main class="page">
+            <h1>"Page not found"</h1>
+            <p><a href="/">"Back to the dashboard"</a></p>
+        </main>
+    }
+}

@@ -40,7 +40,11 @@ pub enum BodyError {
     /// The body is not well-formed JSON; `field` is the field being read
     /// when parsing failed, when it can be told.
     #[error("request body is not valid JSON: {message}")]
-    Syntax { message: String, index: Option<usize>, field: Option<String> },
+    Syntax {
+        message: String,
+        index: Option<usize>,
+        field: Option<String>,
+    },
     #[error("a batch holds at most {max} ticks, this one holds {count}")]
     TooMany { count: usize, max: usize },
     #[error("{} field error(s) in the request", .0.len())]
@@ -52,15 +56,29 @@ impl BodyError {
     pub fn details(&self) -> Vec<ItemError> {
         match self {
             BodyError::Invalid(items) => items.clone(),
-            BodyError::Syntax { message, index, field } => vec![ItemError {
+            BodyError::Syntax {
+                message,
+                index,
+                field,
+            } => vec![ItemError {
                 index: *index,
-                error: FieldError::new(field.as_deref().unwrap_or("body"), "syntax", message.clone()),
+                error: FieldError::new(
+                    field.as_deref().unwrap_or("body"),
+                    "syntax",
+                    message.clone(),
+                ),
             }],
             BodyError::TooMany { .. } => {
-                vec![ItemError { index: None, error: FieldError::new("body", "too_many", self.to_string()) }]
+                vec![ItemError {
+                    index: None,
+                    error: FieldError::new("body", "too_many", self.to_string()),
+                }]
             }
             BodyError::Empty | BodyError::NotUtf8 => {
-                vec![ItemError { index: None, error: FieldError::new("body", "invalid", self.to_string()) }]
+                vec![ItemError {
+                    index: None,
+                    error: FieldError::new("body", "invalid", self.to_string()),
+                }]
             }
         }
     }
@@ -74,7 +92,12 @@ pub fn parse_one(body: &[u8], now: Timestamp) -> Result<Tick, BodyError> {
     let text = as_text(body)?;
     let raw: RawTick<'_> = serde_json::from_str(text).map_err(|e| syntax(text, &e, None))?;
     validate(&raw, now).map_err(|errors| {
-        BodyError::Invalid(errors.into_iter().map(|error| ItemError { index: None, error }).collect())
+        BodyError::Invalid(
+            errors
+                .into_iter()
+                .map(|error| ItemError { index: None, error })
+                .collect(),
+        )
     })
 }
 
@@ -82,7 +105,11 @@ pub fn parse_one(body: &[u8], now: Timestamp) -> Result<Tick, BodyError> {
 ///
 /// # Errors
 /// See [`BodyError`]; `Invalid` lists the problems of every bad tick.
-pub fn parse_batch(body: &[u8], format: BodyFormat, now: Timestamp) -> Result<Vec<Tick>, BodyError> {
+pub fn parse_batch(
+    body: &[u8],
+    format: BodyFormat,
+    now: Timestamp,
+) -> Result<Vec<Tick>, BodyError> {
     let text = as_text(body)?;
     let is_array = match format {
         BodyFormat::JsonArray => true,
@@ -109,15 +136,20 @@ pub fn parse_batch(body: &[u8], format: BodyFormat, now: Timestamp) -> Result<Ve
         return Err(BodyError::Empty);
     }
     if raws.len() > MAX_BATCH_TICKS {
-        return Err(BodyError::TooMany { count: raws.len(), max: MAX_BATCH_TICKS });
+        return Err(BodyError::TooMany {
+            count: raws.len(),
+            max: MAX_BATCH_TICKS,
+        });
     }
     let mut ticks = Vec::with_capacity(raws.len());
     let mut problems = Vec::new();
     for (index, raw) in raws.iter().enumerate() {
         match validate(raw, now) {
             Ok(t) => ticks.push(t),
-            Err(errors) => problems
-                .extend(errors.into_iter().map(|error| ItemError { index: Some(index), error })),
+            Err(errors) => problems.extend(errors.into_iter().map(|error| ItemError {
+                index: Some(index),
+                error,
+            })),
         }
     }
     if problems.is_empty() {
@@ -137,12 +169,20 @@ fn as_text(body: &[u8]) -> Result<&str, BodyError> {
 
 fn syntax(text: &str, e: &serde_json::Error, index: Option<usize>) -> BodyError {
     let offset = byte_offset(text, e.line(), e.column());
-    BodyError::Syntax { message: e.to_string(), index, field: field_at(&text[..offset]) }
+    BodyError::Syntax {
+        message: e.to_string(),
+        index,
+        field: field_at(&text[..offset]),
+    }
 }
 
 /// The byte offset of a 1-based line and column as serde_json reports them.
 fn byte_offset(text: &str, line: usize, column: usize) -> usize {
-    let line_start: usize = text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum();
+    let line_start: usize = text
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum();
     (line_start + column.saturating_sub(1)).min(text.len())
 }
 
@@ -172,7 +212,12 @@ mod tests {
     #[test]
     fn array_and_ndjson_give_the_same_ticks() {
         let arr = parse_batch(format!("[{A},{B}]").as_bytes(), BodyFormat::Detect, now()).unwrap();
-        let nd = parse_batch(format!("{A}\n\n{B}\n").as_bytes(), BodyFormat::Detect, now()).unwrap();
+        let nd = parse_batch(
+            format!("{A}\n\n{B}\n").as_bytes(),
+            BodyFormat::Detect,
+            now(),
+        )
+        .unwrap();
         assert_eq!(arr, nd);
         assert_eq!(arr.len(), 2);
     }
@@ -180,7 +225,12 @@ mod tests {
     #[test]
     fn one_bad_tick_fails_the_batch_with_its_index() {
         let bad = r#"{"symbol":"C","price":-1,"ts":1,"event_id":"c"}"#;
-        let err = parse_batch(format!("[{A},{bad},{B}]").as_bytes(), BodyFormat::Detect, now()).unwrap_err();
+        let err = parse_batch(
+            format!("[{A},{bad},{B}]").as_bytes(),
+            BodyFormat::Detect,
+            now(),
+        )
+        .unwrap_err();
         let d = err.details();
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].index, Some(1));
@@ -189,15 +239,23 @@ mod tests {
 
     #[test]
     fn bare_nan_is_a_syntax_error_naming_price() {
-        let err = parse_one(br#"{"symbol":"X","price":NaN,"ts":1,"event_id":"e"}"#, now()).unwrap_err();
+        let err = parse_one(
+            br#"{"symbol":"X","price":NaN,"ts":1,"event_id":"e"}"#,
+            now(),
+        )
+        .unwrap_err();
         assert!(matches!(err, BodyError::Syntax { .. }));
         assert_eq!(err.details()[0].error.field, "price");
     }
 
     #[test]
     fn ndjson_syntax_error_names_the_line_index() {
-        let err = parse_batch(format!("{A}\n{{\"symbol\":\"X\",\"price\":1x}}\n").as_bytes(), BodyFormat::Ndjson, now())
-            .unwrap_err();
+        let err = parse_batch(
+            format!("{A}\n{{\"symbol\":\"X\",\"price\":1x}}\n").as_bytes(),
+            BodyFormat::Ndjson,
+            now(),
+        )
+        .unwrap_err();
         let d = err.details();
         assert_eq!(d[0].index, Some(1));
         assert_eq!(d[0].error.field, "price");
@@ -205,13 +263,24 @@ mod tests {
 
     #[test]
     fn limits_and_empty_bodies() {
-        assert_eq!(parse_batch(b"  \n", BodyFormat::Detect, now()).unwrap_err(), BodyError::Empty);
-        assert_eq!(parse_batch(b"[]", BodyFormat::Detect, now()).unwrap_err(), BodyError::Empty);
-        let many = std::iter::repeat_n(A, MAX_BATCH_TICKS + 1).collect::<Vec<_>>().join("\n");
+        assert_eq!(
+            parse_batch(b"  \n", BodyFormat::Detect, now()).unwrap_err(),
+            BodyError::Empty
+        );
+        assert_eq!(
+            parse_batch(b"[]", BodyFormat::Detect, now()).unwrap_err(),
+            BodyError::Empty
+        );
+        let many = std::iter::repeat_n(A, MAX_BATCH_TICKS + 1)
+            .collect::<Vec<_>>()
+            .join("\n");
         assert!(matches!(
             parse_batch(many.as_bytes(), BodyFormat::Ndjson, now()).unwrap_err(),
             BodyError::TooMany { count, .. } if count == MAX_BATCH_TICKS + 1
         ));
-        assert_eq!(parse_one(&[0xff, 0xfe], now()).unwrap_err(), BodyError::NotUtf8);
+        assert_eq!(
+            parse_one(&[0xff, 0xfe], now()).unwrap_err(),
+            BodyError::NotUtf8
+        );
     }
 }

@@ -139,7 +139,9 @@ mod tests {
 
     #[test]
     fn rejects_bad_prices() {
-        for bad in ["-1", "0", "abc", "NaN", "nan", "-inf", "Infinity", "", "1.2.3"] {
+        for bad in [
+            "-1", "0", "abc", "NaN", "nan", "-inf", "Infinity", "", "1.2.3",
+        ] {
             assert!(Price::parse(bad).is_err(), "{bad} accepted");
         }
         assert!(Price::parse("1".repeat(40).as_str()).is_err());

@@ -7,6 +7,7 @@
 
 pub mod body;
 pub mod decimal;
+pub mod stream_id;
 pub mod symbol;
 pub mod tick;
 pub mod time;
@@ -14,7 +15,8 @@ pub mod validate;
 
 pub use body::{parse_batch, parse_one, BodyError, BodyFormat, ItemError, MAX_BATCH_TICKS};
 pub use decimal::{Price, Volume};
+pub use stream_id::StreamId;
 pub use symbol::{EventId, Source, Symbol};
-pub use tick::{StreamTick, Tick};
+pub use tick::{LatestTick, Snapshot, StreamTick, Tick};
 pub use time::Timestamp;
 pub use validate::{validate, FieldError, RawTick, MAX_FUTURE_SKEW_NANOS};

@@ -162,7 +162,10 @@ mod tests {
     #[test]
     fn symbol_is_uppercased_and_checked() {
         assert_eq!(Symbol::new_checked("btc-usd").unwrap().as_str(), "BTC-USD");
-        assert_eq!(Symbol::new_checked("NYSE:IBM").unwrap().as_str(), "NYSE:IBM");
+        assert_eq!(
+            Symbol::new_checked("NYSE:IBM").unwrap().as_str(),
+            "NYSE:IBM"
+        );
         assert!(Symbol::new_checked("").is_err());
         assert!(Symbol::new_checked("A B").is_err());
         assert!(Symbol::new_checked(&"A".repeat(33)).is_err());

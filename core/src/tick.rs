@@ -7,7 +7,7 @@
 //!   "ts":"2026-11-22T10:00:00.125Z","event_id":"sim-1-42"}`;
 //! a `StreamTick` adds `"id":"1732269600125-0"` and `"received_at"`.
 
-use crate::{EventId, Price, Source, Symbol, Timestamp, Volume};
+use crate::{EventId, Price, Source, StreamId, Symbol, Timestamp, Volume};
 use serde::{Deserialize, Serialize};
 
 /// One price observation for one symbol, as sent by a feeder.
@@ -30,7 +30,7 @@ pub struct Tick {
 pub struct StreamTick {
     /// The stream id (`<millis>-<seq>`), monotonically increasing per stream;
     /// SSE clients see it as the event `id:`.
-    pub id: String,
+    pub id: StreamId,
     #[serde(flatten)]
     pub tick: Tick,
     /// Receive time: when tickpulse accepted the tick.
@@ -43,4 +43,57 @@ impl Tick {
     pub fn supersedes(&self, stored: &Tick) -> bool {
         self.ts >= stored.ts
     }
+}
+
+/// The newest tick of one symbol (by event time) and the first price ever
+/// seen for it: what the dashboard shows per row and what an SSE `snapshot`
+/// carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatestTick {
+    #[serde(flatten)]
+    pub tick: StreamTick,
+    /// The first price seen for this symbol; change is measured against it.
+    pub first_price: Price,
+}
+
+impl LatestTick {
+    pub fn symbol(&self) -> &Symbol {
+        &self.tick.tick.symbol
+    }
+
+    /// Change since first seen, absolute and in percent (two decimals).
+    pub fn change(&self) -> (rust_decimal::Decimal, rust_decimal::Decimal) {
+        let last = self.tick.tick.price.value();
+        let first = self.first_price.value();
+        let abs = (last - first).normalize();
+        let pct = (abs * rust_decimal::Decimal::ONE_HUNDRED / first)
+            .round_dp(2)
+            .normalize();
+        (abs, pct)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_tick_json_is_flat_and_round_trips() {
+        let json = r#"{"id":"5-1","symbol":"X","price":"1.5","volume":"0","source":"s","ts":"2026-11-22T10:00:00Z","event_id":"e","received_at":"2026-11-22T10:00:00.001Z","first_price":"1.2"}"#;
+        let latest: LatestTick = serde_json::from_str(json).unwrap();
+        assert_eq!(latest.tick.id, StreamId::new(5, 1));
+        assert_eq!(latest.change().1.to_string(), "25");
+        let again: LatestTick =
+            serde_json::from_str(&serde_json::to_string(&latest).unwrap()).unwrap();
+        assert_eq!(again, latest);
+    }
+}
+
+/// The data of an SSE `snapshot` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// `true` when this snapshot replaces state after missed updates (the
+    /// client fell behind or the server lost its subscription).
+    pub reset: bool,
+    pub ticks: Vec<LatestTick>,
 }

@@ -34,7 +34,9 @@ impl Timestamp {
     /// When the value is negative or too large to represent in nanoseconds.
     pub fn from_epoch_millis(millis: i64) -> Result<Self, String> {
         if millis < 0 {
-            return Err(format!("epoch milliseconds must not be negative, got {millis}"));
+            return Err(format!(
+                "epoch milliseconds must not be negative, got {millis}"
+            ));
         }
         millis
             .checked_mul(NANOS_PER_MILLI)

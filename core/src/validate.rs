@@ -27,7 +27,11 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: &str, code: &str, message: impl Into<String>) -> Self {
-        Self { field: field.to_owned(), code: code.to_owned(), message: message.into() }
+        Self {
+            field: field.to_owned(),
+            code: code.to_owned(),
+            message: message.into(),
+        }
     }
 }
 
@@ -63,19 +67,27 @@ pub fn validate(raw: &RawTick<'_>, now: Timestamp) -> Result<Tick, Vec<FieldErro
         ));
     }
     for name in &raw.duplicate_fields {
-        errors.push(FieldError::new(name, "duplicate_field", "is given more than once"));
+        errors.push(FieldError::new(
+            name,
+            "duplicate_field",
+            "is given more than once",
+        ));
     }
 
     let symbol = required(&mut errors, "symbol", raw.symbol, |v| {
         Symbol::new_checked(&as_str(v)?)
     });
-    let price = required(&mut errors, "price", raw.price, |v| Price::new_checked(as_decimal(v)?));
+    let price = required(&mut errors, "price", raw.price, |v| {
+        Price::new_checked(as_decimal(v)?)
+    });
     let volume = optional(&mut errors, "volume", raw.volume, |v| {
         Volume::new_checked(as_decimal(v)?)
     })
     .map(|v| v.unwrap_or(Volume::ZERO));
-    let source = optional(&mut errors, "source", raw.source, |v| Source::new_checked(&as_str(v)?))
-        .map(|s| s.unwrap_or_else(Source::unknown));
+    let source = optional(&mut errors, "source", raw.source, |v| {
+        Source::new_checked(&as_str(v)?)
+    })
+    .map(|s| s.unwrap_or_else(Source::unknown));
     let ts = required(&mut errors, "ts", raw.ts, |v| {
         let ts = as_timestamp(v)?;
         if ts.as_nanos() > now.as_nanos().saturating_add(MAX_FUTURE_SKEW_NANOS) {
@@ -93,7 +105,14 @@ pub fn validate(raw: &RawTick<'_>, now: Timestamp) -> Result<Tick, Vec<FieldErro
         (Some(symbol), Some(price), Some(volume), Some(source), Some(ts), Some(event_id))
             if errors.is_empty() =>
         {
-            Ok(Tick { symbol, price, volume, source, ts, event_id })
+            Ok(Tick {
+                symbol,
+                price,
+                volume,
+                source,
+                ts,
+                event_id,
+            })
         }
         _ => Err(errors),
     }
@@ -115,7 +134,9 @@ fn required<T>(
             errors.push(FieldError::new(field, "required", "is required"));
             None
         }
-        Some(v) => check(v).map_err(|m| errors.push(FieldError::new(field, "invalid", m))).ok(),
+        Some(v) => check(v)
+            .map_err(|m| errors.push(FieldError::new(field, "invalid", m)))
+            .ok(),
     }
 }
 
@@ -167,10 +188,9 @@ fn as_decimal(v: &RawValue) -> Result<rust_decimal::Decimal, String> {
 fn as_timestamp(v: &RawValue) -> Result<Timestamp, String> {
     match kind(v) {
         "a number" => {
-            let ms: i64 = v
-                .get()
-                .parse()
-                .map_err(|_| format!("epoch milliseconds must be a whole number, got {}", v.get()))?;
+            let ms: i64 = v.get().parse().map_err(|_| {
+                format!("epoch milliseconds must be a whole number, got {}", v.get())
+            })?;
             Timestamp::from_epoch_millis(ms)
         }
         "a string" => {
@@ -182,7 +202,9 @@ fn as_timestamp(v: &RawValue) -> Result<Timestamp, String> {
                 Timestamp::parse_rfc3339(&s)
             }
         }
-        other => Err(format!("must be an RFC 3339 string or epoch milliseconds, got {other}")),
+        other => Err(format!(
+            "must be an RFC 3339 string or epoch milliseconds, got {other}"
+        )),
     }
 }
 
@@ -298,7 +320,10 @@ mod tests {
     fn names_every_bad_field() {
         let e = check(r#"{"price":-1,"volume":"x","ts":"soon","event_id":"","volumne":3}"#)
             .unwrap_err();
-        assert_eq!(fields(&e), ["volumne", "symbol", "price", "volume", "ts", "event_id"]);
+        assert_eq!(
+            fields(&e),
+            ["volumne", "symbol", "price", "volume", "ts", "event_id"]
+        );
         assert_eq!(e[1].code, "required");
     }
 
@@ -315,16 +340,21 @@ mod tests {
     fn rejects_far_future_but_allows_small_skew() {
         let ok = now().as_millis() + 60_000;
         let bad = now().as_millis() + 6 * 60_000;
-        assert!(check(&format!(r#"{{"symbol":"X","price":1,"ts":{ok},"event_id":"e"}}"#)).is_ok());
-        let e = check(&format!(r#"{{"symbol":"X","price":1,"ts":{bad},"event_id":"e"}}"#))
-            .unwrap_err();
+        assert!(check(&format!(
+            r#"{{"symbol":"X","price":1,"ts":{ok},"event_id":"e"}}"#
+        ))
+        .is_ok());
+        let e = check(&format!(
+            r#"{{"symbol":"X","price":1,"ts":{bad},"event_id":"e"}}"#
+        ))
+        .unwrap_err();
         assert_eq!(fields(&e), ["ts"]);
     }
 
     #[test]
     fn duplicate_keys_and_null_required_fields_are_errors() {
-        let e = check(r#"{"symbol":"X","symbol":"Y","price":null,"ts":1,"event_id":"e"}"#)
-            .unwrap_err();
+        let e =
+            check(r#"{"symbol":"X","symbol":"Y","price":null,"ts":1,"event_id":"e"}"#).unwrap_err();
         assert_eq!(fields(&e), ["symbol", "price"]);
         assert_eq!(e[0].code, "duplicate_field");
     }

@@ -26,7 +26,9 @@ fn field_value() -> impl Strategy<Value = String> {
 }
 
 fn tick_object() -> impl Strategy<Value = String> {
-    let names = prop::sample::select(vec!["symbol", "price", "volume", "source", "ts", "event_id", "extra"]);
+    let names = prop::sample::select(vec![
+        "symbol", "price", "volume", "source", "ts", "event_id", "extra",
+    ]);
     prop::collection::vec((names, field_value()), 0..8).prop_map(|fields| {
         let body: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
         format!("{{{}}}", body.join(","))

@@ -1,1 +1,85 @@
-//! placeholder
+//! The tickpulse server as a library: [`router`] builds the whole HTTP
+//! surface from an [`AppState`], [`serve`] runs it until a shutdown future
+//! completes. The binary (`main.rs`) only parses config and calls [`serve`];
+//! tests call the same functions with their own config.
+
+pub mod bus;
+pub mod config;
+pub mod http;
+pub mod pipeline;
+pub mod site;
+pub mod state;
+
+use crate::bus::redis::RedisSettings;
+use crate::bus::{Bus, RedisBus};
+use crate::config::Config;
+use crate::pipeline::gateway::Gateway;
+use crate::pipeline::writer::TickWriter;
+use crate::state::AppState;
+use axum::Router;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Every route of the server with its state.
+pub fn router(state: AppState) -> Router {
+    let api = http::api_routes();
+    site::routes(api, &state).with_state(state)
+}
+
+/// Builds the state: connects nothing yet (the bus connects lazily), starts
+/// the writer and the gateway.
+///
+/// # Errors
+/// When the configuration is unusable (e.g. a malformed `REDIS_URL`).
+pub fn build_state(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<AppState> {
+    let bus: Arc<dyn Bus> = Arc::new(RedisBus::new(RedisSettings {
+        url: config.redis_url.clone(),
+        prefix: config.redis_key_prefix.clone(),
+        timeout: Duration::from_millis(config.redis_timeout_ms),
+        dedupe_ttl_secs: config.dedupe_ttl_secs,
+        stream_maxlen: config.stream_maxlen,
+    })?);
+    let writer = TickWriter::start(bus.clone(), config.ingest_writers);
+    let gateway = Gateway::start(bus.clone(), shutdown.clone());
+    Ok(AppState {
+        leptos_options: site::leptos_options(&config),
+        config: Arc::new(config),
+        bus,
+        writer,
+        gateway,
+        shutdown,
+    })
+}
+
+/// Serves on `listener` until `shutdown` completes, then lets open requests
+/// finish (SSE streams end at once).
+///
+/// # Errors
+/// When the configuration is unusable or the listener fails.
+pub async fn serve(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    if config.ingest_credentials().is_none() {
+        tracing::warn!(
+            "INGEST_USERNAME / INGEST_PASSWORD are not set: the ingest webhook answers 503"
+        );
+    }
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let state = build_state(config, stop_rx)?;
+    if let Err(e) = state.bus.ping().await {
+        tracing::warn!(error = %e, "Redis does not answer yet; readiness reports unavailable until it does");
+    }
+    tracing::info!(addr = %listener.local_addr()?, "tickpulse listening");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        })
+        .await?;
+    Ok(())
+}

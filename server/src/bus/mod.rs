@@ -1,0 +1,58 @@
+//! The bus: where accepted ticks go and where live updates come from.
+//!
+//! Handlers and pipelines only see the [`Bus`] trait, so a backend (Redis
+//! today, an in-process one for the embedded mode) can be added without
+//! touching them. A bus owns de-duplication, the tick stream, the compacted
+//! latest-tick view and the update channel; it does not validate (that is
+//! `tickpulse_core`) and it does not batch requests (that is the writer).
+
+pub mod redis;
+
+pub use self::redis::RedisBus;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use tickpulse_core::{LatestTick, Symbol, Tick, Timestamp};
+
+/// A backend failure. Cheap to clone so one failed write can answer every
+/// request that was coalesced into it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{backend} unavailable: {reason}")]
+pub struct BusError {
+    pub backend: &'static str,
+    pub reason: String,
+}
+
+/// For each tick of an [`Bus::append`] call, whether it was new (`true`) or a
+/// duplicate of an `event_id` already seen (`false`).
+pub type Accepted = Vec<bool>;
+
+/// A stream of update messages. Each message is a JSON array of
+/// `StreamTick`s in stream order, exactly as published.
+pub type Updates = BoxStream<'static, Bytes>;
+
+#[async_trait]
+pub trait Bus: Send + Sync + 'static {
+    /// Appends the ticks that are not duplicates to the stream, updates the
+    /// latest-tick view where a tick is newer than the stored one, and
+    /// publishes the appended ticks as one update message. Returns only after
+    /// the backend confirmed.
+    ///
+    /// # Errors
+    /// When the backend cannot be reached or did not answer in time.
+    async fn append(&self, ticks: &[Tick], received_at: Timestamp) -> Result<Accepted, BusError>;
+
+    /// The latest tick of one symbol.
+    async fn latest(&self, symbol: &Symbol) -> Result<Option<LatestTick>, BusError>;
+
+    /// The latest tick of every symbol, ordered by symbol.
+    async fn latest_all(&self) -> Result<Vec<LatestTick>, BusError>;
+
+    /// Subscribes to update messages. The stream ends when the subscription
+    /// is lost; the caller resubscribes.
+    async fn subscribe(&self) -> Result<Updates, BusError>;
+
+    /// Checks that the backend answers.
+    async fn ping(&self) -> Result<(), BusError>;
+}

@@ -1,0 +1,193 @@
+//! [`RedisBus`]: the bus on Redis.
+//!
+//! # Keys (all behind the configured prefix)
+//! - `ticks.received` — stream of accepted ticks (fields `symbol`, `tick`)
+//! - `ticks:latest` — hash symbol → newest `StreamTick` JSON (compacted view)
+//! - `ticks:latest:ts` — hash symbol → event time of that tick, sortable
+//! - `ticks:first` — hash symbol → first price seen
+//! - `seen:{event_id}` — de-duplication marker with a TTL; holds the stream id
+//! - `realtime:updates` — channel; one JSON array of `StreamTick`s per append
+//!
+//! One append is one `EVALSHA` (`append.lua`): de-dupe, `XADD`, view update
+//! and `PUBLISH` in a single round trip, atomically.
+
+use super::{Accepted, Bus, BusError, Updates};
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::StreamExt;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::AsyncCommands;
+use std::collections::HashMap;
+use std::time::Duration;
+use tickpulse_core::{LatestTick, Price, StreamTick, Symbol, Tick, Timestamp};
+
+const BACKEND: &str = "redis";
+
+pub struct RedisBus {
+    client: redis::Client,
+    conn: ConnectionManager,
+    append: redis::Script,
+    prefix: String,
+    timeout: Duration,
+    dedupe_ttl_secs: u64,
+    stream_maxlen: u64,
+}
+
+/// Settings of a [`RedisBus`].
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    pub url: String,
+    pub prefix: String,
+    pub timeout: Duration,
+    pub dedupe_ttl_secs: u64,
+    pub stream_maxlen: u64,
+}
+
+impl RedisBus {
+    /// Prepares the bus without connecting, so the server can start (and
+    /// report "not ready") while Redis is down; it connects on first use and
+    /// reconnects by itself.
+    ///
+    /// # Errors
+    /// When the URL is malformed.
+    pub fn new(settings: RedisSettings) -> Result<Self, BusError> {
+        let client = redis::Client::open(settings.url.as_str()).map_err(unavailable)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(settings.timeout))
+            .set_response_timeout(Some(settings.timeout))
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(500));
+        let conn =
+            ConnectionManager::new_lazy_with_config(client.clone(), config).map_err(unavailable)?;
+        Ok(Self {
+            client,
+            conn,
+            append: redis::Script::new(include_str!("append.lua")),
+            prefix: settings.prefix,
+            timeout: settings.timeout,
+            dedupe_ttl_secs: settings.dedupe_ttl_secs,
+            stream_maxlen: settings.stream_maxlen,
+        })
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    /// Runs one Redis call under the configured timeout.
+    async fn bounded<T>(
+        &self,
+        call: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, BusError> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(result) => result.map_err(unavailable),
+            Err(_) => Err(BusError {
+                backend: BACKEND,
+                reason: format!("no answer within {:?}", self.timeout),
+            }),
+        }
+    }
+}
+
+fn unavailable(e: redis::RedisError) -> BusError {
+    BusError {
+        backend: BACKEND,
+        reason: e.to_string(),
+    }
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> BusError {
+    BusError {
+        backend: BACKEND,
+        reason: format!("unreadable {what}: {e}"),
+    }
+}
+
+/// The tick as stored: a `StreamTick` without its id (Redis assigns it).
+#[derive(serde::Serialize)]
+struct StoredTick<'a> {
+    #[serde(flatten)]
+    tick: &'a Tick,
+    received_at: Timestamp,
+}
+
+#[async_trait]
+impl Bus for RedisBus {
+    async fn append(&self, ticks: &[Tick], received_at: Timestamp) -> Result<Accepted, BusError> {
+        let mut inv = self.append.prepare_invoke();
+        inv.arg(&self.prefix)
+            .arg(self.dedupe_ttl_secs)
+            .arg(self.stream_maxlen);
+        for tick in ticks {
+            let body = serde_json::to_string(&StoredTick { tick, received_at })
+                .map_err(|e| corrupt("tick", e))?;
+            inv.arg(tick.event_id.as_str())
+                .arg(tick.symbol.as_str())
+                .arg(tick.ts.sortable_key())
+                .arg(tick.price.to_string())
+                .arg(body);
+        }
+        let mut conn = self.conn.clone();
+        let flags: String = self.bounded(inv.invoke_async(&mut conn)).await?;
+        if flags.len() != ticks.len() {
+            return Err(corrupt(
+                "append result",
+                format!("{} flags for {} ticks", flags.len(), ticks.len()),
+            ));
+        }
+        Ok(flags.bytes().map(|b| b == b'1').collect())
+    }
+
+    async fn latest(&self, symbol: &Symbol) -> Result<Option<LatestTick>, BusError> {
+        let mut conn = self.conn.clone();
+        let mut pipe = redis::pipe();
+        pipe.hget(self.key("ticks:latest"), symbol.as_str())
+            .hget(self.key("ticks:first"), symbol.as_str());
+        let (tick, first): (Option<String>, Option<String>) =
+            self.bounded(pipe.query_async(&mut conn)).await?;
+        match (tick, first) {
+            (Some(tick), Some(first)) => Ok(Some(to_latest(&tick, &first)?)),
+            _ => Ok(None),
+        }
+    }
+
+    async fn latest_all(&self) -> Result<Vec<LatestTick>, BusError> {
+        let mut conn = self.conn.clone();
+        let mut pipe = redis::pipe();
+        pipe.hgetall(self.key("ticks:latest"))
+            .hgetall(self.key("ticks:first"));
+        let (ticks, firsts): (HashMap<String, String>, HashMap<String, String>) =
+            self.bounded(pipe.query_async(&mut conn)).await?;
+        let mut all = Vec::with_capacity(ticks.len());
+        for (symbol, tick) in ticks {
+            if let Some(first) = firsts.get(&symbol) {
+                all.push(to_latest(&tick, first)?);
+            }
+        }
+        all.sort_by(|a, b| a.symbol().cmp(b.symbol()));
+        Ok(all)
+    }
+
+    async fn subscribe(&self) -> Result<Updates, BusError> {
+        let mut pubsub = self.bounded(self.client.get_async_pubsub()).await?;
+        self.bounded(pubsub.subscribe(self.key("realtime:updates")))
+            .await?;
+        let stream = pubsub
+            .into_on_message()
+            .map(|msg| Bytes::copy_from_slice(msg.get_payload_bytes()));
+        Ok(stream.boxed())
+    }
+
+    async fn ping(&self) -> Result<(), BusError> {
+        let mut conn = self.conn.clone();
+        let _: String = self.bounded(conn.ping()).await?;
+        Ok(())
+    }
+}
+
+fn to_latest(tick: &str, first: &str) -> Result<LatestTick, BusError> {
+    let tick: StreamTick = serde_json::from_str(tick).map_err(|e| corrupt("latest tick", e))?;
+    let first_price = Price::parse(first).map_err(|e| corrupt("first price", e))?;
+    Ok(LatestTick { tick, first_price })
+}

@@ -1,0 +1,92 @@
+//! Every setting of the `tickpulse` server, from flags or environment
+//! variables. Defaults run on a laptop; `.env.sample` lists them all.
+
+use clap::{Parser, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "tickpulse",
+    version,
+    about = "Real-time market data: ingest, stream, dashboard."
+)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "TICKPULSE_ADDR", default_value = "127.0.0.1:3000")]
+    pub addr: SocketAddr,
+
+    /// Redis connection URL.
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
+
+    /// Prefix for every Redis key and channel, so several deployments (or
+    /// test runs) can share one Redis.
+    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "")]
+    pub redis_key_prefix: String,
+
+    /// How long a Redis call may take before the request fails with 503.
+    #[arg(long, env = "REDIS_TIMEOUT_MS", default_value_t = 2_000)]
+    pub redis_timeout_ms: u64,
+
+    /// User name feeders must send (HTTP Basic Auth) to the ingest webhook.
+    /// Ingest answers 503 while it or the password is unset.
+    #[arg(long, env = "INGEST_USERNAME")]
+    pub ingest_username: Option<String>,
+
+    /// Password feeders must send to the ingest webhook.
+    #[arg(long, env = "INGEST_PASSWORD", hide_env_values = true)]
+    pub ingest_password: Option<String>,
+
+    /// How long an `event_id` is remembered for de-duplication, in seconds.
+    /// Memory grows with ticks/s times this window.
+    #[arg(long, env = "DEDUPE_TTL_SECS", default_value_t = 3_600)]
+    pub dedupe_ttl_secs: u64,
+
+    /// Approximate number of entries kept in the tick stream.
+    #[arg(long, env = "STREAM_MAXLEN", default_value_t = 1_000_000)]
+    pub stream_maxlen: u64,
+
+    /// Largest accepted ingest request body, in bytes.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Concurrent Redis writes of the ingest writer; requests arriving while
+    /// all are busy are coalesced into the next write.
+    #[arg(long, env = "INGEST_WRITERS", default_value_t = 4)]
+    pub ingest_writers: usize,
+
+    /// Seconds between SSE keep-alive comments.
+    #[arg(long, env = "SSE_KEEPALIVE_SECS", default_value_t = 15)]
+    pub sse_keepalive_secs: u64,
+
+    /// Folder holding the built site (`pkg/` with the WASM, JS and CSS, plus
+    /// the files of `public/`).
+    #[arg(long, env = "SITE_ROOT", default_value = "target/site")]
+    pub site_root: PathBuf,
+
+    /// Log format: `text` for people, `json` for log collectors.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Config {
+    /// A configuration with every default, for tests and embedding.
+    pub fn defaults() -> Self {
+        Self::parse_from(["tickpulse"])
+    }
+
+    /// The ingest credentials, when both are set.
+    pub fn ingest_credentials(&self) -> Option<(&str, &str)> {
+        match (&self.ingest_username, &self.ingest_password) {
+            (Some(u), Some(p)) if !u.is_empty() && !p.is_empty() => Some((u, p)),
+            _ => None,
+        }
+    }
+}

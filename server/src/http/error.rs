@@ -1,0 +1,95 @@
+//! [`ApiError`]: every way a request can fail, and the one JSON shape it
+//! fails with: `{"error": "...", "details": [...]}`.
+
+use crate::bus::BusError;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use tickpulse_core::{BodyError, FieldError, ItemError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadBody(#[from] BodyError),
+    #[error("invalid {field}")]
+    BadParam {
+        field: &'static str,
+        message: String,
+    },
+    #[error("missing or wrong credentials")]
+    Unauthorized,
+    #[error("request body is larger than {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error("unsupported content type {got:?}; send {expected}")]
+    UnsupportedMediaType { got: String, expected: &'static str },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("ingest is disabled: set INGEST_USERNAME and INGEST_PASSWORD")]
+    IngestDisabled,
+    #[error("{0}")]
+    Unavailable(#[from] BusError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+#[derive(Serialize)]
+struct ErrorBody {
+    error: String,
+    details: Vec<ItemError>,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadBody(_) | ApiError::BadParam { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::IngestDisabled | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn details(&self) -> Vec<ItemError> {
+        match self {
+            ApiError::BadBody(e) => e.details(),
+            ApiError::BadParam { field, message } => {
+                vec![ItemError {
+                    index: None,
+                    error: FieldError::new(field, "invalid", message.clone()),
+                }]
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::warn!(error = %self, "request failed");
+        }
+        let body = ErrorBody {
+            error: self.to_string(),
+            details: self.details(),
+        };
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        match self {
+            ApiError::Unauthorized => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"tickpulse ingest\", charset=\"UTF-8\""),
+                );
+            }
+            ApiError::Unavailable(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        response
+    }
+}

@@ -1,0 +1,112 @@
+//! The ingest webhook: `POST /ingest/tick` and `POST /ingest/ticks`.
+//!
+//! Order of checks: credentials, content type, size, then every tick; only a
+//! fully valid request reaches the writer, and the answer (202) is sent only
+//! after the bus confirmed the write.
+
+use super::auth::check_basic;
+use super::error::ApiError;
+use crate::pipeline::writer::AppendCounts;
+use crate::state::AppState;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::Json;
+use bytes::BytesMut;
+use futures::StreamExt;
+use tickpulse_core::{parse_batch, parse_one, BodyFormat, Tick, Timestamp};
+
+/// Bodies larger than this are parsed off the async worker threads.
+const BLOCKING_PARSE_BYTES: usize = 64 * 1024;
+
+/// `POST /ingest/tick`: one JSON tick.
+pub async fn one(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<AppendCounts>), ApiError> {
+    check_basic(&headers, state.config.ingest_credentials())?;
+    match media_type(&headers).as_str() {
+        "application/json" => {}
+        got => {
+            return Err(ApiError::UnsupportedMediaType {
+                got: got.into(),
+                expected: "application/json",
+            })
+        }
+    }
+    let body = read_limited(body, state.config.max_body_bytes).await?;
+    let tick = parse_one(&body, Timestamp::now())?;
+    write(&state, vec![tick]).await
+}
+
+/// `POST /ingest/ticks`: a JSON array or NDJSON, up to 10,000 ticks.
+pub async fn many(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<AppendCounts>), ApiError> {
+    check_basic(&headers, state.config.ingest_credentials())?;
+    let format = match media_type(&headers).as_str() {
+        "application/json" => BodyFormat::JsonArray,
+        "application/x-ndjson"
+        | "application/ndjson"
+        | "application/jsonl"
+        | "application/jsonlines" => BodyFormat::Ndjson,
+        got => {
+            return Err(ApiError::UnsupportedMediaType {
+                got: got.into(),
+                expected: "application/json (an array) or application/x-ndjson",
+            })
+        }
+    };
+    let body = read_limited(body, state.config.max_body_bytes).await?;
+    let ticks = if body.len() > BLOCKING_PARSE_BYTES {
+        tokio::task::spawn_blocking(move || parse_batch(&body, format, Timestamp::now()))
+            .await
+            .map_err(|e| ApiError::Internal(format!("parser stopped: {e}")))??
+    } else {
+        parse_batch(&body, format, Timestamp::now())?
+    };
+    write(&state, ticks).await
+}
+
+async fn write(
+    state: &AppState,
+    ticks: Vec<Tick>,
+) -> Result<(StatusCode, Json<AppendCounts>), ApiError> {
+    let counts = state.writer.write(ticks).await?;
+    Ok((StatusCode::ACCEPTED, Json(counts)))
+}
+
+/// The media type without parameters, lower-cased; empty when absent.
+fn media_type(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// Reads the body, refusing it as soon as it passes `limit` bytes.
+async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let mut stream = body.into_data_stream();
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BadParam {
+            field: "body",
+            message: format!("could not be read: {e}"),
+        })?;
+        if buf.len() + chunk.len() > limit {
+            return Err(ApiError::TooLarge { limit });
+        }
+        if buf.is_empty() {
+            // Usual case: the body arrives in one chunk; keep it without a copy.
+            buf = BytesMut::from(chunk);
+        } else {
+            buf.extend_from_slice(&chunk);
+        }
+    }
+    Ok(buf.freeze())
+}

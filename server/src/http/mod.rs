@@ -1,0 +1,29 @@
+//! The HTTP surface: the [`router`] and one module per group of endpoints.
+
+pub mod auth;
+pub mod error;
+pub mod health;
+pub mod ingest;
+pub mod stream;
+pub mod symbols;
+
+use crate::state::AppState;
+use axum::routing::{any, get, post};
+use axum::Router;
+
+/// Every JSON endpoint; the pages are added by [`crate::site`].
+pub fn api_routes() -> Router<AppState> {
+    Router::new()
+        .route("/ingest/tick", post(ingest::one))
+        .route("/ingest/ticks", post(ingest::many))
+        .route("/api/symbols", get(symbols::list))
+        .route("/api/symbols/{id}", get(symbols::one))
+        .route("/api/stream", get(stream::sse))
+        .route("/health/liveness", get(health::liveness))
+        .route("/health/readiness", get(health::readiness))
+        .route("/api/{*rest}", any(not_found))
+}
+
+async fn not_found(uri: axum::http::Uri) -> error::ApiError {
+    error::ApiError::NotFound(format!("no endpoint {}", uri.path()))
+}

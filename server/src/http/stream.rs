@@ -1,0 +1,225 @@
+//! `GET /api/stream?symbols=A,B`: live ticks over Server-Sent Events.
+//!
+//! # Format
+//! First `event: snapshot` with `{"reset": false, "ticks": [LatestTick…]}`,
+//! then one `event: tick` per accepted tick with `id:` = its stream id and a
+//! `StreamTick` as data. Keep-alive comments every few seconds. When this
+//! client fell behind or the server lost its bus subscription, another
+//! `snapshot` with `"reset": true` replaces everything the client holds.
+//!
+//! The client subscribes to the gateway before reading the snapshot and
+//! drops ticks the snapshot already holds, so nothing falls in between.
+
+use super::error::ApiError;
+use crate::bus::Bus;
+use crate::pipeline::gateway::{Frame, Update};
+use crate::state::AppState;
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderValue};
+use axum::response::Response;
+use bytes::{Bytes, BytesMut};
+use serde::Deserialize;
+use std::collections::{HashMap, HashSet};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+use tickpulse_core::{LatestTick, StreamId, Symbol};
+use tokio::sync::{broadcast, watch};
+
+#[derive(Debug, Deserialize)]
+pub struct StreamParams {
+    /// Comma-separated symbols; absent or empty means all.
+    symbols: Option<String>,
+}
+
+pub async fn sse(
+    State(state): State<AppState>,
+    Query(params): Query<StreamParams>,
+) -> Result<Response, ApiError> {
+    let filter = parse_filter(params.symbols.as_deref())?;
+    // Subscribe first, then read the snapshot: see the module docs.
+    let rx = state.gateway.subscribe();
+    let (snapshot, after) = snapshot(state.bus.as_ref(), filter.as_ref(), false).await?;
+    let mut keepalive =
+        tokio::time::interval(Duration::from_secs(state.config.sse_keepalive_secs.max(1)));
+    keepalive.reset();
+    let client = Client {
+        rx,
+        filter,
+        after,
+        bus: state.bus.clone(),
+        keepalive,
+        shutdown: state.shutdown.clone(),
+        first: Some(snapshot),
+    };
+    let body = Body::from_stream(futures::stream::unfold(client, |mut c| async move {
+        c.next_chunk()
+            .await
+            .map(|chunk| (Ok::<_, Infallible>(chunk), c))
+    }));
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Tell buffering proxies (nginx) to pass events through at once.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(response)
+}
+
+fn parse_filter(symbols: Option<&str>) -> Result<Option<HashSet<Symbol>>, ApiError> {
+    let Some(list) = symbols.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    list.split(',')
+        .map(|s| {
+            Symbol::new_checked(s.trim()).map_err(|e| ApiError::BadParam {
+                field: "symbols",
+                message: format!("{:?} {e}", s.trim()),
+            })
+        })
+        .collect::<Result<HashSet<_>, _>>()
+        .map(Some)
+}
+
+/// The snapshot event and, per symbol, the stream id it reflects.
+async fn snapshot(
+    bus: &dyn Bus,
+    filter: Option<&HashSet<Symbol>>,
+    reset: bool,
+) -> Result<(Bytes, HashMap<Symbol, StreamId>), ApiError> {
+    let ticks: Vec<LatestTick> = bus
+        .latest_all()
+        .await?
+        .into_iter()
+        .filter(|t| filter.is_none_or(|f| f.contains(t.symbol())))
+        .collect();
+    let after: HashMap<Symbol, StreamId> = ticks
+        .iter()
+        .map(|t| (t.symbol().clone(), t.tick.id))
+        .collect();
+    #[derive(serde::Serialize)]
+    struct Snapshot<'a> {
+        reset: bool,
+        ticks: &'a [LatestTick],
+    }
+    let data = serde_json::to_string(&Snapshot {
+        reset,
+        ticks: &ticks,
+    })
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut event = String::with_capacity(data.len() + 64);
+    if !reset {
+        // Reconnect quickly after a server restart.
+        event.push_str("retry: 1000\n");
+    }
+    event.push_str("event: snapshot\n");
+    if let Some(max) = after.values().max() {
+        event.push_str(&format!("id: {max}\n"));
+    }
+    event.push_str("data: ");
+    event.push_str(&data);
+    event.push_str("\n\n");
+    Ok((Bytes::from(event), after))
+}
+
+struct Client {
+    rx: broadcast::Receiver<Update>,
+    filter: Option<HashSet<Symbol>>,
+    /// Ticks at or before these ids are already in the last snapshot.
+    after: HashMap<Symbol, StreamId>,
+    bus: Arc<dyn Bus>,
+    keepalive: tokio::time::Interval,
+    shutdown: watch::Receiver<bool>,
+    first: Option<Bytes>,
+}
+
+impl Client {
+    /// The next bytes to send; `None` ends the response.
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        if let Some(first) = self.first.take() {
+            return Some(first);
+        }
+        loop {
+            let update = tokio::select! {
+                _ = self.shutdown.wait_for(|s| *s) => return None,
+                _ = self.keepalive.tick() => return Some(Bytes::from_static(b": keep-alive\n\n")),
+                update = self.rx.recv() => update,
+            };
+            match update {
+                Ok(Update::Ticks(frames)) => {
+                    let chunk = self.render(&frames);
+                    if !chunk.is_empty() {
+                        return Some(chunk);
+                    }
+                }
+                Ok(Update::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                    return match snapshot(self.bus.as_ref(), self.filter.as_ref(), true).await {
+                        Ok((event, after)) => {
+                            self.after = after;
+                            Some(event)
+                        }
+                        // The client reconnects by itself and starts afresh.
+                        Err(_) => None,
+                    };
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    /// This client's frames of one update, as one chunk.
+    fn render(&mut self, frames: &[Frame]) -> Bytes {
+        let mut picked = frames.iter().filter(|f| {
+            if self
+                .filter
+                .as_ref()
+                .is_some_and(|set| !set.contains(&f.symbol))
+            {
+                return false;
+            }
+            match self.after.get(&f.symbol) {
+                Some(seen) if f.id <= *seen => false,
+                Some(_) => {
+                    self.after.remove(&f.symbol);
+                    true
+                }
+                None => true,
+            }
+        });
+        let Some(first) = picked.next() else {
+            return Bytes::new();
+        };
+        let Some(second) = picked.next() else {
+            return first.bytes.clone();
+        };
+        let mut out = BytesMut::with_capacity(first.bytes.len() * 4);
+        for f in [first, second].into_iter().chain(picked) {
+            out.extend_from_slice(&f.bytes);
+        }
+        out.freeze()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_names_the_bad_symbol() {
+        assert!(parse_filter(None).unwrap().is_none());
+        assert!(parse_filter(Some(" ")).unwrap().is_none());
+        assert_eq!(parse_filter(Some("a, b")).unwrap().unwrap().len(), 2);
+        let err = parse_filter(Some("A,B C")).unwrap_err();
+        assert!(matches!(
+            err,
+            ApiError::BadParam {
+                field: "symbols",
+                ..
+            }
+        ));
+    }
+}

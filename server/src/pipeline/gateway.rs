@@ -1,0 +1,158 @@
+//! The realtime gateway: one bus subscription per process, fanned out to
+//! every SSE client of this process.
+//!
+//! Each update message is parsed once and turned into ready-to-send SSE
+//! frames (`event: tick`, `id:` = stream id) shared by all clients, so a
+//! client costs a filter and a write, not a serialisation. Fan-out uses a
+//! bounded broadcast ring: a client that falls behind loses its place and
+//! is told to resynchronise (it gets a fresh snapshot); it never slows the
+//! others and never grows memory.
+
+use crate::bus::Bus;
+use bytes::Bytes;
+use futures::StreamExt;
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+use tickpulse_core::{StreamId, Symbol};
+use tokio::sync::{broadcast, watch};
+
+/// How many update messages the ring keeps for slow clients.
+const RING_CAPACITY: usize = 1_024;
+
+/// One tick, ready to be written to any SSE client.
+#[derive(Debug)]
+pub struct Frame {
+    pub symbol: Symbol,
+    pub id: StreamId,
+    /// `event: tick\nid: …\ndata: …\n\n`
+    pub bytes: Bytes,
+}
+
+#[derive(Debug, Clone)]
+pub enum Update {
+    /// Ticks of one append, in stream order.
+    Ticks(Arc<[Frame]>),
+    /// The subscription was lost and re-established: updates may have been
+    /// missed, clients must take a fresh snapshot.
+    Resync,
+}
+
+#[derive(Clone)]
+pub struct Gateway {
+    tx: broadcast::Sender<Update>,
+}
+
+impl Gateway {
+    /// Starts the subscription task; it resubscribes with backoff when the
+    /// bus connection drops, and stops when `shutdown` turns true.
+    pub fn start(bus: Arc<dyn Bus>, shutdown: watch::Receiver<bool>) -> Self {
+        let (tx, _) = broadcast::channel(RING_CAPACITY);
+        tokio::spawn(run(bus, tx.clone(), shutdown));
+        Self { tx }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Update> {
+        self.tx.subscribe()
+    }
+
+    /// Number of connected SSE clients of this process.
+    pub fn clients(&self) -> usize {
+        self.tx.receiver_count()
+    }
+}
+
+async fn run(
+    bus: Arc<dyn Bus>,
+    tx: broadcast::Sender<Update>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_millis(100);
+    let mut first = true;
+    loop {
+        let subscribed = tokio::select! {
+            s = bus.subscribe() => s,
+            _ = shutdown.wait_for(|s| *s) => return,
+        };
+        match subscribed {
+            Ok(mut updates) => {
+                if !first {
+                    tracing::info!("update subscription restored");
+                    let _ = tx.send(Update::Resync);
+                }
+                first = false;
+                backoff = Duration::from_millis(100);
+                loop {
+                    let message = tokio::select! {
+                        m = updates.next() => m,
+                        _ = shutdown.wait_for(|s| *s) => return,
+                    };
+                    let Some(message) = message else { break };
+                    match frames(&message) {
+                        Ok(frames) if !frames.is_empty() => {
+                            let _ = tx.send(Update::Ticks(frames.into()));
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::error!(error = %e, "unreadable update message skipped"),
+                    }
+                }
+                tracing::warn!("update subscription lost; resubscribing");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?backoff, "cannot subscribe to updates");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {},
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Splits one update message (a JSON array of `StreamTick`s) into frames,
+/// reading only `id` and `symbol` of each and copying the rest verbatim.
+pub fn frames(message: &[u8]) -> Result<Vec<Frame>, serde_json::Error> {
+    #[derive(Deserialize)]
+    struct Head {
+        id: StreamId,
+        symbol: Symbol,
+    }
+    let items: Vec<&serde_json::value::RawValue> = serde_json::from_slice(message)?;
+    items
+        .into_iter()
+        .map(|raw| {
+            let head: Head = serde_json::from_str(raw.get())?;
+            let bytes = Bytes::from(format!(
+                "event: tick\nid: {}\ndata: {}\n\n",
+                head.id,
+                raw.get()
+            ));
+            Ok(Frame {
+                symbol: head.symbol,
+                id: head.id,
+                bytes,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_keep_the_json_and_set_the_id() {
+        let msg =
+            br#"[{"id":"7-0","symbol":"A","price":"1"},{"id":"7-1","symbol":"B","price":"2"}]"#;
+        let f = frames(msg).unwrap();
+        assert_eq!(f.len(), 2);
+        assert_eq!(f[1].id, StreamId::new(7, 1));
+        assert_eq!(f[1].symbol.as_str(), "B");
+        assert_eq!(
+            &f[0].bytes[..],
+            b"event: tick\nid: 7-0\ndata: {\"id\":\"7-0\",\"symbol\":\"A\",\"price\":\"1\"}\n\n"
+        );
+        assert!(frames(b"not json").is_err());
+    }
+}
