@@ -7,7 +7,11 @@ use tickpulse_feeder::market::{default_instruments, generated_symbols, instrumen
 use tickpulse_feeder::{run, Endpoint, Pace, RunConfig};
 
 #[derive(Debug, Parser)]
-#[command(name = "tickpulse-feeder", version, about = "Simulated market and load generator for tickpulse.")]
+#[command(
+    name = "tickpulse-feeder",
+    version,
+    about = "Simulated market and load generator for tickpulse."
+)]
 struct Args {
     /// Base URL of the tickpulse server.
     #[arg(long, env = "TICKPULSE_URL", default_value = "http://127.0.0.1:3000")]
@@ -19,7 +23,12 @@ struct Args {
     #[arg(long, env = "INGEST_PASSWORD", hide_env_values = true)]
     password: String,
     /// Comma-separated symbols to simulate (default: ten well-known ones).
-    #[arg(long, env = "FEEDER_SYMBOLS", value_delimiter = ',', conflicts_with = "symbol_count")]
+    #[arg(
+        long,
+        env = "FEEDER_SYMBOLS",
+        value_delimiter = ',',
+        conflicts_with = "symbol_count"
+    )]
     symbols: Vec<String>,
     /// Simulate this many generated symbols (SYM0001…) instead.
     #[arg(long, env = "FEEDER_SYMBOL_COUNT")]
@@ -58,9 +67,13 @@ struct Args {
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("{s:?} is not a duration like 30s, 5m or 2h"))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 30s, 5m or 2h"))?;
     let secs = match unit {
         "ms" => n / 1_000.0,
         "" | "s" => n,
@@ -77,7 +90,12 @@ async fn wait_ready(url: &str, limit: Duration) -> anyhow::Result<()> {
     let start = Instant::now();
     let mut told = false;
     loop {
-        match client.get(&ready).timeout(Duration::from_secs(2)).send().await {
+        match client
+            .get(&ready)
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+        {
             Ok(r) if r.status().is_success() => return Ok(()),
             _ if start.elapsed() >= limit => bail!("{url} is not ready after {limit:?} ({ready})"),
             _ => {
@@ -103,17 +121,30 @@ async fn main() -> anyhow::Result<()> {
         (None, true) => default_instruments(),
     };
     for i in &instruments {
-        tickpulse_core::Symbol::new_checked(&i.symbol).map_err(|e| anyhow::anyhow!("symbol {:?} {e}", i.symbol))?;
+        tickpulse_core::Symbol::new_checked(&i.symbol)
+            .map_err(|e| anyhow::anyhow!("symbol {:?} {e}", i.symbol))?;
     }
     if args.wait_ready > 0 {
-        wait_ready(&args.url, Duration::from_secs(args.wait_ready)).await.context("server not reachable")?;
+        wait_ready(&args.url, Duration::from_secs(args.wait_ready))
+            .await
+            .context("server not reachable")?;
     }
-    let pace = if args.load { Pace::Unlimited } else { Pace::Rate(args.rate) };
+    let pace = if args.load {
+        Pace::Unlimited
+    } else {
+        Pace::Rate(args.rate)
+    };
     let config = RunConfig {
-        endpoint: Endpoint { base_url: args.url.clone(), username: args.username, password: args.password },
+        endpoint: Endpoint {
+            base_url: args.url.clone(),
+            username: args.username,
+            password: args.password,
+        },
         instruments,
         source: args.source,
-        seed: args.seed.unwrap_or_else(|| rand::RngCore::next_u64(&mut <rand::rngs::SmallRng as rand::SeedableRng>::from_os_rng())),
+        seed: args.seed.unwrap_or_else(|| {
+            rand::RngCore::next_u64(&mut <rand::rngs::SmallRng as rand::SeedableRng>::from_os_rng())
+        }),
         pace,
         batch: usize::from(args.batch),
         concurrency: args.concurrency.unwrap_or(if args.load { 64 } else { 4 }),
@@ -130,7 +161,10 @@ async fn main() -> anyhow::Result<()> {
         config.instruments.len(),
         args.url,
         config.batch,
-        config.duration.map(|d| format!(", for {d:?}")).unwrap_or_else(|| ", Ctrl-C to stop".into())
+        config
+            .duration
+            .map(|d| format!(", for {d:?}"))
+            .unwrap_or_else(|| ", Ctrl-C to stop".into())
     );
     let report = run(config, async {
         let _ = tokio::signal::ctrl_c().await;

@@ -32,7 +32,12 @@ pub fn default_instruments() -> Vec<Instrument> {
         ("SPX", 5_900.0, 0.0003, 2),
     ];
     spec.iter()
-        .map(|&(symbol, price, volatility, decimals)| Instrument { symbol: symbol.into(), price, volatility, decimals })
+        .map(|&(symbol, price, volatility, decimals)| Instrument {
+            symbol: symbol.into(),
+            price,
+            volatility,
+            decimals,
+        })
         .collect()
 }
 
@@ -44,15 +49,21 @@ pub fn instruments_for(symbols: &[String]) -> Vec<Instrument> {
         .iter()
         .map(|s| {
             let upper = s.to_ascii_uppercase();
-            known.iter().find(|i| i.symbol == upper).cloned().unwrap_or_else(|| {
-                let h = upper.bytes().fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
-                Instrument {
-                    symbol: upper,
-                    price: 10.0 + (h % 990) as f64,
-                    volatility: 0.0003 + (h % 10) as f64 * 0.0001,
-                    decimals: 2,
-                }
-            })
+            known
+                .iter()
+                .find(|i| i.symbol == upper)
+                .cloned()
+                .unwrap_or_else(|| {
+                    let h = upper
+                        .bytes()
+                        .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+                    Instrument {
+                        symbol: upper,
+                        price: 10.0 + (h % 990) as f64,
+                        volatility: 0.0003 + (h % 10) as f64 * 0.0001,
+                        decimals: 2,
+                    }
+                })
         })
         .collect()
 }
@@ -83,7 +94,10 @@ pub struct Market {
 
 impl Market {
     pub fn new(instruments: Vec<Instrument>, source: &str, seed: u64) -> Self {
-        assert!(!instruments.is_empty(), "a market needs at least one instrument");
+        assert!(
+            !instruments.is_empty(),
+            "a market needs at least one instrument"
+        );
         Self {
             instruments,
             rng: SmallRng::seed_from_u64(seed),
@@ -159,7 +173,10 @@ mod tests {
             m.next_tick(1, 1.0);
         }
         let p = m.instruments()[0].price;
-        assert!(p > 30_000.0 && p < 130_000.0, "BTC at {p} after ~3h of simulated time");
+        assert!(
+            p > 30_000.0 && p < 130_000.0,
+            "BTC at {p} after ~3h of simulated time"
+        );
         assert_ne!(p, 64_000.0);
     }
 }

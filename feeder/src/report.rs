@@ -63,7 +63,12 @@ impl Report {
 
 impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "requests     {:>12}   ({:.0}/s)", self.requests, self.requests_per_sec())?;
+        writeln!(
+            f,
+            "requests     {:>12}   ({:.0}/s)",
+            self.requests,
+            self.requests_per_sec()
+        )?;
         writeln!(f, "sent         {:>12}   ticks", self.sent)?;
         writeln!(f, "accepted     {:>12}", self.accepted)?;
         writeln!(f, "duplicates   {:>12}", self.duplicates)?;

@@ -71,16 +71,26 @@ pub async fn run(config: RunConfig, stop: impl Future<Output = ()> + Send) -> Re
         .timeout(Duration::from_secs(30))
         .build()
         .expect("HTTP client builds with default TLS-free settings");
-    let market = Arc::new(Mutex::new(Market::new(config.instruments.clone(), &config.source, config.seed)));
+    let market = Arc::new(Mutex::new(Market::new(
+        config.instruments.clone(),
+        &config.source,
+        config.seed,
+    )));
     let counters = Arc::new(Counters::default());
     let first_errors = Arc::new(Mutex::new(Vec::<String>::new()));
     let stopping = Arc::new(AtomicBool::new(false));
     let next_request = Arc::new(AtomicU64::new(0));
     let batch = config.batch.max(1);
     let url = if batch == 1 {
-        format!("{}/ingest/tick", config.endpoint.base_url.trim_end_matches('/'))
+        format!(
+            "{}/ingest/tick",
+            config.endpoint.base_url.trim_end_matches('/')
+        )
     } else {
-        format!("{}/ingest/ticks", config.endpoint.base_url.trim_end_matches('/'))
+        format!(
+            "{}/ingest/ticks",
+            config.endpoint.base_url.trim_end_matches('/')
+        )
     };
     let start = Instant::now();
 
@@ -103,7 +113,9 @@ pub async fn run(config: RunConfig, stop: impl Future<Output = ()> + Send) -> Re
         workers.push(tokio::spawn(w.run()));
     }
 
-    let progress = config.progress.then(|| tokio::spawn(progress_loop(counters.clone(), start)));
+    let progress = config
+        .progress
+        .then(|| tokio::spawn(progress_loop(counters.clone(), start)));
     let deadline = async {
         match config.duration {
             Some(d) => tokio::time::sleep(d).await,
@@ -168,7 +180,8 @@ impl Worker {
                 }
             }
             if let Pace::Rate(rate) = self.pace {
-                let due = self.start + Duration::from_secs_f64(k as f64 * self.batch as f64 / rate.max(0.001));
+                let due = self.start
+                    + Duration::from_secs_f64(k as f64 * self.batch as f64 / rate.max(0.001));
                 tokio::time::sleep_until(due.into()).await;
                 if self.stopping.load(Relaxed) {
                     break;
@@ -189,7 +202,8 @@ impl Worker {
             match result {
                 Ok(response) if response.status().is_success() => {
                     let bytes = response.bytes().await.unwrap_or_default();
-                    latencies.push(u32::try_from(sent_at.elapsed().as_micros()).unwrap_or(u32::MAX));
+                    latencies
+                        .push(u32::try_from(sent_at.elapsed().as_micros()).unwrap_or(u32::MAX));
                     // The bench's echo baseline answers with the body itself.
                     if let Ok(ack) = serde_json::from_slice::<Ack>(&bytes) {
                         self.counters.accepted.fetch_add(ack.accepted, Relaxed);
@@ -199,7 +213,10 @@ impl Worker {
                 Ok(response) => {
                     let status = response.status();
                     let text = response.text().await.unwrap_or_default();
-                    self.error(format!("HTTP {status}: {}", text.chars().take(300).collect::<String>()));
+                    self.error(format!(
+                        "HTTP {status}: {}",
+                        text.chars().take(300).collect::<String>()
+                    ));
                 }
                 Err(e) => self.error(format!("request failed: {e}")),
             }
@@ -215,7 +232,9 @@ impl Worker {
         if self.batch == 1 {
             serde_json::to_vec(&market.next_tick(now_ms, dt)).unwrap_or_default()
         } else {
-            let ticks: Vec<_> = (0..self.batch).map(|_| market.next_tick(now_ms, dt / self.batch as f64)).collect();
+            let ticks: Vec<_> = (0..self.batch)
+                .map(|_| market.next_tick(now_ms, dt / self.batch as f64))
+                .collect();
             serde_json::to_vec(&ticks).unwrap_or_default()
         }
     }

@@ -1,0 +1,277 @@
+//! Test harness: a real tickpulse server on `127.0.0.1:0` against a real
+//! Redis, isolated by a key prefix of its own, plus a private `redis-server`
+//! for outage tests (the machine's shared Redis is never stopped).
+
+#![allow(dead_code)]
+
+use std::net::TcpListener as StdListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+use tickpulse_server::config::Config;
+use tokio::sync::oneshot;
+
+pub const USER: &str = "feeder";
+pub const PASSWORD: &str = "test-secret";
+
+/// The shared Redis the tests use (the machine's, unless `TEST_REDIS_URL`).
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+fn unique_prefix() -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "test:{}:{}:{}:",
+        std::process::id(),
+        Instant::now().elapsed().as_nanos(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub prefix: String,
+    pub redis_url: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(redis_url(), |_| {}).await
+    }
+
+    /// Starts a server on `redis_url` after letting `tweak` change the config.
+    pub async fn start_with(redis_url: String, tweak: impl FnOnce(&mut Config)) -> Self {
+        let prefix = unique_prefix();
+        let mut config = Config::defaults();
+        config.redis_url = redis_url.clone();
+        config.redis_key_prefix = prefix.clone();
+        config.ingest_username = Some(USER.into());
+        config.ingest_password = Some(PASSWORD.into());
+        config.sse_keepalive_secs = 1;
+        tweak(&mut config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            tickpulse_server::serve(listener, config, async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("server runs");
+        });
+        Self {
+            base,
+            prefix,
+            redis_url,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// POSTs `body` to `path` with the right credentials and content type.
+    pub async fn post(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(self.url(path))
+            .basic_auth(USER, Some(PASSWORD))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.post(path, "application/json", body.to_string()).await
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        reqwest::get(self.url(path)).await.expect("request sent")
+    }
+
+    /// A synchronous connection to this server's Redis, for checking what was
+    /// really written.
+    pub fn redis(&self) -> redis::Connection {
+        redis::Client::open(self.redis_url.as_str())
+            .expect("url")
+            .get_connection()
+            .expect("redis")
+    }
+
+    pub fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    pub fn stream_len(&self) -> usize {
+        redis::cmd("XLEN")
+            .arg(self.key("ticks.received"))
+            .query(&mut self.redis())
+            .expect("XLEN")
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for TestServer {
+    /// Removes every key of this test from the shared Redis.
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let Ok(mut conn) =
+            redis::Client::open(self.redis_url.as_str()).and_then(|c| c.get_connection())
+        else {
+            return;
+        };
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}*", self.prefix))
+            .query(&mut conn)
+            .unwrap_or_default();
+        for chunk in keys.chunks(500) {
+            let _: Result<(), _> = redis::cmd("DEL").arg(chunk).query(&mut conn);
+        }
+    }
+}
+
+/// A `redis-server` of this test alone, on a free port, that the test may
+/// stop and start again.
+pub struct PrivateRedis {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl PrivateRedis {
+    pub fn start() -> Self {
+        let port = StdListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let mut redis = Self { port, child: None };
+        redis.resume();
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// (Re)starts the server on the same port and waits until it answers.
+    pub fn resume(&mut self) {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (Debian package redis-server)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(mut c) = redis::Client::open(self.url()).and_then(|c| c.get_connection()) {
+                if redis::cmd("PING").query::<String>(&mut c).is_ok() {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("private redis-server did not start on port {}", self.port);
+    }
+
+    /// Kills the server: an outage.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A valid tick as JSON, with the current time.
+pub fn tick(symbol: &str, price: &str, event_id: &str) -> serde_json::Value {
+    serde_json::json!({
+        "symbol": symbol, "price": price, "volume": "1.5", "source": "test",
+        "ts": now_ms(), "event_id": event_id
+    })
+}
+
+pub fn now_ms() -> i64 {
+    tickpulse_core::Timestamp::now().as_millis()
+}
+
+/// Reads SSE events `(event, id, data)` from a streaming response.
+pub struct SseReader {
+    response: reqwest::Response,
+    buf: String,
+}
+
+impl SseReader {
+    pub fn new(response: reqwest::Response) -> Self {
+        Self {
+            response,
+            buf: String::new(),
+        }
+    }
+
+    /// The next event that is not a comment, or `None` after `wait`.
+    pub async fn next(&mut self, wait: Duration) -> Option<(String, Option<String>, String)> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            while let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let (mut event, mut id, mut data) = (String::from("message"), None, String::new());
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event: ") {
+                        event = v.into();
+                    } else if let Some(v) = line.strip_prefix("id: ") {
+                        id = Some(v.into());
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        data.push_str(v);
+                    }
+                }
+                if !data.is_empty() {
+                    return Some((event, id, data));
+                }
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
+                .await
+                .ok()?
+                .ok()??;
+            self.buf.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+}
