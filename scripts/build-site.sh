@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-debug}"
 target_dir="${CARGO_TARGET_DIR:-target}"
-site="${SITE_ROOT:-target/site}"
+site="${SITE_ROOT:-$target_dir/site}"
 
 case "$mode" in
   debug)   profile_flag=(); profile_dir=debug ;;

@@ -14,7 +14,7 @@ pub mod ssr;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::StaticSegment;
+use leptos_router::{SsrMode, StaticSegment};
 
 /// The HTML document around every page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -44,7 +44,9 @@ pub fn App() -> impl IntoView {
         <Title text="tickpulse"/>
         <Router>
             <Routes fallback=NotFound>
-                <Route path=StaticSegment("") view=dashboard::Dashboard/>
+                // Async: the first response already holds the table, so the
+                // page works without JavaScript and never flashes a spinner.
+                <Route path=StaticSegment("") view=dashboard::Dashboard ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

@@ -1,0 +1,93 @@
+// The live dashboard in a real browser against a real server and Redis.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, launchBrowser, openDashboard, curlTick, tick } from './support.mjs';
+
+let server, browser;
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await server?.cleanup();
+});
+
+test('a tick posted with curl appears on the open dashboard within one second, and in the API', async () => {
+  const page = await openDashboard(browser, server.base);
+  const posted = curlTick(server.base, tick('e2e-one', '123.45'));
+  assert.equal(posted.status, 202);
+  assert.deepEqual(posted.body, { accepted: 1, duplicates: 0 });
+  // The acceptance bound of the issue: visible within one second of the 202.
+  await page.waitForFunction(
+    () => document.querySelector('tr[data-symbol="E2E-ONE"] .price')?.textContent === '123.45',
+    null, { timeout: 1_000 });
+  const api = await (await fetch(`${server.base}/api/symbols/E2E-ONE`)).json();
+  assert.equal(api.price, '123.45');
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+test('the same event_id twice counts as a duplicate and shows once', async () => {
+  const page = await openDashboard(browser, server.base);
+  const t = tick('E2E-DUP', '10');
+  assert.deepEqual(curlTick(server.base, t).body, { accepted: 1, duplicates: 0 });
+  assert.deepEqual(curlTick(server.base, { ...t, price: '11' }).body, { accepted: 0, duplicates: 1 });
+  await page.waitForSelector('tr[data-symbol="E2E-DUP"]');
+  assert.equal(await page.locator('tr[data-symbol="E2E-DUP"]').count(), 1);
+  assert.equal(await page.locator('tr[data-symbol="E2E-DUP"] .price').textContent(), '10');
+  await page.close();
+});
+
+test('a row updates in place and flashes up, then down', async () => {
+  curlTick(server.base, tick('E2E-FLASH', '100'));
+  const page = await openDashboard(browser, server.base);
+  const row = page.locator('tr[data-symbol="E2E-FLASH"]');
+  await row.waitFor();
+  // Mark the element: an in-place update keeps it, a re-render would not.
+  await row.evaluate((el) => { el.dataset.marker = 'kept'; });
+  curlTick(server.base, tick('E2E-FLASH', '101.5'));
+  await page.waitForSelector('tr[data-symbol="E2E-FLASH"].up');
+  assert.equal(await row.locator('.price').textContent(), '101.5');
+  assert.equal(await row.getAttribute('data-marker'), 'kept');
+  assert.match(await row.locator('.change').textContent(), /^\+1\.5 \(\+1\.5%\)$/);
+  curlTick(server.base, tick('E2E-FLASH', '99'));
+  await page.waitForSelector('tr[data-symbol="E2E-FLASH"].down');
+  assert.match(await row.locator('.change').textContent(), /^-1 \(-1%\)$/);
+  await page.close();
+});
+
+test('the table is rendered on the server: it is there without JavaScript', async () => {
+  curlTick(server.base, tick('E2E-SSR', '42'));
+  const context = await browser.newContext({ javaScriptEnabled: false });
+  const page = await context.newPage();
+  await page.goto(server.base + '/');
+  assert.equal(await page.locator('tr[data-symbol="E2E-SSR"] .price').textContent(), '42');
+  assert.equal(await page.locator('.quotes th', { hasText: 'Source' }).count(), 1);
+  await context.close();
+});
+
+test('the dashboard reconnects by itself after a server restart', async () => {
+  const page = await openDashboard(browser, server.base);
+  await server.stop();
+  await page.waitForSelector('.status.reconnecting', { timeout: 10_000 });
+  await server.start();
+  await page.waitForSelector('.status.live', { timeout: 15_000 });
+  curlTick(server.base, tick('E2E-AFTER', '7.25'));
+  await page.waitForFunction(
+    () => document.querySelector('tr[data-symbol="E2E-AFTER"] .price')?.textContent === '7.25',
+    null, { timeout: 5_000 });
+  await page.close();
+});
+
+test('dark and light schemes follow the system setting', async () => {
+  const page = await browser.newPage();
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.goto(server.base + '/');
+  const dark = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  await page.emulateMedia({ colorScheme: 'light' });
+  const light = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  assert.notEqual(dark, light);
+  assert.equal(light, 'rgb(247, 248, 250)');
+  await page.close();
+});

@@ -1,0 +1,110 @@
+// Shared by the browser tests: a real tickpulse server process on a free
+// port with a Redis key prefix of its own, Debian's headless Chromium, and
+// helpers to post ticks the way a feeder does.
+import { spawn, execFileSync } from 'node:child_process';
+import net from 'node:net';
+import { chromium } from 'playwright-core';
+
+export const USER = 'e2e-feeder';
+export const PASSWORD = 'e2e-secret';
+const BIN = process.env.TICKPULSE_BIN ?? new URL('../../target/debug/tickpulse', import.meta.url).pathname;
+const SITE_ROOT = process.env.SITE_ROOT ?? new URL('../../target/site', import.meta.url).pathname;
+
+export async function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+/** Starts the server; `restart()` starts it again on the same port. */
+export async function startServer() {
+  const port = await freePort();
+  const prefix = `e2e:${process.pid}:${Date.now()}:`;
+  const base = `http://127.0.0.1:${port}`;
+  const server = { base, prefix, port, child: null, log: '' };
+  server.start = async () => {
+    server.child = spawn(BIN, [], {
+      env: {
+        ...process.env,
+        TICKPULSE_ADDR: `127.0.0.1:${port}`,
+        REDIS_KEY_PREFIX: prefix,
+        INGEST_USERNAME: USER,
+        INGEST_PASSWORD: PASSWORD,
+        SITE_ROOT,
+        RUST_LOG: 'warn',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    server.child.stdout.on('data', (d) => (server.log += d));
+    server.child.stderr.on('data', (d) => (server.log += d));
+    await waitReady(base, server);
+  };
+  server.stop = async () => {
+    if (!server.child || server.child.exitCode !== null) return;
+    const exited = new Promise((resolve) => server.child.once('exit', resolve));
+    server.child.kill('SIGTERM');
+    await exited;
+  };
+  server.restart = async () => {
+    await server.stop();
+    await server.start();
+  };
+  server.cleanup = async () => {
+    await server.stop();
+    const keys = execFileSync('redis-cli', ['--scan', '--pattern', `${prefix}*`]).toString().split('\n').filter(Boolean);
+    for (let i = 0; i < keys.length; i += 200) execFileSync('redis-cli', ['del', ...keys.slice(i, i + 200)]);
+  };
+  await server.start();
+  return server;
+}
+
+async function waitReady(base, server) {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    try {
+      const r = await fetch(`${base}/health/readiness`);
+      if (r.ok) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`server at ${base} did not become ready:\n${server.log}`);
+}
+
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+}
+
+/** Opens the dashboard and waits until it is live; collects page errors. */
+export async function openDashboard(browser, base) {
+  const page = await browser.newPage();
+  page.errors = [];
+  page.on('pageerror', (e) => page.errors.push(e.message));
+  page.on('console', (m) => { if (m.type() === 'error') page.errors.push(m.text()); });
+  await page.goto(base + '/');
+  await page.waitForSelector('.status.live', { timeout: 15_000 });
+  return page;
+}
+
+/** POSTs one tick with curl, exactly as a shell-script feeder would. */
+export function curlTick(base, tick) {
+  const out = execFileSync('curl', ['-sS', '-u', `${USER}:${PASSWORD}`, '-H', 'content-type: application/json',
+    '-d', JSON.stringify(tick), '-w', '\n%{http_code}', `${base}/ingest/tick`]).toString();
+  const [body, status] = out.trimEnd().split('\n');
+  return { status: Number(status), body: JSON.parse(body) };
+}
+
+export function tick(symbol, price, extra = {}) {
+  return { symbol, price, volume: '2', source: 'e2e', ts: Date.now(), event_id: `${symbol}-${price}-${Math.random()}`, ...extra };
+}
+
+export const rowPrice = (page, symbol) =>
+  page.locator(`tr[data-symbol="${symbol}"] .price`).textContent({ timeout: 500 }).catch(() => null);

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Installs what tickpulse needs, only what is missing, and says what it does.
+# Usage: scripts/setup.sh run    — to build and run the product
+#        scripts/setup.sh test   — additionally what the test suite needs
+# Safe to run again: every step checks first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+purpose="${1:-run}"
+
+say() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
+ok() { printf '    %s\n' "$*"; }
+die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+  else die "need root to run: $* (install it yourself or run as root)"; fi
+}
+
+apt_updated=0
+apt_install() {
+  if [ "$apt_updated" = 0 ]; then
+    say "refreshing Debian package lists"
+    as_root apt-get update -qq
+    apt_updated=1
+  fi
+  say "installing Debian packages: $*"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# --- Rust and the browser toolchain ---------------------------------------
+command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust with rustup (https://rustup.rs) and run this again"
+ok "Rust: $(rustc --version)"
+
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+  say "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+# wasm-bindgen's CLI must match the wasm-bindgen crate in Cargo.lock exactly.
+want_wb=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)
+have_wb=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+if [ "$have_wb" != "$want_wb" ]; then
+  say "installing wasm-bindgen-cli $want_wb (found: ${have_wb:-none}); takes a few minutes once"
+  cargo install wasm-bindgen-cli --version "=$want_wb"
+fi
+ok "wasm-bindgen $want_wb"
+
+# --- Redis -------------------------------------------------------------------
+redis_url="${REDIS_URL:-redis://127.0.0.1:6379}"
+redis_hostport="${redis_url#redis://}"; redis_hostport="${redis_hostport##*@}"; redis_hostport="${redis_hostport%%/*}"
+redis_host="${redis_hostport%%:*}"; redis_port="${redis_hostport##*:}"
+[ "$redis_port" = "$redis_host" ] && redis_port=6379
+if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+  apt_install redis-server
+fi
+if redis-cli -h "$redis_host" -p "$redis_port" ping 2>/dev/null | grep -q PONG; then
+  ok "Redis answers at $redis_host:$redis_port"
+elif [ "$redis_host" = 127.0.0.1 ] || [ "$redis_host" = localhost ]; then
+  say "starting a local Redis on port $redis_port (nothing kept on disk)"
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$redis_port" --save "" --appendonly no \
+    --logfile "${TMPDIR:-/tmp}/tickpulse-redis.log"
+  for _ in $(seq 1 50); do
+    redis-cli -h "$redis_host" -p "$redis_port" ping 2>/dev/null | grep -q PONG && break
+    sleep 0.1
+  done
+  redis-cli -h "$redis_host" -p "$redis_port" ping | grep -q PONG || die "Redis did not start; see ${TMPDIR:-/tmp}/tickpulse-redis.log"
+  ok "Redis started"
+else
+  die "Redis at $redis_url does not answer (and it is not local, so it is not started here)"
+fi
+
+[ "$purpose" = test ] || exit 0
+
+# --- What the tests need -----------------------------------------------------
+if [ ! -x /usr/bin/chromium ]; then
+  apt_install chromium
+fi
+ok "Chromium: $(/usr/bin/chromium --version 2>/dev/null | head -1)"
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  apt_install nodejs npm
+fi
+if ! command -v curl >/dev/null 2>&1; then
+  apt_install curl
+fi
+# Install the browser driver library (never a browser: Debian's is used).
+if [ ! -d end2end/node_modules/playwright-core ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
+  say "installing end-to-end test dependencies (npm ci)"
+  (cd end2end && npm ci --no-audit --no-fund --loglevel=error)
+fi
+ok "playwright-core $(node -p "require('./end2end/node_modules/playwright-core/package.json').version")"

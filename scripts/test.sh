@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Sets up what is missing and runs the whole test suite:
+#   1. formatting check
+#   2. cargo tests of the workspace (unit, property and integration tests,
+#      the latter against the local Redis, which is started if none answers)
+#   3. the browser tests in end2end/ (headless Chromium against a real server)
+# Usage: scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+say() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
+
+say "checking the tools"
+scripts/setup.sh test
+
+say "checking formatting (cargo fmt --check)"
+cargo fmt --all -- --check
+
+say "running the Rust tests (cargo test)"
+cargo test --workspace --exclude tickpulse-frontend
+
+say "building the site and the server for the browser tests (debug)"
+scripts/build-site.sh debug
+cargo build -p tickpulse-server
+
+say "running the browser tests (end2end/, headless Chromium)"
+target_dir="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)"
+(cd end2end && TICKPULSE_BIN="$target_dir/debug/tickpulse" SITE_ROOT="${SITE_ROOT:-$target_dir/site}" npm test)
+
+say "all tests passed"
