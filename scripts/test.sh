@@ -8,6 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
+log_dir="$(mktemp -d)"
+trap 'rm -rf "$log_dir"' EXIT
 
 say "checking the tools"
 scripts/setup.sh test
@@ -16,7 +18,7 @@ say "checking formatting (cargo fmt --check)"
 cargo fmt --all -- --check
 
 say "running the Rust tests (cargo test)"
-cargo test --workspace --exclude tickpulse-frontend
+cargo test --workspace --exclude tickpulse-frontend 2>&1 | tee "$log_dir/cargo.log"
 
 say "building the site and the server for the browser tests (debug)"
 scripts/build-site.sh debug
@@ -24,6 +26,11 @@ cargo build -p tickpulse-server
 
 say "running the browser tests (end2end/, headless Chromium)"
 target_dir="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)"
-(cd end2end && TICKPULSE_BIN="$target_dir/debug/tickpulse" SITE_ROOT="${SITE_ROOT:-$target_dir/site}" npm test)
+(cd end2end && TICKPULSE_BIN="$target_dir/debug/tickpulse" SITE_ROOT="${SITE_ROOT:-$target_dir/site}" npm test) 2>&1 | tee "$log_dir/e2e.log"
 
-say "all tests passed"
+rust_passed=$(awk '/^test result:/ {sum += $4} END {print sum + 0}' "$log_dir/cargo.log")
+rust_failed=$(awk '/^test result:/ {sum += $6} END {print sum + 0}' "$log_dir/cargo.log")
+e2e_passed=$(awk '/^# pass/ {print $3}' "$log_dir/e2e.log")
+e2e_failed=$(awk '/^# fail/ {print $3}' "$log_dir/e2e.log")
+say "all tests passed: $rust_passed Rust tests, ${e2e_passed:-0} browser tests"
+echo "$((rust_passed + ${e2e_passed:-0})) passed, $((rust_failed + ${e2e_failed:-0})) failed"

@@ -55,13 +55,18 @@ impl Drop for Proc {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 async fn wait_ready(url: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        if reqwest::get(url).await.is_ok_and(|r| r.status().is_success()) {
+        if reqwest::get(url)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -71,7 +76,10 @@ async fn wait_ready(url: &str) -> anyhow::Result<()> {
 
 async fn wait_listening(port: u16) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
         if Instant::now() > deadline {
             bail!("nothing listens on port {port} after 30 s");
         }
@@ -82,7 +90,11 @@ async fn wait_listening(port: u16) -> anyhow::Result<()> {
 
 async fn load(base: &str, batch: usize, connections: usize, seconds: u64) -> Report {
     let config = |secs: u64| RunConfig {
-        endpoint: Endpoint { base_url: base.into(), username: USER.into(), password: PASSWORD.into() },
+        endpoint: Endpoint {
+            base_url: base.into(),
+            username: USER.into(),
+            password: PASSWORD.into(),
+        },
         instruments: default_instruments(),
         source: "bench".into(),
         seed: Instant::now().elapsed().as_nanos() as u64 ^ 0x5eed,
@@ -98,20 +110,39 @@ async fn load(base: &str, batch: usize, connections: usize, seconds: u64) -> Rep
 }
 
 fn machine() -> String {
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     let mem_kb: u64 = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|s| s.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
         .unwrap_or(0);
-    format!("{cores} cores ({cpu}), {:.1} GiB memory, load generator on the same machine", mem_kb as f64 / 1_048_576.0)
+    format!(
+        "{cores} cores ({cpu}), {:.1} GiB memory, load generator on the same machine",
+        mem_kb as f64 / 1_048_576.0
+    )
 }
 
 fn redis_benchmark_xadd(redis_url: &str, key: &str) -> Option<f64> {
-    let hostport = redis_url.trim_start_matches("redis://").split('/').next()?.rsplit('@').next()?;
+    let hostport = redis_url
+        .trim_start_matches("redis://")
+        .split('/')
+        .next()?
+        .rsplit('@')
+        .next()?;
     let (host, port) = hostport.split_once(':').unwrap_or((hostport, "6379"));
     let out = Command::new("redis-benchmark")
         .args(["-h", host, "-p", port, "-c", "50", "-P", "100", "-n", "1000000", "-q", "XADD", key, "*", "symbol", "BTC-USD", "tick"])
@@ -119,19 +150,33 @@ fn redis_benchmark_xadd(redis_url: &str, key: &str) -> Option<f64> {
         .stderr(Stdio::null())
         .output()
         .ok()?;
-    let _ = Command::new("redis-cli").args(["-h", host, "-p", port, "DEL", key]).stdout(Stdio::null()).status();
+    let _ = Command::new("redis-cli")
+        .args(["-h", host, "-p", port, "DEL", key])
+        .stdout(Stdio::null())
+        .status();
     let text = String::from_utf8_lossy(&out.stdout);
-    // "XADD ...: 465116.28 requests per second, p50=..."
-    let last = text.rsplit('\r').next().unwrap_or(&text).to_owned();
-    last.split(':').nth(1)?.split_whitespace().next()?.parse().ok()
+    // "…: 465116.28 requests per second, p50=…" (the command itself holds colons)
+    let before = text
+        .rsplit('\r')
+        .next()
+        .unwrap_or(&text)
+        .split("requests per second")
+        .next()?
+        .to_owned();
+    before.split_whitespace().last()?.parse().ok()
 }
 
 fn cleanup_redis(redis_url: &str, prefix: &str) -> anyhow::Result<()> {
     let mut conn = redis::Client::open(redis_url)?.get_connection()?;
     let mut cursor: u64 = 0;
     loop {
-        let (next, keys): (u64, Vec<String>) =
-            redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(format!("{prefix}*")).arg("COUNT").arg(10_000).query(&mut conn)?;
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}*"))
+            .arg("COUNT")
+            .arg(10_000)
+            .query(&mut conn)?;
         if !keys.is_empty() {
             redis::cmd("UNLINK").arg(&keys).query::<()>(&mut conn)?;
         }
@@ -164,12 +209,22 @@ async fn main() -> anyhow::Result<()> {
             bail!("{bin} is missing: build with `cargo build --release -p tickpulse-server -p tickpulse-bench` (bench/run.sh does)");
         }
     }
-    eprintln!("bench-ingest: {} s per case after a 2 s warm-up; this takes about {} s", args.seconds, 4 * (args.seconds + 2) + 10);
+    eprintln!(
+        "bench-ingest: {} s per case after a 2 s warm-up; this takes about {} s",
+        args.seconds,
+        4 * (args.seconds + 2) + 10
+    );
 
     // Baseline: the bare echo.
     let port = free_port()?;
     let echo_base = format!("http://127.0.0.1:{port}");
-    let echo = Proc(Command::new(&echo_bin).args(["--addr", &format!("127.0.0.1:{port}")]).stdout(Stdio::null()).spawn().context("start bench-echo")?);
+    let echo = Proc(
+        Command::new(&echo_bin)
+            .args(["--addr", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .spawn()
+            .context("start bench-echo")?,
+    );
     wait_listening(port).await?;
     eprintln!("  echo, 1 tick per request…");
     let echo_single = load(&echo_base, 1, args.connections, args.seconds).await;
@@ -213,27 +268,62 @@ async fn main() -> anyhow::Result<()> {
         "- workload: feeder load mode, 10 symbols, {} s per case after a 2 s warm-up; single ticks over {} keep-alive connections, batches of {} ticks over {} connections",
         args.seconds, args.connections, args.batch, args.batch_connections
     );
-    let _ = writeln!(out, "- tickpulse: release build, Redis at {}\n", args.redis_url);
-    let _ = writeln!(out, "| case | ticks/s | requests/s | ack p50 ms | ack p99 ms | errors |");
+    let _ = writeln!(
+        out,
+        "- tickpulse: release build, Redis at {}\n",
+        args.redis_url
+    );
+    let _ = writeln!(
+        out,
+        "| case | ticks/s | requests/s | ack p50 ms | ack p99 ms | errors |"
+    );
     let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: |");
-    row(&mut out, "P1 baseline: axum POST echo, 1 tick/request", &echo_single);
+    row(
+        &mut out,
+        "P1 baseline: axum POST echo, 1 tick/request",
+        &echo_single,
+    );
     row(&mut out, "P1 tickpulse `POST /ingest/tick`", &ours_single);
-    row(&mut out, &format!("P2 baseline: axum POST echo, {} ticks/request", args.batch), &echo_batch);
-    row(&mut out, &format!("P2 tickpulse `POST /ingest/ticks`, {} ticks/request", args.batch), &ours_batch);
+    row(
+        &mut out,
+        &format!("P2 baseline: axum POST echo, {} ticks/request", args.batch),
+        &echo_batch,
+    );
+    row(
+        &mut out,
+        &format!(
+            "P2 tickpulse `POST /ingest/ticks`, {} ticks/request",
+            args.batch
+        ),
+        &ours_batch,
+    );
     match xadd {
         Some(rate) => {
             let _ = writeln!(out, "| P2 baseline: redis-benchmark XADD, 50 clients, pipeline 100 | {rate:.0} | | | | |");
         }
         None => {
-            let _ = writeln!(out, "| P2 baseline: redis-benchmark XADD (redis-benchmark not found) | | | | | |");
+            let _ = writeln!(
+                out,
+                "| P2 baseline: redis-benchmark XADD (redis-benchmark not found) | | | | | |"
+            );
         }
     }
     let p1 = ours_single.requests_per_sec() / echo_single.requests_per_sec().max(1.0) * 100.0;
-    let _ = writeln!(out, "\nP1: tickpulse single-tick requests/s = **{p1:.0} %** of the echo's (target ≥ 50 %).");
+    let _ = writeln!(
+        out,
+        "\nP1: tickpulse single-tick requests/s = **{p1:.0} %** of the echo's (target ≥ 50 %)."
+    );
     let p2 = ours_batch.ticks_per_sec() / echo_batch.ticks_per_sec().max(1.0) * 100.0;
-    let _ = write!(out, "P2: tickpulse batch ticks/s = **{p2:.0} %** of the echo's");
+    let _ = write!(
+        out,
+        "P2: tickpulse batch ticks/s = **{p2:.0} %** of the echo's"
+    );
     if let Some(rate) = xadd {
-        let _ = write!(out, ", **{:.0} %** of redis-benchmark XADD", ours_batch.ticks_per_sec() / rate * 100.0);
+        let _ = write!(
+            out,
+            ", **{:.0} %** of redis-benchmark XADD",
+            ours_batch.ticks_per_sec() / rate * 100.0
+        );
     }
     let _ = writeln!(out, ".");
     print!("{out}");

@@ -27,12 +27,7 @@ impl Symbol {
     /// A human-readable reason when the input is empty, too long or holds a
     /// character outside the allowed set.
     pub fn new_checked(input: &str) -> Result<Self, String> {
-        if input.is_empty() {
-            return Err("must not be empty".into());
-        }
-        if input.chars().count() > MAX_SYMBOL_LEN {
-            return Err(format!("must be at most {MAX_SYMBOL_LEN} characters"));
-        }
+        check_length(input, MAX_SYMBOL_LEN)?;
         let upper = input.to_ascii_uppercase();
         if let Some(bad) = upper.chars().find(|c| !is_symbol_char(*c)) {
             return Err(format!(
@@ -55,6 +50,17 @@ impl Symbol {
     }
 }
 
+/// 1 to `max` characters (not bytes).
+fn check_length(input: &str, max: usize) -> Result<(), String> {
+    if input.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if input.chars().count() > max {
+        return Err(format!("must be at most {max} characters"));
+    }
+    Ok(())
+}
+
 fn is_symbol_char(c: char) -> bool {
     c.is_ascii_uppercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | ':' | '/' | '-')
 }
@@ -73,12 +79,7 @@ impl Source {
     /// A human-readable reason when the input is empty, too long or holds a
     /// character outside the allowed set.
     pub fn new_checked(input: &str) -> Result<Self, String> {
-        if input.is_empty() {
-            return Err("must not be empty".into());
-        }
-        if input.chars().count() > MAX_SOURCE_LEN {
-            return Err(format!("must be at most {MAX_SOURCE_LEN} characters"));
-        }
+        check_length(input, MAX_SOURCE_LEN)?;
         if let Some(bad) = input
             .chars()
             .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '/' | '-')))
@@ -110,12 +111,7 @@ impl EventId {
     /// A human-readable reason when the input is empty, too long or holds a
     /// control character.
     pub fn new_checked(input: &str) -> Result<Self, String> {
-        if input.is_empty() {
-            return Err("must not be empty".into());
-        }
-        if input.chars().count() > MAX_EVENT_ID_LEN {
-            return Err(format!("must be at most {MAX_EVENT_ID_LEN} characters"));
-        }
+        check_length(input, MAX_EVENT_ID_LEN)?;
         if input.chars().any(char::is_control) {
             return Err("must not contain control characters".into());
         }

@@ -347,3 +347,38 @@ async fn redis_outage_gives_503_writes_nothing_and_recovers_by_itself() {
     assert!(all.contains("\\\"event_id\\\":\\\"after\\\""), "{all}");
     assert!(!all.contains("\\\"event_id\\\":\\\"during\\\""), "{all}");
 }
+
+#[tokio::test]
+async fn a_full_batch_of_distinct_symbols_updates_every_latest_tick() {
+    let s = TestServer::start().await;
+    let nd: String = (0..10_000)
+        .map(|i| format!("{}\n", tick(&format!("D{i}"), "1.25", &format!("d-{i}"))))
+        .collect();
+    let r = s.post("/ingest/ticks", "application/x-ndjson", nd).await;
+    assert_eq!(body(r).await, json!({"accepted": 10_000, "duplicates": 0}));
+    let all = body(s.get("/api/symbols").await).await;
+    assert_eq!(all.as_array().map(Vec::len), Some(10_000));
+    assert_eq!(
+        body(s.get("/api/symbols/D9999").await).await["price"],
+        "1.25"
+    );
+}
+
+#[tokio::test]
+async fn within_one_batch_the_newest_tick_per_symbol_wins_and_first_price_is_the_first() {
+    let s = TestServer::start().await;
+    let ts = now_ms();
+    let batch = json!([
+        {"symbol": "W", "price": "5", "ts": ts - 2_000, "event_id": "w1"},
+        {"symbol": "W", "price": "7", "ts": ts, "event_id": "w2"},
+        {"symbol": "W", "price": "6", "ts": ts - 1_000, "event_id": "w3"},
+    ]);
+    assert_eq!(
+        body(s.post_json("/ingest/ticks", &batch).await).await["accepted"],
+        3
+    );
+    let latest = body(s.get("/api/symbols/W").await).await;
+    assert_eq!(latest["price"], "7");
+    assert_eq!(latest["event_id"], "w2");
+    assert_eq!(latest["first_price"], "5");
+}

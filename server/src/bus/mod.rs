@@ -11,9 +11,8 @@ pub mod redis;
 pub use self::redis::RedisBus;
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use futures::stream::BoxStream;
-use tickpulse_core::{LatestTick, Symbol, Tick, Timestamp};
+use tickpulse_core::{LatestTick, StreamId, Symbol, Tick, Timestamp};
 
 /// A backend failure. Cheap to clone so one failed write can answer every
 /// request that was coalesced into it.
@@ -28,9 +27,17 @@ pub struct BusError {
 /// duplicate of an `event_id` already seen (`false`).
 pub type Accepted = Vec<bool>;
 
-/// A stream of update messages. Each message is a JSON array of
-/// `StreamTick`s in stream order, exactly as published.
-pub type Updates = BoxStream<'static, Bytes>;
+/// One appended tick as update subscribers see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    pub id: StreamId,
+    pub symbol: Symbol,
+    /// The full `StreamTick` JSON (with its `id`), ready to send.
+    pub json: String,
+}
+
+/// A stream of updates: the ticks of one append each, in stream order.
+pub type Updates = BoxStream<'static, Vec<Appended>>;
 
 #[async_trait]
 pub trait Bus: Send + Sync + 'static {

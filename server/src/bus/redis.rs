@@ -5,21 +5,20 @@
 //! - `ticks:latest` — hash symbol → newest `StreamTick` JSON (compacted view)
 //! - `ticks:latest:ts` — hash symbol → event time of that tick, sortable
 //! - `ticks:first` — hash symbol → first price seen
-//! - `seen:{event_id}` — de-duplication marker with a TTL; holds the stream id
-//! - `realtime:updates` — channel; one JSON array of `StreamTick`s per append
+//! - `seen:{event_id}` — de-duplication marker with a TTL
+//! - `realtime:updates` — channel; one message per append (see [`decode_update`])
 //!
 //! One append is one `EVALSHA` (`append.lua`): de-dupe, `XADD`, view update
 //! and `PUBLISH` in a single round trip, atomically.
 
-use super::{Accepted, Bus, BusError, Updates};
+use super::{Accepted, Appended, Bus, BusError, Updates};
 use async_trait::async_trait;
-use bytes::Bytes;
 use futures::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::AsyncCommands;
 use std::collections::HashMap;
 use std::time::Duration;
-use tickpulse_core::{LatestTick, Price, StreamTick, Symbol, Tick, Timestamp};
+use tickpulse_core::{LatestTick, Price, StreamId, StreamTick, Symbol, Tick, Timestamp};
 
 const BACKEND: &str = "redis";
 
@@ -173,9 +172,15 @@ impl Bus for RedisBus {
         let mut pubsub = self.bounded(self.client.get_async_pubsub()).await?;
         self.bounded(pubsub.subscribe(self.key("realtime:updates")))
             .await?;
-        let stream = pubsub
-            .into_on_message()
-            .map(|msg| Bytes::copy_from_slice(msg.get_payload_bytes()));
+        let stream = pubsub.into_on_message().filter_map(|msg| async move {
+            match decode_update(msg.get_payload_bytes()) {
+                Ok(items) => Some(items),
+                Err(e) => {
+                    tracing::error!(error = %e, "unreadable update message skipped");
+                    None
+                }
+            }
+        });
         Ok(stream.boxed())
     }
 
@@ -190,4 +195,63 @@ fn to_latest(tick: &str, first: &str) -> Result<LatestTick, BusError> {
     let tick: StreamTick = serde_json::from_str(tick).map_err(|e| corrupt("latest tick", e))?;
     let first_price = Price::parse(first).map_err(|e| corrupt("first price", e))?;
     Ok(LatestTick { tick, first_price })
+}
+
+/// Decodes one `realtime:updates` message.
+///
+/// # Format
+/// A first line of space-separated pairs `<stream id> <symbol>`, then one
+/// line per tick holding its stored JSON (a `StreamTick` without `id`), in
+/// the same order. Built this way so the append script concatenates strings
+/// it already has instead of building JSON per tick; the id is put into the
+/// JSON here, once per message and process.
+///
+/// # Errors
+/// When the message does not have that shape.
+pub fn decode_update(message: &[u8]) -> Result<Vec<Appended>, String> {
+    let text = std::str::from_utf8(message).map_err(|e| e.to_string())?;
+    let (head, bodies) = text.split_once('\n').ok_or("no header line")?;
+    let mut tokens = head.split(' ');
+    let mut items = Vec::new();
+    for body in bodies.split('\n') {
+        let (Some(id), Some(symbol)) = (tokens.next(), tokens.next()) else {
+            return Err("fewer ids than ticks".into());
+        };
+        let id: StreamId = id.parse()?;
+        let symbol = Symbol::new_checked(symbol)?;
+        let rest = body.strip_prefix('{').ok_or("tick is not a JSON object")?;
+        items.push(Appended {
+            id,
+            symbol,
+            json: format!("{{\"id\":\"{id}\",{rest}"),
+        });
+    }
+    if tokens.next().is_some() {
+        return Err("more ids than ticks".into());
+    }
+    Ok(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_ids_symbols_and_bodies() {
+        let msg =
+            b"7-0 A 7-1 B\n{\"symbol\":\"A\",\"price\":\"1\"}\n{\"symbol\":\"B\",\"price\":\"2\"}";
+        let items = decode_update(msg).unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[1].id, StreamId::new(7, 1));
+        assert_eq!(items[1].symbol.as_str(), "B");
+        assert_eq!(items[0].json, r#"{"id":"7-0","symbol":"A","price":"1"}"#);
+    }
+
+    #[test]
+    fn rejects_malformed_messages() {
+        assert!(decode_update(b"no newline").is_err());
+        assert!(decode_update(b"7-0 A\n{}\n{}").is_err());
+        assert!(decode_update(b"7-0 A 7-1 B\n{}").is_err());
+        assert!(decode_update(b"x A\n{}").is_err());
+    }
 }

@@ -8,10 +8,9 @@
 //! is told to resynchronise (it gets a fresh snapshot); it never slows the
 //! others and never grows memory.
 
-use crate::bus::Bus;
+use crate::bus::{Appended, Bus};
 use bytes::Bytes;
 use futures::StreamExt;
-use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 use tickpulse_core::{StreamId, Symbol};
@@ -87,13 +86,10 @@ async fn run(
                         m = updates.next() => m,
                         _ = shutdown.wait_for(|s| *s) => return,
                     };
-                    let Some(message) = message else { break };
-                    match frames(&message) {
-                        Ok(frames) if !frames.is_empty() => {
-                            let _ = tx.send(Update::Ticks(frames.into()));
-                        }
-                        Ok(_) => {}
-                        Err(e) => tracing::error!(error = %e, "unreadable update message skipped"),
+                    let Some(appended) = message else { break };
+                    // Nobody listens: skip rendering (ingest-only nodes).
+                    if tx.receiver_count() > 0 && !appended.is_empty() {
+                        let _ = tx.send(Update::Ticks(frames(appended).into()));
                     }
                 }
                 tracing::warn!("update subscription lost; resubscribing");
@@ -110,29 +106,14 @@ async fn run(
     }
 }
 
-/// Splits one update message (a JSON array of `StreamTick`s) into frames,
-/// reading only `id` and `symbol` of each and copying the rest verbatim.
-pub fn frames(message: &[u8]) -> Result<Vec<Frame>, serde_json::Error> {
-    #[derive(Deserialize)]
-    struct Head {
-        id: StreamId,
-        symbol: Symbol,
-    }
-    let items: Vec<&serde_json::value::RawValue> = serde_json::from_slice(message)?;
-    items
+/// Renders appended ticks as SSE frames, once for all clients.
+pub fn frames(appended: Vec<Appended>) -> Vec<Frame> {
+    appended
         .into_iter()
-        .map(|raw| {
-            let head: Head = serde_json::from_str(raw.get())?;
-            let bytes = Bytes::from(format!(
-                "event: tick\nid: {}\ndata: {}\n\n",
-                head.id,
-                raw.get()
-            ));
-            Ok(Frame {
-                symbol: head.symbol,
-                id: head.id,
-                bytes,
-            })
+        .map(|a| Frame {
+            bytes: Bytes::from(format!("event: tick\nid: {}\ndata: {}\n\n", a.id, a.json)),
+            symbol: a.symbol,
+            id: a.id,
         })
         .collect()
 }
@@ -142,17 +123,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn frames_keep_the_json_and_set_the_id() {
-        let msg =
-            br#"[{"id":"7-0","symbol":"A","price":"1"},{"id":"7-1","symbol":"B","price":"2"}]"#;
-        let f = frames(msg).unwrap();
-        assert_eq!(f.len(), 2);
-        assert_eq!(f[1].id, StreamId::new(7, 1));
-        assert_eq!(f[1].symbol.as_str(), "B");
+    fn frames_carry_the_json_and_the_id() {
+        let a = Appended {
+            id: StreamId::new(7, 0),
+            symbol: Symbol::new("A"),
+            json: r#"{"id":"7-0"}"#.into(),
+        };
+        let f = frames(vec![a]);
+        assert_eq!(f[0].symbol.as_str(), "A");
         assert_eq!(
             &f[0].bytes[..],
-            b"event: tick\nid: 7-0\ndata: {\"id\":\"7-0\",\"symbol\":\"A\",\"price\":\"1\"}\n\n"
+            b"event: tick\nid: 7-0\ndata: {\"id\":\"7-0\"}\n\n"
         );
-        assert!(frames(b"not json").is_err());
     }
 }
