@@ -12,6 +12,8 @@ pub mod symbol;
 pub mod tick;
 pub mod time;
 pub mod validate;
+pub mod view;
+pub mod window;
 
 pub use body::{parse_batch, parse_one, BodyError, BodyFormat, ItemError, MAX_BATCH_TICKS};
 pub use decimal::{Price, Volume};
@@ -20,3 +22,5 @@ pub use symbol::{EventId, Source, Symbol};
 pub use tick::{LatestTick, Snapshot, StreamTick, Tick};
 pub use time::Timestamp;
 pub use validate::{validate, FieldError, RawTick, MAX_FUTURE_SKEW_NANOS};
+pub use view::View;
+pub use window::{SymbolWindow, WindowSettings};
