@@ -73,6 +73,22 @@ fi
 [ "$purpose" = test ] || exit 0
 
 # --- What the tests need -----------------------------------------------------
+# Postgres: the tests create (and drop) databases of their own on it.
+pg_url="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+if ! command -v pg_ctlcluster >/dev/null 2>&1 || ! command -v psql >/dev/null 2>&1; then
+  apt_install postgresql postgresql-client
+fi
+if ! pg_isready -q -d "$pg_url" 2>/dev/null; then
+  say "starting the local PostgreSQL cluster"
+  cluster_version=$(ls /etc/postgresql | sort -V | tail -1)
+  as_root pg_ctlcluster --skip-systemctl-redirect "$cluster_version" main start || true
+  for _ in $(seq 1 50); do pg_isready -q -d "$pg_url" && break; sleep 0.2; done
+fi
+pg_isready -q -d "$pg_url" || die "PostgreSQL does not answer at $pg_url"
+psql -q -d "$pg_url" -c 'SELECT 1' >/dev/null 2>&1 \
+  || die "cannot log in to $pg_url; the tests need a role that may create databases (set TEST_DATABASE_URL)"
+ok "PostgreSQL answers at ${pg_url%%\?*}"
+
 if [ ! -x /usr/bin/chromium ]; then
   apt_install chromium
 fi

@@ -29,6 +29,30 @@ pub struct Config {
     #[arg(long, env = "REDIS_TIMEOUT_MS", default_value_t = 2_000)]
     pub redis_timeout_ms: u64,
 
+    /// Postgres connection URL. When set, accepted ticks are persisted to
+    /// `md_ticks` (migrations are applied on start).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// This process's name among the processes sharing Redis (its consumer
+    /// name in consumer groups); keep it stable across restarts.
+    /// Default: `<hostname>-<port>`.
+    #[arg(long, env = "NODE_ID")]
+    pub node_id: Option<String>,
+
+    /// Most ticks written to Postgres in one transaction.
+    #[arg(long, env = "PERSIST_BATCH_MAX", default_value_t = 5_000)]
+    pub persist_batch_max: usize,
+
+    /// Longest a tick waits for its persist batch to fill, in milliseconds.
+    #[arg(long, env = "PERSIST_BATCH_WAIT_MS", default_value_t = 200)]
+    pub persist_batch_wait_ms: u64,
+
+    /// Entries another consumer has held this long unacknowledged are taken
+    /// over (that consumer is presumed dead), in seconds.
+    #[arg(long, env = "CLAIM_IDLE_SECS", default_value_t = 30)]
+    pub claim_idle_secs: u64,
+
     /// User name feeders must send (HTTP Basic Auth) to the ingest webhook.
     /// Ingest answers 503 while it or the password is unset.
     #[arg(long, env = "INGEST_USERNAME")]
@@ -80,6 +104,18 @@ impl Config {
     /// A configuration with every default, for tests and embedding.
     pub fn defaults() -> Self {
         Self::parse_from(["tickpulse"])
+    }
+
+    /// This node's id: `NODE_ID`, or `<hostname>-<port>`.
+    pub fn node_id(&self) -> String {
+        self.node_id.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "node".into());
+            format!("{host}-{}", self.addr.port())
+        })
     }
 
     /// The ingest credentials, when both are set.

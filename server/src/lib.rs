@@ -9,13 +9,16 @@ pub mod http;
 pub mod pipeline;
 pub mod site;
 pub mod state;
+pub mod store;
 
 use crate::bus::redis::RedisSettings;
 use crate::bus::{Bus, RedisBus};
 use crate::config::Config;
 use crate::pipeline::gateway::Gateway;
+use crate::pipeline::persist::{self, PersistSettings};
 use crate::pipeline::writer::TickWriter;
 use crate::state::AppState;
+use crate::store::{PgStore, Store};
 use axum::Router;
 use std::future::Future;
 use std::sync::Arc;
@@ -44,14 +47,54 @@ pub fn build_state(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::R
     })?);
     let writer = TickWriter::start(bus.clone(), config.ingest_writers);
     let gateway = Gateway::start(bus.clone(), shutdown.clone());
+    let store = match &config.database_url {
+        Some(url) => {
+            let pg = PgStore::new(
+                url,
+                Duration::from_millis(config.redis_timeout_ms.max(2_000)),
+            )?;
+            start_persist(bus.clone(), pg.clone(), &config, shutdown.clone());
+            Some(Arc::new(pg) as Arc<dyn Store>)
+        }
+        None => None,
+    };
     Ok(AppState {
         leptos_options: site::leptos_options(&config),
         config: Arc::new(config),
         bus,
+        store,
         writer,
         gateway,
         shutdown,
     })
+}
+
+/// Applies the migrations (retrying while Postgres is down), then runs the
+/// persist consumer.
+fn start_persist(
+    bus: Arc<dyn Bus>,
+    pg: PgStore,
+    config: &Config,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let settings = PersistSettings {
+        consumer: config.node_id(),
+        batch_max: config.persist_batch_max.max(1),
+        batch_wait: Duration::from_millis(config.persist_batch_wait_ms),
+        claim_idle: Duration::from_secs(config.claim_idle_secs),
+    };
+    tokio::spawn(async move {
+        let mut delay = Duration::from_millis(200);
+        while let Err(e) = pg.migrate().await {
+            tracing::warn!(error = %e, "cannot migrate the database yet; retrying");
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = shutdown.wait_for(|s| *s) => return,
+            }
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+        let _ = persist::start(bus, Arc::new(pg), settings, shutdown).await;
+    });
 }
 
 /// Serves on `listener` until `shutdown` completes, then lets open requests

@@ -5,6 +5,7 @@ use crate::bus::Bus;
 use crate::config::Config;
 use crate::pipeline::gateway::Gateway;
 use crate::pipeline::writer::TickWriter;
+use crate::store::Store;
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 use std::sync::Arc;
@@ -15,6 +16,8 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub config: Arc<Config>,
     pub bus: Arc<dyn Bus>,
+    /// The durable store, when `DATABASE_URL` is set.
+    pub store: Option<Arc<dyn Store>>,
     pub writer: TickWriter,
     pub gateway: Gateway,
     /// Turns true when the server shuts down; long-lived responses (SSE)

@@ -12,7 +12,8 @@ pub use self::redis::RedisBus;
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
-use tickpulse_core::{LatestTick, StreamId, Symbol, Tick, Timestamp};
+use std::time::Duration;
+use tickpulse_core::{LatestTick, StreamId, StreamTick, Symbol, Tick, Timestamp};
 
 /// A backend failure. Cheap to clone so one failed write can answer every
 /// request that was coalesced into it.
@@ -39,6 +40,25 @@ pub struct Appended {
 /// A stream of updates: the ticks of one append each, in stream order.
 pub type Updates = BoxStream<'static, Vec<Appended>>;
 
+/// One entry of the tick stream as a consumer group hands it out. It stays
+/// pending for the group until acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    pub id: StreamId,
+    /// The tick, or why the entry could not be read (a poison entry).
+    pub tick: Result<StreamTick, String>,
+}
+
+/// Which entries a consumer reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    /// Entries never delivered to the group, waiting up to this long.
+    New(Duration),
+    /// Entries delivered to this consumer before and not acknowledged
+    /// (after a restart under the same consumer name).
+    OwnPending,
+}
+
 #[async_trait]
 pub trait Bus: Send + Sync + 'static {
     /// Appends the ticks that are not duplicates to the stream, updates the
@@ -62,4 +82,30 @@ pub trait Bus: Send + Sync + 'static {
 
     /// Checks that the backend answers.
     async fn ping(&self) -> Result<(), BusError>;
+
+    /// Creates the consumer group on the tick stream if it does not exist;
+    /// a new group starts at the beginning of the stream.
+    async fn create_group(&self, group: &str) -> Result<(), BusError>;
+
+    /// Up to `count` entries for `consumer` of `group`.
+    async fn read_group(
+        &self,
+        group: &str,
+        consumer: &str,
+        read: Read,
+        count: usize,
+    ) -> Result<Vec<Delivered>, BusError>;
+
+    /// Takes over up to `count` entries of other consumers of `group` that
+    /// have been pending for at least `min_idle` (their consumer died).
+    async fn claim_idle(
+        &self,
+        group: &str,
+        consumer: &str,
+        min_idle: Duration,
+        count: usize,
+    ) -> Result<Vec<Delivered>, BusError>;
+
+    /// Acknowledges entries: the group is done with them.
+    async fn ack(&self, group: &str, ids: &[StreamId]) -> Result<(), BusError>;
 }

@@ -11,7 +11,7 @@
 //! One append is one `EVALSHA` (`append.lua`): de-dupe, `XADD`, view update
 //! and `PUBLISH` in a single round trip, atomically.
 
-use super::{Accepted, Appended, Bus, BusError, Updates};
+use super::{Accepted, Appended, Bus, BusError, Delivered, Read, Updates};
 use async_trait::async_trait;
 use futures::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -72,6 +72,20 @@ impl RedisBus {
 
     fn key(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)
+    }
+
+    /// Runs one Redis call under the configured timeout, handing back the
+    /// call's own result so the caller can inspect Redis errors.
+    async fn bounded_raw<T>(
+        &self,
+        call: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<redis::RedisResult<T>, BusError> {
+        tokio::time::timeout(self.timeout, call)
+            .await
+            .map_err(|_| BusError {
+                backend: BACKEND,
+                reason: format!("no answer within {:?}", self.timeout),
+            })
     }
 
     /// Runs one Redis call under the configured timeout.
@@ -188,6 +202,137 @@ impl Bus for RedisBus {
         let mut conn = self.conn.clone();
         let _: String = self.bounded(conn.ping()).await?;
         Ok(())
+    }
+
+    async fn create_group(&self, group: &str) -> Result<(), BusError> {
+        let mut conn = self.conn.clone();
+        let created: redis::RedisResult<()> = self
+            .bounded_raw(
+                redis::cmd("XGROUP")
+                    .arg("CREATE")
+                    .arg(self.key("ticks.received"))
+                    .arg(group)
+                    .arg("0")
+                    .arg("MKSTREAM")
+                    .query_async(&mut conn),
+            )
+            .await?;
+        match created {
+            Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+            other => other.map_err(unavailable),
+        }
+    }
+
+    async fn read_group(
+        &self,
+        group: &str,
+        consumer: &str,
+        read: Read,
+        count: usize,
+    ) -> Result<Vec<Delivered>, BusError> {
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP")
+            .arg(group)
+            .arg(consumer)
+            .arg("COUNT")
+            .arg(count.max(1));
+        let (start, wait) = match read {
+            Read::New(wait) => {
+                cmd.arg("BLOCK").arg(wait.as_millis().max(1) as u64);
+                (">", wait)
+            }
+            Read::OwnPending => ("0", Duration::ZERO),
+        };
+        cmd.arg("STREAMS")
+            .arg(self.key("ticks.received"))
+            .arg(start);
+        // A blocking read may legitimately take `wait`; the usual timeout
+        // comes on top of it. It uses its own connection so it never holds
+        // up the shared one.
+        let mut conn = self
+            .bounded(self.client.get_multiplexed_async_connection())
+            .await?;
+        let reply: Option<Vec<(String, Vec<StreamEntry>)>> =
+            match tokio::time::timeout(self.timeout + wait, cmd.query_async(&mut conn)).await {
+                Ok(r) => r.map_err(unavailable)?,
+                Err(_) => {
+                    return Err(BusError {
+                        backend: BACKEND,
+                        reason: "XREADGROUP timed out".into(),
+                    })
+                }
+            };
+        Ok(reply
+            .into_iter()
+            .flatten()
+            .flat_map(|(_, entries)| entries)
+            .map(delivered)
+            .collect())
+    }
+
+    async fn claim_idle(
+        &self,
+        group: &str,
+        consumer: &str,
+        min_idle: Duration,
+        count: usize,
+    ) -> Result<Vec<Delivered>, BusError> {
+        let mut conn = self.conn.clone();
+        let (_next, entries, _deleted): (String, Vec<Option<StreamEntry>>, Vec<String>) = self
+            .bounded(
+                redis::cmd("XAUTOCLAIM")
+                    .arg(self.key("ticks.received"))
+                    .arg(group)
+                    .arg(consumer)
+                    .arg(min_idle.as_millis() as u64)
+                    .arg("0")
+                    .arg("COUNT")
+                    .arg(count.max(1))
+                    .query_async(&mut conn),
+            )
+            .await?;
+        Ok(entries.into_iter().flatten().map(delivered).collect())
+    }
+
+    async fn ack(&self, group: &str, ids: &[StreamId]) -> Result<(), BusError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn.clone();
+        let mut cmd = redis::cmd("XACK");
+        cmd.arg(self.key("ticks.received")).arg(group);
+        for id in ids {
+            cmd.arg(id.to_string());
+        }
+        let _: u64 = self.bounded(cmd.query_async(&mut conn)).await?;
+        Ok(())
+    }
+}
+
+/// A stream entry as Redis returns it: id and field/value pairs.
+type StreamEntry = (String, HashMap<String, String>);
+
+/// Reads a stream entry back into a tick; an entry that cannot be read is
+/// reported as such (a poison entry), never dropped silently.
+fn delivered((id, fields): StreamEntry) -> Delivered {
+    let parsed: Result<StreamId, String> = id.parse();
+    let Ok(stream_id) = parsed else {
+        return Delivered {
+            id: StreamId::ZERO,
+            tick: Err(format!("unreadable entry id {id:?}")),
+        };
+    };
+    let tick = fields
+        .get("tick")
+        .ok_or_else(|| "entry has no tick field".to_owned())
+        .and_then(|body| {
+            let rest = body.strip_prefix('{').ok_or("tick is not a JSON object")?;
+            serde_json::from_str::<StreamTick>(&format!("{{\"id\":\"{stream_id}\",{rest}"))
+                .map_err(|e| e.to_string())
+        });
+    Delivered {
+        id: stream_id,
+        tick,
     }
 }
 

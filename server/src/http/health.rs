@@ -1,5 +1,5 @@
 //! `GET /health/liveness` (the process answers) and `GET /health/readiness`
-//! (it can do its work: the bus answers).
+//! (it can do its work: the bus answers, and the store if there is one).
 
 use crate::state::AppState;
 use axum::extract::State;
@@ -11,15 +11,27 @@ pub async fn liveness() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
+/// `ready` (200) when everything answers; `degraded` (200) when Redis
+/// answers but Postgres does not: ingest goes on and persistence catches up
+/// later; `unavailable` (503) when Redis does not answer.
 pub async fn readiness(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    match state.bus.ping().await {
-        Ok(()) => (
-            StatusCode::OK,
-            Json(json!({ "status": "ready", "redis": "ok" })),
-        ),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "unavailable", "redis": e.to_string() })),
-        ),
-    }
+    let redis = state.bus.ping().await.map_err(|e| e.to_string());
+    let postgres = match &state.store {
+        Some(store) => Some(store.ping().await.map_err(|e| e.to_string())),
+        None => None,
+    };
+    let (status, code) = match (&redis, &postgres) {
+        (Err(_), _) => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
+        (Ok(()), Some(Err(_))) => ("degraded", StatusCode::OK),
+        _ => ("ready", StatusCode::OK),
+    };
+    let describe =
+        |r: &Result<(), String>| r.as_ref().map_or_else(Clone::clone, |()| "ok".to_owned());
+    let postgres = postgres
+        .as_ref()
+        .map_or_else(|| "not configured".to_owned(), describe);
+    (
+        code,
+        Json(json!({ "status": status, "redis": describe(&redis), "postgres": postgres })),
+    )
 }

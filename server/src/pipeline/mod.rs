@@ -1,5 +1,7 @@
-//! The server's moving parts between HTTP and the bus: the coalescing tick
-//! [`writer`] and the realtime [`gateway`].
+//! The server's moving parts between HTTP, the bus and the store: the
+//! coalescing tick [`writer`], the realtime [`gateway`] and the [`persist`]
+//! consumer.
 
 pub mod gateway;
+pub mod persist;
 pub mod writer;

@@ -1,0 +1,187 @@
+//! The persist consumer against a real Redis and a real Postgres: every
+//! accepted tick reaches `md_ticks` exactly once, exact, also when a
+//! consumer died holding entries.
+
+mod common;
+
+use common::{eventually, tick, TestDb, TestServer};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+async fn count(pool: &sqlx::PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM md_ticks")
+        .fetch_one(pool)
+        .await
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn accepted_ticks_reach_postgres_exactly_once_and_exact() {
+    let db = TestDb::create().await;
+    let url = db.url.clone();
+    let s = TestServer::start_with(common::redis_url(), |c| {
+        c.database_url = Some(url);
+        c.persist_batch_wait_ms = 50;
+    })
+    .await;
+    let mut accepted = 0;
+    for b in 0..4 {
+        let batch: Vec<Value> = (0..50)
+            .map(|i| {
+                tick(
+                    "PG",
+                    &format!("64000.{b}{i:02}123456789"),
+                    &format!("pg-{b}-{i:02}"),
+                )
+            })
+            .collect();
+        let r: Value = s
+            .post_json("/ingest/ticks", &Value::Array(batch))
+            .await
+            .json()
+            .await
+            .unwrap();
+        accepted += r["accepted"].as_i64().unwrap();
+    }
+    // Resent ticks are duplicates and must not be stored again.
+    let again: Vec<Value> = (0..10)
+        .map(|i| tick("PG", "1", &format!("pg-0-{i:02}")))
+        .collect();
+    let r: Value = s
+        .post_json("/ingest/ticks", &Value::Array(again))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r, json!({"accepted": 0, "duplicates": 10}));
+    assert_eq!(accepted, 200);
+
+    let pool = db.pool().await;
+    let stored = eventually(Duration::from_secs(20), || async {
+        (count(&pool).await == 200).then_some(())
+    })
+    .await;
+    assert!(
+        stored.is_some(),
+        "all 200 ticks persisted, found {}",
+        count(&pool).await
+    );
+    let price: rust_decimal::Decimal =
+        sqlx::query_scalar("SELECT price FROM md_ticks WHERE event_id = 'pg-3-07'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(price.to_string(), "64000.307123456789");
+    let (symbol, stream_id): (String, String) =
+        sqlx::query_as("SELECT symbol, stream_id FROM md_ticks WHERE event_id = 'pg-0-00'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(symbol, "PG");
+    assert!(stream_id.parse::<tickpulse_core::StreamId>().is_ok());
+
+    // Everything was acknowledged once committed.
+    let pending: (
+        u64,
+        Option<String>,
+        Option<String>,
+        Option<Vec<(String, String)>>,
+    ) = redis::cmd("XPENDING")
+        .arg(s.key("ticks.received"))
+        .arg("persist")
+        .query(&mut s.redis())
+        .unwrap();
+    assert_eq!(pending.0, 0);
+
+    let ready: Value = s.get("/health/readiness").await.json().await.unwrap();
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["postgres"], "ok");
+}
+
+#[tokio::test]
+async fn entries_held_by_a_dead_consumer_are_taken_over() {
+    // Ingest only (no database): ticks wait in the stream.
+    let s = TestServer::start().await;
+    let batch: Vec<Value> = (0..50)
+        .map(|i| tick("DEAD", "2", &format!("dead-{i}")))
+        .collect();
+    assert_eq!(
+        s.post_json("/ingest/ticks", &Value::Array(batch))
+            .await
+            .status(),
+        202
+    );
+
+    // A consumer takes 20 entries and dies without acknowledging them.
+    let mut redis = s.redis();
+    let _: () = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(s.key("ticks.received"))
+        .arg("persist")
+        .arg("0")
+        .query(&mut redis)
+        .unwrap();
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("persist")
+        .arg("dead-node")
+        .arg("COUNT")
+        .arg(20)
+        .arg("STREAMS")
+        .arg(s.key("ticks.received"))
+        .arg(">")
+        .query(&mut redis)
+        .unwrap();
+
+    // A persisting node on the same Redis takes them over once idle.
+    let db = TestDb::create().await;
+    let url = db.url.clone();
+    let prefix = s.prefix.clone();
+    let persister = TestServer::start_with(common::redis_url(), |c| {
+        c.redis_key_prefix = prefix;
+        c.database_url = Some(url);
+        c.claim_idle_secs = 1;
+        c.persist_batch_wait_ms = 50;
+    })
+    .await;
+    let pool = db.pool().await;
+    let done = eventually(Duration::from_secs(30), || async {
+        (count(&pool).await == 50).then_some(())
+    })
+    .await;
+    assert!(
+        done.is_some(),
+        "50 ticks persisted, found {}",
+        count(&pool).await
+    );
+    let distinct: i64 = sqlx::query_scalar("SELECT count(DISTINCT event_id) FROM md_ticks")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(distinct, 50);
+    persister.stop().await;
+}
+
+#[tokio::test]
+async fn readiness_is_degraded_while_postgres_is_unreachable_and_ingest_goes_on() {
+    // A port where nothing listens stands for a Postgres that is down.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let s = TestServer::start_with(common::redis_url(), |c| {
+        c.database_url = Some(format!("postgres://postgres@127.0.0.1:{port}/none"));
+    })
+    .await;
+    let ready = s.get("/health/readiness").await;
+    assert_eq!(ready.status(), 200);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["status"], "degraded", "{body}");
+    assert_eq!(
+        s.post_json("/ingest/tick", &tick("DOWN", "1", "down-1"))
+            .await
+            .status(),
+        202
+    );
+}
