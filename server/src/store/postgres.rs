@@ -13,6 +13,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    url: String,
 }
 
 impl PgStore {
@@ -27,14 +28,29 @@ impl PgStore {
             .acquire_timeout(timeout)
             .connect_lazy(url)
             .map_err(unavailable)?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            url: url.to_owned(),
+        })
     }
 
-    /// Applies the migrations not yet applied.
+    /// Creates the database when it does not exist, then applies the
+    /// migrations not yet applied.
     ///
     /// # Errors
     /// When the database cannot be reached or a migration fails.
     pub async fn migrate(&self) -> Result<(), StoreError> {
+        use sqlx::migrate::MigrateDatabase;
+        let failed = |e: sqlx::Error| StoreError::Unavailable(e.to_string());
+        if !sqlx::Postgres::database_exists(&self.url)
+            .await
+            .map_err(failed)?
+        {
+            tracing::info!("creating the database");
+            sqlx::Postgres::create_database(&self.url)
+                .await
+                .map_err(failed)?;
+        }
         MIGRATOR
             .run(&self.pool)
             .await
