@@ -7,6 +7,11 @@ use axum::routing::post;
 use axum::Router;
 use clap::Parser;
 
+/// The same allocator as the server, so the comparison shows only the work
+/// tickpulse adds.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 struct Args {
     /// Address to listen on.

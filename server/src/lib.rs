@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::pipeline::gateway::Gateway;
 use crate::pipeline::persist::{self, PersistSettings};
 use crate::pipeline::writer::TickWriter;
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 use crate::store::{PgStore, Store};
 use axum::Router;
 use std::future::Future;
@@ -58,7 +58,7 @@ pub fn build_state(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::R
         }
         None => None,
     };
-    Ok(AppState {
+    Ok(AppState::new(Shared {
         leptos_options: site::leptos_options(&config),
         config: Arc::new(config),
         bus,
@@ -66,7 +66,7 @@ pub fn build_state(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::R
         writer,
         gateway,
         shutdown,
-    })
+    }))
 }
 
 /// Applies the migrations (retrying while Postgres is down), then runs the

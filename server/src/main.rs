@@ -5,6 +5,10 @@ use clap::Parser;
 use tickpulse_server::config::{Config, LogFormat};
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc: allocation is a large share of per-request work at high rates.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();

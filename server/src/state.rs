@@ -1,5 +1,6 @@
 //! [`AppState`]: what every handler and page render can reach. Built once at
-//! start-up; cloning it clones handles, never connections.
+//! start-up; axum clones it for every request, so it is one `Arc` and a
+//! clone costs one reference count.
 
 use crate::bus::Bus;
 use crate::config::Config;
@@ -8,11 +9,14 @@ use crate::pipeline::writer::TickWriter;
 use crate::store::Store;
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
+use std::ops::Deref;
 use std::sync::Arc;
 use tokio::sync::watch;
 
-#[derive(Clone, FromRef)]
-pub struct AppState {
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
     pub leptos_options: LeptosOptions,
     pub config: Arc<Config>,
     pub bus: Arc<dyn Bus>,
@@ -23,4 +27,25 @@ pub struct AppState {
     /// Turns true when the server shuts down; long-lived responses (SSE)
     /// end on it so shutdown does not wait for clients.
     pub shutdown: watch::Receiver<bool>,
+}
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// Leptos reads its options from the state (page routes only).
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
 }
