@@ -22,8 +22,16 @@ test('a tick posted with curl appears on the open dashboard within one second, a
   await page.waitForFunction(
     () => document.querySelector('tr[data-symbol="E2E-ONE"] .price')?.textContent === '123.45',
     null, { timeout: 1_000 });
-  const api = await (await fetch(`${server.base}/api/symbols/E2E-ONE`)).json();
-  assert.equal(api.price, '123.45');
+  // The symbol endpoint serves the View, computed a moment after ingest.
+  let view;
+  for (let i = 0; i < 50 && !view; i++) {
+    const r = await fetch(`${server.base}/api/symbols/E2E-ONE`);
+    if (r.ok) view = await r.json();
+    else await new Promise((res) => setTimeout(res, 100));
+  }
+  assert.equal(view?.last?.price, '123.45');
+  const listed = await (await fetch(`${server.base}/api/symbols`)).json();
+  assert.equal(listed.find((t) => t.symbol === 'E2E-ONE')?.price, '123.45');
   assert.deepEqual(page.errors, []);
   await page.close();
 });

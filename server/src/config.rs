@@ -29,6 +29,22 @@ pub struct Config {
     #[arg(long, env = "REDIS_TIMEOUT_MS", default_value_t = 2_000)]
     pub redis_timeout_ms: u64,
 
+    /// Which parts this process runs: `api` (HTTP ingest, read API, SSE and
+    /// pages), `calc` (window statistics; one process at a time is active),
+    /// `persist` (writes ticks to Postgres; needs DATABASE_URL). Health
+    /// endpoints are served by every process.
+    #[arg(
+        long,
+        env = "ROLES",
+        value_delimiter = ',',
+        default_value = "api,calc,persist"
+    )]
+    pub roles: Vec<Role>,
+
+    /// N of the last-N prices and SMA(N) of each symbol's view.
+    #[arg(long, env = "SMA_LEN", default_value_t = 20)]
+    pub sma_len: usize,
+
     /// Postgres connection URL. When set, accepted ticks are persisted to
     /// `md_ticks` (migrations are applied on start).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
@@ -95,6 +111,13 @@ pub struct Config {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    Api,
+    Calc,
+    Persist,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
     Json,
@@ -104,6 +127,10 @@ impl Config {
     /// A configuration with every default, for tests and embedding.
     pub fn defaults() -> Self {
         Self::parse_from(["tickpulse"])
+    }
+
+    pub fn runs(&self, role: Role) -> bool {
+        self.roles.contains(&role)
     }
 
     /// This node's id: `NODE_ID`, or `<hostname>-<port>`.

@@ -13,7 +13,8 @@ pub mod store;
 
 use crate::bus::redis::RedisSettings;
 use crate::bus::{Bus, RedisBus};
-use crate::config::Config;
+use crate::config::{Config, Role};
+use crate::pipeline::calc::{self, CalcSettings};
 use crate::pipeline::gateway::Gateway;
 use crate::pipeline::persist::{self, PersistSettings};
 use crate::pipeline::writer::TickWriter;
@@ -28,8 +29,11 @@ use tokio::sync::watch;
 
 /// Every route of the server with its state.
 pub fn router(state: AppState) -> Router {
-    let api = http::api_routes();
-    site::routes(api, &state).with_state(state)
+    if state.config.runs(Role::Api) {
+        site::routes(http::api_routes(), &state).with_state(state)
+    } else {
+        http::health_routes().with_state(state)
+    }
 }
 
 /// Builds the state: connects nothing yet (the bus connects lazily), starts
@@ -47,8 +51,22 @@ pub fn build_state(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::R
     })?);
     let writer = TickWriter::start(bus.clone(), config.ingest_writers);
     let gateway = Gateway::start(bus.clone(), shutdown.clone());
+    if config.runs(Role::Calc) {
+        let settings = CalcSettings {
+            consumer: config.node_id(),
+            batch_max: 5_000,
+            batch_wait: Duration::from_millis(50),
+            claim_idle: Duration::from_secs(config.claim_idle_secs),
+            lease_ttl: Duration::from_secs(10),
+            window: tickpulse_core::WindowSettings {
+                sma_len: config.sma_len.max(1),
+                ..Default::default()
+            },
+        };
+        calc::start(bus.clone(), settings, shutdown.clone());
+    }
     let store = match &config.database_url {
-        Some(url) => {
+        Some(url) if config.runs(Role::Persist) => {
             let pg = PgStore::new(
                 url,
                 Duration::from_millis(config.redis_timeout_ms.max(2_000)),
@@ -56,7 +74,13 @@ pub fn build_state(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::R
             start_persist(bus.clone(), pg.clone(), &config, shutdown.clone());
             Some(Arc::new(pg) as Arc<dyn Store>)
         }
-        None => None,
+        Some(url) => Some(Arc::new(PgStore::new(url, Duration::from_secs(2))?) as Arc<dyn Store>),
+        None => {
+            if config.runs(Role::Persist) {
+                tracing::info!("no DATABASE_URL: ticks are not persisted");
+            }
+            None
+        }
     };
     Ok(AppState::new(Shared {
         leptos_options: site::leptos_options(&config),

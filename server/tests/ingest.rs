@@ -20,10 +20,12 @@ async fn posted_tick_is_readable_and_a_repeat_is_a_duplicate_stored_once() {
     assert_eq!(r.status(), 202);
     assert_eq!(body(r).await, json!({"accepted": 1, "duplicates": 0}));
 
-    let latest = body(s.get("/api/symbols/BTC-USD").await).await;
+    let latest = s.latest("BTC-USD").await.unwrap();
     assert_eq!(latest["price"], "64000.5");
     assert_eq!(latest["event_id"], "dup-1");
     assert_eq!(latest["first_price"], "64000.5");
+    let view = s.view_when("BTC-USD", |v| v["tick_count"] == 1).await;
+    assert_eq!(view["last"]["price"], "64000.5");
 
     let r = s
         .post_json("/ingest/tick", &tick("BTC-USD", "1", "dup-1"))
@@ -31,10 +33,9 @@ async fn posted_tick_is_readable_and_a_repeat_is_a_duplicate_stored_once() {
     assert_eq!(r.status(), 202);
     assert_eq!(body(r).await, json!({"accepted": 0, "duplicates": 1}));
     assert_eq!(s.stream_len(), 1, "the duplicate was not stored");
-    assert_eq!(
-        body(s.get("/api/symbols/btc-usd").await).await["price"],
-        "64000.5"
-    );
+    assert_eq!(s.latest("BTC-USD").await.unwrap()["price"], "64000.5");
+    let view = s.view_when("btc-usd", |v| v["tick_count"] == 1).await;
+    assert_eq!(view["last"]["price"], "64000.5");
 
     let all = body(s.get("/api/symbols").await).await;
     assert_eq!(all.as_array().map(Vec::len), Some(1));
@@ -249,7 +250,7 @@ async fn an_older_tick_does_not_overwrite_the_latest() {
     let older = json!({"symbol": "OOO", "price": "9", "ts": ts - 1_000, "event_id": "old"});
     assert_eq!(s.post_json("/ingest/tick", &newer).await.status(), 202);
     assert_eq!(s.post_json("/ingest/tick", &older).await.status(), 202);
-    let latest = body(s.get("/api/symbols/OOO").await).await;
+    let latest = s.latest("OOO").await.unwrap();
     assert_eq!(latest["price"], "10");
     assert_eq!(latest["event_id"], "new");
     assert_eq!(
@@ -260,7 +261,9 @@ async fn an_older_tick_does_not_overwrite_the_latest() {
     // The same event time from a later arrival does replace it.
     let same = json!({"symbol": "OOO", "price": "11", "ts": ts, "event_id": "same-time"});
     s.post_json("/ingest/tick", &same).await;
-    assert_eq!(body(s.get("/api/symbols/OOO").await).await["price"], "11");
+    assert_eq!(s.latest("OOO").await.unwrap()["price"], "11");
+    let view = s.view_when("OOO", |v| v["tick_count"] == 3).await;
+    assert_eq!(view["last"]["price"], "11");
 }
 
 #[tokio::test]
@@ -358,10 +361,9 @@ async fn a_full_batch_of_distinct_symbols_updates_every_latest_tick() {
     assert_eq!(body(r).await, json!({"accepted": 10_000, "duplicates": 0}));
     let all = body(s.get("/api/symbols").await).await;
     assert_eq!(all.as_array().map(Vec::len), Some(10_000));
-    assert_eq!(
-        body(s.get("/api/symbols/D9999").await).await["price"],
-        "1.25"
-    );
+    assert_eq!(s.latest("D9999").await.unwrap()["price"], "1.25");
+    let view = s.view_when("D9999", |v| v["tick_count"] == 1).await;
+    assert_eq!(view["last"]["price"], "1.25");
 }
 
 #[tokio::test]
@@ -377,8 +379,29 @@ async fn within_one_batch_the_newest_tick_per_symbol_wins_and_first_price_is_the
         body(s.post_json("/ingest/ticks", &batch).await).await["accepted"],
         3
     );
-    let latest = body(s.get("/api/symbols/W").await).await;
+    let latest = s.latest("W").await.unwrap();
     assert_eq!(latest["price"], "7");
     assert_eq!(latest["event_id"], "w2");
     assert_eq!(latest["first_price"], "5");
+}
+
+#[tokio::test]
+async fn the_symbol_endpoint_returns_the_view_with_window_statistics() {
+    let s = TestServer::start().await;
+    let ts = now_ms();
+    let batch = json!([
+        {"symbol": "VW", "price": "10", "volume": "1", "ts": ts - 3_000, "event_id": "v1"},
+        {"symbol": "VW", "price": "12", "volume": "3", "ts": ts - 1_000, "event_id": "v2"},
+        {"symbol": "VW", "price": "11", "volume": "1", "ts": ts - 2_000, "event_id": "v3"},
+    ]);
+    assert_eq!(s.post_json("/ingest/ticks", &batch).await.status(), 202);
+    let view = s.view_when("VW", |v| v["tick_count"] == 3).await;
+    assert_eq!(view["last"]["price"], "12");
+    assert_eq!(view["sma"], "11");
+    assert_eq!(view["vwap_1m"], "11.4"); // (10 + 36 + 11) / 5
+    assert_eq!(view["volume_1m"], "5");
+    assert_eq!(view["open"], "10");
+    assert_eq!(view["change"], "2");
+    assert_eq!(view["change_pct"], "20");
+    assert_eq!(view["last_prices"], json!(["10", "11", "12"]));
 }

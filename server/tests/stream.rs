@@ -49,12 +49,12 @@ async fn snapshot_then_live_ticks_for_the_chosen_symbols() {
     s.post_json("/ingest/tick", &tick("BBB", "30", "b1")).await;
     s.post_json("/ingest/tick", &tick("AAA", "11", "a2")).await;
 
-    let (event, id, data) = sse.next(WAIT).await.expect("first tick");
+    let (event, id, data) = sse.next_of("tick", WAIT).await.expect("first tick");
     let first: Value = serde_json::from_str(&data).unwrap();
     assert_eq!(event, "tick");
     assert_eq!(first["symbol"], "BBB");
     assert_eq!(id.as_deref(), first["id"].as_str());
-    let (_, _, data) = sse.next(WAIT).await.expect("second tick");
+    let (_, _, data) = sse.next_of("tick", WAIT).await.expect("second tick");
     let second: Value = serde_json::from_str(&data).unwrap();
     assert_eq!(second["symbol"], "AAA");
     assert_eq!(second["price"], "11");
@@ -82,7 +82,7 @@ async fn every_client_gets_every_tick_in_stream_order() {
     for sse in &mut clients {
         let mut ids = Vec::new();
         while ids.len() < 200 {
-            let (event, id, data) = sse.next(WAIT).await.expect("tick");
+            let (event, id, data) = sse.next_of("tick", WAIT).await.expect("tick");
             assert_eq!(event, "tick");
             let t: Value = serde_json::from_str(&data).unwrap();
             assert_eq!(t["event_id"], format!("e{}", ids.len()));
@@ -90,4 +90,19 @@ async fn every_client_gets_every_tick_in_stream_order() {
         }
         assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids increase");
     }
+}
+
+#[tokio::test]
+async fn view_events_follow_ticks_for_the_chosen_symbols() {
+    let s = TestServer::start().await;
+    let mut sse = SseReader::new(reqwest::get(s.url("/api/stream?symbols=VV")).await.unwrap());
+    assert_eq!(sse.next(WAIT).await.unwrap().0, "snapshot");
+    s.post_json("/ingest/tick", &tick("OTHER", "1", "o1")).await;
+    s.post_json("/ingest/tick", &tick("VV", "3", "v1")).await;
+    let (_, id, data) = sse.next_of("view", WAIT).await.expect("view event");
+    let view: Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(view["symbol"], "VV");
+    assert_eq!(view["last"]["price"], "3");
+    assert_eq!(view["tick_count"], 1);
+    assert_eq!(id.as_deref(), view["stream_id"].as_str());
 }

@@ -13,7 +13,7 @@ pub use self::redis::RedisBus;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use std::time::Duration;
-use tickpulse_core::{LatestTick, StreamId, StreamTick, Symbol, Tick, Timestamp};
+use tickpulse_core::{LatestTick, StreamId, StreamTick, Symbol, Tick, Timestamp, View};
 
 /// A backend failure. Cheap to clone so one failed write can answer every
 /// request that was coalesced into it.
@@ -37,8 +37,18 @@ pub struct Appended {
     pub json: String,
 }
 
-/// A stream of updates: the ticks of one append each, in stream order.
-pub type Updates = BoxStream<'static, Vec<Appended>>;
+/// What subscribers hear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Published {
+    /// The ticks of one append, in stream order.
+    Ticks(Vec<Appended>),
+    /// Views the calc stage wrote (`symbol.updated`); `id` is the view's
+    /// `stream_id`, `json` the View.
+    Views(Vec<Appended>),
+}
+
+/// A stream of updates, in the order they were published.
+pub type Updates = BoxStream<'static, Published>;
 
 /// One entry of the tick stream as a consumer group hands it out. It stays
 /// pending for the group until acknowledged.
@@ -69,9 +79,6 @@ pub trait Bus: Send + Sync + 'static {
     /// # Errors
     /// When the backend cannot be reached or did not answer in time.
     async fn append(&self, ticks: &[Tick], received_at: Timestamp) -> Result<Accepted, BusError>;
-
-    /// The latest tick of one symbol.
-    async fn latest(&self, symbol: &Symbol) -> Result<Option<LatestTick>, BusError>;
 
     /// The latest tick of every symbol, ordered by symbol.
     async fn latest_all(&self) -> Result<Vec<LatestTick>, BusError>;
@@ -108,4 +115,25 @@ pub trait Bus: Send + Sync + 'static {
 
     /// Acknowledges entries: the group is done with them.
     async fn ack(&self, group: &str, ids: &[StreamId]) -> Result<(), BusError>;
+
+    /// Up to `count` entries of the tick stream from `from` on (inclusive),
+    /// in stream order, outside any group (for rebuilding state).
+    async fn range(&self, from: StreamId, count: usize) -> Result<Vec<Delivered>, BusError>;
+
+    /// Stores the views (one per symbol) and publishes them as one update.
+    async fn write_views(&self, views: &[View]) -> Result<(), BusError>;
+
+    /// The view of one symbol, once the calc stage has computed it.
+    async fn view(&self, symbol: &Symbol) -> Result<Option<View>, BusError>;
+
+    /// Every stored view.
+    async fn views(&self) -> Result<Vec<View>, BusError>;
+
+    /// Takes or renews the lease `name` for `holder` for `ttl`; `true` while
+    /// `holder` has it. A holder that stops renewing loses it after `ttl`.
+    async fn lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, BusError>;
+
+    /// Gives the lease up at once if `holder` has it (graceful stop), so a
+    /// successor need not wait for it to expire.
+    async fn release(&self, name: &str, holder: &str) -> Result<(), BusError>;
 }

@@ -7,18 +7,21 @@
 //! - `ticks:first` — hash symbol → first price seen
 //! - `seen:{event_id}` — de-duplication marker with a TTL
 //! - `realtime:updates` — channel; one message per append (see [`decode_update`])
+//! - `views` — hash symbol → `View` JSON, written by the calc stage
+//! - `realtime:views` — channel; a JSON array of the views of one calc batch
+//! - `lease:{name}` — holder of a lease (e.g. the active calc consumer), with a TTL
 //!
 //! One append is one `EVALSHA` (`append.lua`): de-dupe, `XADD`, view update
 //! and `PUBLISH` in a single round trip, atomically.
 
-use super::{Accepted, Appended, Bus, BusError, Delivered, Read, Updates};
+use super::{Accepted, Appended, Bus, BusError, Delivered, Published, Read, Updates};
 use async_trait::async_trait;
 use futures::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::AsyncCommands;
 use std::collections::HashMap;
 use std::time::Duration;
-use tickpulse_core::{LatestTick, Price, StreamId, StreamTick, Symbol, Tick, Timestamp};
+use tickpulse_core::{LatestTick, Price, StreamId, StreamTick, Symbol, Tick, Timestamp, View};
 
 const BACKEND: &str = "redis";
 
@@ -26,6 +29,8 @@ pub struct RedisBus {
     client: redis::Client,
     conn: ConnectionManager,
     append: redis::Script,
+    lease: redis::Script,
+    release: redis::Script,
     prefix: String,
     timeout: Duration,
     dedupe_ttl_secs: u64,
@@ -63,6 +68,16 @@ impl RedisBus {
             client,
             conn,
             append: redis::Script::new(include_str!("append.lua")),
+            // Renews the lease for its holder, or takes it when free.
+            lease: redis::Script::new(
+                "local cur = redis.call('GET', KEYS[1])
+                 if cur == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+                 if not cur then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
+                 return 0",
+            ),
+            release: redis::Script::new(
+                "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+            ),
             prefix: settings.prefix,
             timeout: settings.timeout,
             dedupe_ttl_secs: settings.dedupe_ttl_secs,
@@ -152,19 +167,6 @@ impl Bus for RedisBus {
         Ok(flags.bytes().map(|b| b == b'1').collect())
     }
 
-    async fn latest(&self, symbol: &Symbol) -> Result<Option<LatestTick>, BusError> {
-        let mut conn = self.conn.clone();
-        let mut pipe = redis::pipe();
-        pipe.hget(self.key("ticks:latest"), symbol.as_str())
-            .hget(self.key("ticks:first"), symbol.as_str());
-        let (tick, first): (Option<String>, Option<String>) =
-            self.bounded(pipe.query_async(&mut conn)).await?;
-        match (tick, first) {
-            (Some(tick), Some(first)) => Ok(Some(to_latest(&tick, &first)?)),
-            _ => Ok(None),
-        }
-    }
-
     async fn latest_all(&self) -> Result<Vec<LatestTick>, BusError> {
         let mut conn = self.conn.clone();
         let mut pipe = redis::pipe();
@@ -184,15 +186,19 @@ impl Bus for RedisBus {
 
     async fn subscribe(&self) -> Result<Updates, BusError> {
         let mut pubsub = self.bounded(self.client.get_async_pubsub()).await?;
-        self.bounded(pubsub.subscribe(self.key("realtime:updates")))
+        let views_channel = self.key("realtime:views");
+        self.bounded(pubsub.subscribe(&[self.key("realtime:updates"), views_channel.clone()]))
             .await?;
-        let stream = pubsub.into_on_message().filter_map(|msg| async move {
-            match decode_update(msg.get_payload_bytes()) {
-                Ok(items) => Some(items),
-                Err(e) => {
-                    tracing::error!(error = %e, "unreadable update message skipped");
-                    None
-                }
+        let stream = pubsub.into_on_message().filter_map(move |msg| {
+            let decoded = if msg.get_channel_name() == views_channel {
+                decode_views(msg.get_payload_bytes()).map(Published::Views)
+            } else {
+                decode_update(msg.get_payload_bytes()).map(Published::Ticks)
+            };
+            async move {
+                decoded
+                    .map_err(|e| tracing::error!(error = %e, "unreadable update message skipped"))
+                    .ok()
             }
         });
         Ok(stream.boxed())
@@ -307,6 +313,96 @@ impl Bus for RedisBus {
         let _: u64 = self.bounded(cmd.query_async(&mut conn)).await?;
         Ok(())
     }
+
+    async fn range(&self, from: StreamId, count: usize) -> Result<Vec<Delivered>, BusError> {
+        let mut conn = self.conn.clone();
+        let entries: Vec<StreamEntry> = self
+            .bounded(
+                redis::cmd("XRANGE")
+                    .arg(self.key("ticks.received"))
+                    .arg(from.to_string())
+                    .arg("+")
+                    .arg("COUNT")
+                    .arg(count.max(1))
+                    .query_async(&mut conn),
+            )
+            .await?;
+        Ok(entries.into_iter().map(delivered).collect())
+    }
+
+    async fn write_views(&self, views: &[View]) -> Result<(), BusError> {
+        if views.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        let mut all = Vec::with_capacity(views.len());
+        for view in views {
+            let json = serde_json::to_string(view).map_err(|e| corrupt("view", e))?;
+            pipe.hset(self.key("views"), view.symbol.as_str(), &json)
+                .ignore();
+            all.push(json);
+        }
+        pipe.publish(self.key("realtime:views"), format!("[{}]", all.join(",")))
+            .ignore();
+        let mut conn = self.conn.clone();
+        self.bounded(pipe.query_async::<()>(&mut conn)).await
+    }
+
+    async fn view(&self, symbol: &Symbol) -> Result<Option<View>, BusError> {
+        let mut conn = self.conn.clone();
+        let json: Option<String> = self
+            .bounded(conn.hget(self.key("views"), symbol.as_str()))
+            .await?;
+        json.map(|j| serde_json::from_str(&j).map_err(|e| corrupt("view", e)))
+            .transpose()
+    }
+
+    async fn views(&self) -> Result<Vec<View>, BusError> {
+        let mut conn = self.conn.clone();
+        let all: HashMap<String, String> = self.bounded(conn.hgetall(self.key("views"))).await?;
+        all.values()
+            .map(|j| serde_json::from_str(j).map_err(|e| corrupt("view", e)))
+            .collect()
+    }
+
+    async fn lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, BusError> {
+        let mut conn = self.conn.clone();
+        let mut inv = self.lease.key(self.key(&format!("lease:{name}")));
+        inv.arg(holder).arg(ttl.as_millis().max(1) as u64);
+        let held: i64 = self.bounded(inv.invoke_async(&mut conn)).await?;
+        Ok(held == 1)
+    }
+
+    async fn release(&self, name: &str, holder: &str) -> Result<(), BusError> {
+        let mut conn = self.conn.clone();
+        let mut inv = self.release.key(self.key(&format!("lease:{name}")));
+        inv.arg(holder);
+        let _: i64 = self.bounded(inv.invoke_async(&mut conn)).await?;
+        Ok(())
+    }
+}
+
+/// Decodes one `realtime:views` message: a JSON array of views.
+fn decode_views(message: &[u8]) -> Result<Vec<Appended>, String> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        symbol: Symbol,
+        stream_id: StreamId,
+    }
+    let items: Vec<&serde_json::value::RawValue> =
+        serde_json::from_slice(message).map_err(|e| e.to_string())?;
+    items
+        .into_iter()
+        .map(|raw| {
+            let head: Head = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
+            Ok(Appended {
+                id: head.stream_id,
+                symbol: head.symbol,
+                json: raw.get().to_owned(),
+            })
+        })
+        .collect()
 }
 
 /// A stream entry as Redis returns it: id and field/value pairs.

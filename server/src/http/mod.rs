@@ -19,9 +19,15 @@ pub fn api_routes() -> Router<AppState> {
         .route("/api/symbols", get(symbols::list))
         .route("/api/symbols/{id}", get(symbols::one))
         .route("/api/stream", get(stream::sse))
+        .route("/api/{*rest}", any(not_found))
+        .merge(health_routes())
+}
+
+/// What every process serves, whatever its roles.
+pub fn health_routes() -> Router<AppState> {
+    Router::new()
         .route("/health/liveness", get(health::liveness))
         .route("/health/readiness", get(health::readiness))
-        .route("/api/{*rest}", any(not_found))
 }
 
 async fn not_found(uri: axum::http::Uri) -> error::ApiError {

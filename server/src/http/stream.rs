@@ -12,7 +12,7 @@
 
 use super::error::ApiError;
 use crate::bus::Bus;
-use crate::pipeline::gateway::{Frame, Update};
+use crate::pipeline::gateway::{Frame, Kind, Update};
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Query, State};
@@ -150,7 +150,7 @@ impl Client {
                 update = self.rx.recv() => update,
             };
             match update {
-                Ok(Update::Ticks(frames)) => {
+                Ok(Update::Frames(frames)) => {
                     let chunk = self.render(&frames);
                     if !chunk.is_empty() {
                         return Some(chunk);
@@ -180,6 +180,10 @@ impl Client {
                 .is_some_and(|set| !set.contains(&f.symbol))
             {
                 return false;
+            }
+            // The snapshot holds ticks, not views: only ticks can repeat it.
+            if f.kind == Kind::View {
+                return true;
             }
             match self.after.get(&f.symbol) {
                 Some(seen) if f.id <= *seen => false,

@@ -8,7 +8,7 @@
 //! is told to resynchronise (it gets a fresh snapshot); it never slows the
 //! others and never grows memory.
 
-use crate::bus::{Appended, Bus};
+use crate::bus::{Appended, Bus, Published};
 use bytes::Bytes;
 use futures::StreamExt;
 use std::sync::Arc;
@@ -19,19 +19,35 @@ use tokio::sync::{broadcast, watch};
 /// How many update messages the ring keeps for slow clients.
 const RING_CAPACITY: usize = 1_024;
 
-/// One tick, ready to be written to any SSE client.
+/// One tick or view, ready to be written to any SSE client.
 #[derive(Debug)]
 pub struct Frame {
     pub symbol: Symbol,
     pub id: StreamId,
-    /// `event: tick\nid: …\ndata: …\n\n`
+    pub kind: Kind,
+    /// `event: tick|view\nid: …\ndata: …\n\n`
     pub bytes: Bytes,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Tick,
+    View,
+}
+
+impl Kind {
+    fn event(self) -> &'static str {
+        match self {
+            Kind::Tick => "tick",
+            Kind::View => "view",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
 pub enum Update {
-    /// Ticks of one append, in stream order.
-    Ticks(Arc<[Frame]>),
+    /// Ticks of one append in stream order, or the views of one calc batch.
+    Frames(Arc<[Frame]>),
     /// The subscription was lost and re-established: updates may have been
     /// missed, clients must take a fresh snapshot.
     Resync,
@@ -86,10 +102,14 @@ async fn run(
                         m = updates.next() => m,
                         _ = shutdown.wait_for(|s| *s) => return,
                     };
-                    let Some(appended) = message else { break };
+                    let Some(published) = message else { break };
+                    let (kind, items) = match published {
+                        Published::Ticks(items) => (Kind::Tick, items),
+                        Published::Views(items) => (Kind::View, items),
+                    };
                     // Nobody listens: skip rendering (ingest-only nodes).
-                    if tx.receiver_count() > 0 && !appended.is_empty() {
-                        let _ = tx.send(Update::Ticks(frames(appended).into()));
+                    if tx.receiver_count() > 0 && !items.is_empty() {
+                        let _ = tx.send(Update::Frames(frames(kind, items).into()));
                     }
                 }
                 tracing::warn!("update subscription lost; resubscribing");
@@ -106,14 +126,20 @@ async fn run(
     }
 }
 
-/// Renders appended ticks as SSE frames, once for all clients.
-pub fn frames(appended: Vec<Appended>) -> Vec<Frame> {
-    appended
+/// Renders ticks or views as SSE frames, once for all clients.
+pub fn frames(kind: Kind, items: Vec<Appended>) -> Vec<Frame> {
+    items
         .into_iter()
         .map(|a| Frame {
-            bytes: Bytes::from(format!("event: tick\nid: {}\ndata: {}\n\n", a.id, a.json)),
+            bytes: Bytes::from(format!(
+                "event: {}\nid: {}\ndata: {}\n\n",
+                kind.event(),
+                a.id,
+                a.json
+            )),
             symbol: a.symbol,
             id: a.id,
+            kind,
         })
         .collect()
 }
@@ -129,7 +155,7 @@ mod tests {
             symbol: Symbol::new("A"),
             json: r#"{"id":"7-0"}"#.into(),
         };
-        let f = frames(vec![a]);
+        let f = frames(Kind::Tick, vec![a]);
         assert_eq!(f[0].symbol.as_str(), "A");
         assert_eq!(
             &f[0].bytes[..],

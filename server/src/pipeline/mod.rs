@@ -2,6 +2,7 @@
 //! coalescing tick [`writer`], the realtime [`gateway`] and the [`persist`]
 //! consumer.
 
+pub mod calc;
 pub mod gateway;
 pub mod persist;
 pub mod writer;

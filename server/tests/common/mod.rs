@@ -35,6 +35,8 @@ pub struct TestServer {
     pub redis_url: String,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    /// Leave the Redis keys for a server that takes over.
+    keep_data: bool,
 }
 
 impl TestServer {
@@ -71,6 +73,7 @@ impl TestServer {
             redis_url,
             stop: Some(stop),
             task: Some(task),
+            keep_data: false,
         }
     }
 
@@ -103,6 +106,35 @@ impl TestServer {
         reqwest::get(self.url(path)).await.expect("request sent")
     }
 
+    /// The latest tick of `symbol` from the compacted view (`GET /api/symbols`).
+    pub async fn latest(&self, symbol: &str) -> Option<serde_json::Value> {
+        let all: Vec<serde_json::Value> = self.get("/api/symbols").await.json().await.ok()?;
+        all.into_iter().find(|t| t["symbol"] == symbol)
+    }
+
+    /// The View of `symbol` once `ready` holds for it (the calc stage runs
+    /// a few milliseconds behind ingest); panics after 10 s.
+    pub async fn view_when(
+        &self,
+        symbol: &str,
+        ready: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let path = format!("/api/symbols/{symbol}");
+        let mut last = serde_json::Value::Null;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            let r = self.get(&path).await;
+            if r.status() == 200 {
+                last = r.json().await.expect("view JSON");
+                if ready(&last) {
+                    return last;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("view of {symbol} not ready after 10 s; last seen: {last}");
+    }
+
     /// A synchronous connection to this server's Redis, for checking what was
     /// really written.
     pub fn redis(&self) -> redis::Connection {
@@ -123,6 +155,12 @@ impl TestServer {
             .expect("XLEN")
     }
 
+    /// Stops the server but leaves its Redis keys for a successor.
+    pub async fn stop_keeping_data(mut self) {
+        self.keep_data = true;
+        self.stop().await;
+    }
+
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -138,6 +176,9 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
+        }
+        if self.keep_data {
+            return;
         }
         let Ok(mut conn) =
             redis::Client::open(self.redis_url.as_str()).and_then(|c| c.get_connection())
@@ -329,6 +370,22 @@ impl SseReader {
         Self {
             response,
             buf: String::new(),
+        }
+    }
+
+    /// The next event named `kind`, skipping others; `None` after `wait`.
+    pub async fn next_of(
+        &mut self,
+        kind: &str,
+        wait: Duration,
+    ) -> Option<(String, Option<String>, String)> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let event = self.next(left).await?;
+            if event.0 == kind {
+                return Some(event);
+            }
         }
     }
 

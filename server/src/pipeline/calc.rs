@@ -1,0 +1,263 @@
+//! The calc consumer: turns the tick stream into one [`View`] per symbol.
+//!
+//! Consumer group `calc` on the tick stream. A window needs every tick of its
+//! symbol, so exactly one calc consumer is active at a time: it holds the
+//! lease `calc`, renewed every third of its TTL; the others stand by and one
+//! takes over within a TTL when the active one stops. Per batch: apply the
+//! ticks to their symbols' windows (calc-a), merge the touched windows into
+//! views (calc-b), store and publish them (`symbol.updated`), and only then
+//! acknowledge the entries.
+//!
+//! On start the windows are rebuilt: counts and session from the stored
+//! views, the windows themselves from the last span of the stream (ticks the
+//! stored view already includes are put back without counting them again),
+//! so a restart does not reset the statistics.
+
+use crate::bus::{Bus, Delivered, Read};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tickpulse_core::{StreamId, Symbol, SymbolWindow, Timestamp, View, WindowSettings};
+use tokio::sync::watch;
+
+pub const GROUP: &str = "calc";
+const LEASE: &str = "calc";
+
+#[derive(Debug, Clone)]
+pub struct CalcSettings {
+    /// This consumer's name in the group and its lease holder id.
+    pub consumer: String,
+    pub batch_max: usize,
+    /// Longest a tick waits before its view is computed.
+    pub batch_wait: Duration,
+    pub claim_idle: Duration,
+    pub lease_ttl: Duration,
+    pub window: WindowSettings,
+}
+
+pub fn start(
+    bus: Arc<dyn Bus>,
+    settings: CalcSettings,
+    shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        Calc {
+            bus,
+            settings,
+            shutdown,
+            windows: HashMap::new(),
+            watermarks: HashMap::new(),
+        }
+        .run()
+        .await;
+        tracing::info!("calc consumer stopped");
+    })
+}
+
+struct Calc {
+    bus: Arc<dyn Bus>,
+    settings: CalcSettings,
+    shutdown: watch::Receiver<bool>,
+    windows: HashMap<Symbol, SymbolWindow>,
+    /// Per symbol, the highest stream id the restored view already counted.
+    watermarks: HashMap<Symbol, StreamId>,
+}
+
+/// Why the active phase ended.
+enum Ended {
+    Shutdown,
+    LeaseLost,
+}
+
+impl Calc {
+    async fn pause(&mut self, d: Duration) -> bool {
+        tokio::select! {
+            _ = tokio::time::sleep(d) => true,
+            _ = self.shutdown.wait_for(|s| *s) => false,
+        }
+    }
+
+    async fn run(mut self) {
+        let mut announced = false;
+        loop {
+            match self
+                .bus
+                .lease(LEASE, &self.settings.consumer, self.settings.lease_ttl)
+                .await
+            {
+                Ok(true) => {
+                    tracing::info!(consumer = %self.settings.consumer, "calc consumer active");
+                    announced = false;
+                    match self.active().await {
+                        Ended::Shutdown => {
+                            let _ = self.bus.release(LEASE, &self.settings.consumer).await;
+                            return;
+                        }
+                        Ended::LeaseLost => tracing::warn!("calc lease lost; standing by"),
+                    }
+                }
+                Ok(false) if !announced => {
+                    tracing::info!("another process runs calc; standing by");
+                    announced = true;
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot reach the calc lease"),
+            }
+            if !self.pause(self.settings.lease_ttl / 3).await {
+                return;
+            }
+        }
+    }
+
+    async fn active(&mut self) -> Ended {
+        if let Err(e) = self.prepare().await {
+            tracing::warn!(error = %e, "cannot prepare calc; retrying");
+            return Ended::LeaseLost;
+        }
+        let mut renewed = Instant::now();
+        let mut claimed = Instant::now();
+        loop {
+            if *self.shutdown.borrow() {
+                return Ended::Shutdown;
+            }
+            if renewed.elapsed() >= self.settings.lease_ttl / 3 {
+                match self
+                    .bus
+                    .lease(LEASE, &self.settings.consumer, self.settings.lease_ttl)
+                    .await
+                {
+                    Ok(true) => renewed = Instant::now(),
+                    _ => return Ended::LeaseLost,
+                }
+            }
+            let mut entries = Vec::new();
+            if claimed.elapsed() >= Duration::from_secs(5) {
+                claimed = Instant::now();
+                match self
+                    .bus
+                    .claim_idle(
+                        GROUP,
+                        &self.settings.consumer,
+                        self.settings.claim_idle,
+                        self.settings.batch_max,
+                    )
+                    .await
+                {
+                    Ok(c) => entries.extend(c),
+                    Err(e) => tracing::warn!(error = %e, "cannot claim idle calc entries"),
+                }
+            }
+            let read = tokio::select! {
+                r = self.bus.read_group(GROUP, &self.settings.consumer, Read::New(self.settings.batch_wait), self.settings.batch_max) => r,
+                _ = self.shutdown.wait_for(|s| *s) => return Ended::Shutdown,
+            };
+            match read {
+                Ok(new) => entries.extend(new),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the tick stream");
+                    if !self.pause(Duration::from_millis(500)).await {
+                        return Ended::Shutdown;
+                    }
+                }
+            }
+            if !entries.is_empty() && !self.process(entries).await {
+                return Ended::Shutdown;
+            }
+        }
+    }
+
+    /// Creates the group, restores windows and handles own pending entries.
+    async fn prepare(&mut self) -> Result<(), crate::bus::BusError> {
+        self.bus.create_group(GROUP).await?;
+        self.windows.clear();
+        self.watermarks.clear();
+        for view in self.bus.views().await? {
+            self.watermarks.insert(view.symbol.clone(), view.stream_id);
+            self.windows
+                .insert(view.symbol.clone(), SymbolWindow::from_view(&view));
+        }
+        // Refill the windows from the last span of the stream.
+        let span_ms = (self.settings.window.span_nanos / 1_000_000).max(0) as u64;
+        let now_ms = Timestamp::now().as_millis().max(0) as u64;
+        let mut from = StreamId::new(now_ms.saturating_sub(span_ms * 2), 0);
+        loop {
+            let page = self.bus.range(from, 5_000).await?;
+            let Some(last) = page.last().map(|d| d.id) else {
+                break;
+            };
+            for entry in &page {
+                let Ok(tick) = &entry.tick else { continue };
+                let counted = self
+                    .watermarks
+                    .get(&tick.tick.symbol)
+                    .is_some_and(|w| tick.id <= *w);
+                if counted {
+                    if let Some(w) = self.windows.get_mut(&tick.tick.symbol) {
+                        w.warm(tick, &self.settings.window);
+                    }
+                }
+            }
+            if page.len() < 5_000 {
+                break;
+            }
+            from = StreamId::new(last.millis, last.seq + 1);
+        }
+        tracing::info!(symbols = self.windows.len(), "calc windows restored");
+        loop {
+            let pending = self
+                .bus
+                .read_group(
+                    GROUP,
+                    &self.settings.consumer,
+                    Read::OwnPending,
+                    self.settings.batch_max,
+                )
+                .await?;
+            if pending.is_empty() {
+                return Ok(());
+            }
+            if !self.process(pending).await {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Applies, writes views, acknowledges. Returns `false` on shutdown.
+    async fn process(&mut self, entries: Vec<Delivered>) -> bool {
+        let mut touched: HashSet<Symbol> = HashSet::new();
+        let mut ids = Vec::with_capacity(entries.len());
+        for entry in entries {
+            ids.push(entry.id);
+            match entry.tick {
+                Ok(tick) => {
+                    let window = self.windows.entry(tick.tick.symbol.clone()).or_default();
+                    window.apply(&tick, &self.settings.window);
+                    touched.insert(tick.tick.symbol);
+                }
+                Err(reason) => {
+                    tracing::error!(stream_id = %entry.id, %reason, "unreadable stream entry skipped")
+                }
+            }
+        }
+        let now = Timestamp::now();
+        let views: Vec<View> = touched
+            .iter()
+            .filter_map(|s| self.windows.get(s)?.view(now))
+            .collect();
+        let mut delay = Duration::from_millis(100);
+        while let Err(e) = self.bus.write_views(&views).await {
+            tracing::warn!(error = %e, "cannot write views; retrying");
+            if !self.pause(delay).await {
+                return false;
+            }
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+        while let Err(e) = self.bus.ack(GROUP, &ids).await {
+            tracing::warn!(error = %e, "cannot acknowledge calc entries; retrying");
+            if !self.pause(delay).await {
+                return false;
+            }
+        }
+        true
+    }
+}
