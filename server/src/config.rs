@@ -83,9 +83,10 @@ pub struct Config {
     #[arg(long, env = "DEDUPE_TTL_SECS", default_value_t = 3_600)]
     pub dedupe_ttl_secs: u64,
 
-    /// Approximate number of entries kept in the tick stream.
-    #[arg(long, env = "STREAM_MAXLEN", default_value_t = 1_000_000)]
-    pub stream_maxlen: u64,
+    /// Seconds an entry stays in the tick stream after every consumer
+    /// group acknowledged it (entries not yet acknowledged always stay).
+    #[arg(long, env = "STREAM_RETAIN_SECS", default_value_t = 300)]
+    pub stream_retain_secs: u64,
 
     /// Largest accepted ingest request body, in bytes.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 8 * 1024 * 1024)]

@@ -47,7 +47,7 @@ pub fn build_state(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::R
         prefix: config.redis_key_prefix.clone(),
         timeout: Duration::from_millis(config.redis_timeout_ms),
         dedupe_ttl_secs: config.dedupe_ttl_secs,
-        stream_maxlen: config.stream_maxlen,
+        stream_retain: Duration::from_secs(config.stream_retain_secs),
     })?);
     let writer = TickWriter::start(bus.clone(), config.ingest_writers);
     let gateway = Gateway::start(bus.clone(), shutdown.clone());

@@ -1,6 +1,6 @@
 -- Appends a batch of validated ticks atomically (see bus/redis.rs).
 --
--- ARGV[1] key prefix, ARGV[2] de-dupe TTL (s), ARGV[3] stream MAXLEN (~),
+-- ARGV[1] key prefix, ARGV[2] de-dupe TTL (s),
 -- then five arguments per tick:
 --   event_id, symbol, sortable event time (20 digits), price, tick JSON
 -- where the tick JSON is a StreamTick object without its "id".
@@ -15,17 +15,17 @@
 -- One PUBLISH carries every appended tick (format in bus/redis.rs).
 --
 -- Returns a string of '1' (appended) / '0' (duplicate), one per tick.
-local prefix, ttl, maxlen = ARGV[1], ARGV[2], ARGV[3]
+local prefix, ttl = ARGV[1], ARGV[2]
 local stream = prefix .. 'ticks.received'
 local flags, head, bodies = {}, {}, {}
 local newest, first_price, symbols = {}, {}, {}
-for i = 4, #ARGV, 5 do
+for i = 3, #ARGV, 5 do
   local event_id, symbol, ts_key, price, body = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local seen = prefix .. 'seen:' .. event_id
   if not redis.call('SET', seen, '1', 'NX', 'EX', ttl) then
     flags[#flags + 1] = '0'
   else
-    local id = redis.pcall('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'symbol', symbol, 'tick', body)
+    local id = redis.pcall('XADD', stream, '*', 'symbol', symbol, 'tick', body)
     if type(id) == 'table' and id.err then
       redis.call('DEL', seen)
       return redis.error_reply(id.err)

@@ -133,6 +133,11 @@ pub trait Bus: Send + Sync + 'static {
     /// `holder` has it. A holder that stops renewing loses it after `ttl`.
     async fn lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, BusError>;
 
+    /// Trims the tick stream below the oldest entry some consumer group has
+    /// not acknowledged and below the retention period, whichever is older.
+    /// Returns the number of entries removed.
+    async fn trim(&self) -> Result<u64, BusError>;
+
     /// Gives the lease up at once if `holder` has it (graceful stop), so a
     /// successor need not wait for it to expire.
     async fn release(&self, name: &str, holder: &str) -> Result<(), BusError>;

@@ -34,7 +34,7 @@ pub struct RedisBus {
     prefix: String,
     timeout: Duration,
     dedupe_ttl_secs: u64,
-    stream_maxlen: u64,
+    stream_retain: Duration,
 }
 
 /// Settings of a [`RedisBus`].
@@ -44,7 +44,9 @@ pub struct RedisSettings {
     pub prefix: String,
     pub timeout: Duration,
     pub dedupe_ttl_secs: u64,
-    pub stream_maxlen: u64,
+    /// Acknowledged entries younger than this stay in the stream (for
+    /// late readers); older ones are trimmed by [`Bus::trim`].
+    pub stream_retain: Duration,
 }
 
 impl RedisBus {
@@ -81,7 +83,7 @@ impl RedisBus {
             prefix: settings.prefix,
             timeout: settings.timeout,
             dedupe_ttl_secs: settings.dedupe_ttl_secs,
-            stream_maxlen: settings.stream_maxlen,
+            stream_retain: settings.stream_retain,
         })
     }
 
@@ -144,9 +146,7 @@ struct StoredTick<'a> {
 impl Bus for RedisBus {
     async fn append(&self, ticks: &[Tick], received_at: Timestamp) -> Result<Accepted, BusError> {
         let mut inv = self.append.prepare_invoke();
-        inv.arg(&self.prefix)
-            .arg(self.dedupe_ttl_secs)
-            .arg(self.stream_maxlen);
+        inv.arg(&self.prefix).arg(self.dedupe_ttl_secs);
         for tick in ticks {
             let body = serde_json::to_string(&StoredTick { tick, received_at })
                 .map_err(|e| corrupt("tick", e))?;
@@ -372,6 +372,71 @@ impl Bus for RedisBus {
         inv.arg(holder).arg(ttl.as_millis().max(1) as u64);
         let held: i64 = self.bounded(inv.invoke_async(&mut conn)).await?;
         Ok(held == 1)
+    }
+
+    async fn trim(&self) -> Result<u64, BusError> {
+        let key = self.key("ticks.received");
+        let mut conn = self.conn.clone();
+        let groups: redis::RedisResult<Vec<HashMap<String, redis::Value>>> = self
+            .bounded_raw(
+                redis::cmd("XINFO")
+                    .arg("GROUPS")
+                    .arg(&key)
+                    .query_async(&mut conn),
+            )
+            .await?;
+        let groups = match groups {
+            Ok(groups) => groups,
+            // No stream yet: nothing to trim.
+            Err(e) if e.to_string().contains("no such key") => return Ok(0),
+            Err(e) => return Err(unavailable(e)),
+        };
+        let retain_ms = u64::try_from(self.stream_retain.as_millis()).unwrap_or(u64::MAX);
+        let now_ms = u64::try_from(Timestamp::now().as_millis()).unwrap_or(0);
+        let mut keep_from = StreamId::new(now_ms.saturating_sub(retain_ms), 0);
+        for group in groups {
+            let field = |name: &str| {
+                group
+                    .get(name)
+                    .and_then(|v| redis::from_redis_value_ref::<String>(v).ok())
+            };
+            let (Some(name), Some(pending), Some(last)) =
+                (field("name"), field("pending"), field("last-delivered-id"))
+            else {
+                return Err(corrupt(
+                    "XINFO GROUPS reply",
+                    "missing name, pending or last-delivered-id",
+                ));
+            };
+            let group_keeps = if pending != "0" {
+                // The oldest entry still pending in this group stays.
+                let (_, oldest, _, _): (u64, Option<String>, Option<String>, redis::Value) = self
+                    .bounded(
+                        redis::cmd("XPENDING")
+                            .arg(&key)
+                            .arg(&name)
+                            .query_async(&mut conn),
+                    )
+                    .await?;
+                oldest
+                    .ok_or_else(|| corrupt("XPENDING reply", "no oldest id"))?
+                    .parse()
+                    .map_err(|e| corrupt("stream id", e))?
+            } else {
+                // Everything delivered is acknowledged: keep what comes after.
+                let last: StreamId = last.parse().map_err(|e| corrupt("stream id", e))?;
+                StreamId::new(last.millis, last.seq + 1)
+            };
+            keep_from = keep_from.min(group_keeps);
+        }
+        self.bounded(
+            redis::cmd("XTRIM")
+                .arg(&key)
+                .arg("MINID")
+                .arg(keep_from.to_string())
+                .query_async(&mut conn),
+        )
+        .await
     }
 
     async fn release(&self, name: &str, holder: &str) -> Result<(), BusError> {

@@ -8,6 +8,9 @@
 //! views (calc-b), store and publish them (`symbol.updated`), and only then
 //! acknowledge the entries.
 //!
+//! Every few seconds the active consumer also trims the tick stream, below
+//! what every consumer group has acknowledged (see `Bus::trim`).
+//!
 //! On start the windows are rebuilt: counts and session from the stored
 //! views, the windows themselves from the last span of the stream (ticks the
 //! stored view already includes are put back without counting them again),
@@ -116,6 +119,7 @@ impl Calc {
         }
         let mut renewed = Instant::now();
         let mut claimed = Instant::now();
+        let mut trimmed = Instant::now();
         loop {
             if *self.shutdown.borrow() {
                 return Ended::Shutdown;
@@ -128,6 +132,16 @@ impl Calc {
                 {
                     Ok(true) => renewed = Instant::now(),
                     _ => return Ended::LeaseLost,
+                }
+            }
+            // The active calc consumer is unique, so it also keeps the
+            // stream short: only what every group acknowledged goes.
+            if trimmed.elapsed() >= Duration::from_secs(5) {
+                trimmed = Instant::now();
+                match self.bus.trim().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(entries = n, "tick stream trimmed"),
+                    Err(e) => tracing::warn!(error = %e, "cannot trim the tick stream"),
                 }
             }
             let mut entries = Vec::new();
