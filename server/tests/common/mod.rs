@@ -113,7 +113,8 @@ impl TestServer {
     }
 
     /// The View of `symbol` once `ready` holds for it (the calc stage runs
-    /// a few milliseconds behind ingest); panics after 10 s.
+    /// a few milliseconds behind ingest); panics after 30 s (a generous
+    /// bound: debug builds of many tests share two cores).
     pub async fn view_when(
         &self,
         symbol: &str,
@@ -121,7 +122,7 @@ impl TestServer {
     ) -> serde_json::Value {
         let path = format!("/api/symbols/{symbol}");
         let mut last = serde_json::Value::Null;
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             let r = self.get(&path).await;
             if r.status() == 200 {
@@ -132,7 +133,7 @@ impl TestServer {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("view of {symbol} not ready after 10 s; last seen: {last}");
+        panic!("view of {symbol} not ready after 30 s; last seen: {last}");
     }
 
     /// A synchronous connection to this server's Redis, for checking what was
