@@ -6,6 +6,7 @@
 //! feeder, the client package and the browser all agree on the same rules.
 
 pub mod body;
+pub mod candle;
 pub mod decimal;
 pub mod stream_id;
 pub mod symbol;
@@ -16,6 +17,7 @@ pub mod view;
 pub mod window;
 
 pub use body::{parse_batch, parse_one, BodyError, BodyFormat, ItemError, MAX_BATCH_TICKS};
+pub use candle::{candles, Candle, Interval};
 pub use decimal::{Price, Volume};
 pub use stream_id::StreamId;
 pub use symbol::{EventId, Source, Symbol};

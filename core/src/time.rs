@@ -62,6 +62,22 @@ impl Timestamp {
         Ok(Self(nanos))
     }
 
+    /// Parses the text forms the API accepts: epoch milliseconds (digits
+    /// only) or RFC 3339.
+    ///
+    /// # Errors
+    /// When the text is neither, or out of range.
+    pub fn parse_flexible(text: &str) -> Result<Self, String> {
+        if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+            let ms = text
+                .parse()
+                .map_err(|_| format!("{text:?} is out of range"))?;
+            Self::from_epoch_millis(ms)
+        } else {
+            Self::parse_rfc3339(text)
+        }
+    }
+
     /// A zero-padded decimal form whose byte order equals time order; used
     /// where a store can only compare strings.
     pub fn sortable_key(self) -> String {

@@ -193,15 +193,7 @@ fn as_timestamp(v: &RawValue) -> Result<Timestamp, String> {
             })?;
             Timestamp::from_epoch_millis(ms)
         }
-        "a string" => {
-            let s = as_str(v)?;
-            if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-                let ms = s.parse().map_err(|_| format!("{s:?} is out of range"))?;
-                Timestamp::from_epoch_millis(ms)
-            } else {
-                Timestamp::parse_rfc3339(&s)
-            }
-        }
+        "a string" => Timestamp::parse_flexible(&as_str(v)?),
         other => Err(format!(
             "must be an RFC 3339 string or epoch milliseconds, got {other}"
         )),

@@ -66,15 +66,14 @@ pub fn build_state(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::R
         calc::start(bus.clone(), settings, shutdown.clone());
     }
     let store = match &config.database_url {
-        Some(url) if config.runs(Role::Persist) => {
+        Some(url) => {
             let pg = PgStore::new(
                 url,
                 Duration::from_millis(config.redis_timeout_ms.max(2_000)),
             )?;
-            start_persist(bus.clone(), pg.clone(), &config, shutdown.clone());
+            start_database(bus.clone(), pg.clone(), &config, shutdown.clone());
             Some(Arc::new(pg) as Arc<dyn Store>)
         }
-        Some(url) => Some(Arc::new(PgStore::new(url, Duration::from_secs(2))?) as Arc<dyn Store>),
         None => {
             if config.runs(Role::Persist) {
                 tracing::info!("no DATABASE_URL: ticks are not persisted");
@@ -93,20 +92,21 @@ pub fn build_state(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::R
     }))
 }
 
-/// Applies the migrations (retrying while Postgres is down), then runs the
-/// persist consumer.
-fn start_persist(
+/// Applies the migrations (retrying while Postgres is down; every process
+/// with a database does, the migrator takes a lock), then runs the persist
+/// consumer if this process has that role.
+fn start_database(
     bus: Arc<dyn Bus>,
     pg: PgStore,
     config: &Config,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let settings = PersistSettings {
+    let persist = config.runs(Role::Persist).then(|| PersistSettings {
         consumer: config.node_id(),
         batch_max: config.persist_batch_max.max(1),
         batch_wait: Duration::from_millis(config.persist_batch_wait_ms),
         claim_idle: Duration::from_secs(config.claim_idle_secs),
-    };
+    });
     tokio::spawn(async move {
         let mut delay = Duration::from_millis(200);
         while let Err(e) = pg.migrate().await {
@@ -117,7 +117,9 @@ fn start_persist(
             }
             delay = (delay * 2).min(Duration::from_secs(5));
         }
-        let _ = persist::start(bus, Arc::new(pg), settings, shutdown).await;
+        if let Some(settings) = persist {
+            let _ = persist::start(bus, Arc::new(pg), settings, shutdown).await;
+        }
     });
 }
 

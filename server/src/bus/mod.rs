@@ -133,6 +133,11 @@ pub trait Bus: Send + Sync + 'static {
     /// `holder` has it. A holder that stops renewing loses it after `ttl`.
     async fn lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, BusError>;
 
+    /// Up to `max` entries `group` has not acknowledged yet (pending or not
+    /// yet delivered), oldest first: ticks accepted but not yet through
+    /// that stage. All entries when the group does not exist.
+    async fn unacknowledged(&self, group: &str, max: usize) -> Result<Vec<Delivered>, BusError>;
+
     /// Trims the tick stream below the oldest entry some consumer group has
     /// not acknowledged and below the retention period, whichever is older.
     /// Returns the number of entries removed.

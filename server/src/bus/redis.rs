@@ -374,64 +374,41 @@ impl Bus for RedisBus {
         Ok(held == 1)
     }
 
+    async fn unacknowledged(&self, group: &str, max: usize) -> Result<Vec<Delivered>, BusError> {
+        let from = self
+            .first_unacknowledged()
+            .await?
+            .and_then(|g| g.get(group).copied())
+            .unwrap_or(StreamId::ZERO);
+        let mut out = Vec::new();
+        let mut from = from;
+        while out.len() < max {
+            let page = self.range(from, (max - out.len()).min(10_000)).await?;
+            let Some(last) = page.last().map(|d| d.id) else {
+                break;
+            };
+            let full = page.len() == (max - out.len()).min(10_000);
+            out.extend(page);
+            if !full {
+                break;
+            }
+            from = StreamId::new(last.millis, last.seq + 1);
+        }
+        Ok(out)
+    }
+
     async fn trim(&self) -> Result<u64, BusError> {
-        let key = self.key("ticks.received");
-        let mut conn = self.conn.clone();
-        let groups: redis::RedisResult<Vec<HashMap<String, redis::Value>>> = self
-            .bounded_raw(
-                redis::cmd("XINFO")
-                    .arg("GROUPS")
-                    .arg(&key)
-                    .query_async(&mut conn),
-            )
-            .await?;
-        let groups = match groups {
-            Ok(groups) => groups,
-            // No stream yet: nothing to trim.
-            Err(e) if e.to_string().contains("no such key") => return Ok(0),
-            Err(e) => return Err(unavailable(e)),
+        let Some(groups) = self.first_unacknowledged().await? else {
+            return Ok(0);
         };
         let retain_ms = u64::try_from(self.stream_retain.as_millis()).unwrap_or(u64::MAX);
         let now_ms = u64::try_from(Timestamp::now().as_millis()).unwrap_or(0);
-        let mut keep_from = StreamId::new(now_ms.saturating_sub(retain_ms), 0);
-        for group in groups {
-            let field = |name: &str| {
-                group
-                    .get(name)
-                    .and_then(|v| redis::from_redis_value_ref::<String>(v).ok())
-            };
-            let (Some(name), Some(pending), Some(last)) =
-                (field("name"), field("pending"), field("last-delivered-id"))
-            else {
-                return Err(corrupt(
-                    "XINFO GROUPS reply",
-                    "missing name, pending or last-delivered-id",
-                ));
-            };
-            let group_keeps = if pending != "0" {
-                // The oldest entry still pending in this group stays.
-                let (_, oldest, _, _): (u64, Option<String>, Option<String>, redis::Value) = self
-                    .bounded(
-                        redis::cmd("XPENDING")
-                            .arg(&key)
-                            .arg(&name)
-                            .query_async(&mut conn),
-                    )
-                    .await?;
-                oldest
-                    .ok_or_else(|| corrupt("XPENDING reply", "no oldest id"))?
-                    .parse()
-                    .map_err(|e| corrupt("stream id", e))?
-            } else {
-                // Everything delivered is acknowledged: keep what comes after.
-                let last: StreamId = last.parse().map_err(|e| corrupt("stream id", e))?;
-                StreamId::new(last.millis, last.seq + 1)
-            };
-            keep_from = keep_from.min(group_keeps);
-        }
+        let retained = StreamId::new(now_ms.saturating_sub(retain_ms), 0);
+        let keep_from = groups.values().copied().fold(retained, StreamId::min);
+        let mut conn = self.conn.clone();
         self.bounded(
             redis::cmd("XTRIM")
-                .arg(&key)
+                .arg(self.key("ticks.received"))
                 .arg("MINID")
                 .arg(keep_from.to_string())
                 .query_async(&mut conn),
@@ -468,6 +445,64 @@ fn decode_views(message: &[u8]) -> Result<Vec<Appended>, String> {
             })
         })
         .collect()
+}
+
+impl RedisBus {
+    /// Per consumer group, the first entry it has not acknowledged: its
+    /// oldest pending entry, or the one after the last delivered. `None`
+    /// when the stream does not exist yet.
+    async fn first_unacknowledged(&self) -> Result<Option<HashMap<String, StreamId>>, BusError> {
+        let key = self.key("ticks.received");
+        let mut conn = self.conn.clone();
+        let groups: redis::RedisResult<Vec<HashMap<String, redis::Value>>> = self
+            .bounded_raw(
+                redis::cmd("XINFO")
+                    .arg("GROUPS")
+                    .arg(&key)
+                    .query_async(&mut conn),
+            )
+            .await?;
+        let groups = match groups {
+            Ok(groups) => groups,
+            Err(e) if e.to_string().contains("no such key") => return Ok(None),
+            Err(e) => return Err(unavailable(e)),
+        };
+        let mut first = HashMap::new();
+        for group in groups {
+            let field = |name: &str| {
+                group
+                    .get(name)
+                    .and_then(|v| redis::from_redis_value_ref::<String>(v).ok())
+            };
+            let (Some(name), Some(pending), Some(last)) =
+                (field("name"), field("pending"), field("last-delivered-id"))
+            else {
+                return Err(corrupt(
+                    "XINFO GROUPS reply",
+                    "missing name, pending or last-delivered-id",
+                ));
+            };
+            let id = if pending != "0" {
+                let (_, oldest, _, _): (u64, Option<String>, Option<String>, redis::Value) = self
+                    .bounded(
+                        redis::cmd("XPENDING")
+                            .arg(&key)
+                            .arg(&name)
+                            .query_async(&mut conn),
+                    )
+                    .await?;
+                oldest
+                    .ok_or_else(|| corrupt("XPENDING reply", "no oldest id"))?
+                    .parse()
+                    .map_err(|e| corrupt("stream id", e))?
+            } else {
+                let last: StreamId = last.parse().map_err(|e| corrupt("stream id", e))?;
+                StreamId::new(last.millis, last.seq + 1)
+            };
+            first.insert(name, id);
+        }
+        Ok(Some(first))
+    }
 }
 
 /// A stream entry as Redis returns it: id and field/value pairs.

@@ -2,6 +2,7 @@
 //! fails with: `{"error": "...", "details": [...]}`.
 
 use crate::bus::BusError;
+use crate::store::StoreError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -29,6 +30,10 @@ pub enum ApiError {
     IngestDisabled,
     #[error("{0}")]
     Unavailable(#[from] BusError),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0} needs a database: set DATABASE_URL")]
+    NoStore(&'static str),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -47,7 +52,10 @@ impl ApiError {
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::IngestDisabled | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::IngestDisabled
+            | ApiError::Unavailable(_)
+            | ApiError::Store(_)
+            | ApiError::NoStore(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -18,6 +18,8 @@ pub fn api_routes() -> Router<AppState> {
         .route("/ingest/ticks", post(ingest::many))
         .route("/api/symbols", get(symbols::list))
         .route("/api/symbols/{id}", get(symbols::one))
+        .route("/api/symbols/{id}/history", get(symbols::history))
+        .route("/api/symbols/{id}/candles", get(symbols::candles))
         .route("/api/stream", get(stream::sse))
         .route("/api/{*rest}", any(not_found))
         .merge(health_routes())

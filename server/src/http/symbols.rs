@@ -1,11 +1,19 @@
-//! The read API: `GET /api/symbols` (latest tick per symbol) and
-//! `GET /api/symbols/{id}` (the symbol's View).
+//! The read API: `GET /api/symbols` (latest tick per symbol),
+//! `GET /api/symbols/{id}` (the symbol's View), `…/history` and `…/candles`.
 
 use super::error::ApiError;
+use crate::pipeline::persist;
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::Json;
-use tickpulse_core::{LatestTick, Symbol, View};
+use serde::Deserialize;
+use std::collections::HashSet;
+use tickpulse_core::{Candle, Interval, LatestTick, StreamTick, Symbol, Timestamp, View};
+
+/// The most ticks one history request returns.
+pub const MAX_HISTORY: usize = 5_000;
+/// The most candles one request may span.
+pub const MAX_CANDLES: i64 = 10_000;
 
 /// Every symbol with its latest tick, ordered by symbol.
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<LatestTick>>, ApiError> {
@@ -28,4 +36,115 @@ pub async fn one(
             "unknown symbol {symbol} (no view computed yet)"
         ))),
     }
+}
+
+fn symbol_param(id: &str) -> Result<Symbol, ApiError> {
+    Symbol::new_checked(id).map_err(|message| ApiError::BadParam {
+        field: "id",
+        message,
+    })
+}
+
+fn time_param(field: &'static str, text: &str) -> Result<Timestamp, ApiError> {
+    Timestamp::parse_flexible(text).map_err(|message| ApiError::BadParam { field, message })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct HistoryParams {
+    limit: Option<String>,
+    before: Option<String>,
+}
+
+/// Ticks of one symbol, newest first: `limit` (1–5000, default 1000) ticks
+/// with an event time before `before` (RFC 3339 or epoch ms; default: now
+/// and later). Ticks accepted but not yet persisted are included, so the
+/// history has no hole.
+pub async fn history(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(params): Query<HistoryParams>,
+) -> Result<Json<Vec<StreamTick>>, ApiError> {
+    let symbol = symbol_param(&id)?;
+    let limit = match params.limit.as_deref() {
+        None => 1_000,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_HISTORY).contains(n))
+            .ok_or_else(|| ApiError::BadParam {
+                field: "limit",
+                message: format!("must be a whole number from 1 to {MAX_HISTORY}, got {text:?}"),
+            })?,
+    };
+    let before = match params.before.as_deref() {
+        Some(text) => time_param("before", text)?,
+        None => Timestamp::from_nanos(i64::MAX),
+    };
+    let store = state.store.as_ref().ok_or(ApiError::NoStore("history"))?;
+    let mut ticks = store.history(&symbol, before, limit).await?;
+    let stored: HashSet<String> = ticks.iter().map(|t| t.tick.event_id.to_string()).collect();
+    let unpersisted = state.bus.unacknowledged(persist::GROUP, 100_000).await?;
+    ticks.extend(
+        unpersisted
+            .into_iter()
+            .filter_map(|d| d.tick.ok())
+            .filter(|t| {
+                t.tick.symbol == symbol
+                    && t.tick.ts < before
+                    && !stored.contains(t.tick.event_id.as_str())
+            }),
+    );
+    ticks.sort_by(|a, b| (b.tick.ts, b.id).cmp(&(a.tick.ts, a.id)));
+    ticks.truncate(limit);
+    Ok(Json(ticks))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CandleParams {
+    interval: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// OHLCV candles of one symbol: `interval` 1s|1m|5m|1h|1d (default 1m),
+/// event times in `[from, to)` (RFC 3339 or epoch ms; default: the last 500
+/// intervals), at most 10,000 candles.
+pub async fn candles(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(params): Query<CandleParams>,
+) -> Result<Json<Vec<Candle>>, ApiError> {
+    let symbol = symbol_param(&id)?;
+    let interval: Interval =
+        params
+            .interval
+            .as_deref()
+            .unwrap_or("1m")
+            .parse()
+            .map_err(|message| ApiError::BadParam {
+                field: "interval",
+                message,
+            })?;
+    let to = match params.to.as_deref() {
+        Some(text) => time_param("to", text)?,
+        None => Timestamp::now(),
+    };
+    let from = match params.from.as_deref() {
+        Some(text) => time_param("from", text)?,
+        None => Timestamp::from_nanos(to.as_nanos().saturating_sub(500 * interval.nanos()).max(0)),
+    };
+    if from >= to {
+        return Err(ApiError::BadParam {
+            field: "from",
+            message: format!("must be before to ({from} is not before {to})"),
+        });
+    }
+    if (to.as_nanos() - from.as_nanos()) / interval.nanos() > MAX_CANDLES {
+        return Err(ApiError::BadParam {
+            field: "from",
+            message: format!("the range spans more than {MAX_CANDLES} candles of {interval}; narrow it or use a longer interval"),
+        });
+    }
+    let store = state.store.as_ref().ok_or(ApiError::NoStore("candles"))?;
+    Ok(Json(store.candles(&symbol, interval, from, to).await?))
 }

@@ -10,7 +10,7 @@ mod postgres;
 pub use self::postgres::PgStore;
 
 use async_trait::async_trait;
-use tickpulse_core::StreamTick;
+use tickpulse_core::{Candle, Interval, StreamTick, Symbol, Timestamp};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -30,6 +30,24 @@ pub trait Store: Send + Sync + 'static {
     /// # Errors
     /// On any failure nothing of the batch is committed.
     async fn insert_ticks(&self, ticks: &[StreamTick]) -> Result<u64, StoreError>;
+
+    /// Up to `limit` stored ticks of `symbol` with an event time before
+    /// `before`, newest first.
+    async fn history(
+        &self,
+        symbol: &Symbol,
+        before: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<StreamTick>, StoreError>;
+
+    /// Candles of `symbol` for event times in `[from, to)`, oldest first.
+    async fn candles(
+        &self,
+        symbol: &Symbol,
+        interval: Interval,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Candle>, StoreError>;
 
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -4,8 +4,13 @@ use super::{Store, StoreError};
 use async_trait::async_trait;
 use rust_decimal::Decimal;
 use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::Row;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
-use tickpulse_core::StreamTick;
+use tickpulse_core::{
+    Candle, EventId, Interval, Price, Source, StreamTick, Symbol, Tick, Timestamp, Volume,
+};
 
 /// The migrations of `migrations/`, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
@@ -14,6 +19,8 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 pub struct PgStore {
     pool: PgPool,
     url: String,
+    /// Set once the migrations are applied; until then the store is not ready.
+    migrated: Arc<AtomicBool>,
 }
 
 impl PgStore {
@@ -31,6 +38,7 @@ impl PgStore {
         Ok(Self {
             pool,
             url: url.to_owned(),
+            migrated: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -54,7 +62,9 @@ impl PgStore {
         MIGRATOR
             .run(&self.pool)
             .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        self.migrated.store(true, Ordering::Release);
+        Ok(())
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -121,11 +131,101 @@ impl Store for PgStore {
         Ok(result.rows_affected())
     }
 
+    async fn history(
+        &self,
+        symbol: &Symbol,
+        before: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<StreamTick>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT event_id, stream_id, price, volume, source, ts, received_at FROM md_ticks
+             WHERE symbol = $1 AND ts < $2 ORDER BY ts DESC, stream_id DESC LIMIT $3",
+        )
+        .bind(symbol.as_str())
+        .bind(before.as_nanos())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter().map(|row| to_tick(symbol, row)).collect()
+    }
+
+    async fn candles(
+        &self,
+        symbol: &Symbol,
+        interval: Interval,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Candle>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT ts - (ts % $2) AS bucket,
+                    (array_agg(price ORDER BY ts, stream_id))[1] AS open,
+                    max(price) AS high, min(price) AS low,
+                    (array_agg(price ORDER BY ts DESC, stream_id DESC))[1] AS close,
+                    sum(volume) AS volume, count(*) AS trades
+             FROM md_ticks WHERE symbol = $1 AND ts >= $3 AND ts < $4
+             GROUP BY bucket ORDER BY bucket",
+        )
+        .bind(symbol.as_str())
+        .bind(interval.nanos())
+        .bind(from.as_nanos())
+        .bind(to.as_nanos())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|row| {
+                let price = |name: &str| -> Result<Price, StoreError> {
+                    let d: Decimal = row.try_get(name).map_err(unavailable)?;
+                    Price::new_checked(d.normalize()).map_err(StoreError::Rejected)
+                };
+                let volume: Decimal = row.try_get("volume").map_err(unavailable)?;
+                let trades: i64 = row.try_get("trades").map_err(unavailable)?;
+                Ok(Candle {
+                    bucket: Timestamp::from_nanos(row.try_get("bucket").map_err(unavailable)?),
+                    open: price("open")?,
+                    high: price("high")?,
+                    low: price("low")?,
+                    close: price("close")?,
+                    volume: Volume::new_checked(volume.normalize())
+                        .map_err(StoreError::Rejected)?,
+                    trades: u64::try_from(trades).unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
+        if !self.migrated.load(Ordering::Acquire) {
+            return Err(StoreError::Unavailable(
+                "the database is not migrated yet".into(),
+            ));
+        }
         sqlx::query("SELECT 1")
             .execute(&self.pool)
             .await
             .map(|_| ())
             .map_err(unavailable)
     }
+}
+
+/// A stored row back into a tick (the values were valid when written).
+fn to_tick(symbol: &Symbol, row: &sqlx::postgres::PgRow) -> Result<StreamTick, StoreError> {
+    let bad = |e: String| StoreError::Rejected(format!("stored tick unreadable: {e}"));
+    let text =
+        |name: &str| -> Result<String, StoreError> { row.try_get(name).map_err(unavailable) };
+    let price: Decimal = row.try_get("price").map_err(unavailable)?;
+    let volume: Decimal = row.try_get("volume").map_err(unavailable)?;
+    Ok(StreamTick {
+        id: text("stream_id")?.parse().map_err(bad)?,
+        tick: Tick {
+            symbol: symbol.clone(),
+            price: Price::new_checked(price.normalize()).map_err(bad)?,
+            volume: Volume::new_checked(volume.normalize()).map_err(bad)?,
+            source: Source::new_checked(&text("source")?).map_err(bad)?,
+            ts: Timestamp::from_nanos(row.try_get("ts").map_err(unavailable)?),
+            event_id: EventId::new_checked(&text("event_id")?).map_err(bad)?,
+        },
+        received_at: Timestamp::from_nanos(row.try_get("received_at").map_err(unavailable)?),
+    })
 }

@@ -106,6 +106,20 @@ impl TestServer {
         reqwest::get(self.url(path)).await.expect("request sent")
     }
 
+    /// Waits until readiness says `ready` (e.g. the database is migrated).
+    pub async fn wait_ready(&self) {
+        let ready = eventually(Duration::from_secs(30), || async {
+            let body: serde_json::Value = self.get("/health/readiness").await.json().await.ok()?;
+            (body["status"] == "ready").then_some(())
+        })
+        .await;
+        assert!(
+            ready.is_some(),
+            "server at {} not ready after 30 s",
+            self.base
+        );
+    }
+
     /// The latest tick of `symbol` from the compacted view (`GET /api/symbols`).
     pub async fn latest(&self, symbol: &str) -> Option<serde_json::Value> {
         let all: Vec<serde_json::Value> = self.get("/api/symbols").await.json().await.ok()?;

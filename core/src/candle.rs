@@ -1,0 +1,195 @@
+//! Candles: OHLCV per time bucket of event time.
+//!
+//! The server computes candles in the database; [`candles`] is the same rule
+//! in Rust (used by clients and to check the database's result).
+
+use crate::{Price, StreamTick, Timestamp, Volume};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// A candle interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Interval {
+    #[serde(rename = "1s")]
+    S1,
+    #[serde(rename = "1m")]
+    M1,
+    #[serde(rename = "5m")]
+    M5,
+    #[serde(rename = "1h")]
+    H1,
+    #[serde(rename = "1d")]
+    D1,
+}
+
+impl Interval {
+    pub const ALL: [Interval; 5] = [
+        Interval::S1,
+        Interval::M1,
+        Interval::M5,
+        Interval::H1,
+        Interval::D1,
+    ];
+
+    pub fn nanos(self) -> i64 {
+        const S: i64 = 1_000_000_000;
+        match self {
+            Interval::S1 => S,
+            Interval::M1 => 60 * S,
+            Interval::M5 => 300 * S,
+            Interval::H1 => 3_600 * S,
+            Interval::D1 => 86_400 * S,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Interval::S1 => "1s",
+            Interval::M1 => "1m",
+            Interval::M5 => "5m",
+            Interval::H1 => "1h",
+            Interval::D1 => "1d",
+        }
+    }
+
+    /// The start of the bucket holding `ts` (UTC; days start at midnight).
+    pub fn bucket(self, ts: Timestamp) -> Timestamp {
+        let n = ts.as_nanos();
+        Timestamp::from_nanos(n - n.rem_euclid(self.nanos()))
+    }
+}
+
+impl fmt::Display for Interval {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Interval {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Interval::ALL
+            .into_iter()
+            .find(|i| i.as_str() == s)
+            .ok_or_else(|| format!("{s:?} is not an interval; use 1s, 1m, 5m, 1h or 1d"))
+    }
+}
+
+/// Open, high, low, close, volume and number of trades of one bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Candle {
+    /// Start of the bucket.
+    pub bucket: Timestamp,
+    pub open: Price,
+    pub high: Price,
+    pub low: Price,
+    pub close: Price,
+    pub volume: Volume,
+    pub trades: u64,
+}
+
+/// Candles of `ticks` (any order), oldest bucket first. Open and close are
+/// the first and last tick by `(ts, stream id)`.
+pub fn candles(ticks: &[StreamTick], interval: Interval) -> Vec<Candle> {
+    let mut sorted: Vec<&StreamTick> = ticks.iter().collect();
+    sorted.sort_by_key(|t| (t.tick.ts, t.id));
+    let mut out: Vec<Candle> = Vec::new();
+    for t in sorted {
+        let bucket = interval.bucket(t.tick.ts);
+        let price = t.tick.price;
+        match out.last_mut() {
+            Some(c) if c.bucket == bucket => {
+                c.high = c.high.max(price);
+                c.low = c.low.min(price);
+                c.close = price;
+                c.volume = Volume::new_checked(c.volume.value() + t.tick.volume.value())
+                    .unwrap_or(c.volume);
+                c.trades += 1;
+            }
+            _ => out.push(Candle {
+                bucket,
+                open: price,
+                high: price,
+                low: price,
+                close: price,
+                volume: t.tick.volume,
+                trades: 1,
+            }),
+        }
+    }
+    for c in &mut out {
+        c.volume = Volume::new_checked(c.volume.value().normalize()).unwrap_or(c.volume);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tick(id: u64, ms: i64, price: &str, volume: &str) -> StreamTick {
+        serde_json::from_value(serde_json::json!({
+            "id": format!("{id}-0"), "symbol": "C", "price": price, "volume": volume,
+            "source": "t", "ts": ms, "event_id": format!("e{id}"), "received_at": ms
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn buckets_and_ohlcv() {
+        let t0 = 1_795_341_600_000; // 10:00:00.000
+        let ticks = [
+            tick(3, t0 + 30_000, "12", "1"),
+            tick(1, t0, "10", "2"),
+            tick(2, t0 + 10_000, "9", "1"),
+            tick(4, t0 + 61_000, "11", "0.5"),
+        ];
+        let c = candles(&ticks, Interval::M1);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0].bucket.as_millis(), t0);
+        let ohlcv = |c: &Candle| {
+            (
+                c.open.to_string(),
+                c.high.to_string(),
+                c.low.to_string(),
+                c.close.to_string(),
+                c.volume.to_string(),
+                c.trades,
+            )
+        };
+        assert_eq!(
+            ohlcv(&c[0]),
+            (
+                "10".into(),
+                "12".into(),
+                "9".into(),
+                "12".into(),
+                "4".into(),
+                3
+            )
+        );
+        assert_eq!(
+            ohlcv(&c[1]),
+            (
+                "11".into(),
+                "11".into(),
+                "11".into(),
+                "11".into(),
+                "0.5".into(),
+                1
+            )
+        );
+        assert_eq!(candles(&ticks, Interval::H1).len(), 1);
+    }
+
+    #[test]
+    fn intervals_parse_and_bucket() {
+        assert_eq!("5m".parse::<Interval>().unwrap(), Interval::M5);
+        assert!("2m".parse::<Interval>().is_err());
+        let ts = Timestamp::parse_rfc3339("2026-11-22T10:07:31.5Z").unwrap();
+        assert_eq!(Interval::M5.bucket(ts).to_rfc3339(), "2026-11-22T10:05:00Z");
+        assert_eq!(Interval::D1.bucket(ts).to_rfc3339(), "2026-11-22T00:00:00Z");
+    }
+}
