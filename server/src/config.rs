@@ -64,6 +64,11 @@ pub struct Config {
     #[arg(long, env = "PERSIST_BATCH_WAIT_MS", default_value_t = 200)]
     pub persist_batch_wait_ms: u64,
 
+    /// How long a `?ack=durable` request waits for its ticks to be committed
+    /// in Postgres before it answers 503 (the ticks stay accepted), in ms.
+    #[arg(long, env = "DURABLE_TIMEOUT_MS", default_value_t = 10_000)]
+    pub durable_timeout_ms: u64,
+
     /// Entries another consumer has held this long unacknowledged are taken
     /// over (that consumer is presumed dead), in seconds.
     #[arg(long, env = "CLAIM_IDLE_SECS", default_value_t = 30)]

@@ -15,6 +15,7 @@ use crate::bus::redis::RedisSettings;
 use crate::bus::{Bus, RedisBus};
 use crate::config::{Config, Role};
 use crate::pipeline::calc::{self, CalcSettings};
+use crate::pipeline::durable::Durability;
 use crate::pipeline::gateway::Gateway;
 use crate::pipeline::persist::{self, PersistSettings};
 use crate::pipeline::writer::TickWriter;
@@ -81,10 +82,14 @@ pub fn build_state(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::R
             None
         }
     };
+    let durability = store
+        .clone()
+        .map(|s| Durability::start(s, Duration::from_millis(config.durable_timeout_ms)));
     Ok(AppState::new(Shared {
         leptos_options: site::leptos_options(&config),
         config: Arc::new(config),
         bus,
+        durability,
         store,
         writer,
         gateway,

@@ -4,6 +4,7 @@
 
 use crate::bus::Bus;
 use crate::config::Config;
+use crate::pipeline::durable::Durability;
 use crate::pipeline::gateway::Gateway;
 use crate::pipeline::writer::TickWriter;
 use crate::store::Store;
@@ -22,6 +23,8 @@ pub struct Shared {
     pub bus: Arc<dyn Bus>,
     /// The durable store, when `DATABASE_URL` is set.
     pub store: Option<Arc<dyn Store>>,
+    /// Confirms commits for `?ack=durable`, when there is a store.
+    pub durability: Option<Durability>,
     pub writer: TickWriter,
     pub gateway: Gateway,
     /// Turns true when the server shuts down; long-lived responses (SSE)

@@ -185,3 +185,105 @@ async fn readiness_is_degraded_while_postgres_is_unreachable_and_ingest_goes_on(
         202
     );
 }
+
+#[tokio::test]
+async fn durable_acks_answer_only_after_the_commit() {
+    let db = TestDb::create().await;
+    let url = db.url.clone();
+    let s = TestServer::start_with(common::redis_url(), |c| {
+        c.database_url = Some(url);
+        c.persist_batch_wait_ms = 100;
+    })
+    .await;
+    s.wait_ready().await;
+    let pool = db.pool().await;
+    let batch: Vec<Value> = (0..25)
+        .map(|i| tick("DUR", "3.5", &format!("dur-{i}")))
+        .collect();
+    let r = s
+        .post(
+            "/ingest/ticks?ack=durable",
+            "application/json",
+            Value::Array(batch.clone()).to_string(),
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"accepted": 25, "duplicates": 0, "durable": true})
+    );
+    // No waiting here: a durable 202 means committed.
+    assert_eq!(count(&pool).await, 25);
+
+    // A resend is all duplicates, and still durable.
+    let r = s
+        .post(
+            "/ingest/ticks?ack=durable",
+            "application/json",
+            Value::Array(batch).to_string(),
+        )
+        .await;
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"accepted": 0, "duplicates": 25, "durable": true})
+    );
+
+    let r = s
+        .post(
+            "/ingest/tick?ack=sometimes",
+            "application/json",
+            tick("DUR", "1", "x").to_string(),
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["details"][0]["field"],
+        "ack"
+    );
+}
+
+#[tokio::test]
+async fn durable_acks_answer_503_while_postgres_is_down_and_keep_the_ticks() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let s = TestServer::start_with(common::redis_url(), |c| {
+        c.database_url = Some(format!("postgres://postgres@127.0.0.1:{port}/none"));
+        c.durable_timeout_ms = 300;
+    })
+    .await;
+    let r = s
+        .post(
+            "/ingest/tick?ack=durable",
+            "application/json",
+            tick("DOWN", "1", "down-d").to_string(),
+        )
+        .await;
+    assert_eq!(r.status(), 503);
+    let b: Value = r.json().await.unwrap();
+    assert!(
+        b["error"].as_str().unwrap().contains("not yet committed"),
+        "{b}"
+    );
+    assert_eq!(
+        s.stream_len(),
+        1,
+        "the tick stays accepted and will be persisted"
+    );
+
+    let plain = TestServer::start().await;
+    let r = plain
+        .post(
+            "/ingest/tick?ack=durable",
+            "application/json",
+            tick("X", "1", "x").to_string(),
+        )
+        .await;
+    assert_eq!(r.status(), 503);
+    assert!(r.json::<Value>().await.unwrap()["error"]
+        .as_str()
+        .unwrap()
+        .contains("DATABASE_URL"));
+}

@@ -34,6 +34,10 @@ pub enum ApiError {
     Store(#[from] StoreError),
     #[error("{0} needs a database: set DATABASE_URL")]
     NoStore(&'static str),
+    /// The ticks are accepted (and will be persisted), but were not committed
+    /// in time; resending is safe.
+    #[error("{0}; they will be persisted, resend to wait again (duplicates are recognised)")]
+    NotDurable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -55,7 +59,8 @@ impl ApiError {
             ApiError::IngestDisabled
             | ApiError::Unavailable(_)
             | ApiError::Store(_)
-            | ApiError::NoStore(_) => StatusCode::SERVICE_UNAVAILABLE,
+            | ApiError::NoStore(_)
+            | ApiError::NotDurable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

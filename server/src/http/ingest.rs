@@ -9,11 +9,12 @@ use super::error::ApiError;
 use crate::pipeline::writer::AppendCounts;
 use crate::state::AppState;
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use bytes::BytesMut;
 use futures::StreamExt;
+use serde::{Deserialize, Serialize};
 use tickpulse_core::{parse_batch, parse_one, BodyFormat, Tick, Timestamp};
 
 /// Bodies larger than this are parsed off the async worker threads.
@@ -22,10 +23,12 @@ const BLOCKING_PARSE_BYTES: usize = 64 * 1024;
 /// `POST /ingest/tick`: one JSON tick.
 pub async fn one(
     State(state): State<AppState>,
+    Query(params): Query<IngestParams>,
     headers: HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<AppendCounts>), ApiError> {
+) -> Result<(StatusCode, Json<Acknowledged>), ApiError> {
     check_basic(&headers, state.config.ingest_credentials())?;
+    let ack = params.ack(&state)?;
     match media_type(&headers).as_str() {
         "application/json" => {}
         got => {
@@ -37,16 +40,18 @@ pub async fn one(
     }
     let body = read_limited(body, state.config.max_body_bytes).await?;
     let tick = parse_one(&body, Timestamp::now())?;
-    write(&state, vec![tick]).await
+    write(&state, vec![tick], ack).await
 }
 
 /// `POST /ingest/ticks`: a JSON array or NDJSON, up to 10,000 ticks.
 pub async fn many(
     State(state): State<AppState>,
+    Query(params): Query<IngestParams>,
     headers: HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<AppendCounts>), ApiError> {
+) -> Result<(StatusCode, Json<Acknowledged>), ApiError> {
     check_basic(&headers, state.config.ingest_credentials())?;
+    let ack = params.ack(&state)?;
     let format = match media_type(&headers).as_str() {
         "application/json" => BodyFormat::JsonArray,
         "application/x-ndjson"
@@ -68,15 +73,71 @@ pub async fn many(
     } else {
         parse_batch(&body, format, Timestamp::now())?
     };
-    write(&state, ticks).await
+    write(&state, ticks, ack).await
+}
+
+/// When the answer is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ack {
+    /// After Redis stored the ticks (default).
+    Accepted,
+    /// After Postgres committed them (`?ack=durable`).
+    Durable,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct IngestParams {
+    ack: Option<String>,
+}
+
+impl IngestParams {
+    fn ack(&self, state: &AppState) -> Result<Ack, ApiError> {
+        match self.ack.as_deref() {
+            None | Some("redis") => Ok(Ack::Accepted),
+            Some("durable") if state.durability.is_some() => Ok(Ack::Durable),
+            Some("durable") => Err(ApiError::NoStore("ack=durable")),
+            Some(other) => Err(ApiError::BadParam {
+                field: "ack",
+                message: format!("must be redis or durable, got {other:?}"),
+            }),
+        }
+    }
+}
+
+/// The 202 answer: the counts, and `"durable": true` when the ticks are
+/// committed in Postgres.
+#[derive(Debug, Serialize)]
+pub struct Acknowledged {
+    #[serde(flatten)]
+    counts: AppendCounts,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    durable: bool,
 }
 
 async fn write(
     state: &AppState,
     ticks: Vec<Tick>,
-) -> Result<(StatusCode, Json<AppendCounts>), ApiError> {
+    ack: Ack,
+) -> Result<(StatusCode, Json<Acknowledged>), ApiError> {
+    let event_ids: Vec<String> = match ack {
+        Ack::Durable => ticks.iter().map(|t| t.event_id.to_string()).collect(),
+        Ack::Accepted => Vec::new(),
+    };
     let counts = state.writer.write(ticks).await?;
-    Ok((StatusCode::ACCEPTED, Json(counts)))
+    if let (Ack::Durable, Some(durability)) = (ack, &state.durability) {
+        // Duplicates wait too: for their original to be committed.
+        durability
+            .wait(event_ids)
+            .await
+            .map_err(ApiError::NotDurable)?;
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Acknowledged {
+            counts,
+            durable: ack == Ack::Durable,
+        }),
+    ))
 }
 
 /// The media type without parameters, lower-cased; empty when absent.

@@ -3,6 +3,7 @@
 //! consumer.
 
 pub mod calc;
+pub mod durable;
 pub mod gateway;
 pub mod persist;
 pub mod writer;

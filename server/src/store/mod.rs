@@ -49,6 +49,9 @@ pub trait Store: Send + Sync + 'static {
         to: Timestamp,
     ) -> Result<Vec<Candle>, StoreError>;
 
+    /// Which of `event_ids` are stored (committed).
+    async fn committed(&self, event_ids: &[String]) -> Result<Vec<String>, StoreError>;
+
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 }

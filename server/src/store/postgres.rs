@@ -195,6 +195,14 @@ impl Store for PgStore {
             .collect()
     }
 
+    async fn committed(&self, event_ids: &[String]) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar("SELECT event_id FROM md_ticks WHERE event_id = ANY($1)")
+            .bind(event_ids)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         if !self.migrated.load(Ordering::Acquire) {
             return Err(StoreError::Unavailable(
