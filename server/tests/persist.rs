@@ -287,3 +287,82 @@ async fn durable_acks_answer_503_while_postgres_is_down_and_keep_the_ticks() {
         .unwrap()
         .contains("DATABASE_URL"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ten_second_postgres_outage_under_load_loses_nothing() {
+    let db = TestDb::create().await;
+    let proxy = common::TcpProxy::start("127.0.0.1:5432".parse().unwrap()).await;
+    let url = db.url_via(proxy.port);
+    let s = std::sync::Arc::new(
+        TestServer::start_with(common::redis_url(), |c| {
+            c.database_url = Some(url);
+            c.persist_batch_wait_ms = 50;
+        })
+        .await,
+    );
+    s.wait_ready().await;
+
+    // Load: batches of 100 ticks for 16 s.
+    let sender = {
+        let s = s.clone();
+        tokio::spawn(async move {
+            let (mut acknowledged, mut failed) = (Vec::new(), 0usize);
+            let start = std::time::Instant::now();
+            let mut b = 0;
+            while start.elapsed() < Duration::from_secs(16) {
+                let ids: Vec<String> = (0..100).map(|i| format!("out-{b}-{i}")).collect();
+                let body: Vec<Value> = ids.iter().map(|id| tick("OUTAGE", "7.25", id)).collect();
+                let r = s
+                    .post(
+                        "/ingest/ticks",
+                        "application/json",
+                        Value::Array(body).to_string(),
+                    )
+                    .await;
+                if r.status() == 202 {
+                    acknowledged.extend(ids);
+                } else {
+                    failed += 1;
+                }
+                b += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            (acknowledged, failed)
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    proxy.cut();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let ready: Value = s.get("/health/readiness").await.json().await.unwrap();
+    assert_eq!(ready["status"], "degraded", "{ready}");
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    proxy.restore();
+
+    let (acknowledged, failed) = sender.await.unwrap();
+    assert_eq!(failed, 0, "ingest kept answering 202 through the outage");
+    assert!(
+        acknowledged.len() > 10_000,
+        "load was sustained: {}",
+        acknowledged.len()
+    );
+    let pool = db.pool().await;
+    let all = eventually(Duration::from_secs(60), || {
+        let pool = pool.clone();
+        let n = acknowledged.len() as i64;
+        async move { (count(&pool).await == n).then_some(()) }
+    })
+    .await;
+    assert!(
+        all.is_some(),
+        "every acknowledged tick persisted: {} of {}",
+        count(&pool).await,
+        acknowledged.len()
+    );
+    let stored: Vec<String> = sqlx::query_scalar("SELECT event_id FROM md_ticks")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let stored: std::collections::HashSet<String> = stored.into_iter().collect();
+    assert!(acknowledged.iter().all(|id| stored.contains(id)));
+    s.wait_ready().await;
+}

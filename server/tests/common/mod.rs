@@ -345,6 +345,83 @@ impl Drop for TestDb {
     }
 }
 
+impl TestDb {
+    /// This database's URL through another port (e.g. a [`TcpProxy`]).
+    pub fn url_via(&self, port: u16) -> String {
+        let rest = self
+            .url
+            .split_once('@')
+            .map(|(_, r)| r)
+            .unwrap_or(&self.url);
+        let (_, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let user = self
+            .url
+            .split_once('@')
+            .map(|(u, _)| u)
+            .unwrap_or("postgres://postgres");
+        format!("{user}@127.0.0.1:{port}/{path}")
+    }
+}
+
+/// A TCP proxy the test controls, to make a service unreachable without
+/// stopping it (the machine's services are shared).
+pub struct TcpProxy {
+    pub port: u16,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    connections: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl TcpProxy {
+    pub async fn start(target: std::net::SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind proxy");
+        let port = listener.local_addr().expect("addr").port();
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let connections = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (up2, conns2) = (up.clone(), connections.clone());
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !up2.load(std::sync::atomic::Ordering::SeqCst) {
+                    continue; // dropped: the connection is closed at once
+                }
+                let handle = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                conns2.lock().unwrap().push(handle);
+            }
+        });
+        Self {
+            port,
+            up,
+            connections,
+            accept,
+        }
+    }
+
+    /// Drops every open connection and refuses new ones.
+    pub fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        for c in self.connections.lock().unwrap().drain(..) {
+            c.abort();
+        }
+    }
+
+    pub fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut();
+    }
+}
+
 /// Polls `check` until it returns `Some`, for at most `limit`.
 pub async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
     limit: Duration,
