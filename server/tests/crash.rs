@@ -45,6 +45,34 @@ async fn wait_listening(port: u16) {
     assert!(up.is_some(), "server did not listen on {port}");
 }
 
+/// Kills the server process and removes the test's Redis keys however the
+/// test ends, so a failing run leaves nothing behind.
+struct Guard {
+    server: Arc<Mutex<Child>>,
+    prefix: String,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Ok(mut child) = self.server.lock() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let Ok(mut conn) =
+            redis::Client::open(common::redis_url()).and_then(|c| c.get_connection())
+        else {
+            return;
+        };
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}*", self.prefix))
+            .query(&mut conn)
+            .unwrap_or_default();
+        for chunk in keys.chunks(1_000) {
+            let _: Result<(), _> = redis::cmd("UNLINK").arg(chunk).query(&mut conn);
+        }
+    }
+}
+
 #[derive(Default)]
 struct Outcomes {
     accepted: HashSet<String>,
@@ -62,6 +90,10 @@ async fn sigkill_twice_loses_no_acknowledged_tick() {
         .unwrap()
         .port();
     let server = Arc::new(Mutex::new(spawn(port, &prefix, &db.url)));
+    let _guard = Guard {
+        server: server.clone(),
+        prefix: prefix.clone(),
+    };
     wait_listening(port).await;
 
     let outcomes = Arc::new(Mutex::new(Outcomes::default()));
@@ -186,19 +218,4 @@ async fn sigkill_twice_loses_no_acknowledged_tick() {
         o.unknown.len(),
         stored.len()
     );
-
-    let mut child = server.lock().unwrap();
-    let _ = child.kill();
-    let _ = child.wait();
-    let mut conn = redis::Client::open(common::redis_url())
-        .unwrap()
-        .get_connection()
-        .unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query(&mut conn)
-        .unwrap_or_default();
-    if !keys.is_empty() {
-        let _: () = redis::cmd("DEL").arg(keys).query(&mut conn).unwrap();
-    }
 }

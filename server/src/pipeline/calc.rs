@@ -24,6 +24,8 @@ use tickpulse_core::{StreamId, Symbol, SymbolWindow, Timestamp, View, WindowSett
 use tokio::sync::watch;
 
 pub const GROUP: &str = "calc";
+/// Most views stored and published in one call.
+const VIEWS_PER_WRITE: usize = 500;
 const LEASE: &str = "calc";
 
 #[derive(Debug, Clone)]
@@ -259,12 +261,16 @@ impl Calc {
             .filter_map(|s| self.windows.get(s)?.view(now))
             .collect();
         let mut delay = Duration::from_millis(100);
-        while let Err(e) = self.bus.write_views(&views).await {
-            tracing::warn!(error = %e, "cannot write views; retrying");
-            if !self.pause(delay).await {
-                return false;
+        // Bounded writes: a batch touching thousands of symbols must not turn
+        // into one call so large that it outlasts the Redis timeout forever.
+        for chunk in views.chunks(VIEWS_PER_WRITE) {
+            while let Err(e) = self.bus.write_views(chunk).await {
+                tracing::warn!(error = %e, views = chunk.len(), "cannot write views; retrying");
+                if !self.pause(delay).await {
+                    return false;
+                }
+                delay = (delay * 2).min(Duration::from_secs(5));
             }
-            delay = (delay * 2).min(Duration::from_secs(5));
         }
         while let Err(e) = self.bus.ack(GROUP, &ids).await {
             tracing::warn!(error = %e, "cannot acknowledge calc entries; retrying");
