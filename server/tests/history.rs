@@ -26,6 +26,24 @@ fn ticks(symbol: &str, n: usize, start_ms: i64, step_ms: i64) -> Value {
     )
 }
 
+/// GET a history, waiting out a busy moment (a 503 under a loaded test run);
+/// the body of the last failed answer is shown if it never succeeds.
+async fn get_history(s: &TestServer, query: &str) -> Value {
+    let path = format!("/api/symbols/H/history{query}");
+    let mut last = String::new();
+    for _ in 0..100 {
+        let r = s.get(&path).await;
+        let status = r.status();
+        let body = r.text().await.unwrap_or_default();
+        if status == 200 {
+            return serde_json::from_str(&body).expect("history JSON");
+        }
+        last = format!("{status}: {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("history {path} kept failing: {last}");
+}
+
 fn event_ids(history: &Value) -> Vec<String> {
     history
         .as_array()
@@ -53,12 +71,7 @@ async fn history_is_newest_first_and_has_no_hole_before_persistence() {
             .status(),
         202
     );
-    let h: Value = api
-        .get("/api/symbols/H/history?limit=10")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let h = get_history(&api, "?limit=10").await;
     let expected: Vec<String> = (20..30).rev().map(|i| format!("H-{i}")).collect();
     assert_eq!(event_ids(&h), expected);
 
@@ -72,34 +85,23 @@ async fn history_is_newest_first_and_has_no_hole_before_persistence() {
     })
     .await;
     let pool = db.pool().await;
-    assert!(eventually(Duration::from_secs(20), || async {
+    let persisted = eventually(Duration::from_secs(60), || async {
         (count(&pool).await == 30).then_some(())
     })
-    .await
-    .is_some());
-    let h: Value = api
-        .get("/api/symbols/H/history?limit=10")
-        .await
-        .json()
-        .await
-        .unwrap();
+    .await;
+    assert!(
+        persisted.is_some(),
+        "30 ticks persisted, found {}",
+        count(&pool).await
+    );
+    let h = get_history(&api, "?limit=10").await;
     assert_eq!(event_ids(&h), expected);
 
     // `before` pages back in event time.
     let before = start + 20_000;
-    let h: Value = api
-        .get(&format!("/api/symbols/H/history?limit=5&before={before}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let h = get_history(&api, &format!("?limit=5&before={before}")).await;
     assert_eq!(event_ids(&h), ["H-19", "H-18", "H-17", "H-16", "H-15"]);
-    let h: Value = api
-        .get("/api/symbols/H/history")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let h = get_history(&api, "").await;
     assert_eq!(h.as_array().unwrap().len(), 30);
 
     for (query, field) in [
@@ -135,7 +137,7 @@ async fn candles_match_the_same_computation_in_rust() {
         202
     );
     let pool = db.pool().await;
-    assert!(eventually(Duration::from_secs(20), || async {
+    assert!(eventually(Duration::from_secs(60), || async {
         (count(&pool).await == 240).then_some(())
     })
     .await
