@@ -113,14 +113,12 @@ fn start_database(
         claim_idle: Duration::from_secs(config.claim_idle_secs),
     });
     tokio::spawn(async move {
-        let mut delay = Duration::from_millis(200);
+        let mut backoff = pipeline::Backoff::new();
         while let Err(e) = pg.migrate().await {
             tracing::warn!(error = %e, "cannot migrate the database yet; retrying");
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                _ = shutdown.wait_for(|s| *s) => return,
+            if !pipeline::pause(&mut shutdown, backoff.next()).await {
+                return;
             }
-            delay = (delay * 2).min(Duration::from_secs(5));
         }
         if let Some(settings) = persist {
             let _ = persist::start(bus, Arc::new(pg), settings, shutdown).await;

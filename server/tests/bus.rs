@@ -30,17 +30,7 @@ struct Cleanup(String);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let mut conn = redis::Client::open(common::redis_url())
-            .unwrap()
-            .get_connection()
-            .unwrap();
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{}*", self.0))
-            .query(&mut conn)
-            .unwrap_or_default();
-        if !keys.is_empty() {
-            let _: () = redis::cmd("DEL").arg(keys).query(&mut conn).unwrap();
-        }
+        common::delete_keys(&common::redis_url(), &self.0);
     }
 }
 

@@ -58,18 +58,7 @@ impl Drop for Guard {
             let _ = child.kill();
             let _ = child.wait();
         }
-        let Ok(mut conn) =
-            redis::Client::open(common::redis_url()).and_then(|c| c.get_connection())
-        else {
-            return;
-        };
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{}*", self.prefix))
-            .query(&mut conn)
-            .unwrap_or_default();
-        for chunk in keys.chunks(1_000) {
-            let _: Result<(), _> = redis::cmd("UNLINK").arg(chunk).query(&mut conn);
-        }
+        common::delete_keys(&common::redis_url(), &self.prefix);
     }
 }
 

@@ -16,6 +16,7 @@
 //! stored view already includes are put back without counting them again),
 //! so a restart does not reset the statistics.
 
+use super::Backoff;
 use crate::bus::{Bus, Delivered, Read};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -76,10 +77,7 @@ enum Ended {
 
 impl Calc {
     async fn pause(&mut self, d: Duration) -> bool {
-        tokio::select! {
-            _ = tokio::time::sleep(d) => true,
-            _ = self.shutdown.wait_for(|s| *s) => false,
-        }
+        super::pause(&mut self.shutdown, d).await
     }
 
     async fn run(mut self) {
@@ -260,21 +258,20 @@ impl Calc {
             .iter()
             .filter_map(|s| self.windows.get(s)?.view(now))
             .collect();
-        let mut delay = Duration::from_millis(100);
+        let mut backoff = Backoff::new();
         // Bounded writes: a batch touching thousands of symbols must not turn
         // into one call so large that it outlasts the Redis timeout forever.
         for chunk in views.chunks(VIEWS_PER_WRITE) {
             while let Err(e) = self.bus.write_views(chunk).await {
                 tracing::warn!(error = %e, views = chunk.len(), "cannot write views; retrying");
-                if !self.pause(delay).await {
+                if !self.pause(backoff.next()).await {
                     return false;
                 }
-                delay = (delay * 2).min(Duration::from_secs(5));
             }
         }
         while let Err(e) = self.bus.ack(GROUP, &ids).await {
             tracing::warn!(error = %e, "cannot acknowledge calc entries; retrying");
-            if !self.pause(delay).await {
+            if !self.pause(backoff.next()).await {
                 return false;
             }
         }

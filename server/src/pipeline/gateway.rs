@@ -12,7 +12,6 @@ use crate::bus::{Appended, Bus, Published};
 use bytes::Bytes;
 use futures::StreamExt;
 use std::sync::Arc;
-use std::time::Duration;
 use tickpulse_core::{StreamId, Symbol};
 use tokio::sync::{broadcast, watch};
 
@@ -82,7 +81,7 @@ async fn run(
     tx: broadcast::Sender<Update>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = super::Backoff::new();
     let mut first = true;
     loop {
         let subscribed = tokio::select! {
@@ -96,7 +95,7 @@ async fn run(
                     let _ = tx.send(Update::Resync);
                 }
                 first = false;
-                backoff = Duration::from_millis(100);
+                backoff = super::Backoff::new();
                 loop {
                     let message = tokio::select! {
                         m = updates.next() => m,
@@ -115,14 +114,12 @@ async fn run(
                 tracing::warn!("update subscription lost; resubscribing");
             }
             Err(e) => {
-                tracing::warn!(error = %e, retry_in = ?backoff, "cannot subscribe to updates");
+                tracing::warn!(error = %e, "cannot subscribe to updates; retrying");
             }
         }
-        tokio::select! {
-            _ = tokio::time::sleep(backoff) => {},
-            _ = shutdown.wait_for(|s| *s) => return,
+        if !super::pause(&mut shutdown, backoff.next()).await {
+            return;
         }
-        backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }
 

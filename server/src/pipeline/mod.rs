@@ -7,3 +7,31 @@ pub mod durable;
 pub mod gateway;
 pub mod persist;
 pub mod writer;
+
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Waits `d`, or less when shutdown comes first; `false` means shutting down.
+pub(crate) async fn pause(shutdown: &mut watch::Receiver<bool>, d: Duration) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => true,
+        _ = shutdown.wait_for(|s| *s) => false,
+    }
+}
+
+/// Exponential backoff for retrying an unavailable backend: 100 ms,
+/// doubling, at most 5 s.
+pub(crate) struct Backoff(Duration);
+
+impl Backoff {
+    pub(crate) fn new() -> Self {
+        Self(Duration::from_millis(100))
+    }
+
+    /// The delay to wait now; the next one is twice as long.
+    pub(crate) fn next(&mut self) -> Duration {
+        let d = self.0;
+        self.0 = (self.0 * 2).min(Duration::from_secs(5));
+        d
+    }
+}

@@ -12,6 +12,7 @@
 //! Entries that cannot be read are logged and acknowledged so they never
 //! block the rest. (Moving them to a dead-letter stream comes with metrics.)
 
+use super::Backoff;
 use crate::bus::{Bus, Delivered, Read};
 use crate::store::{Store, StoreError};
 use std::sync::Arc;
@@ -67,10 +68,7 @@ impl Persist {
 
     /// Sleeps, or returns `false` at once when shutting down.
     async fn pause(&mut self, d: Duration) -> bool {
-        tokio::select! {
-            _ = tokio::time::sleep(d) => true,
-            _ = self.shutdown.wait_for(|s| *s) => false,
-        }
+        super::pause(&mut self.shutdown, d).await
     }
 
     async fn run(mut self) {
@@ -240,20 +238,5 @@ impl Persist {
             .collect();
         // Acknowledging here is harmless: the caller acknowledges the same ids.
         Box::pin(self.write(entries)).await
-    }
-}
-
-/// Exponential backoff from 100 ms to 5 s.
-struct Backoff(Duration);
-
-impl Backoff {
-    fn new() -> Self {
-        Self(Duration::from_millis(100))
-    }
-
-    fn next(&mut self) -> Duration {
-        let d = self.0;
-        self.0 = (self.0 * 2).min(Duration::from_secs(5));
-        d
     }
 }

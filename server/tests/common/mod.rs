@@ -192,21 +192,24 @@ impl Drop for TestServer {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        if self.keep_data {
-            return;
+        if !self.keep_data {
+            delete_keys(&self.redis_url, &self.prefix);
         }
-        let Ok(mut conn) =
-            redis::Client::open(self.redis_url.as_str()).and_then(|c| c.get_connection())
-        else {
-            return;
-        };
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{}*", self.prefix))
-            .query(&mut conn)
-            .unwrap_or_default();
-        for chunk in keys.chunks(500) {
-            let _: Result<(), _> = redis::cmd("DEL").arg(chunk).query(&mut conn);
-        }
+    }
+}
+
+/// Removes every key under `prefix` (a test's own) from the Redis at `url`;
+/// best effort, for use in `Drop`.
+pub fn delete_keys(url: &str, prefix: &str) {
+    let Ok(mut conn) = redis::Client::open(url).and_then(|c| c.get_connection()) else {
+        return;
+    };
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query(&mut conn)
+        .unwrap_or_default();
+    for chunk in keys.chunks(1_000) {
+        let _: Result<(), _> = redis::cmd("UNLINK").arg(chunk).query(&mut conn);
     }
 }
 
