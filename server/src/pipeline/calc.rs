@@ -16,7 +16,6 @@
 //! stored view already includes are put back without counting them again),
 //! so a restart does not reset the statistics.
 
-use super::Backoff;
 use crate::bus::{Bus, Delivered, Read};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -258,23 +257,22 @@ impl Calc {
             .iter()
             .filter_map(|s| self.windows.get(s)?.view(now))
             .collect();
-        let mut backoff = Backoff::new();
         // Bounded writes: a batch touching thousands of symbols must not turn
         // into one call so large that it outlasts the Redis timeout forever.
         for chunk in views.chunks(VIEWS_PER_WRITE) {
-            while let Err(e) = self.bus.write_views(chunk).await {
-                tracing::warn!(error = %e, views = chunk.len(), "cannot write views; retrying");
-                if !self.pause(backoff.next()).await {
-                    return false;
-                }
-            }
-        }
-        while let Err(e) = self.bus.ack(GROUP, &ids).await {
-            tracing::warn!(error = %e, "cannot acknowledge calc entries; retrying");
-            if !self.pause(backoff.next()).await {
+            let bus = &self.bus;
+            if super::retry(&mut self.shutdown, "write views", || bus.write_views(chunk))
+                .await
+                .is_none()
+            {
                 return false;
             }
         }
-        true
+        let bus = &self.bus;
+        super::retry(&mut self.shutdown, "acknowledge calc entries", || {
+            bus.ack(GROUP, &ids)
+        })
+        .await
+        .is_some()
     }
 }

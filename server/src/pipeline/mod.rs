@@ -35,3 +35,28 @@ impl Backoff {
         d
     }
 }
+
+/// Runs `op` until it succeeds, backing off between attempts and logging
+/// each failure as "cannot `what`"; `None` when shutdown comes first.
+pub(crate) async fn retry<
+    T,
+    E: std::fmt::Display,
+    F: std::future::Future<Output = Result<T, E>>,
+>(
+    shutdown: &mut watch::Receiver<bool>,
+    what: &str,
+    mut op: impl FnMut() -> F,
+) -> Option<T> {
+    let mut backoff = Backoff::new();
+    loop {
+        match op().await {
+            Ok(v) => return Some(v),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot {what}; retrying");
+                if !pause(shutdown, backoff.next()).await {
+                    return None;
+                }
+            }
+        }
+    }
+}

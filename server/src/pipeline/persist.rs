@@ -219,13 +219,12 @@ impl Persist {
             }
         }
         // The rows are committed: acknowledging may be retried as often as needed.
-        while let Err(e) = self.bus.ack(GROUP, &ids).await {
-            tracing::warn!(error = %e, "cannot acknowledge a committed batch; retrying");
-            if !self.pause(backoff.next()).await {
-                return false;
-            }
-        }
-        true
+        let bus = &self.bus;
+        super::retry(&mut self.shutdown, "acknowledge a committed batch", || {
+            bus.ack(GROUP, &ids)
+        })
+        .await
+        .is_some()
     }
 
     async fn write_part(&mut self, part: &[StreamTick]) -> bool {
