@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the release binaries and runs a benchmark; the report is printed and
 # written to bench/reports/.
-# Usage: bench/run.sh ingest [bench-ingest flags, e.g. --seconds 20]
+# Usage: bench/run.sh ingest  [bench-ingest flags, e.g. --seconds 20]
+#        bench/run.sh persist [bench-persist flags, e.g. --seconds 20]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which="${1:-ingest}"; shift || true
@@ -11,5 +12,6 @@ echo "==> building release binaries"
 cargo build --release -p tickpulse-server -p tickpulse-bench
 case "$which" in
   ingest) exec "$target_dir/release/bench-ingest" --bin-dir "$target_dir/release" "$@" ;;
-  *) echo "unknown benchmark $which (known: ingest)" >&2; exit 2 ;;
+  persist) exec "$target_dir/release/bench-persist" --bin-dir "$target_dir/release" "$@" ;;
+  *) echo "unknown benchmark $which (known: ingest, persist)" >&2; exit 2 ;;
 esac

@@ -12,10 +12,11 @@
 use anyhow::{bail, Context};
 use clap::Parser;
 use std::fmt::Write as _;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-use tickpulse_feeder::market::default_instruments;
-use tickpulse_feeder::{run, Endpoint, Pace, Report, RunConfig};
+use std::process::{Command, Stdio};
+use tickpulse_bench::{
+    cleanup_redis, feeder, free_port, machine, publish, start_tickpulse, wait_listening, Proc,
+};
+use tickpulse_feeder::{run, Pace, Report};
 
 #[derive(Parser)]
 struct Args {
@@ -42,98 +43,27 @@ struct Args {
     out: String,
 }
 
-const USER: &str = "bench";
-const PASSWORD: &str = "bench-secret";
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-async fn wait_ready(url: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if reqwest::get(url)
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    bail!("{url} did not become ready within 30 s")
-}
-
-async fn wait_listening(port: u16) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        if Instant::now() > deadline {
-            bail!("nothing listens on port {port} after 30 s");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(())
+async fn start_server(
+    bin: &str,
+    redis_url: &str,
+    prefix: &str,
+    roles: &str,
+) -> anyhow::Result<(Proc, String)> {
+    start_tickpulse(
+        bin,
+        &[
+            ("REDIS_URL", redis_url),
+            ("REDIS_KEY_PREFIX", prefix),
+            ("ROLES", roles),
+        ],
+    )
+    .await
 }
 
 async fn load(base: &str, batch: usize, connections: usize, seconds: u64) -> Report {
-    let config = |secs: u64| RunConfig {
-        endpoint: Endpoint {
-            base_url: base.into(),
-            username: USER.into(),
-            password: PASSWORD.into(),
-        },
-        instruments: default_instruments(),
-        source: "bench".into(),
-        seed: Instant::now().elapsed().as_nanos() as u64 ^ 0x5eed,
-        pace: Pace::Unlimited,
-        batch,
-        concurrency: connections,
-        duration: Some(Duration::from_secs(secs)),
-        max_ticks: None,
-        progress: false,
-    };
+    let config = |secs| feeder(base, Pace::Unlimited, batch, connections, secs);
     run(config(2), std::future::pending()).await; // warm-up
     run(config(seconds), std::future::pending()).await
-}
-
-fn machine() -> String {
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let mem_kb: u64 = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .next()
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0);
-    format!(
-        "{cores} cores ({cpu}), {:.1} GiB memory, load generator on the same machine",
-        mem_kb as f64 / 1_048_576.0
-    )
 }
 
 fn redis_benchmark_xadd(redis_url: &str, key: &str) -> Option<f64> {
@@ -166,27 +96,6 @@ fn redis_benchmark_xadd(redis_url: &str, key: &str) -> Option<f64> {
     before.split_whitespace().last()?.parse().ok()
 }
 
-fn cleanup_redis(redis_url: &str, prefix: &str) -> anyhow::Result<()> {
-    let mut conn = redis::Client::open(redis_url)?.get_connection()?;
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{prefix}*"))
-            .arg("COUNT")
-            .arg(10_000)
-            .query(&mut conn)?;
-        if !keys.is_empty() {
-            redis::cmd("UNLINK").arg(&keys).query::<()>(&mut conn)?;
-        }
-        if next == 0 {
-            return Ok(());
-        }
-        cursor = next;
-    }
-}
-
 fn row(out: &mut String, case: &str, r: &Report) {
     let _ = writeln!(
         out,
@@ -212,7 +121,7 @@ async fn main() -> anyhow::Result<()> {
     eprintln!(
         "bench-ingest: {} s per case after a 2 s warm-up; this takes about {} s",
         args.seconds,
-        4 * (args.seconds + 2) + 10
+        5 * (args.seconds + 2) + 10
     );
 
     // Baseline: the bare echo.
@@ -233,26 +142,18 @@ async fn main() -> anyhow::Result<()> {
     drop(echo);
 
     // tickpulse on the same Redis, under a prefix of its own.
-    let port = free_port()?;
-    let base = format!("http://127.0.0.1:{port}");
     let prefix = format!("bench:{}:", std::process::id());
-    let server = Proc(
-        Command::new(&server_bin)
-            .env("TICKPULSE_ADDR", format!("127.0.0.1:{port}"))
-            .env("REDIS_URL", &args.redis_url)
-            .env("REDIS_KEY_PREFIX", &prefix)
-            .env("INGEST_USERNAME", USER)
-            .env("INGEST_PASSWORD", PASSWORD)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .context("start tickpulse")?,
-    );
-    wait_ready(&format!("{base}/health/readiness")).await?;
+    let (server, base) = start_server(&server_bin, &args.redis_url, &prefix, "api,calc").await?;
     eprintln!("  tickpulse, 1 tick per request…");
     let ours_single = load(&base, 1, args.connections, args.seconds).await;
     eprintln!("  tickpulse, {} ticks per request…", args.batch);
     let ours_batch = load(&base, args.batch, args.batch_connections, args.seconds).await;
+    drop(server);
+    cleanup_redis(&args.redis_url, &prefix)?;
+    // The same with the ingest role alone (calc in another process).
+    let (server, base) = start_server(&server_bin, &args.redis_url, &prefix, "api").await?;
+    eprintln!("  tickpulse ROLES=api, 1 tick per request…");
+    let api_single = load(&base, 1, args.connections, args.seconds).await;
     drop(server);
     cleanup_redis(&args.redis_url, &prefix)?;
 
@@ -270,7 +171,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let _ = writeln!(
         out,
-        "- tickpulse: release build, Redis at {}\n",
+        "- tickpulse: release build, Redis at {}, no database; `ROLES=api,calc` (the calc stage works in the same process) unless the row says otherwise\n",
         args.redis_url
     );
     let _ = writeln!(
@@ -283,7 +184,16 @@ async fn main() -> anyhow::Result<()> {
         "P1 baseline: axum POST echo, 1 tick/request",
         &echo_single,
     );
-    row(&mut out, "P1 tickpulse `POST /ingest/tick`", &ours_single);
+    row(
+        &mut out,
+        "P1 tickpulse `POST /ingest/tick` (ingest + calc)",
+        &ours_single,
+    );
+    row(
+        &mut out,
+        "P1 tickpulse `POST /ingest/tick`, `ROLES=api` (ingest only)",
+        &api_single,
+    );
     row(
         &mut out,
         &format!("P2 baseline: axum POST echo, {} ticks/request", args.batch),
@@ -292,7 +202,7 @@ async fn main() -> anyhow::Result<()> {
     row(
         &mut out,
         &format!(
-            "P2 tickpulse `POST /ingest/ticks`, {} ticks/request",
+            "P2 tickpulse `POST /ingest/ticks`, {} ticks/request (ingest + calc)",
             args.batch
         ),
         &ours_batch,
@@ -309,9 +219,10 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let p1 = ours_single.requests_per_sec() / echo_single.requests_per_sec().max(1.0) * 100.0;
+    let p1_api = api_single.requests_per_sec() / echo_single.requests_per_sec().max(1.0) * 100.0;
     let _ = writeln!(
         out,
-        "\nP1: tickpulse single-tick requests/s = **{p1:.0} %** of the echo's (target ≥ 50 %)."
+        "\nP1: tickpulse single-tick requests/s = **{p1:.0} %** of the echo's with calc in the same process, **{p1_api:.0} %** with ingest alone (target ≥ 50 %)."
     );
     let p2 = ours_batch.ticks_per_sec() / echo_batch.ticks_per_sec().max(1.0) * 100.0;
     let _ = write!(
@@ -326,11 +237,5 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     let _ = writeln!(out, ".");
-    print!("{out}");
-    if let Some(dir) = std::path::Path::new(&args.out).parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(&args.out, &out).with_context(|| format!("write {}", args.out))?;
-    eprintln!("report written to {}", args.out);
-    Ok(())
+    publish(&args.out, &out)
 }

@@ -25,4 +25,4 @@ pub use tick::{LatestTick, Snapshot, StreamTick, Tick};
 pub use time::Timestamp;
 pub use validate::{validate, FieldError, RawTick, MAX_FUTURE_SKEW_NANOS};
 pub use view::View;
-pub use window::{SymbolWindow, WindowSettings};
+pub use window::{Applied, SymbolWindow, WindowSettings};

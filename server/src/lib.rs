@@ -6,6 +6,7 @@
 pub mod bus;
 pub mod config;
 pub mod http;
+pub mod metrics;
 pub mod pipeline;
 pub mod site;
 pub mod state;
@@ -14,6 +15,7 @@ pub mod store;
 use crate::bus::redis::RedisSettings;
 use crate::bus::{Bus, RedisBus};
 use crate::config::{Config, Role};
+use crate::metrics::Metrics;
 use crate::pipeline::calc::{self, CalcSettings};
 use crate::pipeline::durable::Durability;
 use crate::pipeline::gateway::Gateway;
@@ -50,6 +52,7 @@ pub fn build_state(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::R
         dedupe_ttl_secs: config.dedupe_ttl_secs,
         stream_retain: Duration::from_secs(config.stream_retain_secs),
     })?);
+    let metrics = Arc::new(Metrics::default());
     let writer = TickWriter::start(bus.clone(), config.ingest_writers);
     let gateway = Gateway::start(bus.clone(), shutdown.clone());
     if config.runs(Role::Calc) {
@@ -64,7 +67,7 @@ pub fn build_state(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::R
                 ..Default::default()
             },
         };
-        calc::start(bus.clone(), settings, shutdown.clone());
+        calc::start(bus.clone(), settings, metrics.clone(), shutdown.clone());
     }
     let store = match &config.database_url {
         Some(url) => {
@@ -72,7 +75,13 @@ pub fn build_state(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::R
                 url,
                 Duration::from_millis(config.redis_timeout_ms.max(2_000)),
             )?;
-            start_database(bus.clone(), pg.clone(), &config, shutdown.clone());
+            start_database(
+                bus.clone(),
+                pg.clone(),
+                &config,
+                metrics.clone(),
+                shutdown.clone(),
+            );
             Some(Arc::new(pg) as Arc<dyn Store>)
         }
         None => {
@@ -93,6 +102,7 @@ pub fn build_state(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::R
         store,
         writer,
         gateway,
+        metrics,
         shutdown,
     }))
 }
@@ -104,6 +114,7 @@ fn start_database(
     bus: Arc<dyn Bus>,
     pg: PgStore,
     config: &Config,
+    metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let persist = config.runs(Role::Persist).then(|| PersistSettings {
@@ -121,7 +132,7 @@ fn start_database(
             }
         }
         if let Some(settings) = persist {
-            let _ = persist::start(bus, Arc::new(pg), settings, shutdown).await;
+            let _ = persist::start(bus, Arc::new(pg), settings, metrics, shutdown).await;
         }
     });
 }

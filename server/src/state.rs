@@ -4,6 +4,7 @@
 
 use crate::bus::Bus;
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::pipeline::durable::Durability;
 use crate::pipeline::gateway::Gateway;
 use crate::pipeline::writer::TickWriter;
@@ -27,6 +28,8 @@ pub struct Shared {
     pub durability: Option<Durability>,
     pub writer: TickWriter,
     pub gateway: Gateway,
+    /// Counters of this process, for `GET /metrics`.
+    pub metrics: Arc<Metrics>,
     /// Turns true when the server shuts down; long-lived responses (SSE)
     /// end on it so shutdown does not wait for clients.
     pub shutdown: watch::Receiver<bool>,

@@ -8,13 +8,6 @@ use std::time::Duration;
 use tickpulse_core::{candles, Interval, StreamTick};
 use tickpulse_server::config::Role;
 
-async fn count(pool: &sqlx::PgPool) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM md_ticks")
-        .fetch_one(pool)
-        .await
-        .unwrap_or(0)
-}
-
 fn ticks(symbol: &str, n: usize, start_ms: i64, step_ms: i64) -> Value {
     Value::Array(
         (0..n)
@@ -86,13 +79,13 @@ async fn history_is_newest_first_and_has_no_hole_before_persistence() {
     .await;
     let pool = db.pool().await;
     let persisted = eventually(Duration::from_secs(60), || async {
-        (count(&pool).await == 30).then_some(())
+        (TestDb::count(&pool).await == 30).then_some(())
     })
     .await;
     assert!(
         persisted.is_some(),
         "30 ticks persisted, found {}",
-        count(&pool).await
+        TestDb::count(&pool).await
     );
     let h = get_history(&api, "?limit=10").await;
     assert_eq!(event_ids(&h), expected);
@@ -121,13 +114,7 @@ async fn history_is_newest_first_and_has_no_hole_before_persistence() {
 #[tokio::test]
 async fn candles_match_the_same_computation_in_rust() {
     let db = TestDb::create().await;
-    let url = db.url.clone();
-    let s = TestServer::start_with(common::redis_url(), |c| {
-        c.database_url = Some(url);
-        c.persist_batch_wait_ms = 20;
-    })
-    .await;
-    s.wait_ready().await;
+    let s = TestServer::with_database(&db, 20).await;
     // 240 ticks over four minutes of event time, 1 s apart.
     let start = (now_ms() / 60_000 - 5) * 60_000 + 250;
     assert_eq!(
@@ -138,7 +125,7 @@ async fn candles_match_the_same_computation_in_rust() {
     );
     let pool = db.pool().await;
     assert!(eventually(Duration::from_secs(60), || async {
-        (count(&pool).await == 240).then_some(())
+        (TestDb::count(&pool).await == 240).then_some(())
     })
     .await
     .is_some());

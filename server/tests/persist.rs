@@ -8,22 +8,10 @@ use common::{eventually, tick, TestDb, TestServer};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-async fn count(pool: &sqlx::PgPool) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM md_ticks")
-        .fetch_one(pool)
-        .await
-        .unwrap_or(0)
-}
-
 #[tokio::test]
 async fn accepted_ticks_reach_postgres_exactly_once_and_exact() {
     let db = TestDb::create().await;
-    let url = db.url.clone();
-    let s = TestServer::start_with(common::redis_url(), |c| {
-        c.database_url = Some(url);
-        c.persist_batch_wait_ms = 50;
-    })
-    .await;
+    let s = TestServer::with_database(&db, 50).await;
     let mut accepted = 0;
     for b in 0..4 {
         let batch: Vec<Value> = (0..50)
@@ -58,13 +46,13 @@ async fn accepted_ticks_reach_postgres_exactly_once_and_exact() {
 
     let pool = db.pool().await;
     let stored = eventually(Duration::from_secs(20), || async {
-        (count(&pool).await == 200).then_some(())
+        (TestDb::count(&pool).await == 200).then_some(())
     })
     .await;
     assert!(
         stored.is_some(),
         "all 200 ticks persisted, found {}",
-        count(&pool).await
+        TestDb::count(&pool).await
     );
     let price: rust_decimal::Decimal =
         sqlx::query_scalar("SELECT price FROM md_ticks WHERE event_id = 'pg-3-07'")
@@ -102,57 +90,23 @@ async fn accepted_ticks_reach_postgres_exactly_once_and_exact() {
 async fn entries_held_by_a_dead_consumer_are_taken_over() {
     // Ingest only (no database): ticks wait in the stream.
     let s = TestServer::start().await;
-    let batch: Vec<Value> = (0..50)
-        .map(|i| tick("DEAD", "2", &format!("dead-{i}")))
-        .collect();
-    assert_eq!(
-        s.post_json("/ingest/ticks", &Value::Array(batch))
-            .await
-            .status(),
-        202
-    );
+    s.accept("DEAD", "2", "dead", 50).await;
 
     // A consumer takes 20 entries and dies without acknowledging them.
-    let mut redis = s.redis();
-    let _: () = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg(s.key("ticks.received"))
-        .arg("persist")
-        .arg("0")
-        .query(&mut redis)
-        .unwrap();
-    let _: redis::Value = redis::cmd("XREADGROUP")
-        .arg("GROUP")
-        .arg("persist")
-        .arg("dead-node")
-        .arg("COUNT")
-        .arg(20)
-        .arg("STREAMS")
-        .arg(s.key("ticks.received"))
-        .arg(">")
-        .query(&mut redis)
-        .unwrap();
+    s.hold_entries("persist", "dead-node", 20, 0);
 
     // A persisting node on the same Redis takes them over once idle.
     let db = TestDb::create().await;
-    let url = db.url.clone();
-    let prefix = s.prefix.clone();
-    let persister = TestServer::start_with(common::redis_url(), |c| {
-        c.redis_key_prefix = prefix;
-        c.database_url = Some(url);
-        c.claim_idle_secs = 1;
-        c.persist_batch_wait_ms = 50;
-    })
-    .await;
+    let persister = s.persister(&db).await;
     let pool = db.pool().await;
     let done = eventually(Duration::from_secs(30), || async {
-        (count(&pool).await == 50).then_some(())
+        (TestDb::count(&pool).await == 50).then_some(())
     })
     .await;
     assert!(
         done.is_some(),
         "50 ticks persisted, found {}",
-        count(&pool).await
+        TestDb::count(&pool).await
     );
     let distinct: i64 = sqlx::query_scalar("SELECT count(DISTINCT event_id) FROM md_ticks")
         .fetch_one(&pool)
@@ -189,13 +143,7 @@ async fn readiness_is_degraded_while_postgres_is_unreachable_and_ingest_goes_on(
 #[tokio::test]
 async fn durable_acks_answer_only_after_the_commit() {
     let db = TestDb::create().await;
-    let url = db.url.clone();
-    let s = TestServer::start_with(common::redis_url(), |c| {
-        c.database_url = Some(url);
-        c.persist_batch_wait_ms = 100;
-    })
-    .await;
-    s.wait_ready().await;
+    let s = TestServer::with_database(&db, 100).await;
     let pool = db.pool().await;
     let batch: Vec<Value> = (0..25)
         .map(|i| tick("DUR", "3.5", &format!("dur-{i}")))
@@ -213,7 +161,7 @@ async fn durable_acks_answer_only_after_the_commit() {
         json!({"accepted": 25, "duplicates": 0, "durable": true})
     );
     // No waiting here: a durable 202 means committed.
-    assert_eq!(count(&pool).await, 25);
+    assert_eq!(TestDb::count(&pool).await, 25);
 
     // A resend is all duplicates, and still durable.
     let r = s
@@ -349,13 +297,13 @@ async fn a_ten_second_postgres_outage_under_load_loses_nothing() {
     let all = eventually(Duration::from_secs(60), || {
         let pool = pool.clone();
         let n = acknowledged.len() as i64;
-        async move { (count(&pool).await == n).then_some(()) }
+        async move { (TestDb::count(&pool).await == n).then_some(()) }
     })
     .await;
     assert!(
         all.is_some(),
         "every acknowledged tick persisted: {} of {}",
-        count(&pool).await,
+        TestDb::count(&pool).await,
         acknowledged.len()
     );
     let stored: Vec<String> = sqlx::query_scalar("SELECT event_id FROM md_ticks")

@@ -57,6 +57,36 @@ pub struct Delivered {
     pub id: StreamId,
     /// The tick, or why the entry could not be read (a poison entry).
     pub tick: Result<StreamTick, String>,
+    /// How often the group has handed this entry out, this time included.
+    /// An entry delivered many times without being acknowledged stopped or
+    /// stalled every consumer that took it.
+    pub deliveries: u32,
+}
+
+/// Figures of the tick stream, for metrics and readiness.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamStats {
+    /// Entries in the tick stream.
+    pub length: u64,
+    /// Entries in the dead-letter stream.
+    pub dead_letters: u64,
+    pub groups: Vec<GroupStats>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupStats {
+    pub name: String,
+    /// Delivered to a consumer and not acknowledged.
+    pub pending: u64,
+    /// Not delivered yet, when the backend can tell.
+    pub lag: Option<u64>,
+}
+
+/// An entry a consumer group gives up on, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub id: StreamId,
+    pub reason: String,
 }
 
 /// Which entries a consumer reads.
@@ -142,6 +172,14 @@ pub trait Bus: Send + Sync + 'static {
     /// not acknowledged and below the retention period, whichever is older.
     /// Returns the number of entries removed.
     async fn trim(&self) -> Result<u64, BusError>;
+
+    /// Moves entries a group cannot process to the dead-letter stream: a
+    /// copy of each entry (with the group and the reason) is added there and
+    /// the entry is acknowledged for the group, in one atomic step.
+    async fn dead_letter(&self, group: &str, entries: &[DeadLetter]) -> Result<(), BusError>;
+
+    /// Stream length, dead letters, pending per group.
+    async fn stream_stats(&self) -> Result<StreamStats, BusError>;
 
     /// Gives the lease up at once if `holder` has it (graceful stop), so a
     /// successor need not wait for it to expire.

@@ -10,11 +10,17 @@
 //! - `views` — hash symbol → `View` JSON, written by the calc stage
 //! - `realtime:views` — channel; a JSON array of the views of one calc batch
 //! - `lease:{name}` — holder of a lease (e.g. the active calc consumer), with a TTL
+//! - `ticks.dead` — dead-letter stream: entries a consumer group gave up on,
+//!   with fields `source_id`, `group`, `reason` and the original fields;
+//!   capped at about [`DEAD_LETTER_CAP`] entries
 //!
 //! One append is one `EVALSHA` (`append.lua`): de-dupe, `XADD`, view update
 //! and `PUBLISH` in a single round trip, atomically.
 
-use super::{Accepted, Appended, Bus, BusError, Delivered, Published, Read, Updates};
+use super::{
+    Accepted, Appended, Bus, BusError, DeadLetter, Delivered, GroupStats, Published, Read,
+    StreamStats, Updates,
+};
 use async_trait::async_trait;
 use futures::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -24,11 +30,14 @@ use std::time::Duration;
 use tickpulse_core::{LatestTick, Price, StreamId, StreamTick, Symbol, Tick, Timestamp, View};
 
 const BACKEND: &str = "redis";
+/// About this many dead letters are kept; older ones are trimmed.
+pub const DEAD_LETTER_CAP: u64 = 100_000;
 
 pub struct RedisBus {
     client: redis::Client,
     conn: ConnectionManager,
     append: redis::Script,
+    dead_letter: redis::Script,
     lease: redis::Script,
     release: redis::Script,
     prefix: String,
@@ -70,6 +79,7 @@ impl RedisBus {
             client,
             conn,
             append: redis::Script::new(include_str!("append.lua")),
+            dead_letter: redis::Script::new(include_str!("dead_letter.lua")),
             // Renews the lease for its holder, or takes it when free.
             lease: redis::Script::new(
                 "local cur = redis.call('GET', KEYS[1])
@@ -268,12 +278,16 @@ impl Bus for RedisBus {
                     })
                 }
             };
-        Ok(reply
+        let mut entries: Vec<Delivered> = reply
             .into_iter()
             .flatten()
             .flat_map(|(_, entries)| entries)
-            .map(delivered)
-            .collect())
+            .map(|e| delivered(e, 1))
+            .collect();
+        if read == Read::OwnPending {
+            self.count_deliveries(group, consumer, &mut entries).await?;
+        }
+        Ok(entries)
     }
 
     async fn claim_idle(
@@ -297,7 +311,13 @@ impl Bus for RedisBus {
                     .query_async(&mut conn),
             )
             .await?;
-        Ok(entries.into_iter().flatten().map(delivered).collect())
+        let mut entries: Vec<Delivered> = entries
+            .into_iter()
+            .flatten()
+            .map(|e| delivered(e, 1))
+            .collect();
+        self.count_deliveries(group, consumer, &mut entries).await?;
+        Ok(entries)
     }
 
     async fn ack(&self, group: &str, ids: &[StreamId]) -> Result<(), BusError> {
@@ -327,7 +347,7 @@ impl Bus for RedisBus {
                     .query_async(&mut conn),
             )
             .await?;
-        Ok(entries.into_iter().map(delivered).collect())
+        Ok(entries.into_iter().map(|e| delivered(e, 0)).collect())
     }
 
     async fn write_views(&self, views: &[View]) -> Result<(), BusError> {
@@ -416,6 +436,52 @@ impl Bus for RedisBus {
         .await
     }
 
+    async fn dead_letter(&self, group: &str, entries: &[DeadLetter]) -> Result<(), BusError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut inv = self.dead_letter.key(self.key("ticks.received"));
+        inv.key(self.key("ticks.dead"))
+            .arg(group)
+            .arg(DEAD_LETTER_CAP);
+        for entry in entries {
+            inv.arg(entry.id.to_string()).arg(&entry.reason);
+        }
+        let mut conn = self.conn.clone();
+        let _: i64 = self.bounded(inv.invoke_async(&mut conn)).await?;
+        Ok(())
+    }
+
+    async fn stream_stats(&self) -> Result<StreamStats, BusError> {
+        let mut conn = self.conn.clone();
+        let (length, dead_letters): (u64, u64) = self
+            .bounded(
+                redis::pipe()
+                    .cmd("XLEN")
+                    .arg(self.key("ticks.received"))
+                    .cmd("XLEN")
+                    .arg(self.key("ticks.dead"))
+                    .query_async(&mut conn),
+            )
+            .await?;
+        let groups = self
+            .groups()
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|g| GroupStats {
+                name: g.name,
+                pending: g.pending,
+                lag: g.lag,
+            })
+            .collect();
+        Ok(StreamStats {
+            length,
+            dead_letters,
+            groups,
+        })
+    }
+
     async fn release(&self, name: &str, holder: &str) -> Result<(), BusError> {
         let mut conn = self.conn.clone();
         let mut inv = self.release.key(self.key(&format!("lease:{name}")));
@@ -452,42 +518,19 @@ impl RedisBus {
     /// oldest pending entry, or the one after the last delivered. `None`
     /// when the stream does not exist yet.
     async fn first_unacknowledged(&self) -> Result<Option<HashMap<String, StreamId>>, BusError> {
+        let Some(groups) = self.groups().await? else {
+            return Ok(None);
+        };
         let key = self.key("ticks.received");
         let mut conn = self.conn.clone();
-        let groups: redis::RedisResult<Vec<HashMap<String, redis::Value>>> = self
-            .bounded_raw(
-                redis::cmd("XINFO")
-                    .arg("GROUPS")
-                    .arg(&key)
-                    .query_async(&mut conn),
-            )
-            .await?;
-        let groups = match groups {
-            Ok(groups) => groups,
-            Err(e) if e.to_string().contains("no such key") => return Ok(None),
-            Err(e) => return Err(unavailable(e)),
-        };
         let mut first = HashMap::new();
         for group in groups {
-            let field = |name: &str| {
-                group
-                    .get(name)
-                    .and_then(|v| redis::from_redis_value_ref::<String>(v).ok())
-            };
-            let (Some(name), Some(pending), Some(last)) =
-                (field("name"), field("pending"), field("last-delivered-id"))
-            else {
-                return Err(corrupt(
-                    "XINFO GROUPS reply",
-                    "missing name, pending or last-delivered-id",
-                ));
-            };
-            let id = if pending != "0" {
+            let id = if group.pending > 0 {
                 let (_, oldest, _, _): (u64, Option<String>, Option<String>, redis::Value) = self
                     .bounded(
                         redis::cmd("XPENDING")
                             .arg(&key)
-                            .arg(&name)
+                            .arg(&group.name)
                             .query_async(&mut conn),
                     )
                     .await?;
@@ -496,13 +539,103 @@ impl RedisBus {
                     .parse()
                     .map_err(|e| corrupt("stream id", e))?
             } else {
-                let last: StreamId = last.parse().map_err(|e| corrupt("stream id", e))?;
-                StreamId::new(last.millis, last.seq + 1)
+                StreamId::new(group.last_delivered.millis, group.last_delivered.seq + 1)
             };
-            first.insert(name, id);
+            first.insert(group.name, id);
         }
         Ok(Some(first))
     }
+
+    /// The consumer groups of the tick stream (`XINFO GROUPS`); `None`
+    /// when the stream does not exist yet.
+    async fn groups(&self) -> Result<Option<Vec<GroupInfo>>, BusError> {
+        let mut conn = self.conn.clone();
+        let groups: redis::RedisResult<Vec<HashMap<String, redis::Value>>> = self
+            .bounded_raw(
+                redis::cmd("XINFO")
+                    .arg("GROUPS")
+                    .arg(self.key("ticks.received"))
+                    .query_async(&mut conn),
+            )
+            .await?;
+        let groups = match groups {
+            Ok(groups) => groups,
+            Err(e) if e.to_string().contains("no such key") => return Ok(None),
+            Err(e) => return Err(unavailable(e)),
+        };
+        groups
+            .into_iter()
+            .map(|group| {
+                let field = |name: &str| {
+                    group
+                        .get(name)
+                        .and_then(|v| redis::from_redis_value_ref::<String>(v).ok())
+                };
+                let (Some(name), Some(pending), Some(last)) =
+                    (field("name"), field("pending"), field("last-delivered-id"))
+                else {
+                    return Err(corrupt(
+                        "XINFO GROUPS reply",
+                        "missing name, pending or last-delivered-id",
+                    ));
+                };
+                Ok(GroupInfo {
+                    name,
+                    pending: pending.parse().map_err(|e| corrupt("pending count", e))?,
+                    last_delivered: last.parse().map_err(|e| corrupt("stream id", e))?,
+                    // Redis 7 reports the lag; it is nil when it cannot tell.
+                    lag: field("lag").and_then(|l| l.parse().ok()),
+                })
+            })
+            .collect::<Result<_, _>>()
+            .map(Some)
+    }
+
+    /// Fills in how often each entry was delivered to `group`, from
+    /// `XPENDING` over the entries' range for `consumer` (who holds them now).
+    async fn count_deliveries(
+        &self,
+        group: &str,
+        consumer: &str,
+        entries: &mut [Delivered],
+    ) -> Result<(), BusError> {
+        let (Some(first), Some(last)) = (
+            entries.iter().map(|e| e.id).min(),
+            entries.iter().map(|e| e.id).max(),
+        ) else {
+            return Ok(());
+        };
+        let mut conn = self.conn.clone();
+        let pending: Vec<(String, String, u64, u64)> = self
+            .bounded(
+                redis::cmd("XPENDING")
+                    .arg(self.key("ticks.received"))
+                    .arg(group)
+                    .arg(first.to_string())
+                    .arg(last.to_string())
+                    .arg(entries.len() * 2 + 1_000)
+                    .arg(consumer)
+                    .query_async(&mut conn),
+            )
+            .await?;
+        let counts: HashMap<String, u64> = pending
+            .into_iter()
+            .map(|(id, _, _, count)| (id, count))
+            .collect();
+        for entry in entries {
+            if let Some(n) = counts.get(&entry.id.to_string()) {
+                entry.deliveries = u32::try_from(*n).unwrap_or(u32::MAX);
+            }
+        }
+        Ok(())
+    }
+}
+
+struct GroupInfo {
+    name: String,
+    pending: u64,
+    last_delivered: StreamId,
+    lag: Option<u64>,
 }
 
 /// A stream entry as Redis returns it: id and field/value pairs.
@@ -510,12 +643,13 @@ type StreamEntry = (String, HashMap<String, String>);
 
 /// Reads a stream entry back into a tick; an entry that cannot be read is
 /// reported as such (a poison entry), never dropped silently.
-fn delivered((id, fields): StreamEntry) -> Delivered {
+fn delivered((id, fields): StreamEntry, deliveries: u32) -> Delivered {
     let parsed: Result<StreamId, String> = id.parse();
     let Ok(stream_id) = parsed else {
         return Delivered {
             id: StreamId::ZERO,
             tick: Err(format!("unreadable entry id {id:?}")),
+            deliveries,
         };
     };
     let tick = fields
@@ -529,6 +663,7 @@ fn delivered((id, fields): StreamEntry) -> Delivered {
     Delivered {
         id: stream_id,
         tick,
+        deliveries,
     }
 }
 

@@ -2,6 +2,7 @@
 //! fails with: `{"error": "...", "details": [...]}`.
 
 use crate::bus::BusError;
+use crate::metrics::Rejection;
 use crate::store::StoreError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -62,6 +63,21 @@ impl ApiError {
             | ApiError::NoStore(_)
             | ApiError::NotDurable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// How the refusal of an ingest request is counted in the metrics.
+    pub fn rejection(&self) -> Rejection {
+        match self {
+            ApiError::Unauthorized => Rejection::Unauthorized,
+            ApiError::BadBody(_) | ApiError::BadParam { .. } => Rejection::Invalid,
+            ApiError::TooLarge { .. } => Rejection::TooLarge,
+            ApiError::UnsupportedMediaType { .. } => Rejection::UnsupportedMediaType,
+            ApiError::Unavailable(_) | ApiError::Store(_) | ApiError::NotDurable(_) => {
+                Rejection::Unavailable
+            }
+            ApiError::IngestDisabled | ApiError::NoStore(_) => Rejection::Disabled,
+            ApiError::NotFound(_) | ApiError::Internal(_) => Rejection::Other,
         }
     }
 

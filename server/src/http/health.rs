@@ -1,9 +1,11 @@
-//! `GET /health/liveness` (the process answers) and `GET /health/readiness`
-//! (it can do its work: the bus answers, and the store if there is one).
+//! `GET /health/liveness` (the process answers), `GET /health/readiness`
+//! (it can do its work: the bus answers, and the store if there is one) and
+//! `GET /metrics` (Prometheus text format).
 
+use crate::metrics::Gauges;
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::Json;
 use serde_json::{json, Value};
 
@@ -33,5 +35,21 @@ pub async fn readiness(State(state): State<AppState>) -> (StatusCode, Json<Value
     (
         code,
         Json(json!({ "status": status, "redis": describe(&redis), "postgres": postgres })),
+    )
+}
+
+/// `GET /metrics`: this process's counters, and the stream figures read
+/// from the bus now (left out, with `tickpulse_bus_up 0`, when it is down).
+pub async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
+    let gauges = Gauges {
+        stream: state.bus.stream_stats().await.map_err(|e| e.to_string()),
+        sse_clients: state.gateway.clients(),
+    };
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(&gauges),
     )
 }

@@ -15,10 +15,13 @@ use axum::Json;
 use bytes::BytesMut;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::Ordering::Relaxed;
 use tickpulse_core::{parse_batch, parse_one, BodyFormat, Tick, Timestamp};
 
 /// Bodies larger than this are parsed off the async worker threads.
 const BLOCKING_PARSE_BYTES: usize = 64 * 1024;
+
+type Answer = Result<(StatusCode, Json<Acknowledged>), ApiError>;
 
 /// `POST /ingest/tick`: one JSON tick.
 pub async fn one(
@@ -26,9 +29,36 @@ pub async fn one(
     Query(params): Query<IngestParams>,
     headers: HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<Acknowledged>), ApiError> {
+) -> Answer {
+    counted(&state, accept_one(&state, params, headers, body).await)
+}
+
+/// `POST /ingest/ticks`: a JSON array or NDJSON, up to 10,000 ticks.
+pub async fn many(
+    State(state): State<AppState>,
+    Query(params): Query<IngestParams>,
+    headers: HeaderMap,
+    body: Body,
+) -> Answer {
+    counted(&state, accept_many(&state, params, headers, body).await)
+}
+
+/// Counts a refused request by its reason.
+fn counted(state: &AppState, answer: Answer) -> Answer {
+    if let Err(e) = &answer {
+        state.metrics.reject(e.rejection());
+    }
+    answer
+}
+
+async fn accept_one(
+    state: &AppState,
+    params: IngestParams,
+    headers: HeaderMap,
+    body: Body,
+) -> Answer {
     check_basic(&headers, state.config.ingest_credentials())?;
-    let ack = params.ack(&state)?;
+    let ack = params.ack(state)?;
     match media_type(&headers).as_str() {
         "application/json" => {}
         got => {
@@ -40,18 +70,17 @@ pub async fn one(
     }
     let body = read_limited(body, state.config.max_body_bytes).await?;
     let tick = parse_one(&body, Timestamp::now())?;
-    write(&state, vec![tick], ack).await
+    write(state, vec![tick], ack).await
 }
 
-/// `POST /ingest/ticks`: a JSON array or NDJSON, up to 10,000 ticks.
-pub async fn many(
-    State(state): State<AppState>,
-    Query(params): Query<IngestParams>,
+async fn accept_many(
+    state: &AppState,
+    params: IngestParams,
     headers: HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<Acknowledged>), ApiError> {
+) -> Answer {
     check_basic(&headers, state.config.ingest_credentials())?;
-    let ack = params.ack(&state)?;
+    let ack = params.ack(state)?;
     let format = match media_type(&headers).as_str() {
         "application/json" => BodyFormat::JsonArray,
         "application/x-ndjson"
@@ -73,7 +102,7 @@ pub async fn many(
     } else {
         parse_batch(&body, format, Timestamp::now())?
     };
-    write(&state, ticks, ack).await
+    write(state, ticks, ack).await
 }
 
 /// When the answer is sent.
@@ -114,16 +143,15 @@ pub struct Acknowledged {
     durable: bool,
 }
 
-async fn write(
-    state: &AppState,
-    ticks: Vec<Tick>,
-    ack: Ack,
-) -> Result<(StatusCode, Json<Acknowledged>), ApiError> {
+async fn write(state: &AppState, ticks: Vec<Tick>, ack: Ack) -> Answer {
     let event_ids: Vec<String> = match ack {
         Ack::Durable => ticks.iter().map(|t| t.event_id.to_string()).collect(),
         Ack::Accepted => Vec::new(),
     };
     let counts = state.writer.write(ticks).await?;
+    let m = &state.metrics;
+    m.ingested.fetch_add(counts.accepted as u64, Relaxed);
+    m.duplicates.fetch_add(counts.duplicates as u64, Relaxed);
     if let (Ack::Durable, Some(durability)) = (ack, &state.durability) {
         // Duplicates wait too: for their original to be committed.
         durability

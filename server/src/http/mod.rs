@@ -30,6 +30,7 @@ pub fn health_routes() -> Router<AppState> {
     Router::new()
         .route("/health/liveness", get(health::liveness))
         .route("/health/readiness", get(health::readiness))
+        .route("/metrics", get(health::metrics))
 }
 
 async fn not_found(uri: axum::http::Uri) -> error::ApiError {

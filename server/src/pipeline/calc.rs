@@ -16,11 +16,14 @@
 //! stored view already includes are put back without counting them again),
 //! so a restart does not reset the statistics.
 
+use super::GroupReader;
 use crate::bus::{Bus, Delivered, Read};
+use crate::metrics::Metrics;
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tickpulse_core::{StreamId, Symbol, SymbolWindow, Timestamp, View, WindowSettings};
+use tickpulse_core::{Applied, StreamId, Symbol, SymbolWindow, Timestamp, View, WindowSettings};
 use tokio::sync::watch;
 
 pub const GROUP: &str = "calc";
@@ -43,10 +46,18 @@ pub struct CalcSettings {
 pub fn start(
     bus: Arc<dyn Bus>,
     settings: CalcSettings,
+    metrics: Arc<Metrics>,
     shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         Calc {
+            reader: GroupReader::new(
+                bus.clone(),
+                GROUP,
+                settings.consumer.clone(),
+                settings.claim_idle,
+                metrics,
+            ),
             bus,
             settings,
             shutdown,
@@ -62,6 +73,7 @@ pub fn start(
 struct Calc {
     bus: Arc<dyn Bus>,
     settings: CalcSettings,
+    reader: GroupReader,
     shutdown: watch::Receiver<bool>,
     windows: HashMap<Symbol, SymbolWindow>,
     /// Per symbol, the highest stream id the restored view already counted.
@@ -117,7 +129,6 @@ impl Calc {
             return Ended::LeaseLost;
         }
         let mut renewed = Instant::now();
-        let mut claimed = Instant::now();
         let mut trimmed = Instant::now();
         loop {
             if *self.shutdown.borrow() {
@@ -143,23 +154,7 @@ impl Calc {
                     Err(e) => tracing::warn!(error = %e, "cannot trim the tick stream"),
                 }
             }
-            let mut entries = Vec::new();
-            if claimed.elapsed() >= Duration::from_secs(5) {
-                claimed = Instant::now();
-                match self
-                    .bus
-                    .claim_idle(
-                        GROUP,
-                        &self.settings.consumer,
-                        self.settings.claim_idle,
-                        self.settings.batch_max,
-                    )
-                    .await
-                {
-                    Ok(c) => entries.extend(c),
-                    Err(e) => tracing::warn!(error = %e, "cannot claim idle calc entries"),
-                }
-            }
+            let mut entries = self.reader.claim_if_due(self.settings.batch_max).await;
             let read = tokio::select! {
                 r = self.bus.read_group(GROUP, &self.settings.consumer, Read::New(self.settings.batch_wait), self.settings.batch_max) => r,
                 _ = self.shutdown.wait_for(|s| *s) => return Ended::Shutdown,
@@ -237,21 +232,21 @@ impl Calc {
 
     /// Applies, writes views, acknowledges. Returns `false` on shutdown.
     async fn process(&mut self, entries: Vec<Delivered>) -> bool {
+        let Some(ticks) = self.reader.sift(&mut self.shutdown, entries).await else {
+            return false;
+        };
         let mut touched: HashSet<Symbol> = HashSet::new();
-        let mut ids = Vec::with_capacity(entries.len());
-        for entry in entries {
-            ids.push(entry.id);
-            match entry.tick {
-                Ok(tick) => {
-                    let window = self.windows.entry(tick.tick.symbol.clone()).or_default();
-                    window.apply(&tick, &self.settings.window);
-                    touched.insert(tick.tick.symbol);
-                }
-                Err(reason) => {
-                    tracing::error!(stream_id = %entry.id, %reason, "unreadable stream entry skipped")
-                }
+        let mut ids = Vec::with_capacity(ticks.len());
+        let mut late = 0;
+        for tick in ticks {
+            ids.push(tick.id);
+            let window = self.windows.entry(tick.tick.symbol.clone()).or_default();
+            if window.apply(&tick, &self.settings.window) == Applied::Late {
+                late += 1;
             }
+            touched.insert(tick.tick.symbol);
         }
+        self.reader.metrics.calc_late_ticks.fetch_add(late, Relaxed);
         let now = Timestamp::now();
         let views: Vec<View> = touched
             .iter()
@@ -268,11 +263,10 @@ impl Calc {
                 return false;
             }
         }
-        let bus = &self.bus;
-        super::retry(&mut self.shutdown, "acknowledge calc entries", || {
-            bus.ack(GROUP, &ids)
-        })
-        .await
-        .is_some()
+        self.reader
+            .metrics
+            .views_written
+            .fetch_add(views.len() as u64, Relaxed);
+        self.reader.ack(&mut self.shutdown, &ids).await
     }
 }

@@ -9,15 +9,17 @@
 //! entries that a dead consumer left pending too long. While the store is
 //! down the batch is retried with backoff and nothing is acknowledged;
 //! ingest goes on into the stream meanwhile.
-//! Entries that cannot be read are logged and acknowledged so they never
-//! block the rest. (Moving them to a dead-letter stream comes with metrics.)
+//! Poison entries (unreadable, refused by the database, or delivered too
+//! often) go to the dead-letter stream, so they never block the rest.
 
-use super::Backoff;
-use crate::bus::{Bus, Delivered, Read};
+use super::{Backoff, GroupReader};
+use crate::bus::{Bus, DeadLetter, Delivered, Read};
+use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tickpulse_core::{StreamId, StreamTick};
+use tickpulse_core::{StreamId, StreamTick, Timestamp};
 use tokio::sync::watch;
 
 pub const GROUP: &str = "persist";
@@ -39,10 +41,18 @@ pub fn start(
     bus: Arc<dyn Bus>,
     store: Arc<dyn Store>,
     settings: PersistSettings,
+    metrics: Arc<Metrics>,
     shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         Persist {
+            reader: GroupReader::new(
+                bus.clone(),
+                GROUP,
+                settings.consumer.clone(),
+                settings.claim_idle,
+                metrics,
+            ),
             bus,
             store,
             settings,
@@ -58,6 +68,7 @@ struct Persist {
     bus: Arc<dyn Bus>,
     store: Arc<dyn Store>,
     settings: PersistSettings,
+    reader: GroupReader,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -105,35 +116,15 @@ impl Persist {
                 }
             }
         }
-        let mut last_claim = Instant::now();
         let mut batch: Vec<Delivered> = Vec::new();
         let mut batch_started = Instant::now();
         while !self.stopping() {
-            if last_claim.elapsed() >= Duration::from_secs(5) {
-                last_claim = Instant::now();
-                match self
-                    .bus
-                    .claim_idle(
-                        GROUP,
-                        &self.settings.consumer,
-                        self.settings.claim_idle,
-                        self.settings.batch_max,
-                    )
-                    .await
-                {
-                    Ok(claimed) if !claimed.is_empty() => {
-                        tracing::info!(
-                            entries = claimed.len(),
-                            "took over entries of a stopped consumer"
-                        );
-                        if batch.is_empty() {
-                            batch_started = Instant::now();
-                        }
-                        batch.extend(claimed);
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "cannot claim idle entries"),
+            let claimed = self.reader.claim_if_due(self.settings.batch_max).await;
+            if !claimed.is_empty() {
+                if batch.is_empty() {
+                    batch_started = Instant::now();
                 }
+                batch.extend(claimed);
             }
             let wait = self
                 .settings
@@ -175,40 +166,55 @@ impl Persist {
     /// Writes and acknowledges one batch, retrying until it is done or the
     /// consumer stops (then it stays pending). Returns `false` on stop.
     async fn write(&mut self, entries: Vec<Delivered>) -> bool {
-        let mut ids: Vec<StreamId> = Vec::with_capacity(entries.len());
-        let mut ticks: Vec<StreamTick> = Vec::with_capacity(entries.len());
-        for entry in entries {
-            match entry.tick {
-                Ok(t) => ticks.push(t),
-                Err(reason) => {
-                    tracing::error!(stream_id = %entry.id, %reason, "unreadable stream entry skipped")
-                }
-            }
-            ids.push(entry.id);
+        let Some(ticks) = self.reader.sift(&mut self.shutdown, entries).await else {
+            return false;
+        };
+        let mut refused = Vec::new();
+        if !ticks.is_empty() && !self.insert(&ticks, &mut refused).await {
+            return false;
         }
+        let ids: Vec<StreamId> = ticks
+            .iter()
+            .map(|t| t.id)
+            .filter(|id| !refused.iter().any(|r: &DeadLetter| r.id == *id))
+            .collect();
+        // The rows are committed: moving the refused ones aside and
+        // acknowledging the rest may be retried as often as needed.
+        self.reader.give_up(&mut self.shutdown, refused).await
+            && self.reader.ack(&mut self.shutdown, &ids).await
+    }
+
+    /// Inserts `ticks` in one transaction, retrying while the store is
+    /// unavailable. When the store refuses the batch, it is written in
+    /// halves until the refused ticks are isolated; those are added to
+    /// `refused`. Returns `false` on stop.
+    async fn insert(&mut self, ticks: &[StreamTick], refused: &mut Vec<DeadLetter>) -> bool {
         let mut backoff = Backoff::new();
         loop {
             let started = Instant::now();
-            match self.store.insert_ticks(&ticks).await {
+            match self.store.insert_ticks(ticks).await {
                 Ok(new) => {
-                    tracing::debug!(ticks = ticks.len(), new, took = ?started.elapsed(), "batch committed");
-                    break;
+                    let took = started.elapsed();
+                    tracing::debug!(ticks = ticks.len(), new, ?took, "batch committed");
+                    self.record(ticks, new, took);
+                    return true;
                 }
                 Err(StoreError::Rejected(reason)) if ticks.len() > 1 => {
-                    // Find the row the database refuses by halving; the rest is written.
                     tracing::warn!(%reason, ticks = ticks.len(), "batch refused; writing it in halves");
-                    let half = ticks.len() / 2;
-                    let (a, b) = ticks.split_at(half);
+                    let (a, b) = ticks.split_at(ticks.len() / 2);
                     for part in [a, b] {
-                        if !self.write_part(part).await {
+                        if !Box::pin(self.insert(part, refused)).await {
                             return false;
                         }
                     }
-                    break;
+                    return true;
                 }
                 Err(StoreError::Rejected(reason)) => {
-                    tracing::error!(%reason, event_id = ticks.first().map(|t| t.tick.event_id.as_str()), "tick refused by the database; skipped");
-                    break;
+                    refused.push(DeadLetter {
+                        id: ticks[0].id,
+                        reason: format!("refused by the database: {reason}"),
+                    });
+                    return true;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, ticks = ticks.len(), "cannot write batch; retrying");
@@ -218,24 +224,18 @@ impl Persist {
                 }
             }
         }
-        // The rows are committed: acknowledging may be retried as often as needed.
-        let bus = &self.bus;
-        super::retry(&mut self.shutdown, "acknowledge a committed batch", || {
-            bus.ack(GROUP, &ids)
-        })
-        .await
-        .is_some()
     }
 
-    async fn write_part(&mut self, part: &[StreamTick]) -> bool {
-        let entries = part
-            .iter()
-            .map(|t| Delivered {
-                id: t.id,
-                tick: Ok(t.clone()),
-            })
-            .collect();
-        // Acknowledging here is harmless: the caller acknowledges the same ids.
-        Box::pin(self.write(entries)).await
+    fn record(&self, ticks: &[StreamTick], new: u64, took: Duration) {
+        let m = &self.reader.metrics;
+        m.persisted.fetch_add(new, Relaxed);
+        m.persist_batch_size.observe(ticks.len() as f64);
+        m.persist_batch_seconds.observe(took.as_secs_f64());
+        let now = Timestamp::now().as_nanos();
+        m.persist_lag_seconds.observe_many(
+            ticks
+                .iter()
+                .map(|t| (now - t.received_at.as_nanos()).max(0) as f64 / 1e9),
+        );
     }
 }

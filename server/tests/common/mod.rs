@@ -150,6 +150,71 @@ impl TestServer {
         panic!("view of {symbol} not ready after 30 s; last seen: {last}");
     }
 
+    /// A server (all roles) persisting to `db` with batches that wait at
+    /// most `batch_wait_ms`, once it is ready (the database is migrated).
+    pub async fn with_database(db: &TestDb, batch_wait_ms: u64) -> Self {
+        let url = db.url.clone();
+        let s = Self::start_with(redis_url(), |c| {
+            c.database_url = Some(url);
+            c.persist_batch_wait_ms = batch_wait_ms;
+        })
+        .await;
+        s.wait_ready().await;
+        s
+    }
+
+    /// A second server on this one's Redis keys that persists to `db` and
+    /// takes over entries pending for more than a second.
+    pub async fn persister(&self, db: &TestDb) -> Self {
+        let (url, prefix) = (db.url.clone(), self.prefix.clone());
+        Self::start_with(self.redis_url.clone(), |c| {
+            c.redis_key_prefix = prefix;
+            c.database_url = Some(url);
+            c.claim_idle_secs = 1;
+            c.persist_batch_wait_ms = 50;
+        })
+        .await
+    }
+
+    /// Posts `n` ticks of `symbol` at `price` with event ids
+    /// `{id_prefix}-0…` in one batch and checks they were accepted (202).
+    pub async fn accept(&self, symbol: &str, price: &str, id_prefix: &str, n: usize) {
+        let batch: Vec<serde_json::Value> = (0..n)
+            .map(|i| tick(symbol, price, &format!("{id_prefix}-{i}")))
+            .collect();
+        let r = self
+            .post_json("/ingest/ticks", &serde_json::Value::Array(batch))
+            .await;
+        assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
+    }
+
+    /// Makes `consumer` take `count` new entries of `group` (creating the
+    /// group) and then re-read them `rereads` times without acknowledging
+    /// them, as a consumer that keeps failing, or dies, would.
+    pub fn hold_entries(&self, group: &str, consumer: &str, count: usize, rereads: usize) {
+        let mut redis = self.redis();
+        let _: () = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(self.key("ticks.received"))
+            .arg(group)
+            .arg("0")
+            .query(&mut redis)
+            .expect("XGROUP CREATE");
+        for start in std::iter::once(">").chain(std::iter::repeat_n("0", rereads)) {
+            let _: redis::Value = redis::cmd("XREADGROUP")
+                .arg("GROUP")
+                .arg(group)
+                .arg(consumer)
+                .arg("COUNT")
+                .arg(count)
+                .arg("STREAMS")
+                .arg(self.key("ticks.received"))
+                .arg(start)
+                .query(&mut redis)
+                .expect("XREADGROUP");
+        }
+    }
+
     /// A synchronous connection to this server's Redis, for checking what was
     /// really written.
     pub fn redis(&self) -> redis::Connection {
@@ -317,6 +382,14 @@ impl TestDb {
             url: format!("{base}/{name}"),
             name,
         }
+    }
+
+    /// Rows in `md_ticks` (0 while the table does not exist yet).
+    pub async fn count(pool: &sqlx::PgPool) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM md_ticks")
+            .fetch_one(pool)
+            .await
+            .unwrap_or(0)
     }
 
     pub async fn pool(&self) -> sqlx::PgPool {

@@ -1,0 +1,159 @@
+//! What the benchmark programs share: starting and stopping the processes
+//! under test, waiting for them, describing the machine, and cleaning up.
+
+use anyhow::{bail, Context};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tickpulse_feeder::market::default_instruments;
+use tickpulse_feeder::{Endpoint, Pace, RunConfig};
+
+pub const USER: &str = "bench";
+pub const PASSWORD: &str = "bench-secret";
+
+/// A child process that is killed when dropped, however the bench ends.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Waits until `url` answers with a success status.
+pub async fn wait_ready(url: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if reqwest::get(url)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("{url} did not become ready within 30 s")
+}
+
+/// Waits until something accepts connections on `port`.
+pub async fn wait_listening(port: u16) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        if Instant::now() > deadline {
+            bail!("nothing listens on port {port} after 30 s");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// One line describing this machine, for the report.
+pub fn machine() -> String {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let mem_kb: u64 = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0);
+    format!(
+        "{cores} cores ({cpu}), {:.1} GiB memory, load generator on the same machine",
+        mem_kb as f64 / 1_048_576.0
+    )
+}
+
+/// Removes every key under `prefix`.
+pub fn cleanup_redis(redis_url: &str, prefix: &str) -> anyhow::Result<()> {
+    let mut conn = redis::Client::open(redis_url)?.get_connection()?;
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}*"))
+            .arg("COUNT")
+            .arg(10_000)
+            .query(&mut conn)?;
+        if !keys.is_empty() {
+            redis::cmd("UNLINK").arg(&keys).query::<()>(&mut conn)?;
+        }
+        if next == 0 {
+            return Ok(());
+        }
+        cursor = next;
+    }
+}
+
+/// Writes the report to stdout and to `path` (creating its folder).
+pub fn publish(path: &str, report: &str) -> anyhow::Result<()> {
+    print!("{report}");
+    if let Some(dir) = std::path::Path::new(path).parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, report).map_err(|e| anyhow::anyhow!("write {path}: {e}"))?;
+    eprintln!("report written to {path}");
+    Ok(())
+}
+
+/// Starts the tickpulse binary `bin` on a free port with the bench's ingest
+/// credentials and `env`, and waits until it is ready; the process and its
+/// base URL.
+pub async fn start_tickpulse(bin: &str, env: &[(&str, &str)]) -> anyhow::Result<(Proc, String)> {
+    let port = free_port()?;
+    let base = format!("http://127.0.0.1:{port}");
+    let mut cmd = Command::new(bin);
+    cmd.env("TICKPULSE_ADDR", format!("127.0.0.1:{port}"))
+        .env("INGEST_USERNAME", USER)
+        .env("INGEST_PASSWORD", PASSWORD)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let server = Proc(cmd.spawn().context("start tickpulse")?);
+    wait_ready(&format!("{base}/health/readiness")).await?;
+    Ok((server, base))
+}
+
+/// A feeder run against `base`: the ten default symbols, `batch` ticks per
+/// request, `connections` requests in flight, for `secs` seconds.
+pub fn feeder(base: &str, pace: Pace, batch: usize, connections: usize, secs: u64) -> RunConfig {
+    RunConfig {
+        endpoint: Endpoint {
+            base_url: base.into(),
+            username: USER.into(),
+            password: PASSWORD.into(),
+        },
+        instruments: default_instruments(),
+        source: "bench".into(),
+        seed: Instant::now().elapsed().as_nanos() as u64 ^ 0x5eed,
+        pace,
+        batch,
+        concurrency: connections,
+        duration: Some(Duration::from_secs(secs)),
+        max_ticks: None,
+        progress: false,
+    }
+}

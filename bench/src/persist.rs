@@ -1,0 +1,297 @@
+//! `bench-persist`: sustained ingest until committed in Postgres, and the
+//! persist lag, next to a same-run `COPY` of the same ticks into the same
+//! table (DESIGN §9, P3).
+//!
+//! 1. Throughput: the feeder sends batches of 1,000 ticks as fast as
+//!    tickpulse acknowledges them for `--seconds`; the figure is the ticks
+//!    accepted divided by the time from the first request until the last of
+//!    them is committed in `md_ticks` (so a backlog left at the end counts).
+//! 2. Lag: the feeder sends 10,000 ticks/s (batches of 100) for `--seconds`;
+//!    p50/p99 of the seconds from receipt to commit per tick come from the
+//!    server's `tickpulse_persist_lag_seconds` histogram (difference of two
+//!    scrapes, interpolated inside a bucket as Prometheus does).
+//! 3. Baseline: every tick stored by 1 and 2 is copied out, the table is
+//!    emptied, and the same rows are loaded back with one `COPY … FROM STDIN`
+//!    into the same table with the same indexes.
+//!
+//! tickpulse runs as one process with all roles (ingest, calc, persist) on
+//! a database of its own, which is dropped afterwards.
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use sqlx::{Connection, PgConnection};
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+use tickpulse_bench::{cleanup_redis, feeder, machine, publish, start_tickpulse};
+use tickpulse_feeder::{run, Pace, Report};
+
+#[derive(Parser)]
+struct Args {
+    /// Seconds of load in each of the two phases.
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+    /// Ticks per second in the lag phase.
+    #[arg(long, default_value_t = 10_000.0)]
+    lag_rate: f64,
+    /// Folder with the release binary `tickpulse`.
+    #[arg(long, default_value = "target/release")]
+    bin_dir: String,
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    redis_url: String,
+    /// A Postgres database the bench may connect to; a database of its own
+    /// is created next to it and dropped at the end.
+    #[arg(
+        long,
+        env = "BENCH_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    database_url: String,
+    #[arg(long, default_value = "bench/reports/persist.md")]
+    out: String,
+}
+
+async fn stored(conn: &mut PgConnection) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar("SELECT count(*) FROM md_ticks")
+        .fetch_one(conn)
+        .await?)
+}
+
+/// Waits until `md_ticks` holds `rows` rows; the instant it did.
+async fn committed(conn: &mut PgConnection, rows: i64) -> anyhow::Result<Instant> {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let n = stored(conn).await?;
+        if n >= rows {
+            return Ok(Instant::now());
+        }
+        if Instant::now() > deadline {
+            bail!("only {n} of {rows} ticks committed after 300 s");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Cumulative bucket counts `(upper bound, count)` of a histogram.
+fn buckets(page: &str, name: &str) -> Vec<(f64, f64)> {
+    let prefix = format!("{name}_bucket{{le=\"");
+    page.lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix(&prefix)?;
+            let (le, count) = rest.split_once("\"} ")?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((le, count.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// The `q` quantile of the observations between two scrapes, interpolated
+/// linearly inside its bucket; `None` without observations.
+fn quantile(before: &[(f64, f64)], after: &[(f64, f64)], q: f64) -> Option<f64> {
+    let delta: Vec<(f64, f64)> = after
+        .iter()
+        .map(|(le, n)| {
+            let was = before
+                .iter()
+                .find(|(b, _)| b == le)
+                .map_or(0.0, |(_, c)| *c);
+            (*le, n - was)
+        })
+        .collect();
+    let total = delta.last()?.1;
+    if total <= 0.0 {
+        return None;
+    }
+    let rank = q * total;
+    let mut lower = (0.0, 0.0);
+    for (le, count) in delta {
+        if count >= rank {
+            if le.is_infinite() {
+                return Some(lower.0);
+            }
+            let share = if count > lower.1 {
+                (rank - lower.1) / (count - lower.1)
+            } else {
+                1.0
+            };
+            return Some(lower.0 + (le - lower.0) * share);
+        }
+        lower = (le, count);
+    }
+    None
+}
+
+async fn scrape(base: &str) -> anyhow::Result<String> {
+    Ok(reqwest::get(format!("{base}/metrics"))
+        .await?
+        .text()
+        .await?)
+}
+
+const LAG: &str = "tickpulse_persist_lag_seconds";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let server_bin = format!("{}/tickpulse", args.bin_dir);
+    if !std::path::Path::new(&server_bin).exists() {
+        bail!("{server_bin} is missing: build with `cargo build --release -p tickpulse-server` (bench/run.sh does)");
+    }
+    let (admin_base, _) = args
+        .database_url
+        .rsplit_once('/')
+        .context("BENCH_DATABASE_URL has no database name")?;
+    let db_name = format!("tickpulse_bench_{}", std::process::id());
+    let db_url = format!("{admin_base}/{db_name}");
+    eprintln!(
+        "bench-persist: two phases of {} s, then the COPY baseline; about {} s",
+        args.seconds,
+        2 * args.seconds + 30
+    );
+
+    let prefix = format!("bench:{}:", std::process::id());
+    // Ready means Redis answers and the database is created and migrated.
+    let (server, base) = start_tickpulse(
+        &server_bin,
+        &[
+            ("REDIS_URL", &args.redis_url),
+            ("REDIS_KEY_PREFIX", &prefix),
+            ("DATABASE_URL", &db_url),
+        ],
+    )
+    .await?;
+    let mut conn = PgConnection::connect(&db_url)
+        .await
+        .with_context(|| format!("connect to {db_url}"))?;
+    let result = measure(&args, &base, &mut conn).await;
+    drop(server);
+    cleanup_redis(&args.redis_url, &prefix)?;
+    let _ = conn.close().await;
+    let mut admin = PgConnection::connect(&args.database_url).await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await?;
+    let out = result?;
+    publish(&args.out, &out)
+}
+
+async fn measure(args: &Args, base: &str, conn: &mut PgConnection) -> anyhow::Result<String> {
+    eprintln!("  throughput: batches of 1000 as fast as acknowledged…");
+    let start = Instant::now();
+    let load: Report = run(
+        feeder(base, Pace::Unlimited, 1_000, 4, args.seconds),
+        std::future::pending(),
+    )
+    .await;
+    let load_end = Instant::now();
+    let done = committed(conn, load.accepted as i64).await?;
+    let e2e = load.accepted as f64 / (done - start).as_secs_f64();
+    let drain = done - load_end;
+
+    eprintln!("  lag: {} ticks/s in batches of 100…", args.lag_rate);
+    let before = buckets(&scrape(base).await?, LAG);
+    let paced: Report = run(
+        feeder(base, Pace::Rate(args.lag_rate), 100, 8, args.seconds),
+        std::future::pending(),
+    )
+    .await;
+    let total = (load.accepted + paced.accepted) as i64;
+    committed(conn, total).await?;
+    // The histogram is updated right after each commit.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let after = buckets(&scrape(base).await?, LAG);
+    let p50 = quantile(&before, &after, 0.50);
+    let p99 = quantile(&before, &after, 0.99);
+
+    eprintln!("  baseline: COPY of the same {total} ticks…");
+    let mut data = Vec::new();
+    {
+        use futures::StreamExt;
+        let mut out = conn.copy_out_raw("COPY md_ticks TO STDOUT").await?;
+        while let Some(chunk) = out.next().await {
+            data.extend_from_slice(&chunk?);
+        }
+    }
+    sqlx::query("TRUNCATE md_ticks").execute(&mut *conn).await?;
+    let copy_start = Instant::now();
+    let mut copy = conn.copy_in_raw("COPY md_ticks FROM STDIN").await?;
+    copy.send(data.as_slice()).await?;
+    let copied = copy.finish().await?;
+    let copy_rate = copied as f64 / copy_start.elapsed().as_secs_f64();
+
+    let ms = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |s| format!("{:.0}", s * 1e3));
+    let mut out = String::new();
+    let _ = writeln!(out, "# Persist benchmark (P3)\n");
+    let _ = writeln!(out, "- date: {}", tickpulse_core::Timestamp::now());
+    let _ = writeln!(out, "- machine: {}", machine());
+    let _ = writeln!(
+        out,
+        "- tickpulse: release build, one process with every role (ingest, calc, persist), default persist batching (5,000 ticks or 200 ms), Redis and Postgres on the same machine"
+    );
+    let _ = writeln!(
+        out,
+        "- throughput phase: feeder load mode, 10 symbols, batches of 1,000 over 4 connections for {} s; ticks/s = accepted ticks / (first request → last of them committed)",
+        args.seconds
+    );
+    let _ = writeln!(
+        out,
+        "- lag phase: {:.0} ticks/s in batches of 100 over 8 connections for {} s; lag = receipt by ingest → commit, from the server's histogram\n",
+        args.lag_rate, args.seconds
+    );
+    let _ = writeln!(out, "| case | ticks | ticks/s | notes |");
+    let _ = writeln!(out, "| --- | ---: | ---: | --- |");
+    let _ = writeln!(
+        out,
+        "| P3 tickpulse ingest → committed in Postgres | {} | {e2e:.0} | ingest alone {:.0}/s; backlog drained {:.1} s after the load; {} failed requests |",
+        load.accepted,
+        load.ticks_per_sec(),
+        drain.as_secs_f64(),
+        load.errors
+    );
+    let _ = writeln!(
+        out,
+        "| P3 baseline: one `COPY … FROM STDIN` of the same ticks into the same table | {copied} | {copy_rate:.0} | same indexes (unique event_id, symbol + ts) |"
+    );
+    let _ = writeln!(
+        out,
+        "| P3 persist lag at {:.0} ticks/s | {} | {:.0} | lag p50 **{} ms**, p99 **{} ms**; {} failed requests |",
+        args.lag_rate,
+        paced.accepted,
+        paced.ticks_per_sec(),
+        ms(p50),
+        ms(p99),
+        paced.errors
+    );
+    let _ = writeln!(
+        out,
+        "\nP3: ingest → committed = **{:.0} %** of the COPY rate (target ≥ 60 %); persist lag p99 at {:.0} ticks/s = **{} ms** (target ≤ 1,000 ms).",
+        e2e / copy_rate * 100.0,
+        args.lag_rate,
+        ms(p99)
+    );
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_interpolate_inside_the_bucket() {
+        let before = [(0.1, 0.0), (1.0, 0.0), (f64::INFINITY, 0.0)];
+        let after = [(0.1, 50.0), (1.0, 100.0), (f64::INFINITY, 100.0)];
+        assert!((quantile(&before, &after, 0.5).unwrap() - 0.1).abs() < 1e-9);
+        assert!((quantile(&before, &after, 0.75).unwrap() - 0.55).abs() < 1e-9);
+        assert!((quantile(&before, &after, 0.25).unwrap() - 0.05).abs() < 1e-9);
+        assert_eq!(quantile(&after, &after, 0.5), None);
+    }
+
+    #[test]
+    fn buckets_are_read_from_the_page() {
+        let page = "x_bucket{le=\"0.5\"} 3\nx_bucket{le=\"+Inf\"} 4\nx_sum 1\n";
+        assert_eq!(buckets(page, "x"), vec![(0.5, 3.0), (f64::INFINITY, 4.0)]);
+    }
+}
