@@ -26,19 +26,21 @@ pub fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
-/// Waits until `url` answers with a success status.
+/// Waits until the readiness endpoint `url` says `ready` (not `degraded`:
+/// then the database is not created or migrated yet).
 pub async fn wait_ready(url: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = String::new();
     while Instant::now() < deadline {
-        if reqwest::get(url)
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return Ok(());
+        if let Ok(r) = reqwest::get(url).await {
+            last = r.text().await.unwrap_or_default();
+            if last.contains("\"status\":\"ready\"") {
+                return Ok(());
+            }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    bail!("{url} did not become ready within 30 s")
+    bail!("{url} did not become ready within 30 s (last answer: {last})")
 }
 
 /// Waits until something accepts connections on `port`.
@@ -148,7 +150,7 @@ pub fn feeder(base: &str, pace: Pace, batch: usize, connections: usize, secs: u6
         },
         instruments: default_instruments(),
         source: "bench".into(),
-        seed: Instant::now().elapsed().as_nanos() as u64 ^ 0x5eed,
+        seed: fresh_seed(),
         pace,
         batch,
         concurrency: connections,
@@ -156,4 +158,15 @@ pub fn feeder(base: &str, pace: Pace, batch: usize, connections: usize, secs: u6
         max_ticks: None,
         progress: false,
     }
+}
+
+/// A seed no earlier run of this process used: the feeder derives event ids
+/// from it, so two runs with one seed would send the same ticks twice.
+fn fresh_seed() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    now ^ RUNS.fetch_add(1, Ordering::Relaxed).rotate_left(48)
 }

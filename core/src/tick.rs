@@ -26,7 +26,7 @@ pub struct Tick {
 }
 
 /// A tick as accepted into the stream.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StreamTick {
     /// The stream id (`<millis>-<seq>`), monotonically increasing per stream;
     /// SSE clients see it as the event `id:`.
@@ -35,6 +35,63 @@ pub struct StreamTick {
     pub tick: Tick,
     /// Receive time: when tickpulse accepted the tick.
     pub received_at: Timestamp,
+}
+
+/// The flat JSON shape of a [`StreamTick`], read field by field (a derived
+/// `flatten` would buffer every field first, and this is read for every tick
+/// the pipeline moves). The id is optional so the stream's stored form,
+/// which has none, can be read too.
+#[derive(Deserialize)]
+struct FlatStreamTick {
+    #[serde(default)]
+    id: Option<StreamId>,
+    symbol: Symbol,
+    price: Price,
+    #[serde(default)]
+    volume: Volume,
+    #[serde(default = "Source::unknown")]
+    source: Source,
+    ts: Timestamp,
+    event_id: EventId,
+    received_at: Timestamp,
+}
+
+impl FlatStreamTick {
+    fn with_id(self, id: StreamId) -> StreamTick {
+        StreamTick {
+            id,
+            tick: Tick {
+                symbol: self.symbol,
+                price: self.price,
+                volume: self.volume,
+                source: self.source,
+                ts: self.ts,
+                event_id: self.event_id,
+            },
+            received_at: self.received_at,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for StreamTick {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let flat = FlatStreamTick::deserialize(d)?;
+        let id = flat
+            .id
+            .ok_or_else(|| serde::de::Error::missing_field("id"))?;
+        Ok(flat.with_id(id))
+    }
+}
+
+impl StreamTick {
+    /// Reads a tick stored without its id (as the stream keeps it: the id
+    /// is the entry's) and gives it `id`; an `id` inside the JSON is ignored.
+    ///
+    /// # Errors
+    /// When `json` is not a valid tick.
+    pub fn from_stored_json(json: &str, id: StreamId) -> serde_json::Result<Self> {
+        serde_json::from_str::<FlatStreamTick>(json).map(|f| f.with_id(id))
+    }
 }
 
 impl Tick {

@@ -112,20 +112,32 @@ impl Serialize for Timestamp {
 }
 
 /// Accepts an RFC 3339 string or an integer of epoch milliseconds.
+/// Epoch milliseconds or an RFC 3339 string.
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Repr<'a> {
-            Millis(i64),
-            #[serde(borrow)]
-            Text(std::borrow::Cow<'a, str>),
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Timestamp;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an RFC 3339 time or epoch milliseconds")
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, ms: i64) -> Result<Timestamp, E> {
+                Timestamp::from_epoch_millis(ms).map_err(E::custom)
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, ms: u64) -> Result<Timestamp, E> {
+                let ms =
+                    i64::try_from(ms).map_err(|_| E::custom("epoch milliseconds out of range"))?;
+                self.visit_i64(ms)
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Timestamp, E> {
+                Timestamp::parse_rfc3339(text).map_err(E::custom)
+            }
         }
-        match Repr::deserialize(d)? {
-            Repr::Millis(ms) => Timestamp::from_epoch_millis(ms),
-            Repr::Text(t) => Timestamp::parse_rfc3339(&t),
-        }
-        .map_err(serde::de::Error::custom)
+        d.deserialize_any(Visitor)
     }
 }
 

@@ -87,6 +87,28 @@ async fn accepted_ticks_reach_postgres_exactly_once_and_exact() {
 }
 
 #[tokio::test]
+async fn text_that_needs_escaping_is_stored_exactly() {
+    let db = TestDb::create().await;
+    let s = TestServer::with_database(&db, 20).await;
+    let awkward = [r"back\slash", r"\N", r"C:\feeds\t1", "ünïcødé 日本"];
+    // Only the event id may hold a backslash; symbol and source may not.
+    let batch: Vec<Value> = awkward.iter().map(|id| tick("ESC", "1", id)).collect();
+    let r = s.post_json("/ingest/ticks", &Value::Array(batch)).await;
+    assert_eq!(r.status(), 202);
+    let pool = db.pool().await;
+    let stored = eventually(Duration::from_secs(20), || async {
+        (TestDb::count(&pool).await == 4).then_some(())
+    })
+    .await;
+    assert!(stored.is_some(), "four ticks persisted");
+    let rows: Vec<String> = sqlx::query_scalar("SELECT event_id FROM md_ticks ORDER BY stream_id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, awkward);
+}
+
+#[tokio::test]
 async fn entries_held_by_a_dead_consumer_are_taken_over() {
     // Ingest only (no database): ticks wait in the stream.
     let s = TestServer::start().await;

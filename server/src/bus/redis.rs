@@ -655,11 +655,7 @@ fn delivered((id, fields): StreamEntry, deliveries: u32) -> Delivered {
     let tick = fields
         .get("tick")
         .ok_or_else(|| "entry has no tick field".to_owned())
-        .and_then(|body| {
-            let rest = body.strip_prefix('{').ok_or("tick is not a JSON object")?;
-            serde_json::from_str::<StreamTick>(&format!("{{\"id\":\"{stream_id}\",{rest}"))
-                .map_err(|e| e.to_string())
-        });
+        .and_then(|body| StreamTick::from_stored_json(body, stream_id).map_err(|e| e.to_string()));
     Delivered {
         id: stream_id,
         tick,

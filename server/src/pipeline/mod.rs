@@ -83,7 +83,7 @@ pub(crate) struct GroupReader {
     /// Entries of another consumer pending this long are taken over.
     pub claim_idle: Duration,
     pub metrics: Arc<Metrics>,
-    last_claim: Instant,
+    last_claim: std::sync::Mutex<Instant>,
 }
 
 impl GroupReader {
@@ -100,17 +100,23 @@ impl GroupReader {
             consumer,
             claim_idle,
             metrics,
-            last_claim: Instant::now(),
+            last_claim: std::sync::Mutex::new(Instant::now()),
         }
     }
 
     /// Every few seconds, the entries of stopped consumers (up to `count`);
     /// otherwise nothing.
-    pub async fn claim_if_due(&mut self, count: usize) -> Vec<Delivered> {
-        if self.last_claim.elapsed() < CLAIM_EVERY {
-            return Vec::new();
+    pub async fn claim_if_due(&self, count: usize) -> Vec<Delivered> {
+        {
+            let mut last = self
+                .last_claim
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if last.elapsed() < CLAIM_EVERY {
+                return Vec::new();
+            }
+            *last = Instant::now();
         }
-        self.last_claim = Instant::now();
         match self
             .bus
             .claim_idle(self.group, &self.consumer, self.claim_idle, count)

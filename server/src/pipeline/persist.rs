@@ -45,16 +45,21 @@ pub fn start(
     shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let reader = Arc::new(GroupReader::new(
+            bus.clone(),
+            GROUP,
+            settings.consumer.clone(),
+            settings.claim_idle,
+            metrics,
+        ));
         Persist {
-            reader: GroupReader::new(
-                bus.clone(),
-                GROUP,
-                settings.consumer.clone(),
-                settings.claim_idle,
-                metrics,
-            ),
+            writer: BatchWriter {
+                store,
+                reader: reader.clone(),
+                shutdown: shutdown.clone(),
+            },
+            reader,
             bus,
-            store,
             settings,
             shutdown,
         }
@@ -66,9 +71,9 @@ pub fn start(
 
 struct Persist {
     bus: Arc<dyn Bus>,
-    store: Arc<dyn Store>,
     settings: PersistSettings,
-    reader: GroupReader,
+    reader: Arc<GroupReader>,
+    writer: BatchWriter,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -104,7 +109,7 @@ impl Persist {
             {
                 Ok(entries) if entries.is_empty() => break,
                 Ok(entries) => {
-                    if !self.write(entries).await {
+                    if !self.writer.clone().write(entries).await {
                         return;
                     }
                 }
@@ -116,6 +121,8 @@ impl Persist {
                 }
             }
         }
+        // One batch is written while the next one is read.
+        let mut writing: Option<tokio::task::JoinHandle<bool>> = None;
         let mut batch: Vec<Delivered> = Vec::new();
         let mut batch_started = Instant::now();
         while !self.stopping() {
@@ -154,18 +161,47 @@ impl Persist {
             let full = batch.len() >= self.settings.batch_max;
             let due = !batch.is_empty() && batch_started.elapsed() >= self.settings.batch_wait;
             if full || due {
-                if !self.write(std::mem::take(&mut batch)).await {
-                    return;
+                if let Some(previous) = writing.take() {
+                    if !finished(previous).await {
+                        return;
+                    }
                 }
+                let writer = self.writer.clone();
+                let entries = std::mem::take(&mut batch);
+                writing = Some(tokio::spawn(writer.write(entries)));
             }
+        }
+        if let Some(previous) = writing {
+            finished(previous).await;
         }
         // Whatever is still in `batch` stays pending and is written after
         // the restart: nothing is acknowledged that was not committed.
     }
+}
 
+/// Waits for a batch being written; `false` when the writer stopped.
+async fn finished(writing: tokio::task::JoinHandle<bool>) -> bool {
+    match writing.await {
+        Ok(done) => done,
+        Err(e) => {
+            tracing::error!(error = %e, "persist writer failed; its batch stays pending");
+            false
+        }
+    }
+}
+
+/// Writes batches to the store and acknowledges them.
+#[derive(Clone)]
+struct BatchWriter {
+    store: Arc<dyn Store>,
+    reader: Arc<GroupReader>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl BatchWriter {
     /// Writes and acknowledges one batch, retrying until it is done or the
     /// consumer stops (then it stays pending). Returns `false` on stop.
-    async fn write(&mut self, entries: Vec<Delivered>) -> bool {
+    async fn write(mut self, entries: Vec<Delivered>) -> bool {
         let Some(ticks) = self.reader.sift(&mut self.shutdown, entries).await else {
             return false;
         };
@@ -218,7 +254,7 @@ impl Persist {
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, ticks = ticks.len(), "cannot write batch; retrying");
-                    if !self.pause(backoff.next()).await {
+                    if !super::pause(&mut self.shutdown, backoff.next()).await {
                         return false;
                     }
                 }

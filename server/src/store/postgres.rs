@@ -70,28 +70,31 @@ impl PgStore {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
-}
 
-fn unavailable(e: sqlx::Error) -> StoreError {
-    match &e {
-        // Constraint and data errors do not go away by retrying.
-        sqlx::Error::Database(db)
-            if db
-                .code()
-                .is_some_and(|c| c.starts_with("22") || c.starts_with("23")) =>
-        {
-            StoreError::Rejected(e.to_string())
+    /// Writes the ticks with one `COPY` in one transaction.
+    async fn copy_ticks(&self, ticks: &[StreamTick]) -> Result<u64, CopyFailed> {
+        let mut rows = String::with_capacity(ticks.len() * 160);
+        for t in ticks {
+            copy_row(&mut rows, t);
         }
-        _ => StoreError::Unavailable(e.to_string()),
+        let mut tx = self.pool.begin().await.map_err(CopyFailed::from)?;
+        let mut copy = tx
+            .copy_in_raw(
+                "COPY md_ticks (event_id, stream_id, symbol, price, volume, source, ts, received_at) FROM STDIN",
+            )
+            .await
+            .map_err(CopyFailed::from)?;
+        if let Err(e) = copy.send(rows.as_bytes()).await {
+            let _ = copy.abort("send failed").await;
+            return Err(e.into());
+        }
+        let n = copy.finish().await.map_err(CopyFailed::from)?;
+        tx.commit().await.map_err(CopyFailed::from)?;
+        Ok(n)
     }
-}
 
-#[async_trait]
-impl Store for PgStore {
-    async fn insert_ticks(&self, ticks: &[StreamTick]) -> Result<u64, StoreError> {
-        if ticks.is_empty() {
-            return Ok(0);
-        }
+    /// Writes the ticks whose `event_id` is not stored yet, in one statement.
+    async fn insert_new_ticks(&self, ticks: &[StreamTick]) -> Result<u64, StoreError> {
         let mut event_id = Vec::with_capacity(ticks.len());
         let mut stream_id = Vec::with_capacity(ticks.len());
         let mut symbol = Vec::with_capacity(ticks.len());
@@ -129,6 +132,86 @@ impl Store for PgStore {
         .await
         .map_err(unavailable)?;
         Ok(result.rows_affected())
+    }
+}
+
+/// Why a `COPY` did not write a batch.
+enum CopyFailed {
+    /// Some `event_id` of the batch is stored already; nothing was written.
+    AlreadyStored,
+    Other(StoreError),
+}
+
+impl From<sqlx::Error> for CopyFailed {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
+                CopyFailed::AlreadyStored
+            }
+            _ => CopyFailed::Other(unavailable(e)),
+        }
+    }
+}
+
+/// Appends one tick as a row of `COPY … FROM STDIN` (text format).
+fn copy_row(out: &mut String, t: &StreamTick) {
+    use std::fmt::Write as _;
+    copy_text(out, t.tick.event_id.as_str());
+    let _ = write!(out, "\t{}\t", t.id);
+    copy_text(out, t.tick.symbol.as_str());
+    let _ = write!(out, "\t{}\t{}\t", t.tick.price, t.tick.volume);
+    copy_text(out, t.tick.source.as_str());
+    let _ = writeln!(
+        out,
+        "\t{}\t{}",
+        t.tick.ts.as_nanos(),
+        t.received_at.as_nanos()
+    );
+}
+
+/// A text value for the `COPY` text format: backslash, tab, newline and
+/// carriage return are escaped.
+fn copy_text(out: &mut String, value: &str) {
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn unavailable(e: sqlx::Error) -> StoreError {
+    match &e {
+        // Constraint and data errors do not go away by retrying.
+        sqlx::Error::Database(db)
+            if db
+                .code()
+                .is_some_and(|c| c.starts_with("22") || c.starts_with("23")) =>
+        {
+            StoreError::Rejected(e.to_string())
+        }
+        _ => StoreError::Unavailable(e.to_string()),
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn insert_ticks(&self, ticks: &[StreamTick]) -> Result<u64, StoreError> {
+        if ticks.is_empty() {
+            return Ok(0);
+        }
+        // Usually none of the ticks is stored yet: one COPY is the fastest
+        // way in. When one is (a batch written again after a crash), the
+        // COPY fails on the unique event_id as a whole and the batch goes
+        // through the statement that skips what is already there.
+        match self.copy_ticks(ticks).await {
+            Err(CopyFailed::AlreadyStored) => self.insert_new_ticks(ticks).await,
+            Err(CopyFailed::Other(e)) => Err(e),
+            Ok(n) => Ok(n),
+        }
     }
 
     async fn history(
