@@ -1,13 +1,16 @@
 //! The bus: where accepted ticks go and where live updates come from.
 //!
-//! Handlers and pipelines only see the [`Bus`] trait, so a backend (Redis
-//! today, an in-process one for the embedded mode) can be added without
-//! touching them. A bus owns de-duplication, the tick stream, the compacted
-//! latest-tick view and the update channel; it does not validate (that is
-//! `tickpulse_core`) and it does not batch requests (that is the writer).
+//! Handlers and pipelines only see the [`Bus`] trait; it has two backends,
+//! Redis ([`RedisBus`]) and one inside the process for the embedded mode
+//! ([`MemoryBus`]), which pass the same conformance suite. A bus owns
+//! de-duplication, the tick stream, the compacted latest-tick view and the
+//! update channel; it does not validate (that is `tickpulse_core`) and it
+//! does not batch requests (that is the writer).
 
+pub mod memory;
 pub mod redis;
 
+pub use self::memory::{MemoryBus, MemorySettings};
 pub use self::redis::RedisBus;
 
 use async_trait::async_trait;
@@ -184,4 +187,12 @@ pub trait Bus: Send + Sync + 'static {
     /// Gives the lease up at once if `holder` has it (graceful stop), so a
     /// successor need not wait for it to expire.
     async fn release(&self, name: &str, holder: &str) -> Result<(), BusError>;
+}
+
+/// The first stream id younger than `retain`: entries from here on are kept
+/// by [`Bus::trim`] even when every group acknowledged them.
+pub(crate) fn retained_from(retain: Duration) -> StreamId {
+    let retain_ms = u64::try_from(retain.as_millis()).unwrap_or(u64::MAX);
+    let now_ms = u64::try_from(Timestamp::now().as_millis()).unwrap_or(0);
+    StreamId::new((now_ms + 1).saturating_sub(retain_ms), 0)
 }

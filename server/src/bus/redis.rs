@@ -421,10 +421,10 @@ impl Bus for RedisBus {
         let Some(groups) = self.first_unacknowledged().await? else {
             return Ok(0);
         };
-        let retain_ms = u64::try_from(self.stream_retain.as_millis()).unwrap_or(u64::MAX);
-        let now_ms = u64::try_from(Timestamp::now().as_millis()).unwrap_or(0);
-        let retained = StreamId::new(now_ms.saturating_sub(retain_ms), 0);
-        let keep_from = groups.values().copied().fold(retained, StreamId::min);
+        let keep_from = groups
+            .values()
+            .copied()
+            .fold(super::retained_from(self.stream_retain), StreamId::min);
         let mut conn = self.conn.clone();
         self.bounded(
             redis::cmd("XTRIM")
