@@ -6,18 +6,25 @@
 //! conformance suite (`server/tests/conformance.rs`).
 //!
 //! All state sits behind one mutex; every operation is a few map lookups,
-//! so it is never held across an await. Subscribers get updates through a
+//! so it is never held across an await. With a journal
+//! ([`MemoryBus::with_journal`]) every confirmed change is written to it
+//! first, and a restarted process picks up where the last one stopped (see
+//! [`super::journal`]). Subscribers get updates through a
 //! bounded broadcast channel: one that falls too far behind loses its
 //! subscription (its stream ends) and resubscribes, as after a lost Redis
 //! connection.
 
+use super::journal::{Journal, Record};
 use super::{
     Accepted, Appended, Bus, BusError, DeadLetter, Delivered, GroupStats, Published, Read,
     StreamStats, Updates,
 };
 use async_trait::async_trait;
 use futures::StreamExt;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+#[cfg(test)]
+use std::fs::OpenOptions;
+use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 use tickpulse_core::{LatestTick, Price, StreamId, StreamTick, Symbol, Tick, Timestamp, View};
@@ -59,12 +66,16 @@ struct State {
     groups: HashMap<String, Group>,
     leases: HashMap<String, (String, Instant)>,
     dead: VecDeque<DeadEntry>,
+    journal: Option<Journal>,
 }
 
 #[derive(Default)]
 struct Group {
     last_delivered: StreamId,
     pending: BTreeMap<StreamId, Pending>,
+    /// Entries after `last_delivered` already acknowledged (known after a
+    /// restart, when acknowledgements came out of order): never handed out.
+    acked_ahead: HashSet<StreamId>,
 }
 
 struct Pending {
@@ -84,6 +95,7 @@ pub struct DeadEntry {
 }
 
 impl MemoryBus {
+    /// A bus that keeps everything in memory only.
     pub fn new(settings: MemorySettings) -> Self {
         Self {
             state: Mutex::new(State::default()),
@@ -93,10 +105,42 @@ impl MemoryBus {
         }
     }
 
+    /// A bus that keeps a journal at `path` and starts from what it holds.
+    ///
+    /// # Errors
+    /// When the journal cannot be read or written.
+    pub fn with_journal(settings: MemorySettings, path: &Path) -> Result<Self, BusError> {
+        let (journal, records) = Journal::open(path)?;
+        let bus = Self::new(settings);
+        {
+            let mut state = bus.state();
+            let replayed = records.len();
+            state.replay(records, bus.settings.dedupe_ttl);
+            tracing::info!(
+                journal = %path.display(),
+                records = replayed,
+                entries = state.stream.len(),
+                symbols = state.latest.len(),
+                "in-process bus restored"
+            );
+            state.journal = Some(journal);
+        }
+        Ok(bus)
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         // The state stays consistent between statements; a panic elsewhere
         // must not take the bus down with it.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Rewrites the journal from the current state now (it happens by
+    /// itself after the journal has grown by `COMPACT_AFTER`).
+    ///
+    /// # Errors
+    /// When the journal cannot be written; the old one stays.
+    pub fn compact(&self) -> Result<(), BusError> {
+        self.state().compact()
     }
 
     /// The dead letters, oldest first.
@@ -120,7 +164,14 @@ impl MemoryBus {
         );
         let now = Instant::now();
         let mut out = Vec::new();
-        for (id, tick) in stream.range(after..).take(count) {
+        for (id, tick) in stream.range(after..) {
+            if out.len() >= count {
+                break;
+            }
+            g.last_delivered = *id;
+            if g.acked_ahead.remove(id) {
+                continue;
+            }
             g.pending.insert(
                 *id,
                 Pending {
@@ -129,7 +180,6 @@ impl MemoryBus {
                     deliveries: 1,
                 },
             );
-            g.last_delivered = *id;
             out.push(Delivered {
                 id: *id,
                 tick: Ok(tick.clone()),
@@ -195,15 +245,210 @@ fn json<T: serde::Serialize>(what: &str, value: &T) -> Result<String, BusError> 
     })
 }
 
+/// The id after `last` at `now_ms`: the time, or one more in the same
+/// millisecond (ids never go back, even when the clock does).
+fn next_id(last: StreamId, now_ms: u64) -> StreamId {
+    if now_ms > last.millis {
+        StreamId::new(now_ms, 0)
+    } else {
+        StreamId::new(last.millis, last.seq + 1)
+    }
+}
+
 impl State {
-    fn next_id(&mut self, now_ms: u64) -> StreamId {
-        let id = if now_ms > self.last_id.millis {
-            StreamId::new(now_ms, 0)
-        } else {
-            StreamId::new(self.last_id.millis, self.last_id.seq + 1)
+    /// Puts an appended tick in the stream and the latest-tick view.
+    fn apply(&mut self, stream_tick: StreamTick) {
+        self.last_id = self.last_id.max(stream_tick.id);
+        match self.latest.get_mut(&stream_tick.tick.symbol) {
+            Some((latest, _)) => {
+                if stream_tick.tick.supersedes(&latest.tick) {
+                    *latest = stream_tick.clone();
+                }
+            }
+            None => {
+                let first = stream_tick.tick.price;
+                self.latest.insert(
+                    stream_tick.tick.symbol.clone(),
+                    (stream_tick.clone(), first),
+                );
+            }
+        }
+        self.stream.insert(stream_tick.id, stream_tick);
+    }
+
+    fn remember(&mut self, event_id: &str, until: Instant) {
+        self.seen.insert(event_id.to_owned(), until);
+        self.expiry.push_back((until, event_id.to_owned()));
+    }
+
+    fn add_dead(&mut self, entry: DeadEntry) {
+        self.dead.push_back(entry);
+        if self.dead.len() > DEAD_LETTER_CAP {
+            self.dead.pop_front();
+        }
+    }
+
+    /// Rebuilds the state from journal records. Groups restart from their
+    /// acknowledgements: an entry handed out but not acknowledged will be
+    /// handed out again.
+    fn replay(&mut self, records: Vec<Record>, dedupe_ttl: Duration) {
+        let now = Instant::now();
+        let now_ms = Timestamp::now().as_millis();
+        let ttl_ms = i64::try_from(dedupe_ttl.as_millis()).unwrap_or(i64::MAX);
+        let until = |until_ms: i64| {
+            let left = until_ms.saturating_sub(now_ms);
+            (left > 0).then(|| now + Duration::from_millis(left.unsigned_abs()))
         };
-        self.last_id = id;
-        id
+        let mut acked: HashMap<String, HashSet<StreamId>> = HashMap::new();
+        for record in records {
+            match record {
+                Record::Tick { tick } => {
+                    let received_ms = tick.received_at.as_millis();
+                    if let Some(at) = until(received_ms.saturating_add(ttl_ms)) {
+                        self.remember(tick.tick.event_id.as_str(), at);
+                    }
+                    self.apply(tick);
+                }
+                Record::Group { group } => {
+                    self.groups.entry(group.clone()).or_default();
+                    acked.entry(group).or_default();
+                }
+                Record::Ack { group, ids } => acked.entry(group).or_default().extend(ids),
+                Record::Views { views } => {
+                    for v in views {
+                        self.views.insert(v.symbol.clone(), v);
+                    }
+                }
+                Record::Dead {
+                    group,
+                    id,
+                    reason,
+                    tick,
+                } => {
+                    acked.entry(group.clone()).or_default().insert(id);
+                    self.add_dead(DeadEntry {
+                        source_id: id,
+                        group,
+                        reason,
+                        tick,
+                    });
+                }
+                Record::Latest { tick, first } => {
+                    self.last_id = self.last_id.max(tick.id);
+                    self.latest.insert(tick.tick.symbol.clone(), (tick, first));
+                }
+                Record::Seen { event_id, until_ms } => {
+                    if let Some(at) = until(until_ms) {
+                        self.remember(&event_id, at);
+                    }
+                }
+            }
+        }
+        // Each group resumes after the longest run of acknowledged entries
+        // and skips those acknowledged further on.
+        for (name, group) in &mut self.groups {
+            let done = acked.get(name);
+            let mut in_run = true;
+            for id in self.stream.keys() {
+                let is_done = done.is_some_and(|d| d.contains(id));
+                if in_run && is_done {
+                    group.last_delivered = *id;
+                } else if is_done {
+                    group.acked_ahead.insert(*id);
+                } else {
+                    in_run = false;
+                }
+            }
+            if let Some(done) = done {
+                if let Some(max) = done.iter().max() {
+                    // Everything up to an acknowledged entry that was trimmed
+                    // meanwhile is done too.
+                    if self.stream.keys().next().is_none_or(|first| max < first) {
+                        group.last_delivered = group.last_delivered.max(*max);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The current state as journal records, for a rewrite.
+    fn snapshot(&self, now: Instant) -> Vec<Record> {
+        let mut out = Vec::with_capacity(self.stream.len() + self.latest.len() + 16);
+        for tick in self.stream.values() {
+            out.push(Record::Tick { tick: tick.clone() });
+        }
+        for (name, g) in &self.groups {
+            out.push(Record::Group {
+                group: name.clone(),
+            });
+            let ids: Vec<StreamId> = self
+                .stream
+                .range(..=g.last_delivered)
+                .map(|(id, _)| *id)
+                .filter(|id| !g.pending.contains_key(id))
+                .chain(g.acked_ahead.iter().copied())
+                .collect();
+            for chunk in ids.chunks(10_000) {
+                out.push(Record::Ack {
+                    group: name.clone(),
+                    ids: chunk.to_vec(),
+                });
+            }
+            if g.last_delivered > StreamId::ZERO && !self.stream.contains_key(&g.last_delivered) {
+                // Keeps the group's position when its last entry was trimmed.
+                out.push(Record::Ack {
+                    group: name.clone(),
+                    ids: vec![g.last_delivered],
+                });
+            }
+        }
+        for (tick, first) in self.latest.values() {
+            out.push(Record::Latest {
+                tick: tick.clone(),
+                first: *first,
+            });
+        }
+        let now_ms = Timestamp::now().as_millis();
+        for (event_id, until) in &self.seen {
+            let left = until.saturating_duration_since(now);
+            out.push(Record::Seen {
+                event_id: event_id.clone(),
+                until_ms: now_ms.saturating_add(i64::try_from(left.as_millis()).unwrap_or(0)),
+            });
+        }
+        let views: Vec<View> = self.views.values().cloned().collect();
+        for chunk in views.chunks(1_000) {
+            out.push(Record::Views {
+                views: chunk.to_vec(),
+            });
+        }
+        for d in &self.dead {
+            out.push(Record::Dead {
+                group: d.group.clone(),
+                id: d.source_id,
+                reason: d.reason.clone(),
+                tick: d.tick.clone(),
+            });
+        }
+        out
+    }
+
+    /// Rewrites the journal from the current state.
+    fn compact(&mut self) -> Result<(), BusError> {
+        let records = self.snapshot(Instant::now());
+        if let Some(journal) = &mut self.journal {
+            journal.rewrite(&records)?;
+            tracing::info!(records = records.len(), "bus journal rewritten");
+        }
+        Ok(())
+    }
+
+    /// Writes records to the journal, if there is one.
+    fn journal(&mut self, records: &[Record]) -> Result<(), BusError> {
+        match &mut self.journal {
+            Some(j) => j.write(records),
+            None => Ok(()),
+        }
     }
 
     fn forget_expired(&mut self, now: Instant) {
@@ -251,40 +496,43 @@ impl Bus for MemoryBus {
         {
             let mut state = self.state();
             state.forget_expired(now);
+            // Decide first, journal, and only then change the state: a
+            // failed journal write leaves nothing half done.
+            let mut batch_ids: HashSet<&str> = HashSet::new();
+            let mut new_ticks = Vec::new();
+            let mut next = state.last_id;
             for tick in ticks {
                 let key = tick.event_id.as_str();
-                if state.seen.contains_key(key) {
+                if state.seen.contains_key(key) || !batch_ids.insert(key) {
                     accepted.push(false);
                     continue;
                 }
-                let expires = now + self.settings.dedupe_ttl;
-                state.seen.insert(key.to_owned(), expires);
-                state.expiry.push_back((expires, key.to_owned()));
-                let id = state.next_id(now_ms);
-                let stream_tick = StreamTick {
-                    id,
+                next = next_id(next, now_ms);
+                new_ticks.push(StreamTick {
+                    id: next,
                     tick: tick.clone(),
                     received_at,
-                };
+                });
+                accepted.push(true);
+            }
+            if let Some(journal) = &mut state.journal {
+                let records: Vec<Record> = new_ticks
+                    .iter()
+                    .map(|t| Record::Tick { tick: t.clone() })
+                    .collect();
+                journal.write(&records)?;
+            }
+            for stream_tick in new_ticks {
                 published.push(Appended {
-                    id,
-                    symbol: tick.symbol.clone(),
+                    id: stream_tick.id,
+                    symbol: stream_tick.tick.symbol.clone(),
                     json: json("tick", &stream_tick)?,
                 });
-                match state.latest.get_mut(&tick.symbol) {
-                    Some((latest, _)) => {
-                        if tick.supersedes(&latest.tick) {
-                            *latest = stream_tick.clone();
-                        }
-                    }
-                    None => {
-                        state
-                            .latest
-                            .insert(tick.symbol.clone(), (stream_tick.clone(), tick.price));
-                    }
-                }
-                state.stream.insert(id, stream_tick);
-                accepted.push(true);
+                state.remember(
+                    stream_tick.tick.event_id.as_str(),
+                    now + self.settings.dedupe_ttl,
+                );
+                state.apply(stream_tick);
             }
         }
         if !published.is_empty() {
@@ -324,7 +572,13 @@ impl Bus for MemoryBus {
     }
 
     async fn create_group(&self, group: &str) -> Result<(), BusError> {
-        self.state().groups.entry(group.to_owned()).or_default();
+        let mut state = self.state();
+        if !state.groups.contains_key(group) {
+            state.journal(&[Record::Group {
+                group: group.to_owned(),
+            }])?;
+            state.groups.insert(group.to_owned(), Group::default());
+        }
         Ok(())
     }
 
@@ -370,7 +624,15 @@ impl Bus for MemoryBus {
     }
 
     async fn ack(&self, group: &str, ids: &[StreamId]) -> Result<(), BusError> {
-        self.state().ack(group, ids);
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut state = self.state();
+        state.journal(&[Record::Ack {
+            group: group.to_owned(),
+            ids: ids.to_vec(),
+        }])?;
+        state.ack(group, ids);
         Ok(())
     }
 
@@ -402,6 +664,9 @@ impl Bus for MemoryBus {
         }
         {
             let mut state = self.state();
+            state.journal(&[Record::Views {
+                views: views.to_vec(),
+            }])?;
             for view in views {
                 state.views.insert(view.symbol.clone(), view.clone());
             }
@@ -468,22 +733,35 @@ impl Bus for MemoryBus {
             .fold(retained, StreamId::min);
         let kept = state.stream.split_off(&keep_from);
         let removed = std::mem::replace(&mut state.stream, kept).len();
+        if state.journal.as_ref().is_some_and(Journal::wants_rewrite) {
+            state.compact()?;
+        }
         Ok(removed as u64)
     }
 
     async fn dead_letter(&self, group: &str, entries: &[DeadLetter]) -> Result<(), BusError> {
         let mut state = self.state();
-        for e in entries {
-            let tick = state.stream.get(&e.id).cloned();
-            state.dead.push_back(DeadEntry {
+        let dead: Vec<DeadEntry> = entries
+            .iter()
+            .map(|e| DeadEntry {
                 source_id: e.id,
                 group: group.to_owned(),
                 reason: e.reason.clone(),
-                tick,
-            });
-            if state.dead.len() > DEAD_LETTER_CAP {
-                state.dead.pop_front();
-            }
+                tick: state.stream.get(&e.id).cloned(),
+            })
+            .collect();
+        let records: Vec<Record> = dead
+            .iter()
+            .map(|d| Record::Dead {
+                group: d.group.clone(),
+                id: d.source_id,
+                reason: d.reason.clone(),
+                tick: d.tick.clone(),
+            })
+            .collect();
+        state.journal(&records)?;
+        for d in dead {
+            state.add_dead(d);
         }
         let ids: Vec<StreamId> = entries.iter().map(|e| e.id).collect();
         state.ack(group, &ids);
@@ -521,5 +799,168 @@ impl Bus for MemoryBus {
             state.leases.remove(name);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bus::Bus;
+
+    fn settings() -> MemorySettings {
+        MemorySettings {
+            dedupe_ttl: Duration::from_secs(60),
+            stream_retain: Duration::ZERO,
+        }
+    }
+
+    fn journal_path(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "tickpulse-journal-{}-{}-{name}",
+            std::process::id(),
+            Timestamp::now().as_nanos()
+        ));
+        dir.join("bus.journal")
+    }
+
+    fn ticks(prefix: &str, n: usize) -> Vec<Tick> {
+        (0..n)
+            .map(|i| {
+                serde_json::from_value(serde_json::json!({
+                    "symbol": if i % 2 == 0 { "JA" } else { "JB" },
+                    "price": format!("{}.5", 10 + i), "volume": "1", "source": "test",
+                    "ts": Timestamp::now().as_millis() + i as i64,
+                    "event_id": format!("{prefix}-{i}"),
+                }))
+                .unwrap()
+            })
+            .collect()
+    }
+
+    fn ids(d: &[Delivered]) -> Vec<StreamId> {
+        d.iter().map(|d| d.id).collect()
+    }
+
+    /// What a restarted bus must show the same as before.
+    async fn fingerprint(bus: &MemoryBus) -> (Vec<StreamId>, Vec<LatestTick>, Vec<View>, usize) {
+        let stream = ids(&bus.range(StreamId::ZERO, 1_000).await.unwrap());
+        let mut views = bus.views().await.unwrap();
+        views.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+        (
+            stream,
+            bus.latest_all().await.unwrap(),
+            views,
+            bus.dead_letters().len(),
+        )
+    }
+
+    /// Fills a bus: 10 ticks, a group that acknowledged the first 4 and holds
+    /// 2 more, a view, a dead letter.
+    async fn fill(bus: &MemoryBus) -> Vec<StreamId> {
+        bus.append(&ticks("j", 10), Timestamp::now()).await.unwrap();
+        bus.create_group("persist").await.unwrap();
+        let read = bus
+            .read_group("persist", "p", Read::New(Duration::ZERO), 6)
+            .await
+            .unwrap();
+        bus.ack("persist", &ids(&read)[..4]).await.unwrap();
+        bus.dead_letter(
+            "persist",
+            &[super::super::DeadLetter {
+                id: read[5].id,
+                reason: "test".into(),
+            }],
+        )
+        .await
+        .unwrap();
+        let mut w = tickpulse_core::SymbolWindow::default();
+        w.apply(read[0].tick.as_ref().unwrap(), &Default::default());
+        bus.write_views(&[w.view(Timestamp::now()).unwrap()])
+            .await
+            .unwrap();
+        ids(&read)
+    }
+
+    async fn check_restored(bus: &MemoryBus, read: &[StreamId]) {
+        // Every event id is remembered.
+        let again = bus.append(&ticks("j", 10), Timestamp::now()).await.unwrap();
+        assert_eq!(again, vec![false; 10]);
+        // The group resumes after its acknowledged entries: the one it held
+        // unacknowledged comes again, the dead letter does not come back...
+        let next = bus
+            .read_group("persist", "p", Read::New(Duration::ZERO), 100)
+            .await
+            .unwrap();
+        let mut expected = vec![read[4]];
+        expected.extend(&read[6..]);
+        let got = ids(&next);
+        assert_eq!(&got[..expected.len()], expected, "{got:?}");
+        assert_eq!(got.len(), 5, "4 never delivered and 1 held: {got:?}");
+        assert!(!got.contains(&read[5]), "the dead letter is not handed out again");
+        // ...and new ticks get ids after the old ones.
+        bus.append(&ticks("k", 1), Timestamp::now()).await.unwrap();
+        let all = bus.range(StreamId::ZERO, 1_000).await.unwrap();
+        assert!(all.last().unwrap().id > read[5]);
+    }
+
+    #[tokio::test]
+    async fn a_restarted_bus_has_what_it_confirmed() {
+        let path = journal_path("restart");
+        let bus = MemoryBus::with_journal(settings(), &path).unwrap();
+        let read = fill(&bus).await;
+        let before = fingerprint(&bus).await;
+        drop(bus);
+        let bus = MemoryBus::with_journal(settings(), &path).unwrap();
+        assert_eq!(fingerprint(&bus).await, before);
+        check_restored(&bus, &read).await;
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_rewritten_journal_holds_the_same_state() {
+        let path = journal_path("rewrite");
+        let bus = MemoryBus::with_journal(settings(), &path).unwrap();
+        let read = fill(&bus).await;
+        let before = fingerprint(&bus).await;
+        bus.compact().unwrap();
+        drop(bus);
+        let bus = MemoryBus::with_journal(settings(), &path).unwrap();
+        assert_eq!(fingerprint(&bus).await, before);
+        check_restored(&bus, &read).await;
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_line_cut_off_by_a_crash_is_dropped() {
+        let path = journal_path("cut");
+        let bus = MemoryBus::with_journal(settings(), &path).unwrap();
+        bus.append(&ticks("c", 3), Timestamp::now()).await.unwrap();
+        drop(bus);
+        {
+            use std::io::Write as _;
+            let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+            f.write_all(b"{\"k\":\"tick\",\"tick\":{\"id\":").unwrap();
+        }
+        let bus = MemoryBus::with_journal(settings(), &path).unwrap();
+        assert_eq!(bus.range(StreamId::ZERO, 10).await.unwrap().len(), 3);
+        bus.append(&ticks("d", 2), Timestamp::now()).await.unwrap();
+        drop(bus);
+        let bus = MemoryBus::with_journal(settings(), &path).unwrap();
+        assert_eq!(bus.range(StreamId::ZERO, 10).await.unwrap().len(), 5);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_journal_is_refused_not_overwritten() {
+        let path = journal_path("corrupt");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, "not a journal\n{}\n").unwrap();
+        let err = MemoryBus::with_journal(settings(), &path).err().unwrap();
+        assert!(err.reason.contains("corrupt"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "not a journal\n{}\n"
+        );
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 }

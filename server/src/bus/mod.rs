@@ -7,6 +7,7 @@
 //! update channel; it does not validate (that is `tickpulse_core`) and it
 //! does not batch requests (that is the writer).
 
+mod journal;
 pub mod memory;
 pub mod redis;
 

@@ -1,0 +1,182 @@
+//! The journal of the in-process bus: what it must not forget, as JSON
+//! lines in one append-only file (`bus.journal` in the data folder).
+//!
+//! Every change the bus confirms is written (one `write` per call) before
+//! the call returns, so what a caller was told is kept survives the process
+//! being killed: the kernel holds the bytes even if the process dies the
+//! next instant. (A power cut is another matter: the file is not synced on
+//! every write.) On start the bus replays the file. When it has grown by
+//! [`COMPACT_AFTER`] bytes it is rewritten from the current state (to a
+//! temporary file, synced, renamed over the old one).
+//!
+//! Group progress is kept as acknowledgements only: after a restart, entries
+//! that were handed out but not acknowledged are handed out again, which
+//! the consumers are built for (the store skips stored ticks, the windows
+//! skip ticks they hold).
+
+use super::BusError;
+use serde::{Deserialize, Serialize};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use tickpulse_core::{Price, StreamId, StreamTick, View};
+
+/// Bytes written since the last rewrite that trigger the next one.
+pub const COMPACT_AFTER: u64 = 64 * 1024 * 1024;
+
+/// One line of the journal.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "k")]
+pub enum Record {
+    /// A tick appended to the stream.
+    #[serde(rename = "tick")]
+    Tick { tick: StreamTick },
+    #[serde(rename = "group")]
+    Group { group: String },
+    #[serde(rename = "ack")]
+    Ack { group: String, ids: Vec<StreamId> },
+    #[serde(rename = "views")]
+    Views { views: Vec<View> },
+    /// An entry moved to the dead letters by `group` (and acknowledged).
+    #[serde(rename = "dead")]
+    Dead {
+        group: String,
+        id: StreamId,
+        reason: String,
+        tick: Option<StreamTick>,
+    },
+    /// Written by a rewrite: the latest tick of a symbol (it may be older
+    /// than every tick still in the stream) and its first price.
+    #[serde(rename = "latest")]
+    Latest { tick: StreamTick, first: Price },
+    /// Written by a rewrite: an event id remembered until `until_ms`
+    /// (epoch milliseconds) whose tick left the stream.
+    #[serde(rename = "seen")]
+    Seen { event_id: String, until_ms: i64 },
+}
+
+pub struct Journal {
+    path: PathBuf,
+    file: File,
+    written: u64,
+}
+
+fn failed(what: &str, path: &Path, e: impl std::fmt::Display) -> BusError {
+    BusError {
+        backend: "memory",
+        reason: format!("cannot {what} {}: {e}", path.display()),
+    }
+}
+
+impl Journal {
+    /// Opens (creating the folder and file when missing) and reads back
+    /// every record. A last line cut short by a crash is dropped; any other
+    /// unreadable line is an error (the file is not what the bus wrote).
+    ///
+    /// # Errors
+    /// When the file cannot be read or written, or holds a corrupt line.
+    pub fn open(path: &Path) -> Result<(Self, Vec<Record>), BusError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| failed("create", dir, e))?;
+        }
+        let mut records = Vec::new();
+        let mut good_len = 0u64;
+        if let Ok(file) = File::open(path) {
+            let mut reader = BufReader::new(file);
+            let mut line = String::new();
+            loop {
+                line.clear();
+                let n = reader
+                    .read_line(&mut line)
+                    .map_err(|e| failed("read", path, e))?;
+                if n == 0 {
+                    break;
+                }
+                if !line.ends_with('\n') {
+                    tracing::warn!(bytes = n, "journal ends in a cut-off line; dropping it");
+                    break;
+                }
+                let record: Record = serde_json::from_str(&line).map_err(|e| {
+                    failed(
+                        "read",
+                        path,
+                        format!("line at byte {good_len} is corrupt: {e}"),
+                    )
+                })?;
+                records.push(record);
+                good_len += n as u64;
+            }
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| failed("open", path, e))?;
+        // Drop a cut-off tail so new lines start on a line of their own.
+        file.set_len(good_len)
+            .map_err(|e| failed("truncate", path, e))?;
+        Ok((
+            Self {
+                path: path.to_owned(),
+                file,
+                written: 0,
+            },
+            records,
+        ))
+    }
+
+    /// Appends records with one write.
+    ///
+    /// # Errors
+    /// When the write fails (disk full, …): the caller must not confirm.
+    pub fn write(&mut self, records: &[Record]) -> Result<(), BusError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut buf = Vec::with_capacity(records.len() * 256);
+        for r in records {
+            serde_json::to_writer(&mut buf, r).map_err(|e| failed("encode for", &self.path, e))?;
+            buf.push(b'\n');
+        }
+        self.file
+            .write_all(&buf)
+            .map_err(|e| failed("write", &self.path, e))?;
+        self.written += buf.len() as u64;
+        Ok(())
+    }
+
+    /// Whether enough was written since the last rewrite to rewrite again.
+    pub fn wants_rewrite(&self) -> bool {
+        self.written >= COMPACT_AFTER
+    }
+
+    /// Replaces the file with `records` (the current state): written to a
+    /// temporary file, synced, then renamed over the journal.
+    ///
+    /// # Errors
+    /// When any step fails; the old journal is then left as it was.
+    pub fn rewrite(&mut self, records: &[Record]) -> Result<(), BusError> {
+        let tmp = self.path.with_extension("journal.tmp");
+        {
+            let mut file = File::create(&tmp).map_err(|e| failed("create", &tmp, e))?;
+            let mut buf = Vec::with_capacity(1 << 20);
+            for r in records {
+                serde_json::to_writer(&mut buf, r).map_err(|e| failed("encode for", &tmp, e))?;
+                buf.push(b'\n');
+                if buf.len() >= 1 << 20 {
+                    file.write_all(&buf).map_err(|e| failed("write", &tmp, e))?;
+                    buf.clear();
+                }
+            }
+            file.write_all(&buf).map_err(|e| failed("write", &tmp, e))?;
+            file.sync_all().map_err(|e| failed("sync", &tmp, e))?;
+        }
+        std::fs::rename(&tmp, &self.path).map_err(|e| failed("replace", &self.path, e))?;
+        self.file = OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| failed("open", &self.path, e))?;
+        self.written = 0;
+        Ok(())
+    }
+}
