@@ -47,27 +47,38 @@ fi
 ok "wasm-bindgen $want_wb"
 
 # --- Redis -------------------------------------------------------------------
-redis_url="${REDIS_URL:-redis://127.0.0.1:6379}"
-redis_hostport="${redis_url#redis://}"; redis_hostport="${redis_hostport##*@}"; redis_hostport="${redis_hostport%%/*}"
-redis_host="${redis_hostport%%:*}"; redis_port="${redis_hostport##*:}"
-[ "$redis_port" = "$redis_host" ] && redis_port=6379
-if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
-  apt_install redis-server
-fi
-if redis-cli -h "$redis_host" -p "$redis_port" ping 2>/dev/null | grep -q PONG; then
-  ok "Redis answers at $redis_host:$redis_port"
-elif [ "$redis_host" = 127.0.0.1 ] || [ "$redis_host" = localhost ]; then
-  say "starting a local Redis on port $redis_port (nothing kept on disk)"
-  redis-server --daemonize yes --bind 127.0.0.1 --port "$redis_port" --save "" --appendonly no \
-    --logfile "${TMPDIR:-/tmp}/tickpulse-redis.log"
-  for _ in $(seq 1 50); do
-    redis-cli -h "$redis_host" -p "$redis_port" ping 2>/dev/null | grep -q PONG && break
-    sleep 0.1
-  done
-  redis-cli -h "$redis_host" -p "$redis_port" ping | grep -q PONG || die "Redis did not start; see ${TMPDIR:-/tmp}/tickpulse-redis.log"
-  ok "Redis started"
+# Needed when REDIS_URL is set (several processes share it) and by the tests;
+# without REDIS_URL tickpulse runs its bus in the process (embedded mode).
+if [ "$purpose" = test ]; then
+  redis_url="${TEST_REDIS_URL:-${REDIS_URL:-redis://127.0.0.1:6379}}"
+elif [ -n "${REDIS_URL:-}" ]; then
+  redis_url="$REDIS_URL"
 else
-  die "Redis at $redis_url does not answer (and it is not local, so it is not started here)"
+  redis_url=""
+  ok "Redis not needed: REDIS_URL is unset, so tickpulse runs in the embedded mode"
+fi
+if [ -n "$redis_url" ]; then
+  redis_hostport="${redis_url#redis://}"; redis_hostport="${redis_hostport##*@}"; redis_hostport="${redis_hostport%%/*}"
+  redis_host="${redis_hostport%%:*}"; redis_port="${redis_hostport##*:}"
+  [ "$redis_port" = "$redis_host" ] && redis_port=6379
+  if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+    apt_install redis-server
+  fi
+  if redis-cli -h "$redis_host" -p "$redis_port" ping 2>/dev/null | grep -q PONG; then
+    ok "Redis answers at $redis_host:$redis_port"
+  elif [ "$redis_host" = 127.0.0.1 ] || [ "$redis_host" = localhost ]; then
+    say "starting a local Redis on port $redis_port (nothing kept on disk)"
+    redis-server --daemonize yes --bind 127.0.0.1 --port "$redis_port" --save "" --appendonly no \
+      --logfile "${TMPDIR:-/tmp}/tickpulse-redis.log"
+    for _ in $(seq 1 50); do
+      redis-cli -h "$redis_host" -p "$redis_port" ping 2>/dev/null | grep -q PONG && break
+      sleep 0.1
+    done
+    redis-cli -h "$redis_host" -p "$redis_port" ping | grep -q PONG || die "Redis did not start; see ${TMPDIR:-/tmp}/tickpulse-redis.log"
+    ok "Redis started"
+  else
+    die "Redis at $redis_url does not answer (and it is not local, so it is not started here)"
+  fi
 fi
 
 [ "$purpose" = test ] || exit 0

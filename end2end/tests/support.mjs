@@ -32,6 +32,7 @@ export async function startServer() {
       env: {
         ...process.env,
         TICKPULSE_ADDR: `127.0.0.1:${port}`,
+        REDIS_URL: process.env.TEST_REDIS_URL || 'redis://127.0.0.1:6379',
         REDIS_KEY_PREFIX: prefix,
         INGEST_USERNAME: USER,
         INGEST_PASSWORD: PASSWORD,

@@ -16,9 +16,15 @@ pub struct Config {
     #[arg(long, env = "TICKPULSE_ADDR", default_value = "127.0.0.1:3000")]
     pub addr: SocketAddr,
 
-    /// Redis connection URL.
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    pub redis_url: String,
+    /// Redis connection URL. Unset: the bus runs inside this process
+    /// (embedded mode), journaled under `DATA_DIR`; set it when several
+    /// processes share the work.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Folder for what the embedded mode keeps on disk (the bus journal).
+    #[arg(long, env = "DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
 
     /// Prefix for every Redis key and channel, so several deployments (or
     /// test runs) can share one Redis.

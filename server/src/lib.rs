@@ -13,7 +13,7 @@ pub mod state;
 pub mod store;
 
 use crate::bus::redis::RedisSettings;
-use crate::bus::{Bus, RedisBus};
+use crate::bus::{Bus, MemoryBus, MemorySettings, RedisBus};
 use crate::config::{Config, Role};
 use crate::metrics::Metrics;
 use crate::pipeline::calc::{self, CalcSettings};
@@ -45,13 +45,30 @@ pub fn router(state: AppState) -> Router {
 /// # Errors
 /// When the configuration is unusable (e.g. a malformed `REDIS_URL`).
 pub fn build_state(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<AppState> {
-    let bus: Arc<dyn Bus> = Arc::new(RedisBus::new(RedisSettings {
-        url: config.redis_url.clone(),
-        prefix: config.redis_key_prefix.clone(),
-        timeout: Duration::from_millis(config.redis_timeout_ms),
-        dedupe_ttl_secs: config.dedupe_ttl_secs,
-        stream_retain: Duration::from_secs(config.stream_retain_secs),
-    })?);
+    let bus: Arc<dyn Bus> = match &config.redis_url {
+        Some(url) => Arc::new(RedisBus::new(RedisSettings {
+            url: url.clone(),
+            prefix: config.redis_key_prefix.clone(),
+            timeout: Duration::from_millis(config.redis_timeout_ms),
+            dedupe_ttl_secs: config.dedupe_ttl_secs,
+            stream_retain: Duration::from_secs(config.stream_retain_secs),
+        })?),
+        None => {
+            if !(config.runs(Role::Api) && config.runs(Role::Calc)) {
+                tracing::warn!(
+                    "without REDIS_URL the bus lives in this process alone: other processes cannot take the roles it leaves out"
+                );
+            }
+            let journal = config.data_dir.join("bus.journal");
+            Arc::new(MemoryBus::with_journal(
+                MemorySettings {
+                    dedupe_ttl: Duration::from_secs(config.dedupe_ttl_secs),
+                    stream_retain: Duration::from_secs(config.stream_retain_secs),
+                },
+                &journal,
+            )?)
+        }
+    };
     let metrics = Arc::new(Metrics::default());
     let writer = TickWriter::start(bus.clone(), config.ingest_writers);
     let gateway = Gateway::start(bus.clone(), shutdown.clone());

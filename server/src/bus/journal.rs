@@ -59,6 +59,8 @@ pub struct Journal {
     path: PathBuf,
     file: File,
     written: u64,
+    /// Held (locked) while the journal is open: one process per journal.
+    _lock: File,
 }
 
 fn failed(what: &str, path: &Path, e: impl std::fmt::Display) -> BusError {
@@ -78,6 +80,20 @@ impl Journal {
     pub fn open(path: &Path) -> Result<(Self, Vec<Record>), BusError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| failed("create", dir, e))?;
+        }
+        let lock_path = path.with_extension("lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| failed("open", &lock_path, e))?;
+        if lock.try_lock().is_err() {
+            return Err(failed(
+                "use",
+                path,
+                "another tickpulse process has it open; give each process its own DATA_DIR, or set REDIS_URL so they share Redis",
+            ));
         }
         let mut records = Vec::new();
         let mut good_len = 0u64;
@@ -120,6 +136,7 @@ impl Journal {
                 path: path.to_owned(),
                 file,
                 written: 0,
+                _lock: lock,
             },
             records,
         ))

@@ -896,7 +896,10 @@ mod tests {
         let got = ids(&next);
         assert_eq!(&got[..expected.len()], expected, "{got:?}");
         assert_eq!(got.len(), 5, "4 never delivered and 1 held: {got:?}");
-        assert!(!got.contains(&read[5]), "the dead letter is not handed out again");
+        assert!(
+            !got.contains(&read[5]),
+            "the dead letter is not handed out again"
+        );
         // ...and new ticks get ids after the old ones.
         bus.append(&ticks("k", 1), Timestamp::now()).await.unwrap();
         let all = bus.range(StreamId::ZERO, 1_000).await.unwrap();
@@ -947,6 +950,23 @@ mod tests {
         drop(bus);
         let bus = MemoryBus::with_journal(settings(), &path).unwrap();
         assert_eq!(bus.range(StreamId::ZERO, 10).await.unwrap().len(), 5);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_journal_has_one_process_at_a_time() {
+        let path = journal_path("lock");
+        let first = MemoryBus::with_journal(settings(), &path).unwrap();
+        let second = MemoryBus::with_journal(settings(), &path).err().unwrap();
+        assert!(
+            second.reason.contains("another tickpulse process"),
+            "{second}"
+        );
+        drop(first);
+        assert!(
+            MemoryBus::with_journal(settings(), &path).is_ok(),
+            "free again"
+        );
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 

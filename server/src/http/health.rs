@@ -32,9 +32,14 @@ pub async fn readiness(State(state): State<AppState>) -> (StatusCode, Json<Value
     let postgres = postgres
         .as_ref()
         .map_or_else(|| "not configured".to_owned(), describe);
+    let (bus, redis) = if state.config.redis_url.is_some() {
+        ("redis", describe(&redis))
+    } else {
+        ("embedded", "not used".to_owned())
+    };
     (
         code,
-        Json(json!({ "status": status, "redis": describe(&redis), "postgres": postgres })),
+        Json(json!({ "status": status, "bus": bus, "redis": redis, "postgres": postgres })),
     )
 }
 

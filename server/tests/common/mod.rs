@@ -48,7 +48,7 @@ impl TestServer {
     pub async fn start_with(redis_url: String, tweak: impl FnOnce(&mut Config)) -> Self {
         let prefix = unique_prefix();
         let mut config = Config::defaults();
-        config.redis_url = redis_url.clone();
+        config.redis_url = Some(redis_url.clone());
         config.redis_key_prefix = prefix.clone();
         config.ingest_username = Some(USER.into());
         config.ingest_password = Some(PASSWORD.into());
