@@ -95,11 +95,34 @@ pub struct Candle {
 pub fn candles(ticks: &[StreamTick], interval: Interval) -> Vec<Candle> {
     let mut sorted: Vec<&StreamTick> = ticks.iter().collect();
     sorted.sort_by_key(|t| (t.tick.ts, t.id));
-    let mut out: Vec<Candle> = Vec::new();
+    let mut builder = CandleBuilder::new(interval);
     for t in sorted {
-        let bucket = interval.bucket(t.tick.ts);
+        builder.push(t);
+    }
+    builder.finish()
+}
+
+/// Builds candles from ticks that arrive in `(ts, stream id)` order, one at
+/// a time, so a store can stream its rows through it.
+#[derive(Debug)]
+pub struct CandleBuilder {
+    interval: Interval,
+    out: Vec<Candle>,
+}
+
+impl CandleBuilder {
+    pub fn new(interval: Interval) -> Self {
+        Self {
+            interval,
+            out: Vec::new(),
+        }
+    }
+
+    /// Adds the next tick; it must not come before the previous one.
+    pub fn push(&mut self, t: &StreamTick) {
+        let bucket = self.interval.bucket(t.tick.ts);
         let price = t.tick.price;
-        match out.last_mut() {
+        match self.out.last_mut() {
             Some(c) if c.bucket == bucket => {
                 c.high = c.high.max(price);
                 c.low = c.low.min(price);
@@ -108,7 +131,7 @@ pub fn candles(ticks: &[StreamTick], interval: Interval) -> Vec<Candle> {
                     .unwrap_or(c.volume);
                 c.trades += 1;
             }
-            _ => out.push(Candle {
+            _ => self.out.push(Candle {
                 bucket,
                 open: price,
                 high: price,
@@ -119,10 +142,14 @@ pub fn candles(ticks: &[StreamTick], interval: Interval) -> Vec<Candle> {
             }),
         }
     }
-    for c in &mut out {
-        c.volume = Volume::new_checked(c.volume.value().normalize()).unwrap_or(c.volume);
+
+    /// The candles, oldest first.
+    pub fn finish(mut self) -> Vec<Candle> {
+        for c in &mut self.out {
+            c.volume = Volume::new_checked(c.volume.value().normalize()).unwrap_or(c.volume);
+        }
+        self.out
     }
-    out
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ pub mod view;
 pub mod window;
 
 pub use body::{parse_batch, parse_one, BodyError, BodyFormat, ItemError, MAX_BATCH_TICKS};
-pub use candle::{candles, Candle, Interval};
+pub use candle::{candles, Candle, CandleBuilder, Interval};
 pub use decimal::{Price, Volume};
 pub use stream_id::StreamId;
 pub use symbol::{EventId, Source, Symbol};

@@ -22,7 +22,7 @@ use crate::pipeline::gateway::Gateway;
 use crate::pipeline::persist::{self, PersistSettings};
 use crate::pipeline::writer::TickWriter;
 use crate::state::{AppState, Shared};
-use crate::store::{PgStore, Store};
+use crate::store::{PgStore, SqliteStore, Store};
 use axum::Router;
 use std::future::Future;
 use std::sync::Arc;
@@ -44,7 +44,10 @@ pub fn router(state: AppState) -> Router {
 ///
 /// # Errors
 /// When the configuration is unusable (e.g. a malformed `REDIS_URL`).
-pub fn build_state(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<AppState> {
+pub async fn build_state(
+    config: Config,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<AppState> {
     let bus: Arc<dyn Bus> = match &config.redis_url {
         Some(url) => Arc::new(RedisBus::new(RedisSettings {
             url: url.clone(),
@@ -86,28 +89,34 @@ pub fn build_state(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::R
         };
         calc::start(bus.clone(), settings, metrics.clone(), shutdown.clone());
     }
-    let store = match &config.database_url {
-        Some(url) => {
-            let pg = PgStore::new(
-                url,
-                Duration::from_millis(config.redis_timeout_ms.max(2_000)),
-            )?;
-            start_database(
-                bus.clone(),
-                pg.clone(),
-                &config,
-                metrics.clone(),
-                shutdown.clone(),
-            );
-            Some(Arc::new(pg) as Arc<dyn Store>)
+    let store: Option<Arc<dyn Store>> = match (&config.database_url, &config.redis_url) {
+        (Some(url), _) if url.starts_with("sqlite:") => {
+            Some(Arc::new(SqliteStore::open_url(url).await?))
         }
-        None => {
+        (Some(url), _) => Some(Arc::new(PgStore::new(
+            url,
+            Duration::from_millis(config.redis_timeout_ms.max(2_000)),
+        )?)),
+        // The embedded mode keeps its ticks next to its bus journal.
+        (None, None) => Some(Arc::new(
+            SqliteStore::open(&config.data_dir.join("ticks.db")).await?,
+        )),
+        (None, Some(_)) => {
             if config.runs(Role::Persist) {
                 tracing::info!("no DATABASE_URL: ticks are not persisted");
             }
             None
         }
     };
+    if let Some(store) = &store {
+        start_database(
+            bus.clone(),
+            store.clone(),
+            &config,
+            metrics.clone(),
+            shutdown.clone(),
+        );
+    }
     let durability = store
         .clone()
         .map(|s| Durability::start(s, Duration::from_millis(config.durable_timeout_ms)));
@@ -124,12 +133,12 @@ pub fn build_state(config: Config, shutdown: watch::Receiver<bool>) -> anyhow::R
     }))
 }
 
-/// Applies the migrations (retrying while Postgres is down; every process
-/// with a database does, the migrator takes a lock), then runs the persist
-/// consumer if this process has that role.
+/// Applies the migrations (retrying while the database is down; every
+/// process with a database does, the migrator takes a lock), then runs the
+/// persist consumer if this process has that role.
 fn start_database(
     bus: Arc<dyn Bus>,
-    pg: PgStore,
+    store: Arc<dyn Store>,
     config: &Config,
     metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
@@ -142,14 +151,14 @@ fn start_database(
     });
     tokio::spawn(async move {
         let mut backoff = pipeline::Backoff::new();
-        while let Err(e) = pg.migrate().await {
+        while let Err(e) = store.migrate().await {
             tracing::warn!(error = %e, "cannot migrate the database yet; retrying");
             if !pipeline::pause(&mut shutdown, backoff.next()).await {
                 return;
             }
         }
         if let Some(settings) = persist {
-            let _ = persist::start(bus, Arc::new(pg), settings, metrics, shutdown).await;
+            let _ = persist::start(bus, store, settings, metrics, shutdown).await;
         }
     });
 }
@@ -170,7 +179,7 @@ pub async fn serve(
         );
     }
     let (stop_tx, stop_rx) = watch::channel(false);
-    let state = build_state(config, stop_rx)?;
+    let state = build_state(config, stop_rx).await?;
     if let Err(e) = state.bus.ping().await {
         tracing::warn!(error = %e, "Redis does not answer yet; readiness reports unavailable until it does");
     }

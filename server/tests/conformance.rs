@@ -533,3 +533,237 @@ async fn an_event_id_is_forgotten_after_the_dedupe_window<B: Backend>() {
         "remembered only for the window"
     );
 }
+
+// ---------------------------------------------------------------------------
+// The store: every test below runs against Postgres (a database of its own)
+// and against SQLite (a file of its own), under the same name
+// (`postgres_store::…`, `sqlite_store::…`).
+
+use tickpulse_core::{candles, Interval};
+use tickpulse_server::store::{PgStore, SqliteStore, Store};
+
+struct StoreFixture {
+    store: Arc<dyn Store>,
+    _db: Option<common::TestDb>,
+    dir: Option<std::path::PathBuf>,
+}
+
+impl Drop for StoreFixture {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+trait StoreBackend {
+    async fn store() -> StoreFixture;
+}
+
+struct Postgres;
+struct Sqlite;
+
+impl StoreBackend for Postgres {
+    async fn store() -> StoreFixture {
+        let db = common::TestDb::create().await;
+        let store = PgStore::new(&db.url, Duration::from_secs(5)).unwrap();
+        store.migrate().await.unwrap();
+        StoreFixture {
+            store: Arc::new(store),
+            _db: Some(db),
+            dir: None,
+        }
+    }
+}
+
+impl StoreBackend for Sqlite {
+    async fn store() -> StoreFixture {
+        let dir = std::env::temp_dir().join(format!(
+            "tickpulse-store-{}-{}",
+            std::process::id(),
+            Timestamp::now().as_nanos()
+        ));
+        let store = SqliteStore::open(&dir.join("ticks.db")).await.unwrap();
+        store.migrate().await.unwrap();
+        StoreFixture {
+            store: Arc::new(store),
+            _db: None,
+            dir: Some(dir),
+        }
+    }
+}
+
+macro_rules! store_conformance {
+    ($($name:ident),* $(,)?) => {
+        mod postgres_store {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name::<super::Postgres>().await;
+            })*
+        }
+        mod sqlite_store {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name::<super::Sqlite>().await;
+            })*
+        }
+    };
+}
+
+store_conformance!(
+    each_event_id_is_stored_once,
+    prices_and_volumes_come_back_exact,
+    history_is_newest_first_before_a_time,
+    candles_match_the_same_computation_in_rust,
+    a_migrated_store_answers,
+);
+
+/// A stream tick as the stream would hand it out.
+fn stored(
+    n: u64,
+    symbol: &str,
+    price: &str,
+    volume: &str,
+    ts_ms: i64,
+    event_id: &str,
+) -> StreamTick {
+    serde_json::from_value(serde_json::json!({
+        "id": format!("{}-{n}", 1_795_000_000_000u64 + n / 100), "symbol": symbol,
+        "price": price, "volume": volume, "source": "test", "ts": ts_ms,
+        "event_id": event_id, "received_at": ts_ms + 1,
+    }))
+    .unwrap()
+}
+
+async fn each_event_id_is_stored_once<B: StoreBackend>() {
+    let f = B::store().await;
+    let t0 = common::now_ms() - 60_000;
+    let batch: Vec<StreamTick> = (0..5)
+        .map(|i| stored(i, "ONCE", "1", "1", t0 + i as i64, &format!("once-{i}")))
+        .collect();
+    assert_eq!(f.store.insert_ticks(&batch).await.unwrap(), 5);
+    // Written again, with two new ones: only those count.
+    let mut again = batch[2..].to_vec();
+    again.push(stored(5, "ONCE", "1", "1", t0 + 5, "once-5"));
+    again.push(stored(6, "ONCE", "1", "1", t0 + 6, "once-6"));
+    assert_eq!(f.store.insert_ticks(&again).await.unwrap(), 2);
+    assert_eq!(f.store.insert_ticks(&[]).await.unwrap(), 0);
+    let asked: Vec<String> = ["once-0", "once-6", "never"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    let mut found = f.store.committed(&asked).await.unwrap();
+    found.sort();
+    assert_eq!(found, ["once-0", "once-6"]);
+    let history = f
+        .store
+        .history(&Symbol::new("ONCE"), Timestamp::now(), 100)
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 7);
+}
+
+async fn prices_and_volumes_come_back_exact<B: StoreBackend>() {
+    let f = B::store().await;
+    let t0 = common::now_ms() - 60_000;
+    let tick = stored(
+        1,
+        "EXACT",
+        "64000.123456789012345678",
+        "1.50",
+        t0,
+        r"exact\1",
+    );
+    f.store
+        .insert_ticks(std::slice::from_ref(&tick))
+        .await
+        .unwrap();
+    let back = f
+        .store
+        .history(&Symbol::new("EXACT"), Timestamp::now(), 1)
+        .await
+        .unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].tick.price.to_string(), "64000.123456789012345678");
+    assert_eq!(back[0].tick.volume.to_string(), "1.5");
+    assert_eq!(back[0].tick.event_id, tick.tick.event_id);
+    assert_eq!(back[0].id, tick.id);
+    assert_eq!(back[0].tick.ts, tick.tick.ts);
+    assert_eq!(back[0].received_at, tick.received_at);
+    assert_eq!(back[0].tick.source, tick.tick.source);
+}
+
+async fn history_is_newest_first_before_a_time<B: StoreBackend>() {
+    let f = B::store().await;
+    let t0 = common::now_ms() - 60_000;
+    let ticks: Vec<StreamTick> = (0..10)
+        .map(|i| {
+            stored(
+                i,
+                "HIST",
+                "2",
+                "1",
+                t0 + 10 * i as i64,
+                &format!("hist-{i}"),
+            )
+        })
+        .collect();
+    // Another symbol in between must not show.
+    let mut all = ticks.clone();
+    all.push(stored(50, "OTHER", "3", "1", t0 + 5, "other-1"));
+    f.store.insert_ticks(&all).await.unwrap();
+    let before = Timestamp::from_epoch_millis(t0 + 75).unwrap();
+    let page = f
+        .store
+        .history(&Symbol::new("HIST"), before, 3)
+        .await
+        .unwrap();
+    let got: Vec<&str> = page.iter().map(|t| t.tick.event_id.as_str()).collect();
+    assert_eq!(got, ["hist-7", "hist-6", "hist-5"]);
+}
+
+async fn candles_match_the_same_computation_in_rust<B: StoreBackend>() {
+    let f = B::store().await;
+    let start = (common::now_ms() / 60_000 - 10) * 60_000;
+    // 300 ticks over five minutes, prices up and down, some at one time.
+    let ticks: Vec<StreamTick> = (0..300u64)
+        .map(|i| {
+            let ts = start + (i as i64 / 2) * 2_000;
+            let price = format!("{}.{:02}", 100 + (i * 37 % 23), i % 100);
+            let volume = format!("0.{}", 1 + i % 9);
+            stored(i, "CNDL", &price, &volume, ts, &format!("cndl-{i}"))
+        })
+        .collect();
+    f.store.insert_ticks(&ticks).await.unwrap();
+    let from = Timestamp::from_epoch_millis(start).unwrap();
+    let to = Timestamp::from_epoch_millis(start + 5 * 60_000).unwrap();
+    for interval in [Interval::S1, Interval::M1, Interval::M5] {
+        let got = f
+            .store
+            .candles(&Symbol::new("CNDL"), interval, from, to)
+            .await
+            .unwrap();
+        assert_eq!(got, candles(&ticks, interval), "{interval}");
+    }
+    // Only [from, to): a window of the first minute.
+    let first_minute = f
+        .store
+        .candles(
+            &Symbol::new("CNDL"),
+            Interval::M1,
+            from,
+            Timestamp::from_epoch_millis(start + 60_000).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(first_minute.len(), 1);
+    assert_eq!(first_minute[0].trades, 60);
+}
+
+async fn a_migrated_store_answers<B: StoreBackend>() {
+    let f = B::store().await;
+    f.store.ping().await.unwrap();
+    // Migrating again changes nothing.
+    f.store.migrate().await.unwrap();
+    f.store.ping().await.unwrap();
+}

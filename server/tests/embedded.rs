@@ -78,6 +78,32 @@ async fn the_embedded_mode_serves_ingest_views_and_the_stream_without_redis() {
     assert_eq!(kind, "tick");
     assert!(id.is_some());
     assert!(data.contains("\"EMB\""), "{data}");
+    // The embedded store (SQLite) has them too.
+    let history = eventually(Duration::from_secs(20), || async {
+        let h: Value = s.get("/api/symbols/EMB/history").await.json().await.ok()?;
+        (h.as_array()?.len() == 3).then_some(h)
+    })
+    .await
+    .expect("three ticks in the history");
+    assert_eq!(history[0]["event_id"], "emb-2");
+    // Candles come from the store alone: once the ticks are persisted.
+    let trades = eventually(Duration::from_secs(20), || async {
+        let candles: Value = s
+            .get("/api/symbols/EMB/candles?interval=1m")
+            .await
+            .json()
+            .await
+            .ok()?;
+        let trades: u64 = candles
+            .as_array()?
+            .iter()
+            .filter_map(|c| c["trades"].as_u64())
+            .sum();
+        (trades == 3).then_some(trades)
+    })
+    .await;
+    assert_eq!(trades, Some(3), "candles of the three ticks");
+    assert_eq!(ready["store"], "sqlite");
     let page = s.get("/metrics").await.text().await.unwrap();
     assert!(page.contains("tickpulse_stream_length 3\n"), "{page}");
     assert!(
@@ -232,6 +258,26 @@ async fn a_sigkill_during_ingest_loses_no_acknowledged_tick() {
         length >= acked.len() as u64,
         "{length} entries for {} acknowledged ticks",
         acked.len()
+    );
+    // And every one of them reaches the embedded store, once.
+    let store = tickpulse_server::store::SqliteStore::open(&dir.0.join("ticks.db"))
+        .await
+        .unwrap();
+    let all_stored = eventually(Duration::from_secs(60), || {
+        let (store, acked) = (&store, &acked);
+        async move {
+            use tickpulse_server::store::Store;
+            let mut n = 0;
+            for chunk in acked.chunks(1_000) {
+                n += store.committed(chunk).await.ok()?.len();
+            }
+            (n == acked.len()).then_some(())
+        }
+    })
+    .await;
+    assert!(
+        all_stored.is_some(),
+        "every acknowledged tick is in ticks.db"
     );
 }
 

@@ -83,7 +83,8 @@ async fn accepted_ticks_reach_postgres_exactly_once_and_exact() {
 
     let ready: Value = s.get("/health/readiness").await.json().await.unwrap();
     assert_eq!(ready["status"], "ready");
-    assert_eq!(ready["postgres"], "ok");
+    assert_eq!(ready["store"], "postgres");
+    assert_eq!(ready["database"], "ok");
 }
 
 #[tokio::test]

@@ -29,9 +29,10 @@ pub async fn readiness(State(state): State<AppState>) -> (StatusCode, Json<Value
     };
     let describe =
         |r: &Result<(), String>| r.as_ref().map_or_else(Clone::clone, |()| "ok".to_owned());
-    let postgres = postgres
+    let database = postgres
         .as_ref()
         .map_or_else(|| "not configured".to_owned(), describe);
+    let store = state.store.as_ref().map_or("none", |s| s.backend());
     let (bus, redis) = if state.config.redis_url.is_some() {
         ("redis", describe(&redis))
     } else {
@@ -39,7 +40,9 @@ pub async fn readiness(State(state): State<AppState>) -> (StatusCode, Json<Value
     };
     (
         code,
-        Json(json!({ "status": status, "bus": bus, "redis": redis, "postgres": postgres })),
+        Json(
+            json!({ "status": status, "bus": bus, "redis": redis, "store": store, "database": database }),
+        ),
     )
 }
 

@@ -1,13 +1,17 @@
 //! The store: durable history of every accepted tick.
 //!
-//! Pipelines only see the [`Store`] trait (Postgres today). A store owns
+//! Pipelines only see the [`Store`] trait: Postgres ([`PgStore`]) or, in
+//! the embedded mode, SQLite ([`SqliteStore`]); both pass the same
+//! conformance suite. A store owns
 //! durability and idempotency (an `event_id` is stored once, whatever is
 //! written twice); it does not decide what is written when (that is the
 //! persist consumer).
 
 mod postgres;
+mod sqlite;
 
 pub use self::postgres::PgStore;
+pub use self::sqlite::SqliteStore;
 
 use async_trait::async_trait;
 use tickpulse_core::{Candle, Interval, StreamTick, Symbol, Timestamp};
@@ -24,6 +28,13 @@ pub enum StoreError {
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Creates the database when missing and applies the migrations not
+    /// yet applied; until then the store is not ready.
+    ///
+    /// # Errors
+    /// When the database cannot be reached or a migration fails.
+    async fn migrate(&self) -> Result<(), StoreError>;
+
     /// Writes the ticks in one transaction; ticks whose `event_id` is
     /// already stored are skipped. Returns how many rows were new.
     ///
@@ -54,4 +65,40 @@ pub trait Store: Send + Sync + 'static {
 
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// `postgres` or `sqlite`, for readiness and logs.
+    fn backend(&self) -> &'static str;
+}
+
+/// The columns of one stored tick, as both databases return them.
+pub(crate) struct StoredRow {
+    pub stream_id: String,
+    pub price: rust_decimal::Decimal,
+    pub volume: rust_decimal::Decimal,
+    pub source: String,
+    pub ts: i64,
+    pub event_id: String,
+    pub received_at: i64,
+}
+
+impl StoredRow {
+    /// Back into a tick of `symbol`; decimals are normalised ("1.50" is
+    /// "1.5"). The values were valid when written, so a failure means the
+    /// row was changed behind tickpulse's back.
+    pub(crate) fn into_tick(self, symbol: &Symbol) -> Result<StreamTick, StoreError> {
+        use tickpulse_core::{EventId, Price, Source, Tick, Volume};
+        let bad = |e: String| StoreError::Rejected(format!("stored tick unreadable: {e}"));
+        Ok(StreamTick {
+            id: self.stream_id.parse().map_err(bad)?,
+            tick: Tick {
+                symbol: symbol.clone(),
+                price: Price::new_checked(self.price.normalize()).map_err(bad)?,
+                volume: Volume::new_checked(self.volume.normalize()).map_err(bad)?,
+                source: Source::new_checked(&self.source).map_err(bad)?,
+                ts: Timestamp::from_nanos(self.ts),
+                event_id: EventId::new_checked(&self.event_id).map_err(bad)?,
+            },
+            received_at: Timestamp::from_nanos(self.received_at),
+        })
+    }
 }

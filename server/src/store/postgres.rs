@@ -1,6 +1,6 @@
 //! [`PgStore`]: the store on Postgres (`md_ticks`, see `migrations/`).
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, StoredRow};
 use async_trait::async_trait;
 use rust_decimal::Decimal;
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -8,9 +8,7 @@ use sqlx::Row;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tickpulse_core::{
-    Candle, EventId, Interval, Price, Source, StreamTick, Symbol, Tick, Timestamp, Volume,
-};
+use tickpulse_core::{Candle, Interval, Price, StreamTick, Symbol, Timestamp, Volume};
 
 /// The migrations of `migrations/`, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
@@ -42,12 +40,7 @@ impl PgStore {
         })
     }
 
-    /// Creates the database when it does not exist, then applies the
-    /// migrations not yet applied.
-    ///
-    /// # Errors
-    /// When the database cannot be reached or a migration fails.
-    pub async fn migrate(&self) -> Result<(), StoreError> {
+    async fn create_and_migrate(&self) -> Result<(), StoreError> {
         use sqlx::migrate::MigrateDatabase;
         let failed = |e: sqlx::Error| StoreError::Unavailable(e.to_string());
         if !sqlx::Postgres::database_exists(&self.url)
@@ -199,6 +192,10 @@ fn unavailable(e: sqlx::Error) -> StoreError {
 
 #[async_trait]
 impl Store for PgStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        self.create_and_migrate().await
+    }
+
     async fn insert_ticks(&self, ticks: &[StreamTick]) -> Result<u64, StoreError> {
         if ticks.is_empty() {
             return Ok(0);
@@ -286,6 +283,10 @@ impl Store for PgStore {
             .map_err(unavailable)
     }
 
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         if !self.migrated.load(Ordering::Acquire) {
             return Err(StoreError::Unavailable(
@@ -302,21 +303,15 @@ impl Store for PgStore {
 
 /// A stored row back into a tick (the values were valid when written).
 fn to_tick(symbol: &Symbol, row: &sqlx::postgres::PgRow) -> Result<StreamTick, StoreError> {
-    let bad = |e: String| StoreError::Rejected(format!("stored tick unreadable: {e}"));
-    let text =
-        |name: &str| -> Result<String, StoreError> { row.try_get(name).map_err(unavailable) };
-    let price: Decimal = row.try_get("price").map_err(unavailable)?;
-    let volume: Decimal = row.try_get("volume").map_err(unavailable)?;
-    Ok(StreamTick {
-        id: text("stream_id")?.parse().map_err(bad)?,
-        tick: Tick {
-            symbol: symbol.clone(),
-            price: Price::new_checked(price.normalize()).map_err(bad)?,
-            volume: Volume::new_checked(volume.normalize()).map_err(bad)?,
-            source: Source::new_checked(&text("source")?).map_err(bad)?,
-            ts: Timestamp::from_nanos(row.try_get("ts").map_err(unavailable)?),
-            event_id: EventId::new_checked(&text("event_id")?).map_err(bad)?,
-        },
-        received_at: Timestamp::from_nanos(row.try_get("received_at").map_err(unavailable)?),
-    })
+    let get_err = unavailable;
+    StoredRow {
+        stream_id: row.try_get("stream_id").map_err(get_err)?,
+        price: row.try_get("price").map_err(get_err)?,
+        volume: row.try_get("volume").map_err(get_err)?,
+        source: row.try_get("source").map_err(get_err)?,
+        ts: row.try_get("ts").map_err(get_err)?,
+        event_id: row.try_get("event_id").map_err(get_err)?,
+        received_at: row.try_get("received_at").map_err(get_err)?,
+    }
+    .into_tick(symbol)
 }
