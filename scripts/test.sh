@@ -24,13 +24,15 @@ say "building the site and the server for the browser tests (debug)"
 scripts/build-site.sh debug
 cargo build -p tickpulse-server
 
-say "running the browser tests (end2end/, headless Chromium)"
 target_dir="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)"
-(cd end2end && TICKPULSE_BIN="$target_dir/debug/tickpulse" SITE_ROOT="${SITE_ROOT:-$target_dir/site}" npm test) 2>&1 | tee "$log_dir/e2e.log"
+for mode in redis embedded; do
+  say "running the browser tests against the $mode mode (end2end/, headless Chromium)"
+  (cd end2end && TICKPULSE_MODE=$mode TICKPULSE_BIN="$target_dir/debug/tickpulse" SITE_ROOT="${SITE_ROOT:-$target_dir/site}" npm test) 2>&1 | tee "$log_dir/e2e-$mode.log"
+done
 
 rust_passed=$(awk '/^test result:/ {sum += $4} END {print sum + 0}' "$log_dir/cargo.log")
 rust_failed=$(awk '/^test result:/ {sum += $6} END {print sum + 0}' "$log_dir/cargo.log")
-e2e_passed=$(awk '/^# pass/ {print $3}' "$log_dir/e2e.log")
-e2e_failed=$(awk '/^# fail/ {print $3}' "$log_dir/e2e.log")
+e2e_passed=$(cat "$log_dir"/e2e-*.log | awk '/^# pass/ {sum += $3} END {print sum + 0}')
+e2e_failed=$(cat "$log_dir"/e2e-*.log | awk '/^# fail/ {sum += $3} END {print sum + 0}')
 say "all tests passed: $rust_passed Rust tests, ${e2e_passed:-0} browser tests"
 echo "$((rust_passed + ${e2e_passed:-0})) passed, $((rust_failed + ${e2e_failed:-0})) failed"

@@ -1,14 +1,21 @@
 // Shared by the browser tests: a real tickpulse server process on a free
-// port with a Redis key prefix of its own, Debian's headless Chromium, and
-// helpers to post ticks the way a feeder does.
+// port, Debian's headless Chromium, and helpers to post ticks the way a
+// feeder does. TICKPULSE_MODE chooses the server's mode: `redis` (default;
+// the local Redis, under a key prefix of its own) or `embedded` (no Redis,
+// a data folder of its own).
 import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { chromium } from 'playwright-core';
 
 export const USER = 'e2e-feeder';
 export const PASSWORD = 'e2e-secret';
 const BIN = process.env.TICKPULSE_BIN ?? new URL('../../target/debug/tickpulse', import.meta.url).pathname;
 const SITE_ROOT = process.env.SITE_ROOT ?? new URL('../../target/site', import.meta.url).pathname;
+export const MODE = process.env.TICKPULSE_MODE ?? 'redis';
+if (!['redis', 'embedded'].includes(MODE)) throw new Error(`TICKPULSE_MODE must be redis or embedded, not ${MODE}`);
 
 export async function freePort() {
   return new Promise((resolve, reject) => {
@@ -27,18 +34,26 @@ export async function startServer() {
   const prefix = `e2e:${process.pid}:${Date.now()}:`;
   const base = `http://127.0.0.1:${port}`;
   const server = { base, prefix, port, child: null, log: '' };
+  const dataDir = MODE === 'embedded' ? fs.mkdtempSync(path.join(os.tmpdir(), 'tickpulse-e2e-')) : null;
+  const env = {
+    ...process.env,
+    TICKPULSE_ADDR: `127.0.0.1:${port}`,
+    INGEST_USERNAME: USER,
+    INGEST_PASSWORD: PASSWORD,
+    SITE_ROOT,
+    RUST_LOG: 'warn',
+  };
+  delete env.DATABASE_URL;
+  if (MODE === 'embedded') {
+    delete env.REDIS_URL;
+    env.DATA_DIR = dataDir;
+  } else {
+    env.REDIS_URL = process.env.TEST_REDIS_URL || 'redis://127.0.0.1:6379';
+    env.REDIS_KEY_PREFIX = prefix;
+  }
   server.start = async () => {
     server.child = spawn(BIN, [], {
-      env: {
-        ...process.env,
-        TICKPULSE_ADDR: `127.0.0.1:${port}`,
-        REDIS_URL: process.env.TEST_REDIS_URL || 'redis://127.0.0.1:6379',
-        REDIS_KEY_PREFIX: prefix,
-        INGEST_USERNAME: USER,
-        INGEST_PASSWORD: PASSWORD,
-        SITE_ROOT,
-        RUST_LOG: 'warn',
-      },
+      env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     server.child.stdout.on('data', (d) => (server.log += d));
@@ -57,6 +72,10 @@ export async function startServer() {
   };
   server.cleanup = async () => {
     await server.stop();
+    if (dataDir) {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+      return;
+    }
     const keys = execFileSync('redis-cli', ['--scan', '--pattern', `${prefix}*`]).toString().split('\n').filter(Boolean);
     for (let i = 0; i < keys.length; i += 200) execFileSync('redis-cli', ['del', ...keys.slice(i, i + 200)]);
   };
