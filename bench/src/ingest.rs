@@ -121,7 +121,7 @@ async fn main() -> anyhow::Result<()> {
     eprintln!(
         "bench-ingest: {} s per case after a 2 s warm-up; this takes about {} s",
         args.seconds,
-        5 * (args.seconds + 2) + 10
+        7 * (args.seconds + 2) + 10
     );
 
     // Baseline: the bare echo.
@@ -156,6 +156,20 @@ async fn main() -> anyhow::Result<()> {
     let api_single = load(&base, 1, args.connections, args.seconds).await;
     drop(server);
     cleanup_redis(&args.redis_url, &prefix)?;
+    // The embedded mode: the bus in the process, journaled, and SQLite.
+    let data_dir = std::env::temp_dir().join(format!("tickpulse-bench-{}", std::process::id()));
+    let dir = data_dir.to_string_lossy().into_owned();
+    let (server, base) = start_tickpulse(
+        &server_bin,
+        &[("REDIS_URL", ""), ("DATABASE_URL", ""), ("DATA_DIR", &dir)],
+    )
+    .await?;
+    eprintln!("  tickpulse embedded, 1 tick per request…");
+    let embedded_single = load(&base, 1, args.connections, args.seconds).await;
+    eprintln!("  tickpulse embedded, {} ticks per request…", args.batch);
+    let embedded_batch = load(&base, args.batch, args.batch_connections, args.seconds).await;
+    drop(server);
+    let _ = std::fs::remove_dir_all(&data_dir);
 
     eprintln!("  redis-benchmark XADD, pipeline 100…");
     let xadd = redis_benchmark_xadd(&args.redis_url, &format!("{prefix}xadd"));
@@ -196,6 +210,11 @@ async fn main() -> anyhow::Result<()> {
     );
     row(
         &mut out,
+        "P1 tickpulse embedded mode `POST /ingest/tick` (ingest + calc + persist to SQLite)",
+        &embedded_single,
+    );
+    row(
+        &mut out,
         &format!("P2 baseline: axum POST echo, {} ticks/request", args.batch),
         &echo_batch,
     );
@@ -206,6 +225,14 @@ async fn main() -> anyhow::Result<()> {
             args.batch
         ),
         &ours_batch,
+    );
+    row(
+        &mut out,
+        &format!(
+            "P2 tickpulse embedded mode `POST /ingest/ticks`, {} ticks/request (ingest + calc + persist to SQLite)",
+            args.batch
+        ),
+        &embedded_batch,
     );
     match xadd {
         Some(rate) => {
@@ -237,5 +264,11 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     let _ = writeln!(out, ".");
+    let _ = writeln!(
+        out,
+        "Embedded mode: single-tick requests/s = **{:.0} %** of the echo's; batch ticks/s = **{:.0} %** of the Redis mode's.",
+        embedded_single.requests_per_sec() / echo_single.requests_per_sec().max(1.0) * 100.0,
+        embedded_batch.ticks_per_sec() / ours_batch.ticks_per_sec().max(1.0) * 100.0
+    );
     publish(&args.out, &out)
 }

@@ -120,8 +120,8 @@ pub fn publish(path: &str, report: &str) -> anyhow::Result<()> {
 }
 
 /// Starts the tickpulse binary `bin` on a free port with the bench's ingest
-/// credentials and `env`, and waits until it is ready; the process and its
-/// base URL.
+/// credentials and `env` (an empty value removes the variable), and waits
+/// until it is ready; the process and its base URL.
 pub async fn start_tickpulse(bin: &str, env: &[(&str, &str)]) -> anyhow::Result<(Proc, String)> {
     let port = free_port()?;
     let base = format!("http://127.0.0.1:{port}");
@@ -132,7 +132,11 @@ pub async fn start_tickpulse(bin: &str, env: &[(&str, &str)]) -> anyhow::Result<
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null());
     for (k, v) in env {
-        cmd.env(k, v);
+        if v.is_empty() {
+            cmd.env_remove(k);
+        } else {
+            cmd.env(k, v);
+        }
     }
     let server = Proc(cmd.spawn().context("start tickpulse")?);
     wait_ready(&format!("{base}/health/readiness")).await?;

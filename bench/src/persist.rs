@@ -18,11 +18,13 @@
 //!    into the same table with the same indexes.
 //!
 //! In 1 and 2 tickpulse runs as one process with all roles (ingest, calc,
-//! persist). The database is the bench's own and is dropped afterwards.
+//! persist), first with Redis + Postgres, then in the embedded mode (no
+//! Redis; bus journal and SQLite in a temporary folder). The Postgres
+//! database is the bench's own and is dropped afterwards.
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use sqlx::{Connection, PgConnection};
+use sqlx::{Connection, PgConnection, SqliteConnection};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 use tickpulse_bench::{cleanup_redis, feeder, machine, publish, start_tickpulse};
@@ -53,10 +55,20 @@ struct Args {
     out: String,
 }
 
-async fn stored(conn: &mut PgConnection) -> anyhow::Result<i64> {
-    Ok(sqlx::query_scalar("SELECT count(*) FROM md_ticks")
-        .fetch_one(conn)
-        .await?)
+/// Where the bench counts the stored ticks.
+enum Db<'a> {
+    Postgres(&'a mut PgConnection),
+    Sqlite(&'a mut SqliteConnection),
+}
+
+impl Db<'_> {
+    async fn count(&mut self) -> anyhow::Result<i64> {
+        const COUNT: &str = "SELECT count(*) FROM md_ticks";
+        Ok(match self {
+            Db::Postgres(c) => sqlx::query_scalar(COUNT).fetch_one(&mut **c).await?,
+            Db::Sqlite(c) => sqlx::query_scalar(COUNT).fetch_one(&mut **c).await?,
+        })
+    }
 }
 
 /// Waits until the server at `base` has committed `persisted` ticks, the
@@ -65,7 +77,7 @@ async fn stored(conn: &mut PgConnection) -> anyhow::Result<i64> {
 /// written.
 async fn committed(
     base: &str,
-    conn: &mut PgConnection,
+    db: &mut Db<'_>,
     persisted: i64,
     rows: i64,
 ) -> anyhow::Result<Instant> {
@@ -79,7 +91,7 @@ async fn committed(
             .context("no tickpulse_ticks_persisted_total in /metrics")?;
         if done >= persisted {
             let at = Instant::now();
-            let n = stored(conn).await?;
+            let n = db.count().await?;
             if n != rows {
                 bail!("the server reports {done} ticks committed, md_ticks holds {n}, {rows} expected");
             }
@@ -90,6 +102,53 @@ async fn committed(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The figures of the throughput and lag phases against one server.
+struct Phases {
+    load: Report,
+    e2e: f64,
+    drain: Duration,
+    paced: Report,
+    p50: Option<f64>,
+    p99: Option<f64>,
+}
+
+/// The throughput phase, then the lag phase, against the server at `base`
+/// (all roles) whose table held nothing before.
+async fn phases(args: &Args, base: &str, db: &mut Db<'_>) -> anyhow::Result<Phases> {
+    eprintln!("  throughput: batches of 1000 as fast as acknowledged…");
+    let start = Instant::now();
+    let load: Report = run(
+        feeder(base, Pace::Unlimited, 1_000, 4, args.seconds),
+        std::future::pending(),
+    )
+    .await;
+    let load_end = Instant::now();
+    let rows = load.accepted as i64;
+    let done = committed(base, db, rows, rows).await?;
+    let e2e = load.accepted as f64 / (done - start).as_secs_f64();
+
+    eprintln!("  lag: {} ticks/s in batches of 100…", args.lag_rate);
+    let before = buckets(&scrape(base).await?, LAG);
+    let paced: Report = run(
+        feeder(base, Pace::Rate(args.lag_rate), 100, 8, args.seconds),
+        std::future::pending(),
+    )
+    .await;
+    let total = (load.accepted + paced.accepted) as i64;
+    committed(base, db, total, total).await?;
+    // The histogram is updated right after each commit.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let after = buckets(&scrape(base).await?, LAG);
+    Ok(Phases {
+        e2e,
+        drain: done - load_end,
+        p50: quantile(&before, &after, 0.50),
+        p99: quantile(&before, &after, 0.99),
+        load,
+        paced,
+    })
 }
 
 /// Cumulative bucket counts `(upper bound, count)` of a histogram.
@@ -209,40 +268,31 @@ async fn measure(
     };
     // Ready means Redis answers and the database is created and migrated.
     let (server, base) = start_server(prefix.to_owned(), "api,calc,persist").await?;
-    let base = base.as_str();
     let conn = conn.insert(
         PgConnection::connect(db_url)
             .await
             .with_context(|| format!("connect to {db_url}"))?,
     );
-
-    eprintln!("  throughput: batches of 1000 as fast as acknowledged…");
-    let start = Instant::now();
-    let load: Report = run(
-        feeder(base, Pace::Unlimited, 1_000, 4, args.seconds),
-        std::future::pending(),
-    )
-    .await;
-    let load_end = Instant::now();
-    let done = committed(base, conn, load.accepted as i64, load.accepted as i64).await?;
-    let e2e = load.accepted as f64 / (done - start).as_secs_f64();
-    let drain = done - load_end;
-
-    eprintln!("  lag: {} ticks/s in batches of 100…", args.lag_rate);
-    let before = buckets(&scrape(base).await?, LAG);
-    let paced: Report = run(
-        feeder(base, Pace::Rate(args.lag_rate), 100, 8, args.seconds),
-        std::future::pending(),
-    )
-    .await;
-    let total = (load.accepted + paced.accepted) as i64;
-    committed(base, conn, total, total).await?;
-    // The histogram is updated right after each commit.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let after = buckets(&scrape(base).await?, LAG);
-    let p50 = quantile(&before, &after, 0.50);
-    let p99 = quantile(&before, &after, 0.99);
+    let distributed = phases(args, &base, &mut Db::Postgres(conn)).await?;
+    let total = (distributed.load.accepted + distributed.paced.accepted) as i64;
     drop(server);
+
+    eprintln!("  the same in the embedded mode (in-process bus, SQLite)…");
+    let data_dir = std::env::temp_dir().join(format!("tickpulse-bench-{}", std::process::id()));
+    let embedded = {
+        let dir = data_dir.to_string_lossy().into_owned();
+        let (server, base) = start_tickpulse(
+            server_bin,
+            &[("REDIS_URL", ""), ("DATABASE_URL", ""), ("DATA_DIR", &dir)],
+        )
+        .await?;
+        let mut sqlite = SqliteConnection::connect(&format!("sqlite://{dir}/ticks.db")).await?;
+        let result = phases(args, &base, &mut Db::Sqlite(&mut sqlite)).await;
+        drop(server);
+        result
+    };
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let embedded = embedded?;
 
     eprintln!("  persist stage alone: filling the stream, then draining it…");
     let stage_prefix = format!("{prefix}stage:");
@@ -256,7 +306,13 @@ async fn measure(
     let drain_start = Instant::now();
     let (persister, persist_base) = start_server(stage_prefix, "persist").await?;
     let total = total + filled.accepted as i64;
-    let drained = committed(&persist_base, conn, filled.accepted as i64, total).await?;
+    let drained = committed(
+        &persist_base,
+        &mut Db::Postgres(conn),
+        filled.accepted as i64,
+        total,
+    )
+    .await?;
     let stage_rate = filled.accepted as f64 / (drained - drain_start).as_secs_f64();
     drop(persister);
 
@@ -283,7 +339,7 @@ async fn measure(
     let _ = writeln!(out, "- machine: {}", machine());
     let _ = writeln!(
         out,
-        "- tickpulse: release build, one process with every role (ingest, calc, persist), default persist batching (5,000 ticks or 200 ms), Redis and Postgres on the same machine"
+        "- tickpulse: release build, one process with every role (ingest, calc, persist), default persist batching (5,000 ticks or 200 ms); Redis + Postgres mode with both on the same machine, embedded mode with its journal and SQLite file on the same disk"
     );
     let _ = writeln!(
         out,
@@ -297,40 +353,56 @@ async fn measure(
     );
     let _ = writeln!(out, "| case | ticks | ticks/s | notes |");
     let _ = writeln!(out, "| --- | ---: | ---: | --- |");
+    let e2e_row = |out: &mut String, mode: &str, p: &Phases| {
+        let _ = writeln!(
+            out,
+            "| P3 {mode}: ingest → committed | {} | {:.0} | ingest alone {:.0}/s; backlog drained {:.1} s after the load; {} failed requests |",
+            p.load.accepted,
+            p.e2e,
+            p.load.ticks_per_sec(),
+            p.drain.as_secs_f64(),
+            p.load.errors
+        );
+    };
+    let lag_row = |out: &mut String, mode: &str, p: &Phases| {
+        let _ = writeln!(
+            out,
+            "| P3 {mode}: persist lag at {:.0} ticks/s | {} | {:.0} | lag p50 **{} ms**, p99 **{} ms**; {} failed requests |",
+            args.lag_rate,
+            p.paced.accepted,
+            p.paced.ticks_per_sec(),
+            ms(p.p50),
+            ms(p.p99),
+            p.paced.errors
+        );
+    };
+    e2e_row(&mut out, "Redis + Postgres", &distributed);
+    e2e_row(&mut out, "embedded (in-process bus + SQLite)", &embedded);
     let _ = writeln!(
         out,
-        "| P3 tickpulse ingest → committed in Postgres | {} | {e2e:.0} | ingest alone {:.0}/s; backlog drained {:.1} s after the load; {} failed requests |",
-        load.accepted,
-        load.ticks_per_sec(),
-        drain.as_secs_f64(),
-        load.errors
-    );
-    let _ = writeln!(
-        out,
-        "| P3 persist stage alone: a separate `ROLES=persist` process drains {} ticks left in the stream by a `ROLES=api` one | {} | {stage_rate:.0} | time from its start to the last commit |",
+        "| P3 Redis + Postgres: persist stage alone, a `ROLES=persist` process draining {} ticks a `ROLES=api` one left in the stream | {} | {stage_rate:.0} | time from its start to the last commit |",
         filled.accepted, filled.accepted
     );
     let _ = writeln!(
         out,
-        "| P3 baseline: one `COPY … FROM STDIN` of the same ticks into the same table | {copied} | {copy_rate:.0} | same indexes (unique event_id, symbol + ts) |"
+        "| P3 baseline: one `COPY … FROM STDIN` of the Redis + Postgres runs' ticks into the same Postgres table | {copied} | {copy_rate:.0} | same indexes (unique event_id, symbol + ts) |"
     );
+    lag_row(&mut out, "Redis + Postgres", &distributed);
+    lag_row(&mut out, "embedded", &embedded);
     let _ = writeln!(
         out,
-        "| P3 persist lag at {:.0} ticks/s | {} | {:.0} | lag p50 **{} ms**, p99 **{} ms**; {} failed requests |",
-        args.lag_rate,
-        paced.accepted,
-        paced.ticks_per_sec(),
-        ms(p50),
-        ms(p99),
-        paced.errors
-    );
-    let _ = writeln!(
-        out,
-        "\nP3: ingest → committed = **{:.0} %** of the COPY rate (target ≥ 60 %), the persist stage alone **{:.0} %**; persist lag p99 at {:.0} ticks/s = **{} ms** (target ≤ 1,000 ms).",
-        e2e / copy_rate * 100.0,
+        "\nP3: ingest → committed = **{:.0} %** of the COPY rate with Redis + Postgres (target ≥ 60 %), the persist stage alone **{:.0} %**; persist lag p99 at {:.0} ticks/s = **{} ms** (target ≤ 1,000 ms).",
+        distributed.e2e / copy_rate * 100.0,
         stage_rate / copy_rate * 100.0,
         args.lag_rate,
-        ms(p99)
+        ms(distributed.p99)
+    );
+    let _ = writeln!(
+        out,
+        "Embedded mode: ingest → committed **{:.0}** ticks/s = **{:.0} %** of the Redis + Postgres figure (target ≥ 100 %); persist lag p99 **{} ms**.",
+        embedded.e2e,
+        embedded.e2e / distributed.e2e * 100.0,
+        ms(embedded.p99)
     );
     Ok(out)
 }

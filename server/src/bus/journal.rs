@@ -6,8 +6,10 @@
 //! being killed: the kernel holds the bytes even if the process dies the
 //! next instant. (A power cut is another matter: the file is not synced on
 //! every write.) On start the bus replays the file. When it has grown by
-//! [`COMPACT_AFTER`] bytes it is rewritten from the current state (to a
-//! temporary file, synced, renamed over the old one).
+//! [`COMPACT_AFTER`] bytes it is rewritten from the current state: the state
+//! is copied under the bus's lock, written to a temporary file outside it
+//! (writes meanwhile go to the old file and are kept aside), then the kept
+//! lines are added and the new file is renamed over the old one.
 //!
 //! Group progress is kept as acknowledgements only: after a restart, entries
 //! that were handed out but not acknowledged are handed out again, which
@@ -21,7 +23,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use tickpulse_core::{Price, StreamId, StreamTick, View};
 
-/// Bytes written since the last rewrite that trigger the next one.
+/// Bytes written since the last rewrite that trigger the next one, at
+/// least; when the rewritten file was larger, as much as its size (so the
+/// cost of rewriting stays proportional to what was written).
 pub const COMPACT_AFTER: u64 = 64 * 1024 * 1024;
 
 /// One line of the journal.
@@ -59,6 +63,10 @@ pub struct Journal {
     path: PathBuf,
     file: File,
     written: u64,
+    /// The size of the file after the last rewrite (or when opened).
+    base: u64,
+    /// While a rewrite is under way: the lines written since its snapshot.
+    tail: Option<Vec<u8>>,
     /// Held (locked) while the journal is open: one process per journal.
     _lock: File,
 }
@@ -136,6 +144,8 @@ impl Journal {
                 path: path.to_owned(),
                 file,
                 written: 0,
+                base: good_len,
+                tail: None,
                 _lock: lock,
             },
             records,
@@ -159,41 +169,87 @@ impl Journal {
             .write_all(&buf)
             .map_err(|e| failed("write", &self.path, e))?;
         self.written += buf.len() as u64;
+        if let Some(tail) = &mut self.tail {
+            tail.extend_from_slice(&buf);
+        }
         Ok(())
     }
 
-    /// Whether enough was written since the last rewrite to rewrite again.
+    /// Whether enough was written since the last rewrite to rewrite again
+    /// (and none is under way).
     pub fn wants_rewrite(&self) -> bool {
-        self.written >= COMPACT_AFTER
+        self.written >= COMPACT_AFTER.max(self.base) && self.tail.is_none()
     }
 
-    /// Replaces the file with `records` (the current state): written to a
-    /// temporary file, synced, then renamed over the journal.
+    /// Starts a rewrite from a snapshot taken now: from here on written
+    /// lines are also kept aside. Returns where the snapshot goes, for
+    /// [`write_snapshot`]; then [`Journal::finish_rewrite`] or
+    /// [`Journal::abort_rewrite`].
+    pub fn begin_rewrite(&mut self) -> Option<PathBuf> {
+        if self.tail.is_some() {
+            return None;
+        }
+        self.tail = Some(Vec::new());
+        Some(self.path.with_extension("journal.tmp"))
+    }
+
+    /// Adds the lines written since the snapshot to `tmp` and puts it in
+    /// the journal's place.
     ///
     /// # Errors
-    /// When any step fails; the old journal is then left as it was.
-    pub fn rewrite(&mut self, records: &[Record]) -> Result<(), BusError> {
-        let tmp = self.path.with_extension("journal.tmp");
-        {
-            let mut file = File::create(&tmp).map_err(|e| failed("create", &tmp, e))?;
-            let mut buf = Vec::with_capacity(1 << 20);
-            for r in records {
-                serde_json::to_writer(&mut buf, r).map_err(|e| failed("encode for", &tmp, e))?;
-                buf.push(b'\n');
-                if buf.len() >= 1 << 20 {
-                    file.write_all(&buf).map_err(|e| failed("write", &tmp, e))?;
-                    buf.clear();
-                }
+    /// When a step fails; the old journal then stays in use.
+    pub fn finish_rewrite(&mut self, tmp: &Path) -> Result<(), BusError> {
+        let tail = self.tail.take().unwrap_or_default();
+        let finish = || -> Result<File, BusError> {
+            let mut file = OpenOptions::new()
+                .append(true)
+                .open(tmp)
+                .map_err(|e| failed("open", tmp, e))?;
+            file.write_all(&tail).map_err(|e| failed("write", tmp, e))?;
+            file.sync_all().map_err(|e| failed("sync", tmp, e))?;
+            std::fs::rename(tmp, &self.path).map_err(|e| failed("replace", &self.path, e))?;
+            Ok(file)
+        };
+        match finish() {
+            Ok(file) => {
+                self.base = file
+                    .metadata()
+                    .map_or(0, |m| m.len())
+                    .saturating_sub(tail.len() as u64);
+                self.file = file;
+                self.written = tail.len() as u64;
+                Ok(())
             }
-            file.write_all(&buf).map_err(|e| failed("write", &tmp, e))?;
-            file.sync_all().map_err(|e| failed("sync", &tmp, e))?;
+            Err(e) => {
+                let _ = std::fs::remove_file(tmp);
+                Err(e)
+            }
         }
-        std::fs::rename(&tmp, &self.path).map_err(|e| failed("replace", &self.path, e))?;
-        self.file = OpenOptions::new()
-            .append(true)
-            .open(&self.path)
-            .map_err(|e| failed("open", &self.path, e))?;
-        self.written = 0;
-        Ok(())
     }
+
+    /// Gives up a rewrite; the old journal stays in use.
+    pub fn abort_rewrite(&mut self, tmp: &Path) {
+        self.tail = None;
+        let _ = std::fs::remove_file(tmp);
+    }
+}
+
+/// Writes a snapshot to `tmp` and syncs it (blocking; run it off the
+/// async threads).
+///
+/// # Errors
+/// When the file cannot be written.
+pub fn write_snapshot(tmp: &Path, records: &[Record]) -> Result<(), BusError> {
+    let mut file = File::create(tmp).map_err(|e| failed("create", tmp, e))?;
+    let mut buf = Vec::with_capacity(1 << 20);
+    for r in records {
+        serde_json::to_writer(&mut buf, r).map_err(|e| failed("encode for", tmp, e))?;
+        buf.push(b'\n');
+        if buf.len() >= 1 << 20 {
+            file.write_all(&buf).map_err(|e| failed("write", tmp, e))?;
+            buf.clear();
+        }
+    }
+    file.write_all(&buf).map_err(|e| failed("write", tmp, e))?;
+    file.sync_all().map_err(|e| failed("sync", tmp, e))
 }

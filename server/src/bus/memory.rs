@@ -139,8 +139,41 @@ impl MemoryBus {
     ///
     /// # Errors
     /// When the journal cannot be written; the old one stays.
-    pub fn compact(&self) -> Result<(), BusError> {
-        self.state().compact()
+    pub async fn compact(&self) -> Result<(), BusError> {
+        let (records, tmp) = {
+            let mut state = self.state();
+            let records = state.snapshot(Instant::now());
+            let Some(tmp) = state.journal.as_mut().and_then(Journal::begin_rewrite) else {
+                return Ok(());
+            };
+            (records, tmp)
+        };
+        let count = records.len();
+        let path = tmp.clone();
+        let written =
+            tokio::task::spawn_blocking(move || super::journal::write_snapshot(&path, &records))
+                .await
+                .unwrap_or_else(|e| {
+                    Err(BusError {
+                        backend: BACKEND,
+                        reason: format!("journal rewrite stopped: {e}"),
+                    })
+                });
+        let mut state = self.state();
+        let Some(journal) = state.journal.as_mut() else {
+            return Ok(());
+        };
+        match written {
+            Ok(()) => {
+                journal.finish_rewrite(&tmp)?;
+                tracing::info!(records = count, "bus journal rewritten");
+                Ok(())
+            }
+            Err(e) => {
+                journal.abort_rewrite(&tmp);
+                Err(e)
+            }
+        }
     }
 
     /// The dead letters, oldest first.
@@ -433,16 +466,6 @@ impl State {
         out
     }
 
-    /// Rewrites the journal from the current state.
-    fn compact(&mut self) -> Result<(), BusError> {
-        let records = self.snapshot(Instant::now());
-        if let Some(journal) = &mut self.journal {
-            journal.rewrite(&records)?;
-            tracing::info!(records = records.len(), "bus journal rewritten");
-        }
-        Ok(())
-    }
-
     /// Writes records to the journal, if there is one.
     fn journal(&mut self, records: &[Record]) -> Result<(), BusError> {
         match &mut self.journal {
@@ -722,19 +745,23 @@ impl Bus for MemoryBus {
 
     async fn trim(&self) -> Result<u64, BusError> {
         let retained = super::retained_from(self.settings.stream_retain);
-        let mut state = self.state();
-        if state.groups.is_empty() && state.stream.is_empty() {
-            return Ok(0);
-        }
-        let keep_from = state
-            .groups
-            .values()
-            .map(State::first_unacknowledged)
-            .fold(retained, StreamId::min);
-        let kept = state.stream.split_off(&keep_from);
-        let removed = std::mem::replace(&mut state.stream, kept).len();
-        if state.journal.as_ref().is_some_and(Journal::wants_rewrite) {
-            state.compact()?;
+        let (removed, rewrite) = {
+            let mut state = self.state();
+            if state.groups.is_empty() && state.stream.is_empty() {
+                return Ok(0);
+            }
+            let keep_from = state
+                .groups
+                .values()
+                .map(State::first_unacknowledged)
+                .fold(retained, StreamId::min);
+            let kept = state.stream.split_off(&keep_from);
+            let removed = std::mem::replace(&mut state.stream, kept).len();
+            let rewrite = state.journal.as_ref().is_some_and(Journal::wants_rewrite);
+            (removed, rewrite)
+        };
+        if rewrite {
+            self.compact().await?;
         }
         Ok(removed as u64)
     }
@@ -925,11 +952,52 @@ mod tests {
         let bus = MemoryBus::with_journal(settings(), &path).unwrap();
         let read = fill(&bus).await;
         let before = fingerprint(&bus).await;
-        bus.compact().unwrap();
+        bus.compact().await.unwrap();
         drop(bus);
         let bus = MemoryBus::with_journal(settings(), &path).unwrap();
         assert_eq!(fingerprint(&bus).await, before);
         check_restored(&bus, &read).await;
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[tokio::test]
+    async fn ticks_appended_while_the_journal_is_rewritten_are_kept() {
+        let path = journal_path("during");
+        let bus = MemoryBus::with_journal(settings(), &path).unwrap();
+        bus.append(&ticks("a", 3), Timestamp::now()).await.unwrap();
+        // The steps of `compact`, with appends between them.
+        let (records, tmp) = {
+            let mut state = bus.state();
+            let records = state.snapshot(Instant::now());
+            let tmp = state.journal.as_mut().unwrap().begin_rewrite().unwrap();
+            (records, tmp)
+        };
+        assert!(
+            bus.state()
+                .journal
+                .as_mut()
+                .unwrap()
+                .begin_rewrite()
+                .is_none(),
+            "one at a time"
+        );
+        bus.append(&ticks("b", 2), Timestamp::now()).await.unwrap();
+        super::super::journal::write_snapshot(&tmp, &records).unwrap();
+        bus.state()
+            .journal
+            .as_mut()
+            .unwrap()
+            .finish_rewrite(&tmp)
+            .unwrap();
+        bus.append(&ticks("c", 1), Timestamp::now()).await.unwrap();
+        drop(bus);
+        let bus = MemoryBus::with_journal(settings(), &path).unwrap();
+        let all = bus.range(StreamId::ZERO, 100).await.unwrap();
+        let ids: Vec<String> = all
+            .iter()
+            .map(|d| d.tick.as_ref().unwrap().tick.event_id.to_string())
+            .collect();
+        assert_eq!(ids, ["a-0", "a-1", "a-2", "b-0", "b-1", "c-0"]);
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 
