@@ -162,6 +162,7 @@ conformance!(
     views_are_kept_per_symbol,
     range_reads_the_stream_from_an_id_on,
     an_event_id_is_forgotten_after_the_dedupe_window,
+    heartbeats_last_their_ttl,
 );
 
 async fn new_ticks_are_accepted_and_duplicates_refused<B: Backend>() {
@@ -519,6 +520,32 @@ async fn range_reads_the_stream_from_an_id_on<B: Backend>() {
         "inclusive, at most count"
     );
     assert!(all.iter().all(|d| d.deliveries == 0), "outside any group");
+}
+
+async fn heartbeats_last_their_ttl<B: Backend>() {
+    let f = plain::<B>();
+    assert!(f.bus.heartbeats().await.unwrap().is_empty());
+    let long = Duration::from_secs(60);
+    f.bus.heartbeat("node-b", r#"{"n":1}"#, long).await.unwrap();
+    f.bus
+        .heartbeat("node-a", r#"{"n":2}"#, Duration::from_millis(300))
+        .await
+        .unwrap();
+    f.bus.heartbeat("node-b", r#"{"n":3}"#, long).await.unwrap();
+    assert_eq!(
+        f.bus.heartbeats().await.unwrap(),
+        [
+            ("node-a".to_owned(), r#"{"n":2}"#.to_owned()),
+            ("node-b".to_owned(), r#"{"n":3}"#.to_owned())
+        ],
+        "ordered by node, the last beat of each"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        f.bus.heartbeats().await.unwrap(),
+        [("node-b".to_owned(), r#"{"n":3}"#.to_owned())],
+        "node-a stopped beating"
+    );
 }
 
 async fn an_event_id_is_forgotten_after_the_dedupe_window<B: Backend>() {

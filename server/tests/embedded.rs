@@ -104,10 +104,28 @@ async fn the_embedded_mode_serves_ingest_views_and_the_stream_without_redis() {
     .await;
     assert_eq!(trades, Some(3), "candles of the three ticks");
     assert_eq!(ready["store"], "sqlite");
+    // A durable acknowledgement waits for the SQLite commit.
+    let durable = s
+        .post_json(
+            "/ingest/tick?ack=durable",
+            &tick("EMB2", "3", "emb-durable"),
+        )
+        .await;
+    assert_eq!(durable.status(), 202);
+    let body: Value = durable.json().await.unwrap();
+    assert_eq!(body["durable"], true, "{body}");
+    let store = tickpulse_server::store::SqliteStore::open(&dir.0.join("ticks.db"))
+        .await
+        .unwrap();
+    {
+        use tickpulse_server::store::Store;
+        let found = store.committed(&["emb-durable".to_owned()]).await.unwrap();
+        assert_eq!(found, ["emb-durable"], "committed before the answer");
+    }
     let page = s.get("/metrics").await.text().await.unwrap();
-    assert!(page.contains("tickpulse_stream_length 3\n"), "{page}");
+    assert!(page.contains("tickpulse_stream_length 4\n"), "{page}");
     assert!(
-        page.contains("tickpulse_ticks_ingested_total 3\n"),
+        page.contains("tickpulse_ticks_ingested_total 4\n"),
         "{page}"
     );
     s.stop().await;

@@ -65,6 +65,8 @@ struct State {
     views: HashMap<Symbol, View>,
     groups: HashMap<String, Group>,
     leases: HashMap<String, (String, Instant)>,
+    /// node → (last beat, until when it counts).
+    beats: BTreeMap<String, (String, Instant)>,
     dead: VecDeque<DeadEntry>,
     journal: Option<Journal>,
 }
@@ -818,6 +820,25 @@ impl Bus for MemoryBus {
             dead_letters: state.dead.len() as u64,
             groups,
         })
+    }
+
+    async fn heartbeat(&self, node: &str, beat: &str, ttl: Duration) -> Result<(), BusError> {
+        let until = Instant::now() + ttl;
+        self.state()
+            .beats
+            .insert(node.to_owned(), (beat.to_owned(), until));
+        Ok(())
+    }
+
+    async fn heartbeats(&self) -> Result<Vec<(String, String)>, BusError> {
+        let now = Instant::now();
+        let mut state = self.state();
+        state.beats.retain(|_, (_, until)| *until > now);
+        Ok(state
+            .beats
+            .iter()
+            .map(|(node, (beat, _))| (node.clone(), beat.clone()))
+            .collect())
     }
 
     async fn release(&self, name: &str, holder: &str) -> Result<(), BusError> {

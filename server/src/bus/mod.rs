@@ -185,6 +185,14 @@ pub trait Bus: Send + Sync + 'static {
     /// Stream length, dead letters, pending per group.
     async fn stream_stats(&self) -> Result<StreamStats, BusError>;
 
+    /// Records `node`'s heartbeat (a JSON document: roles, version, load…)
+    /// for `ttl`; a node that stops beating disappears after it.
+    async fn heartbeat(&self, node: &str, beat: &str, ttl: Duration) -> Result<(), BusError>;
+
+    /// The heartbeats of every node that beat within its TTL, as `(node,
+    /// beat)`, ordered by node.
+    async fn heartbeats(&self) -> Result<Vec<(String, String)>, BusError>;
+
     /// Gives the lease up at once if `holder` has it (graceful stop), so a
     /// successor need not wait for it to expire.
     async fn release(&self, name: &str, holder: &str) -> Result<(), BusError>;

@@ -10,6 +10,7 @@
 //! - `views` — hash symbol → `View` JSON, written by the calc stage
 //! - `realtime:views` — channel; a JSON array of the views of one calc batch
 //! - `lease:{name}` — holder of a lease (e.g. the active calc consumer), with a TTL
+//! - `node:{id}` — a node's last heartbeat (JSON), with a TTL
 //! - `ticks.dead` — dead-letter stream: entries a consumer group gave up on,
 //!   with fields `source_id`, `group`, `reason` and the original fields;
 //!   capped at about [`DEAD_LETTER_CAP`] entries
@@ -480,6 +481,50 @@ impl Bus for RedisBus {
             dead_letters,
             groups,
         })
+    }
+
+    async fn heartbeat(&self, node: &str, beat: &str, ttl: Duration) -> Result<(), BusError> {
+        let mut conn = self.conn.clone();
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.bounded(conn.pset_ex::<_, _, ()>(self.key(&format!("node:{node}")), beat, ttl_ms))
+            .await
+    }
+
+    async fn heartbeats(&self) -> Result<Vec<(String, String)>, BusError> {
+        let mut conn = self.conn.clone();
+        let pattern = self.key("node:*");
+        let mut keys: Vec<String> = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, page): (u64, Vec<String>) = self
+                .bounded(
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(1_000)
+                        .query_async(&mut conn),
+                )
+                .await?;
+            keys.extend(page);
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        keys.sort();
+        keys.dedup();
+        let beats: Vec<Option<String>> = self.bounded(conn.mget(&keys)).await?;
+        let prefix = self.key("node:");
+        Ok(keys
+            .iter()
+            .zip(beats)
+            .filter_map(|(key, beat)| Some((key.strip_prefix(&prefix)?.to_owned(), beat?)))
+            .collect())
     }
 
     async fn release(&self, name: &str, holder: &str) -> Result<(), BusError> {
