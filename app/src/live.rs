@@ -1,9 +1,11 @@
 //! Browser only: follows `/api/stream` and feeds the dashboard [`Table`].
 //!
 //! The browser's `EventSource` reconnects by itself after network errors
-//! (the server asks for 1 s); when it gives up (closed), this module opens a
-//! new one after a growing delay. Every (re)connection starts with a snapshot,
-//! which replaces the table, so no update is lost across a server restart.
+//! (the server asks for 1 s), sending the id of the last event it got: the
+//! server replays what was missed, or sends a reset snapshot when it no
+//! longer holds it. When the browser gives up (closed), this module opens a
+//! new one after a growing delay, which starts with a snapshot that replaces
+//! the table. Either way no update is lost across a server restart.
 
 use crate::dashboard::{Connection, Table};
 use futures::future::{select, Either};
@@ -66,7 +68,11 @@ async fn run(table: Table, status: RwSignal<Connection>) -> bool {
             // The subscription ended or errored: the source is closed.
             Either::Left((Some(Err(_)) | None, _)) => return was_live,
             Either::Right(_) => match source.state() {
-                State::Open => {}
+                // Resumed: open again, with nothing missed (or nothing yet).
+                State::Open => {
+                    was_live = true;
+                    status.set(Connection::Live);
+                }
                 State::Connecting => status.set(Connection::Reconnecting),
                 State::Closed => return was_live,
             },

@@ -18,6 +18,14 @@ pub struct StreamId {
 impl StreamId {
     pub const ZERO: StreamId = StreamId { millis: 0, seq: 0 };
 
+    /// The smallest id after this one.
+    pub const fn next(self) -> Self {
+        Self {
+            millis: self.millis,
+            seq: self.seq.saturating_add(1),
+        }
+    }
+
     pub const fn new(millis: u64, seq: u64) -> Self {
         Self { millis, seq }
     }

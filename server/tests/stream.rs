@@ -106,3 +106,113 @@ async fn view_events_follow_ticks_for_the_chosen_symbols() {
     assert_eq!(view["tick_count"], 1);
     assert_eq!(id.as_deref(), view["stream_id"].as_str());
 }
+
+/// Connects to the stream of `symbols`, resuming after `last` when given.
+async fn connect(s: &TestServer, symbols: &str, last: Option<&str>) -> SseReader {
+    let mut request = reqwest::Client::new().get(s.url(&format!("/api/stream?symbols={symbols}")));
+    if let Some(id) = last {
+        request = request.header("last-event-id", id);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    SseReader::new(response)
+}
+
+/// A client that missed 500 ticks gets exactly those, in order, on resume,
+/// then live ticks with no gap and no repeat.
+async fn resume_replays_exactly_what_was_missed(s: &TestServer) {
+    s.accept("GAP", "1", "gap-first", 1).await;
+    let mut sse = connect(s, "GAP", None).await;
+    let (event, _, _) = sse.next(WAIT).await.expect("snapshot");
+    assert_eq!(event, "snapshot");
+    s.accept("GAP", "2", "gap-seen", 1).await;
+    let (_, last, _) = sse.next_of("tick", WAIT).await.expect("a live tick");
+    let last = last.expect("tick events carry an id");
+    drop(sse); // the client goes away
+
+    // 500 ticks while it is gone, among ticks of another symbol.
+    for batch in 0..5 {
+        let ticks: Vec<Value> = (0..100)
+            .flat_map(|i| {
+                [
+                    tick("GAP", "3", &format!("gap-missed-{batch}-{i:02}")),
+                    tick("OTHER", "4", &format!("other-{batch}-{i:02}")),
+                ]
+            })
+            .collect();
+        assert_eq!(
+            s.post_json("/ingest/ticks", &Value::Array(ticks))
+                .await
+                .status(),
+            202
+        );
+    }
+    let mut sse = connect(s, "GAP", Some(&last)).await;
+    let mut ids = Vec::new();
+    let mut event_ids = Vec::new();
+    while event_ids.len() < 500 {
+        let (event, id, data) = sse.next(WAIT).await.expect("a replayed tick");
+        assert_eq!(event, "tick", "no snapshot on resume: {data}");
+        let t: Value = serde_json::from_str(&data).unwrap();
+        assert_eq!(t["symbol"], "GAP");
+        ids.push(id.unwrap().parse::<tickpulse_core::StreamId>().unwrap());
+        event_ids.push(t["event_id"].as_str().unwrap().to_owned());
+    }
+    let expected: Vec<String> = (0..5)
+        .flat_map(|b| (0..100).map(move |i| format!("gap-missed-{b}-{i:02}")))
+        .collect();
+    assert_eq!(event_ids, expected, "exactly the missed ticks, in order");
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    // Live ticks follow, without a repeat.
+    s.accept("GAP", "5", "gap-live", 1).await;
+    let (_, _, data) = sse.next_of("tick", WAIT).await.expect("the live tick");
+    let t: Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(t["event_id"], "gap-live-0");
+
+    // An id from before what the stream holds: a reset snapshot.
+    let mut sse = connect(s, "GAP", Some("1-0")).await;
+    let (event, _, data) = sse.next(WAIT).await.expect("a snapshot");
+    assert_eq!(event, "snapshot");
+    let snapshot: Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(snapshot["reset"], true);
+    assert_eq!(snapshot["ticks"][0]["event_id"], "gap-live-0");
+}
+
+#[tokio::test]
+async fn resume_replays_exactly_what_was_missed_with_redis() {
+    let s = TestServer::start().await;
+    resume_replays_exactly_what_was_missed(&s).await;
+}
+
+#[tokio::test]
+async fn resume_replays_exactly_what_was_missed_embedded() {
+    let dir = std::env::temp_dir().join(format!(
+        "tickpulse-stream-{}-{}",
+        std::process::id(),
+        common::now_ms()
+    ));
+    let path = dir.clone();
+    let s = TestServer::start_with(String::new(), |c| {
+        c.redis_url = None;
+        c.data_dir = path;
+    })
+    .await;
+    s.wait_ready().await;
+    resume_replays_exactly_what_was_missed(&s).await;
+    s.stop().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn a_malformed_last_event_id_is_refused_by_name() {
+    let s = TestServer::start().await;
+    let r = reqwest::Client::new()
+        .get(s.url("/api/stream"))
+        .header("last-event-id", "yesterday")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["details"][0]["field"], "Last-Event-ID", "{body}");
+}

@@ -9,14 +9,21 @@
 //!
 //! The client subscribes to the gateway before reading the snapshot and
 //! drops ticks the snapshot already holds, so nothing falls in between.
+//!
+//! # Resuming
+//! A client that reconnects with `Last-Event-ID` (browsers' `EventSource`
+//! does by itself) gets no snapshot: the ticks after that id are replayed
+//! from the tick stream, in order, then live ticks follow without a gap or a
+//! repeat. When the stream no longer holds everything after that id, the
+//! client gets a `snapshot` with `"reset": true` instead.
 
 use super::error::ApiError;
-use crate::bus::Bus;
-use crate::pipeline::gateway::{Frame, Kind, Update};
+use crate::bus::{Appended, Bus};
+use crate::pipeline::gateway::{frames, Frame, Kind, Update};
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::Response;
 use bytes::{Bytes, BytesMut};
 use serde::Deserialize;
@@ -33,14 +40,30 @@ pub struct StreamParams {
     symbols: Option<String>,
 }
 
+/// Ticks read from the stream per replayed chunk.
+const REPLAY_PAGE: usize = 2_000;
+
 pub async fn sse(
     State(state): State<AppState>,
     Query(params): Query<StreamParams>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let filter = parse_filter(params.symbols.as_deref())?;
-    // Subscribe first, then read the snapshot: see the module docs.
+    let last_event_id = last_event_id(&headers)?;
+    // Subscribe first, then read the snapshot or the stream: see the module docs.
     let rx = state.gateway.subscribe();
-    let (snapshot, after) = snapshot(state.bus.as_ref(), filter.as_ref(), false).await?;
+    let resume = match last_event_id {
+        Some(id) if replayable(state.bus.as_ref(), id).await? => Some(id),
+        _ => None,
+    };
+    let (first, after) = match resume {
+        Some(_) => (None, HashMap::new()),
+        None => {
+            let reset = last_event_id.is_some();
+            let (event, after) = snapshot(state.bus.as_ref(), filter.as_ref(), reset).await?;
+            (Some(event), after)
+        }
+    };
     let mut keepalive =
         tokio::time::interval(Duration::from_secs(state.config.sse_keepalive_secs.max(1)));
     keepalive.reset();
@@ -51,7 +74,9 @@ pub async fn sse(
         bus: state.bus.clone(),
         keepalive,
         shutdown: state.shutdown.clone(),
-        first: Some(snapshot),
+        first,
+        replay_from: resume.map(StreamId::next),
+        replayed_to: resume,
     };
     let body = Body::from_stream(futures::stream::unfold(client, |mut c| async move {
         c.next_chunk()
@@ -68,6 +93,31 @@ pub async fn sse(
     // Tell buffering proxies (nginx) to pass events through at once.
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     Ok(response)
+}
+
+/// The `Last-Event-ID` header, when the client sent one.
+fn last_event_id(headers: &HeaderMap) -> Result<Option<StreamId>, ApiError> {
+    let Some(value) = headers.get("last-event-id") else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or("").trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse().map(Some).map_err(|e| ApiError::BadParam {
+        field: "Last-Event-ID",
+        message: format!("{text:?} is not a stream id: {e}"),
+    })
+}
+
+/// Whether the stream still holds every tick after `id`: its oldest entry
+/// is not after `id` (or, with an empty stream, no latest tick is after
+/// `id`: nothing was trimmed that the client has not seen).
+async fn replayable(bus: &dyn Bus, id: StreamId) -> Result<bool, ApiError> {
+    match bus.range(StreamId::ZERO, 1).await?.first() {
+        Some(oldest) => Ok(oldest.id <= id),
+        None => Ok(bus.latest_all().await?.iter().all(|t| t.tick.id <= id)),
+    }
 }
 
 fn parse_filter(symbols: Option<&str>) -> Result<Option<HashSet<Symbol>>, ApiError> {
@@ -135,6 +185,10 @@ struct Client {
     keepalive: tokio::time::Interval,
     shutdown: watch::Receiver<bool>,
     first: Option<Bytes>,
+    /// While resuming: the next stream id to replay from.
+    replay_from: Option<StreamId>,
+    /// Live ticks up to this id were (or will be) replayed: dropped.
+    replayed_to: Option<StreamId>,
 }
 
 impl Client {
@@ -142,6 +196,14 @@ impl Client {
     async fn next_chunk(&mut self) -> Option<Bytes> {
         if let Some(first) = self.first.take() {
             return Some(first);
+        }
+        while let Some(from) = self.replay_from {
+            match self.replay_page(from).await {
+                Ok(Some(chunk)) => return Some(chunk),
+                Ok(None) => {}
+                // The client reconnects (with its last id) and tries again.
+                Err(_) => return None,
+            }
         }
         loop {
             let update = tokio::select! {
@@ -171,6 +233,40 @@ impl Client {
         }
     }
 
+    /// One page of replayed ticks from `from` on, as one chunk (`None` when
+    /// the page held none of this client's symbols); the replay ends with
+    /// the first page that is not full.
+    async fn replay_page(&mut self, from: StreamId) -> Result<Option<Bytes>, ApiError> {
+        let page = self.bus.range(from, REPLAY_PAGE).await?;
+        self.replay_from = match page.last() {
+            Some(last) if page.len() == REPLAY_PAGE => Some(last.id.next()),
+            _ => None,
+        };
+        let mut items = Vec::with_capacity(page.len());
+        for entry in page {
+            self.replayed_to = Some(self.replayed_to.map_or(entry.id, |r| r.max(entry.id)));
+            let Ok(tick) = entry.tick else { continue };
+            if self
+                .filter
+                .as_ref()
+                .is_some_and(|set| !set.contains(&tick.tick.symbol))
+            {
+                continue;
+            }
+            items.push(Appended {
+                id: tick.id,
+                json: serde_json::to_string(&tick)
+                    .map_err(|e| ApiError::Internal(e.to_string()))?,
+                symbol: tick.tick.symbol,
+            });
+        }
+        let mut out = BytesMut::new();
+        for frame in frames(Kind::Tick, items) {
+            out.extend_from_slice(&frame.bytes);
+        }
+        Ok((!out.is_empty()).then(|| out.freeze()))
+    }
+
     /// This client's frames of one update, as one chunk.
     fn render(&mut self, frames: &[Frame]) -> Bytes {
         let mut picked = frames.iter().filter(|f| {
@@ -184,6 +280,9 @@ impl Client {
             // The snapshot holds ticks, not views: only ticks can repeat it.
             if f.kind == Kind::View {
                 return true;
+            }
+            if self.replayed_to.is_some_and(|r| f.id <= r) {
+                return false;
             }
             match self.after.get(&f.symbol) {
                 Some(seen) if f.id <= *seen => false,
