@@ -4,6 +4,8 @@
 
 pub mod book;
 pub mod cache;
+pub mod views;
 
 pub use book::{Applied, Book, Direction, Entry};
 pub use cache::{CacheConfig, CacheStats, EvictionPolicy, Lru, PriceCache, Update};
+pub use views::{CachedViews, FetchError, ViewSource};
