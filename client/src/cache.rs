@@ -358,19 +358,8 @@ fn decay(score: f64, elapsed_ms: u64, half_life_ms: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tickpulse_core::{StreamId, StreamTick, SymbolWindow, Timestamp, WindowSettings};
-
-    fn view(symbol: &str, id: u64) -> View {
-        let tick: StreamTick = serde_json::from_value(serde_json::json!({
-            "id": format!("{id}-0"), "symbol": symbol, "price": "10", "volume": "1",
-            "source": "t", "ts": 1_795_000_000_000i64, "event_id": format!("{symbol}-{id}"),
-            "received_at": 1_795_000_000_000i64
-        }))
-        .unwrap();
-        let mut w = SymbolWindow::default();
-        w.apply(&tick, &WindowSettings::default());
-        w.view(Timestamp::from_nanos(0)).unwrap()
-    }
+    use crate::test_view as view;
+    use tickpulse_core::StreamId;
 
     fn cache(capacity: usize) -> PriceCache {
         PriceCache::new(CacheConfig {

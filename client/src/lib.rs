@@ -9,3 +9,18 @@ pub mod views;
 pub use book::{Applied, Book, Direction, Entry};
 pub use cache::{CacheConfig, CacheStats, EvictionPolicy, Lru, PriceCache, Update};
 pub use views::{CachedViews, FetchError, ViewSource};
+
+/// A view of `symbol` whose stream id is `id`-0, for the unit tests.
+#[cfg(test)]
+pub(crate) fn test_view(symbol: &str, id: u64) -> tickpulse_core::View {
+    let tick: tickpulse_core::StreamTick = serde_json::from_value(serde_json::json!({
+        "id": format!("{id}-0"), "symbol": symbol, "price": "10", "volume": "1",
+        "source": "t", "ts": 1_795_000_000_000i64, "event_id": format!("{symbol}-{id}"),
+        "received_at": 1_795_000_000_000i64
+    }))
+    .expect("a valid tick");
+    let mut w = tickpulse_core::SymbolWindow::default();
+    w.apply(&tick, &tickpulse_core::WindowSettings::default());
+    w.view(tickpulse_core::Timestamp::from_nanos(0))
+        .expect("a window with a tick has a view")
+}

@@ -149,22 +149,10 @@ impl Drop for Flight<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_view as view;
     use futures::future::join_all;
     use std::cell::{Cell, RefCell};
     use std::rc::Rc;
-    use tickpulse_core::{StreamTick, SymbolWindow, Timestamp, WindowSettings};
-
-    fn view(symbol: &str, id: u64) -> View {
-        let tick: StreamTick = serde_json::from_value(serde_json::json!({
-            "id": format!("{id}-0"), "symbol": symbol, "price": "10", "volume": "1",
-            "source": "t", "ts": 1_795_000_000_000i64, "event_id": format!("{symbol}-{id}"),
-            "received_at": 1_795_000_000_000i64
-        }))
-        .unwrap();
-        let mut w = SymbolWindow::default();
-        w.apply(&tick, &WindowSettings::default());
-        w.view(Timestamp::from_nanos(0)).unwrap()
-    }
 
     /// Answers every fetch only when the test opens the gate, counting
     /// fetches, so that readers overlap for certain.
