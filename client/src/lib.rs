@@ -6,12 +6,14 @@ pub mod book;
 pub mod cache;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod http;
+pub mod sse;
 pub mod views;
 
 pub use book::{Applied, Book, Direction, Entry};
 pub use cache::{CacheConfig, CacheStats, EvictionPolicy, Lru, PriceCache, Update};
 #[cfg(not(target_arch = "wasm32"))]
 pub use http::HttpViews;
+pub use sse::{EventParser, SseEvent};
 pub use views::{CachedViews, FetchError, ViewSource};
 
 /// A view of `symbol` whose stream id is `id`-0, for the unit tests.

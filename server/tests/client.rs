@@ -43,3 +43,70 @@ async fn cached_views_read_the_server_and_then_the_cache() {
     let stats = views.stats();
     assert_eq!((stats.hits, stats.misses), (1, 3));
 }
+
+#[tokio::test]
+async fn the_follower_resumes_after_a_cut_without_a_gap_or_a_repeat() {
+    let s = TestServer::start().await;
+    s.accept("FOL", "1", "fol-before", 1).await;
+    let addr: std::net::SocketAddr = s.base.trim_start_matches("http://").parse().unwrap();
+    let proxy = common::TcpProxy::start(addr).await;
+    let url = format!("http://127.0.0.1:{}/api/stream?symbols=FOL", proxy.port);
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let follower = tokio::spawn(async move {
+        tickpulse_client::sse::follow(&url, |event| tx.send(event).is_ok()).await;
+    });
+    assert_eq!(next(&mut rx).await.event, "snapshot");
+    s.accept("FOL", "2", "fol-live", 1).await;
+    let live = next_tick(&mut rx).await;
+    assert!(live.data.contains("fol-live-0"));
+
+    // The connection drops; ticks go on meanwhile; it comes back.
+    proxy.cut();
+    s.accept("FOL", "3", "fol-missed", 5).await;
+    proxy.restore();
+    let mut got = Vec::new();
+    while got.len() < 5 {
+        let event = next_tick(&mut rx).await;
+        let tick: serde_json::Value = serde_json::from_str(&event.data).unwrap();
+        got.push(tick["event_id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        got,
+        (0..5)
+            .map(|i| format!("fol-missed-{i}"))
+            .collect::<Vec<_>>()
+    );
+    s.accept("FOL", "4", "fol-after", 1).await;
+    let after = next_tick(&mut rx).await;
+    assert!(after.data.contains("fol-after-0"), "{}", after.data);
+    follower.abort();
+}
+
+/// The next event the follower passed on, within 15 s.
+async fn next(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<tickpulse_client::SseEvent>,
+) -> tickpulse_client::SseEvent {
+    tokio::time::timeout(Duration::from_secs(15), rx.recv())
+        .await
+        .expect("an event within 15 s")
+        .expect("the follower runs")
+}
+
+/// The next tick event, skipping view events; a snapshot fails the test
+/// (after a cut the follower must resume, not start over).
+async fn next_tick(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<tickpulse_client::SseEvent>,
+) -> tickpulse_client::SseEvent {
+    loop {
+        let event = next(rx).await;
+        assert_ne!(
+            event.event, "snapshot",
+            "a resume, not a snapshot: {}",
+            event.data
+        );
+        if event.event == "tick" {
+            return event;
+        }
+    }
+}
