@@ -7,6 +7,7 @@ pub mod cache;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod http;
 pub mod sse;
+pub mod table;
 pub mod views;
 
 pub use book::{Applied, Book, Direction, Entry};
