@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{eventually, now_ms, TestDb, TestServer};
+use common::{now_ms, TestDb, TestServer};
 use serde_json::{json, Value};
 use std::time::Duration;
 use tickpulse_core::{candles, Interval, StreamTick};
@@ -78,15 +78,7 @@ async fn history_is_newest_first_and_has_no_hole_before_persistence() {
     })
     .await;
     let pool = db.pool().await;
-    let persisted = eventually(Duration::from_secs(60), || async {
-        (TestDb::count(&pool).await == 30).then_some(())
-    })
-    .await;
-    assert!(
-        persisted.is_some(),
-        "30 ticks persisted, found {}",
-        TestDb::count(&pool).await
-    );
+    TestDb::wait_count(&pool, 30, Duration::from_secs(60), "30 ticks persisted").await;
     let h = get_history(&api, "?limit=10").await;
     assert_eq!(event_ids(&h), expected);
 
@@ -124,11 +116,7 @@ async fn candles_match_the_same_computation_in_rust() {
         202
     );
     let pool = db.pool().await;
-    assert!(eventually(Duration::from_secs(60), || async {
-        (TestDb::count(&pool).await == 240).then_some(())
-    })
-    .await
-    .is_some());
+    TestDb::wait_count(&pool, 240, Duration::from_secs(60), "240 ticks persisted").await;
 
     let history: Vec<StreamTick> = s
         .get("/api/symbols/CDL/history?limit=5000")

@@ -104,11 +104,7 @@ async fn metrics_count_ingest_outcomes_the_stream_and_persistence() {
     assert_eq!(anonymous.status(), 401);
 
     let pool = db.pool().await;
-    let persisted = eventually(Duration::from_secs(20), || async {
-        (TestDb::count(&pool).await == 30).then_some(())
-    })
-    .await;
-    assert!(persisted.is_some(), "30 ticks persisted");
+    TestDb::wait_count(&pool, 30, Duration::from_secs(20), "30 ticks persisted").await;
     // The counters of the persist stage follow the commit.
     let page = eventually(Duration::from_secs(10), || async {
         let page = metrics(&s).await;
@@ -181,15 +177,13 @@ async fn a_poison_entry_is_dead_lettered_and_never_blocks_the_rest() {
     s.accept("POI", "2", "poi-after", 20).await;
 
     let pool = db.pool().await;
-    let all = eventually(Duration::from_secs(20), || async {
-        (TestDb::count(&pool).await == 21).then_some(())
-    })
+    TestDb::wait_count(
+        &pool,
+        21,
+        Duration::from_secs(20),
+        "the 21 good ticks are persisted",
+    )
     .await;
-    assert!(
-        all.is_some(),
-        "the 21 good ticks are persisted, found {}",
-        TestDb::count(&pool).await
-    );
     // The view went on too: it counts every good tick.
     let view = s.view_when("POI", |v| v["tick_count"] == 21).await;
     assert_eq!(view["last"]["event_id"], "poi-after-19");
@@ -271,11 +265,13 @@ async fn an_entry_delivered_too_often_is_dead_lettered() {
     assert!(original
         .iter()
         .any(|(k, v)| k == "tick" && v.contains("\"oft-0\"")));
-    let rest = eventually(Duration::from_secs(20), || async {
-        (TestDb::count(&pool).await == 4).then_some(())
-    })
+    TestDb::wait_count(
+        &pool,
+        4,
+        Duration::from_secs(20),
+        "the other four are persisted",
+    )
     .await;
-    assert!(rest.is_some(), "the other four are persisted");
     assert!(!stored(&pool, "oft-0").await);
     persister.stop().await;
 }
@@ -291,15 +287,7 @@ async fn a_tick_the_database_refuses_is_dead_lettered_and_the_batch_is_stored() 
         .await
         .unwrap();
     s.accept("REF", "4", "ref", 20).await;
-    let rest = eventually(Duration::from_secs(20), || async {
-        (TestDb::count(&pool).await == 19).then_some(())
-    })
-    .await;
-    assert!(
-        rest.is_some(),
-        "19 of 20 stored, found {}",
-        TestDb::count(&pool).await
-    );
+    TestDb::wait_count(&pool, 19, Duration::from_secs(20), "19 of 20 stored").await;
     assert!(!stored(&pool, "ref-7").await);
     let dead = eventually(Duration::from_secs(10), || async {
         let d = dead_letters(&s);

@@ -45,15 +45,13 @@ async fn accepted_ticks_reach_postgres_exactly_once_and_exact() {
     assert_eq!(accepted, 200);
 
     let pool = db.pool().await;
-    let stored = eventually(Duration::from_secs(20), || async {
-        (TestDb::count(&pool).await == 200).then_some(())
-    })
+    TestDb::wait_count(
+        &pool,
+        200,
+        Duration::from_secs(20),
+        "all 200 ticks persisted",
+    )
     .await;
-    assert!(
-        stored.is_some(),
-        "all 200 ticks persisted, found {}",
-        TestDb::count(&pool).await
-    );
     let price: rust_decimal::Decimal =
         sqlx::query_scalar("SELECT price FROM md_ticks WHERE event_id = 'pg-3-07'")
             .fetch_one(&pool)
@@ -97,11 +95,7 @@ async fn text_that_needs_escaping_is_stored_exactly() {
     let r = s.post_json("/ingest/ticks", &Value::Array(batch)).await;
     assert_eq!(r.status(), 202);
     let pool = db.pool().await;
-    let stored = eventually(Duration::from_secs(20), || async {
-        (TestDb::count(&pool).await == 4).then_some(())
-    })
-    .await;
-    assert!(stored.is_some(), "four ticks persisted");
+    TestDb::wait_count(&pool, 4, Duration::from_secs(20), "four ticks persisted").await;
     let rows: Vec<String> = sqlx::query_scalar("SELECT event_id FROM md_ticks ORDER BY stream_id")
         .fetch_all(&pool)
         .await
@@ -122,15 +116,7 @@ async fn entries_held_by_a_dead_consumer_are_taken_over() {
     let db = TestDb::create().await;
     let persister = s.persister(&db).await;
     let pool = db.pool().await;
-    let done = eventually(Duration::from_secs(30), || async {
-        (TestDb::count(&pool).await == 50).then_some(())
-    })
-    .await;
-    assert!(
-        done.is_some(),
-        "50 ticks persisted, found {}",
-        TestDb::count(&pool).await
-    );
+    TestDb::wait_count(&pool, 50, Duration::from_secs(30), "50 ticks persisted").await;
     let distinct: i64 = sqlx::query_scalar("SELECT count(DISTINCT event_id) FROM md_ticks")
         .fetch_one(&pool)
         .await

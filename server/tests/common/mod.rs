@@ -392,6 +392,20 @@ impl TestDb {
             .unwrap_or(0)
     }
 
+    /// Waits up to `limit` until `md_ticks` holds `n` rows, failing the
+    /// test with what it holds then (`what` says which rows are meant).
+    pub async fn wait_count(pool: &sqlx::PgPool, n: i64, limit: Duration, what: &str) {
+        let reached = eventually(limit, || async {
+            (Self::count(pool).await == n).then_some(())
+        })
+        .await;
+        assert!(
+            reached.is_some(),
+            "{what}: {n} rows expected in md_ticks, found {}",
+            Self::count(pool).await
+        );
+    }
+
     pub async fn pool(&self) -> sqlx::PgPool {
         sqlx::PgPool::connect(&self.url)
             .await
