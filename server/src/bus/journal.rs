@@ -152,6 +152,24 @@ impl Journal {
         ))
     }
 
+    /// Appends [`Record::Tick`] lines for ticks already encoded as JSON
+    /// (`StreamTick`s), with one write.
+    ///
+    /// # Errors
+    /// When the write fails: the caller must not confirm.
+    pub fn write_ticks(&mut self, ticks: &[String]) -> Result<(), BusError> {
+        if ticks.is_empty() {
+            return Ok(());
+        }
+        let mut buf = Vec::with_capacity(ticks.iter().map(|t| t.len() + 24).sum());
+        for t in ticks {
+            buf.extend_from_slice(b"{\"k\":\"tick\",\"tick\":");
+            buf.extend_from_slice(t.as_bytes());
+            buf.extend_from_slice(b"}\n");
+        }
+        self.append(&buf)
+    }
+
     /// Appends records with one write.
     ///
     /// # Errors
@@ -165,12 +183,16 @@ impl Journal {
             serde_json::to_writer(&mut buf, r).map_err(|e| failed("encode for", &self.path, e))?;
             buf.push(b'\n');
         }
+        self.append(&buf)
+    }
+
+    fn append(&mut self, buf: &[u8]) -> Result<(), BusError> {
         self.file
-            .write_all(&buf)
+            .write_all(buf)
             .map_err(|e| failed("write", &self.path, e))?;
         self.written += buf.len() as u64;
         if let Some(tail) = &mut self.tail {
-            tail.extend_from_slice(&buf);
+            tail.extend_from_slice(buf);
         }
         Ok(())
     }

@@ -540,18 +540,19 @@ impl Bus for MemoryBus {
                 });
                 accepted.push(true);
             }
+            // Each tick is encoded once, for subscribers and the journal.
+            let encoded = new_ticks
+                .iter()
+                .map(|t| json("tick", t))
+                .collect::<Result<Vec<_>, _>>()?;
             if let Some(journal) = &mut state.journal {
-                let records: Vec<Record> = new_ticks
-                    .iter()
-                    .map(|t| Record::Tick { tick: t.clone() })
-                    .collect();
-                journal.write(&records)?;
+                journal.write_ticks(&encoded)?;
             }
-            for stream_tick in new_ticks {
+            for (stream_tick, json) in new_ticks.into_iter().zip(encoded) {
                 published.push(Appended {
                     id: stream_tick.id,
                     symbol: stream_tick.tick.symbol.clone(),
-                    json: json("tick", &stream_tick)?,
+                    json,
                 });
                 state.remember(
                     stream_tick.tick.event_id.as_str(),
