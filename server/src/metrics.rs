@@ -133,6 +133,12 @@ pub struct Metrics {
     /// Entries moved to the dead-letter stream, by consumer group.
     pub dead_lettered_calc: AtomicU64,
     pub dead_lettered_persist: AtomicU64,
+    /// Update messages SSE clients of this process fell behind on (they got
+    /// a reset snapshot, the latest tick per symbol, instead).
+    pub sse_skipped: AtomicU64,
+    /// Reset snapshots sent (a client fell behind, or the bus subscription
+    /// was lost and restored).
+    pub sse_resets: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -149,6 +155,8 @@ impl Default for Metrics {
             calc_late_ticks: AtomicU64::new(0),
             dead_lettered_calc: AtomicU64::new(0),
             dead_lettered_persist: AtomicU64::new(0),
+            sse_skipped: AtomicU64::new(0),
+            sse_resets: AtomicU64::new(0),
         }
     }
 }
@@ -254,6 +262,18 @@ impl Metrics {
              tickpulse_dead_lettered_total{{group=\"persist\"}} {}",
             self.dead_lettered_calc.load(Relaxed),
             self.dead_lettered_persist.load(Relaxed)
+        );
+        counter(
+            &mut out,
+            "tickpulse_sse_skipped_total",
+            "Update messages SSE clients fell behind on; they got the latest tick per symbol in a reset snapshot instead.",
+            &self.sse_skipped,
+        );
+        counter(
+            &mut out,
+            "tickpulse_sse_resets_total",
+            "Reset snapshots sent to SSE clients.",
+            &self.sse_resets,
         );
         let _ = writeln!(
             out,

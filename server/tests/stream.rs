@@ -216,3 +216,74 @@ async fn a_malformed_last_event_id_is_refused_by_name() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["details"][0]["field"], "Last-Event-ID", "{body}");
 }
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// One client never reads while 50,000 ticks flow: the others get every
+/// tick, the stalled one is skipped ahead (a reset snapshot: the latest tick
+/// per symbol) instead of queueing, and memory stays bounded.
+#[tokio::test]
+async fn a_client_that_never_reads_is_skipped_ahead_not_queued() {
+    let s = TestServer::start().await;
+    let mut stalled = connect(&s, "SLOW", None).await;
+    let (event, _, _) = stalled.next(WAIT).await.expect("snapshot");
+    assert_eq!(event, "snapshot");
+    let reader = connect(&s, "SLOW", None).await;
+    let counting = tokio::spawn(async move {
+        let mut reader = reader;
+        let mut ticks = 0;
+        while ticks < 50_000 {
+            match reader.next(Duration::from_secs(30)).await {
+                Some((event, _, _)) if event == "tick" => ticks += 1,
+                Some(_) => {}
+                None => break,
+            }
+        }
+        ticks
+    });
+    let before = rss_kib();
+    // 2,000 appends of 25 ticks: more update messages than the ring holds.
+    for batch in 0..2_000 {
+        let ticks: Vec<Value> = (0..25)
+            .map(|i| tick("SLOW", "1", &format!("slow-{batch}-{i}")))
+            .collect();
+        let r = s.post_json("/ingest/ticks", &Value::Array(ticks)).await;
+        assert_eq!(r.status(), 202);
+    }
+    let received = counting.await.unwrap();
+    assert_eq!(received, 50_000, "a reading client gets every tick");
+    let grown_mib = rss_kib().saturating_sub(before) / 1_024;
+    println!("resident memory grew by {grown_mib} MiB while 50,000 ticks passed a stalled client");
+    assert!(grown_mib < 200, "memory grew by {grown_mib} MiB");
+
+    // When the stalled client reads at last, after what its socket held it
+    // is told to start over from the latest prices.
+    let mut reset = None;
+    while let Some((event, _, data)) = stalled.next(Duration::from_secs(10)).await {
+        if event == "snapshot" {
+            reset = Some(data);
+            break;
+        }
+    }
+    let reset: Value = serde_json::from_str(&reset.expect("a reset snapshot")).unwrap();
+    assert_eq!(reset["reset"], true);
+    assert_eq!(reset["ticks"][0]["event_id"], "slow-1999-24");
+    let page = s.get("/metrics").await.text().await.unwrap();
+    let value = |name: &str| -> u64 {
+        page.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(value("tickpulse_sse_resets_total") >= 1, "{page}");
+    assert!(value("tickpulse_sse_skipped_total") > 0, "{page}");
+}

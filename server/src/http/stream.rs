@@ -19,6 +19,7 @@
 
 use super::error::ApiError;
 use crate::bus::{Appended, Bus};
+use crate::metrics::Metrics;
 use crate::pipeline::gateway::{frames, Frame, Kind, Update};
 use crate::state::AppState;
 use axum::body::Body;
@@ -29,6 +30,7 @@ use bytes::{Bytes, BytesMut};
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 use tickpulse_core::{LatestTick, StreamId, Symbol};
@@ -75,6 +77,7 @@ pub async fn sse(
         keepalive,
         shutdown: state.shutdown.clone(),
         first,
+        metrics: state.metrics.clone(),
         replay_from: resume.map(StreamId::next),
         replayed_to: resume,
     };
@@ -185,6 +188,7 @@ struct Client {
     keepalive: tokio::time::Interval,
     shutdown: watch::Receiver<bool>,
     first: Option<Bytes>,
+    metrics: Arc<Metrics>,
     /// While resuming: the next stream id to replay from.
     replay_from: Option<StreamId>,
     /// Live ticks up to this id were (or will be) replayed: dropped.
@@ -219,6 +223,10 @@ impl Client {
                     }
                 }
                 Ok(Update::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                    if let Err(broadcast::error::RecvError::Lagged(n)) = update {
+                        self.metrics.sse_skipped.fetch_add(n, Relaxed);
+                    }
+                    self.metrics.sse_resets.fetch_add(1, Relaxed);
                     return match snapshot(self.bus.as_ref(), self.filter.as_ref(), true).await {
                         Ok((event, after)) => {
                             self.after = after;
