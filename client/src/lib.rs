@@ -5,6 +5,8 @@
 pub mod book;
 pub mod cache;
 #[cfg(not(target_arch = "wasm32"))]
+pub mod hot;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod http;
 pub mod sse;
 pub mod table;
@@ -12,6 +14,8 @@ pub mod views;
 
 pub use book::{Applied, Book, Direction, Entry};
 pub use cache::{CacheConfig, CacheStats, EvictionPolicy, Lru, PriceCache, Update};
+#[cfg(not(target_arch = "wasm32"))]
+pub use hot::keep_hot;
 #[cfg(not(target_arch = "wasm32"))]
 pub use http::HttpViews;
 pub use sse::{EventParser, SseEvent};

@@ -110,3 +110,56 @@ async fn next_tick(
         }
     }
 }
+
+#[tokio::test]
+async fn the_hottest_symbols_stay_resident_and_fresh_without_fetches() {
+    let s = TestServer::start().await;
+    s.accept("HOTA", "1", "hota", 1).await;
+    s.accept("COLD", "2", "cold", 1).await;
+    s.view_when("HOTA", |v| v["tick_count"] == 1).await;
+    s.view_when("COLD", |v| v["tick_count"] == 1).await;
+    // Room for one view only.
+    let views = std::sync::Arc::new(CachedViews::new(
+        HttpViews::new(&s.base),
+        CacheConfig {
+            capacity: 1,
+            ttl_ms: 600_000,
+            half_life_ms: 600_000,
+        },
+        clock,
+    ));
+    let hot = Symbol::new("HOTA");
+    for _ in 0..5 {
+        views.get(&hot).await.unwrap().expect("a view");
+    }
+    let prefetch = tokio::spawn(tickpulse_client::keep_hot(
+        s.base.clone(),
+        views.clone(),
+        1,
+        Duration::from_millis(100),
+    ));
+    // A read of another symbol takes the only slot...
+    views
+        .get(&Symbol::new("COLD"))
+        .await
+        .unwrap()
+        .expect("a view");
+    let misses = views.stats().misses;
+    // ...and a new tick of the hot symbol brings it back by the stream.
+    let fresh = common::eventually(Duration::from_secs(15), || async {
+        s.accept("HOTA", "3", &format!("hota-{}", common::now_ms()), 1)
+            .await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        views
+            .get(&hot)
+            .await
+            .ok()
+            .flatten()
+            .filter(|v| v.tick_count >= 2)
+    })
+    .await
+    .expect("the hot symbol's new view arrives by the stream");
+    assert!(fresh.tick_count >= 2);
+    assert_eq!(views.stats().misses, misses, "no fetch for the hot symbol");
+    prefetch.abort();
+}

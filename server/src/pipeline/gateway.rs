@@ -34,15 +34,6 @@ pub enum Kind {
     View,
 }
 
-impl Kind {
-    fn event(self) -> &'static str {
-        match self {
-            Kind::Tick => "tick",
-            Kind::View => "view",
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 pub enum Update {
     /// Ticks of one append in stream order, or the views of one calc batch.
@@ -124,16 +115,19 @@ async fn run(
 }
 
 /// Renders ticks or views as SSE frames, once for all clients.
+///
+/// Tick frames carry `id:` (the stream id), so a client resumes after the
+/// last tick it got. View frames do not: a view reflects the stream up to
+/// its `stream_id` (in the data), which can be lower than ticks already
+/// sent, and resuming from it would send those ticks twice.
 pub fn frames(kind: Kind, items: Vec<Appended>) -> Vec<Frame> {
     items
         .into_iter()
         .map(|a| Frame {
-            bytes: Bytes::from(format!(
-                "event: {}\nid: {}\ndata: {}\n\n",
-                kind.event(),
-                a.id,
-                a.json
-            )),
+            bytes: Bytes::from(match kind {
+                Kind::Tick => format!("event: tick\nid: {}\ndata: {}\n\n", a.id, a.json),
+                Kind::View => format!("event: view\ndata: {}\n\n", a.json),
+            }),
             symbol: a.symbol,
             id: a.id,
             kind,
