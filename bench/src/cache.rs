@@ -70,6 +70,29 @@ fn zipf_cdf(n: usize, s: f64) -> Vec<f64> {
         .collect()
 }
 
+/// The hit ratio of `reads` Zipf reads (a miss fetches and stores).
+fn hit_ratio(
+    cdf: &[f64],
+    symbols: &[Symbol],
+    views: &[View],
+    config: CacheConfig,
+    reads: usize,
+) -> f64 {
+    let mut cache = PriceCache::new(config);
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for n in 0..reads {
+        let u = rng.next_f64();
+        let rank = cdf.partition_point(|c| *c < u).min(symbols.len() - 1);
+        // Time advances 1 ms per 1,000 reads.
+        let now = (n / 1_000) as u64;
+        if cache.get(&symbols[rank], now).is_none() {
+            cache.put(views[rank].clone(), now);
+        }
+    }
+    let st = cache.stats();
+    st.hits as f64 / (st.hits + st.misses) as f64
+}
+
 fn ns_per_op(ops: usize, run: impl FnOnce()) -> f64 {
     let start = Instant::now();
     run();
@@ -90,6 +113,7 @@ fn main() -> anyhow::Result<()> {
         capacity: args.capacity,
         ttl_ms: u64::MAX / 2,
         half_life_ms: 60_000,
+        admission: false,
     };
     eprintln!(
         "bench-cache: costs per operation, then hit ratios over {} reads per skew",
@@ -135,19 +159,18 @@ fn main() -> anyhow::Result<()> {
     for s in [0.8, 1.0, 1.2, 1.4] {
         let cdf = zipf_cdf(args.symbols, s);
         let best = cdf[args.capacity - 1];
-        let mut cache = PriceCache::new(config);
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-        for n in 0..args.reads {
-            let u = rng.next_f64();
-            let rank = cdf.partition_point(|c| *c < u).min(args.symbols - 1);
-            let now = (n / 1_000) as u64;
-            if cache.get(&symbols[rank], now).is_none() {
-                cache.put(views[rank].clone(), now);
-            }
-        }
-        let st = cache.stats();
-        let ratio = st.hits as f64 / (st.hits + st.misses) as f64;
-        rows.push((s, ratio, best));
+        let lru = hit_ratio(&cdf, &symbols, &views, config, args.reads);
+        let admitted = hit_ratio(
+            &cdf,
+            &symbols,
+            &views,
+            CacheConfig {
+                admission: true,
+                ..config
+            },
+            args.reads,
+        );
+        rows.push((s, lru, admitted, best));
     }
 
     let mut out = String::new();
@@ -171,13 +194,13 @@ fn main() -> anyhow::Result<()> {
     );
     let _ = writeln!(
         out,
-        "\n| Zipf skew | reads | hit ratio | best possible at this size |"
+        "\n| Zipf skew | reads | hit ratio, LRU | hit ratio, LRU + admission (default) | best possible at this size |"
     );
-    let _ = writeln!(out, "| ---: | ---: | ---: | ---: |");
-    for (s, ratio, best) in &rows {
+    let _ = writeln!(out, "| ---: | ---: | ---: | ---: | ---: |");
+    for (s, lru, admitted, best) in &rows {
         let _ = writeln!(
             out,
-            "| {s:.1} | {} | **{ratio:.3}** | {best:.3} |",
+            "| {s:.1} | {} | {lru:.3} | **{admitted:.3}** | {best:.3} |",
             args.reads
         );
     }

@@ -71,7 +71,7 @@ proptest! {
     #[test]
     fn the_cache_matches_a_plain_lru_model(ops in proptest::collection::vec(op(), 1..200), capacity in 1usize..6) {
         // A TTL no test reaches and no hot symbols: pure LRU behaviour.
-        let mut cache = PriceCache::new(CacheConfig { capacity, ttl_ms: u64::MAX / 2, half_life_ms: 1_000 });
+        let mut cache = PriceCache::new(CacheConfig { capacity, ttl_ms: u64::MAX / 2, half_life_ms: 1_000, admission: false });
         let mut model = Model { entries: VecDeque::new(), capacity };
         for op in ops {
             match op {

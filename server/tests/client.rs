@@ -25,6 +25,7 @@ async fn cached_views_read_the_server_and_then_the_cache() {
             capacity: 10,
             ttl_ms: 60_000,
             half_life_ms: 60_000,
+            admission: true,
         },
         clock,
     );
@@ -125,6 +126,8 @@ async fn the_hottest_symbols_stay_resident_and_fresh_without_fetches() {
             capacity: 1,
             ttl_ms: 600_000,
             half_life_ms: 600_000,
+            // Plain LRU: the read of another symbol must push it out.
+            admission: false,
         },
         clock,
     ));

@@ -50,6 +50,7 @@ async fn main() -> anyhow::Result<()> {
             capacity: symbols.len().max(1),
             ttl_ms: 60_000,
             half_life_ms: 60_000,
+            admission: true,
         },
         now_ms,
     ));
