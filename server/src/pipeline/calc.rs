@@ -166,6 +166,13 @@ impl Calc {
                     if !self.pause(Duration::from_millis(500)).await {
                         return Ended::Shutdown;
                     }
+                    // A read that timed out may still have handed entries
+                    // to this consumer; only its pending list has them now.
+                    match self.process_own_pending().await {
+                        Ok(true) => {}
+                        Ok(false) => return Ended::Shutdown,
+                        Err(e) => tracing::warn!(error = %e, "cannot read own pending entries"),
+                    }
                 }
             }
             if !entries.is_empty() && !self.process(entries).await {
@@ -211,6 +218,12 @@ impl Calc {
             from = StreamId::new(last.millis, last.seq + 1);
         }
         tracing::info!(symbols = self.windows.len(), "calc windows restored");
+        self.process_own_pending().await.map(|_| ())
+    }
+
+    /// Processes every entry pending for this consumer until none is left;
+    /// `Ok(false)` on shutdown.
+    async fn process_own_pending(&mut self) -> Result<bool, crate::bus::BusError> {
         loop {
             let pending = self
                 .bus
@@ -222,10 +235,10 @@ impl Calc {
                 )
                 .await?;
             if pending.is_empty() {
-                return Ok(());
+                return Ok(true);
             }
             if !self.process(pending).await {
-                return Ok(());
+                return Ok(false);
             }
         }
     }

@@ -96,30 +96,8 @@ impl Persist {
             }
         }
         // Entries this consumer held before a restart come first.
-        loop {
-            match self
-                .bus
-                .read_group(
-                    GROUP,
-                    &self.settings.consumer,
-                    Read::OwnPending,
-                    self.settings.batch_max,
-                )
-                .await
-            {
-                Ok(entries) if entries.is_empty() => break,
-                Ok(entries) => {
-                    if !self.writer.clone().write(entries).await {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot read own pending entries");
-                    if !self.pause(backoff.next()).await {
-                        return;
-                    }
-                }
-            }
+        if !self.write_own_pending().await {
+            return;
         }
         // One batch is written while the next one is read.
         let mut writing: Option<tokio::task::JoinHandle<bool>> = None;
@@ -156,6 +134,21 @@ impl Persist {
                     if !self.pause(backoff.next()).await {
                         break;
                     }
+                    // A read that timed out may still have handed entries
+                    // to this consumer: they are pending for it and no new
+                    // read returns them. Write them (and the batch, pending
+                    // too) from the pending list once the write under way
+                    // is done.
+                    batch.clear();
+                    if let Some(previous) = writing.take() {
+                        if !finished(previous).await {
+                            return;
+                        }
+                    }
+                    if !self.write_own_pending().await {
+                        return;
+                    }
+                    continue;
                 }
             }
             let full = batch.len() >= self.settings.batch_max;
@@ -176,6 +169,39 @@ impl Persist {
         }
         // Whatever is still in `batch` stays pending and is written after
         // the restart: nothing is acknowledged that was not committed.
+    }
+}
+
+impl Persist {
+    /// Writes every entry pending for this consumer, oldest first, until
+    /// none is left; `false` on stop.
+    async fn write_own_pending(&mut self) -> bool {
+        let mut backoff = Backoff::new();
+        loop {
+            match self
+                .bus
+                .read_group(
+                    GROUP,
+                    &self.settings.consumer,
+                    Read::OwnPending,
+                    self.settings.batch_max,
+                )
+                .await
+            {
+                Ok(entries) if entries.is_empty() => return true,
+                Ok(entries) => {
+                    if !self.writer.clone().write(entries).await {
+                        return false;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read own pending entries");
+                    if !self.pause(backoff.next()).await {
+                        return false;
+                    }
+                }
+            }
+        }
     }
 }
 
