@@ -225,15 +225,7 @@ impl Calc {
     /// `Ok(false)` on shutdown.
     async fn process_own_pending(&mut self) -> Result<bool, crate::bus::BusError> {
         loop {
-            let pending = self
-                .bus
-                .read_group(
-                    GROUP,
-                    &self.settings.consumer,
-                    Read::OwnPending,
-                    self.settings.batch_max,
-                )
-                .await?;
+            let pending = self.reader.own_pending(self.settings.batch_max).await?;
             if pending.is_empty() {
                 return Ok(true);
             }

@@ -8,7 +8,7 @@ pub mod gateway;
 pub mod persist;
 pub mod writer;
 
-use crate::bus::{Bus, DeadLetter, Delivered};
+use crate::bus::{Bus, BusError, DeadLetter, Delivered, Read};
 use crate::metrics::Metrics;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -102,6 +102,15 @@ impl GroupReader {
             metrics,
             last_claim: std::sync::Mutex::new(Instant::now()),
         }
+    }
+
+    /// Up to `count` entries handed to this consumer before and not
+    /// acknowledged (after a restart, or a read whose answer was lost),
+    /// oldest first.
+    pub async fn own_pending(&self, count: usize) -> Result<Vec<Delivered>, BusError> {
+        self.bus
+            .read_group(self.group, &self.consumer, Read::OwnPending, count)
+            .await
     }
 
     /// Every few seconds, the entries of stopped consumers (up to `count`);

@@ -178,16 +178,7 @@ impl Persist {
     async fn write_own_pending(&mut self) -> bool {
         let mut backoff = Backoff::new();
         loop {
-            match self
-                .bus
-                .read_group(
-                    GROUP,
-                    &self.settings.consumer,
-                    Read::OwnPending,
-                    self.settings.batch_max,
-                )
-                .await
-            {
+            match self.reader.own_pending(self.settings.batch_max).await {
                 Ok(entries) if entries.is_empty() => return true,
                 Ok(entries) => {
                     if !self.writer.clone().write(entries).await {
