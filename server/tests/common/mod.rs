@@ -332,6 +332,18 @@ impl PrivateRedis {
     }
 
     /// Kills the server: an outage.
+    /// Freezes (`SIGSTOP`) or thaws (`SIGCONT`) the server: connections
+    /// stay open, calls wait, data is kept.
+    pub fn freeze(&self, frozen: bool) {
+        let pid = self.child.as_ref().expect("running").id().to_string();
+        let signal = if frozen { "-STOP" } else { "-CONT" };
+        let status = std::process::Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
