@@ -73,11 +73,7 @@ struct Outcomes {
 async fn sigkill_twice_loses_no_acknowledged_tick() {
     let db = TestDb::create().await;
     let prefix = format!("test:crash:{}:", std::process::id());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let server = Arc::new(Mutex::new(spawn(port, &prefix, &db.url)));
     let _guard = Guard {
         server: server.clone(),

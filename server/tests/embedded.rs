@@ -180,11 +180,7 @@ fn batch(worker: usize, n: usize) -> Vec<Value> {
 #[tokio::test]
 async fn a_sigkill_during_ingest_loses_no_acknowledged_tick() {
     let dir = DataDir::new("kill");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let base = format!("http://127.0.0.1:{port}");
     let server = Arc::new(Mutex::new(spawn(port, &dir)));
     wait_ready(&base).await;

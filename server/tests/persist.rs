@@ -128,11 +128,7 @@ async fn entries_held_by_a_dead_consumer_are_taken_over() {
 #[tokio::test]
 async fn readiness_is_degraded_while_postgres_is_unreachable_and_ingest_goes_on() {
     // A port where nothing listens stands for a Postgres that is down.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let s = TestServer::start_with(common::redis_url(), |c| {
         c.database_url = Some(format!("postgres://postgres@127.0.0.1:{port}/none"));
     })
@@ -201,11 +197,7 @@ async fn durable_acks_answer_only_after_the_commit() {
 
 #[tokio::test]
 async fn durable_acks_answer_503_while_postgres_is_down_and_keep_the_ticks() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let s = TestServer::start_with(common::redis_url(), |c| {
         c.database_url = Some(format!("postgres://postgres@127.0.0.1:{port}/none"));
         c.durable_timeout_ms = 300;

@@ -413,7 +413,7 @@ impl Bus for RedisBus {
             if !full {
                 break;
             }
-            from = StreamId::new(last.millis, last.seq + 1);
+            from = last.next();
         }
         Ok(out)
     }
@@ -584,7 +584,7 @@ impl RedisBus {
                     .parse()
                     .map_err(|e| corrupt("stream id", e))?
             } else {
-                StreamId::new(group.last_delivered.millis, group.last_delivered.seq + 1)
+                group.last_delivered.next()
             };
             first.insert(group.name, id);
         }

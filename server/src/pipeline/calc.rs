@@ -215,7 +215,7 @@ impl Calc {
             if page.len() < 5_000 {
                 break;
             }
-            from = StreamId::new(last.millis, last.seq + 1);
+            from = last.next();
         }
         tracing::info!(symbols = self.windows.len(), "calc windows restored");
         self.process_own_pending().await.map(|_| ())

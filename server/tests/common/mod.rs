@@ -287,11 +287,7 @@ pub struct PrivateRedis {
 
 impl PrivateRedis {
     pub fn start() -> Self {
-        let port = StdListener::bind("127.0.0.1:0")
-            .expect("bind")
-            .local_addr()
-            .expect("addr")
-            .port();
+        let port = free_port();
         let mut redis = Self { port, child: None };
         redis.resume();
         redis
@@ -539,6 +535,15 @@ pub async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A port nothing listens on (right now): for a server to start on, or to
+/// stand for a service that is down.
+pub fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
 }
 
 /// A valid tick as JSON, with the current time.
