@@ -12,9 +12,7 @@ use tickpulse_core::{LatestTick, Snapshot, StreamTick, Symbol};
 /// The latest tick of every symbol.
 #[server]
 pub async fn load_snapshot() -> Result<Vec<LatestTick>, ServerFnError> {
-    let services = use_context::<crate::ssr::Services>()
-        .ok_or_else(|| ServerFnError::new("market data service is not configured"))?;
-    services
+    crate::ssr::services()?
         .market
         .latest_all()
         .await
@@ -129,7 +127,7 @@ pub fn Dashboard() -> impl IntoView {
 }
 
 #[component]
-fn StatusBadge(status: RwSignal<Connection>) -> impl IntoView {
+pub fn StatusBadge(status: RwSignal<Connection>) -> impl IntoView {
     let label = move || match status.get() {
         Connection::Connecting => "Connecting…",
         Connection::Live => "Live",
@@ -225,7 +223,9 @@ fn QuoteRow(row: RwSignal<Entry>) -> impl IntoView {
     let label = symbol.clone();
     view! {
         <tr class=class data-symbol=symbol>
-            <th scope="row" class="symbol">{label}</th>
+            <th scope="row" class="symbol">
+                <a href=format!("/symbols/{label}")>{label.clone()}</a>
+            </th>
             <td class="num price">{price}</td>
             <td class=change_class>{change}</td>
             <td class="num volume">{volume}</td>

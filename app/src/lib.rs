@@ -5,16 +5,20 @@
 //! sits behind `#[cfg(feature = "ssr")]`, browser-only code behind
 //! `#[cfg(feature = "hydrate")]`.
 
+pub mod chart;
+#[cfg(feature = "hydrate")]
+mod charts;
 pub mod dashboard;
 #[cfg(feature = "hydrate")]
 mod live;
 #[cfg(feature = "ssr")]
 pub mod ssr;
+pub mod symbol;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::{SsrMode, StaticSegment};
+use leptos_router::{ParamSegment, SsrMode, StaticSegment};
 
 /// The HTML document around every page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -26,6 +30,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                // Global before hydration: the symbol page's charts use it.
+                <script src="/echarts.min.js"></script>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
@@ -47,6 +53,11 @@ pub fn App() -> impl IntoView {
                 // Async: the first response already holds the table, so the
                 // page works without JavaScript and never flashes a spinner.
                 <Route path=StaticSegment("") view=dashboard::Dashboard ssr=SsrMode::Async/>
+                <Route
+                    path=(StaticSegment("symbols"), ParamSegment("id"))
+                    view=symbol::SymbolPage
+                    ssr=SsrMode::Async
+                />
             </Routes>
         </Router>
     }

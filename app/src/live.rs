@@ -1,30 +1,117 @@
-//! Browser only: follows `/api/stream` and feeds the dashboard [`Table`].
+//! Browser only: follows `/api/stream` and feeds the pages.
 //!
 //! The browser's `EventSource` reconnects by itself after network errors
 //! (the server asks for 1 s), sending the id of the last event it got: the
 //! server replays what was missed, or sends a reset snapshot when it no
 //! longer holds it. When the browser gives up (closed), this module opens a
-//! new one after a growing delay, which starts with a snapshot that replaces
-//! the table. Either way no update is lost across a server restart.
+//! new one after a growing delay, which starts with a snapshot. Either way no
+//! update is lost across a server restart. A follower stops when the page
+//! that started it goes away.
 
 use crate::dashboard::{Connection, Table};
+use crate::symbol::Live;
 use futures::future::{select, Either};
 use futures::StreamExt;
 use gloo_net::eventsource::futures::EventSource;
 use gloo_net::eventsource::State;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
-use tickpulse_core::{Snapshot, StreamTick};
+use tickpulse_core::{Snapshot, StreamTick, View};
 
-const STREAM_URL: &str = "/api/stream";
-
+/// The dashboard: every symbol's snapshot and ticks.
 pub fn follow(table: Table, status: RwSignal<Connection>) {
+    follow_url(
+        "/api/stream".to_owned(),
+        &["snapshot", "tick"],
+        status,
+        move |kind, data| {
+            if kind == "snapshot" {
+                match serde_json::from_str::<Snapshot>(data) {
+                    Ok(snapshot) => table.apply_snapshot(snapshot),
+                    Err(e) => leptos::logging::warn!("unreadable snapshot: {e}"),
+                }
+            } else {
+                match serde_json::from_str::<StreamTick>(data) {
+                    Ok(tick) => table.apply_tick(tick),
+                    Err(e) => leptos::logging::warn!("unreadable tick: {e}"),
+                }
+            }
+        },
+    );
+}
+
+/// How often the symbol page redraws at most.
+const REDRAW_MS: u64 = 250;
+
+/// The symbol page: ticks and views of one symbol, applied in batches of
+/// at most [`REDRAW_MS`].
+pub fn follow_symbol(symbol: &str, live: Live, status: RwSignal<Connection>) {
+    #[derive(Default)]
+    struct Pending {
+        ticks: Vec<StreamTick>,
+        view: Option<View>,
+        scheduled: bool,
+    }
+    let pending = Rc::new(RefCell::new(Pending::default()));
+    let url = format!("/api/stream?symbols={symbol}");
+    follow_url(url, &["tick", "view"], status, move |kind, data| {
+        {
+            let mut p = pending.borrow_mut();
+            if kind == "tick" {
+                match serde_json::from_str::<StreamTick>(data) {
+                    Ok(tick) => p.ticks.push(tick),
+                    Err(e) => leptos::logging::warn!("unreadable tick: {e}"),
+                }
+            } else {
+                match serde_json::from_str::<View>(data) {
+                    Ok(view) => p.view = Some(view),
+                    Err(e) => leptos::logging::warn!("unreadable view: {e}"),
+                }
+            }
+            if p.scheduled {
+                return;
+            }
+            p.scheduled = true;
+        }
+        let pending = pending.clone();
+        set_timeout(
+            move || {
+                let (ticks, view) = {
+                    let mut p = pending.borrow_mut();
+                    p.scheduled = false;
+                    (std::mem::take(&mut p.ticks), p.view.take())
+                };
+                live.apply(ticks, view);
+            },
+            Duration::from_millis(REDRAW_MS),
+        );
+    });
+}
+
+/// Follows `url`, handing each event of `kinds` to `on_event(kind, data)`,
+/// until the reactive owner that called it is cleaned up.
+fn follow_url(
+    url: String,
+    kinds: &'static [&'static str],
+    status: RwSignal<Connection>,
+    on_event: impl Fn(&str, &str) + 'static,
+) {
+    let alive = Arc::new(AtomicBool::new(true));
+    let flag = alive.clone();
+    on_cleanup(move || flag.store(false, Ordering::Relaxed));
     spawn_local(async move {
         let mut delay_ms = 500;
-        loop {
-            if run(table, status).await {
+        while alive.load(Ordering::Relaxed) {
+            if run(&url, kinds, &alive, status, &on_event).await {
                 delay_ms = 500;
+            }
+            if !alive.load(Ordering::Relaxed) {
+                break;
             }
             status.set(Connection::Reconnecting);
             sleep(delay_ms).await;
@@ -33,34 +120,35 @@ pub fn follow(table: Table, status: RwSignal<Connection>) {
     });
 }
 
-/// One `EventSource`, until the browser closes it for good. Returns whether
-/// it was live at some point.
-async fn run(table: Table, status: RwSignal<Connection>) -> bool {
-    let Ok(mut source) = EventSource::new(STREAM_URL) else {
+/// One `EventSource`, until the browser closes it for good or the page goes
+/// away (dropping it closes it). Returns whether it was live at some point.
+async fn run(
+    url: &str,
+    kinds: &'static [&'static str],
+    alive: &AtomicBool,
+    status: RwSignal<Connection>,
+    on_event: &impl Fn(&str, &str),
+) -> bool {
+    let Ok(mut source) = EventSource::new(url) else {
         return false;
     };
-    let (Ok(snapshots), Ok(ticks)) = (source.subscribe("snapshot"), source.subscribe("tick"))
-    else {
-        return false;
-    };
-    let mut events = futures::stream::select(snapshots, ticks);
+    let mut streams = Vec::new();
+    for kind in kinds {
+        match source.subscribe(*kind) {
+            Ok(s) => streams.push(s),
+            Err(_) => return false,
+        }
+    }
+    let mut events = futures::stream::select_all(streams);
     let mut was_live = false;
     loop {
+        if !alive.load(Ordering::Relaxed) {
+            return was_live;
+        }
         match select(events.next(), Box::pin(sleep(500))).await {
             Either::Left((Some(Ok((kind, message))), _)) => {
-                let Some(data) = message.data().as_string() else {
-                    continue;
-                };
-                if kind == "snapshot" {
-                    match serde_json::from_str::<Snapshot>(&data) {
-                        Ok(snapshot) => table.apply_snapshot(snapshot),
-                        Err(e) => leptos::logging::warn!("unreadable snapshot: {e}"),
-                    }
-                } else {
-                    match serde_json::from_str::<StreamTick>(&data) {
-                        Ok(tick) => table.apply_tick(tick),
-                        Err(e) => leptos::logging::warn!("unreadable tick: {e}"),
-                    }
+                if let Some(data) = message.data().as_string() {
+                    on_event(&kind, &data);
                 }
                 was_live = true;
                 status.set(Connection::Live);

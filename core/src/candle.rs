@@ -90,6 +90,36 @@ pub struct Candle {
     pub trades: u64,
 }
 
+impl Candle {
+    /// The candle of `bucket` opened by `t`.
+    pub fn first(bucket: Timestamp, t: &StreamTick) -> Self {
+        let price = t.tick.price;
+        Self {
+            bucket,
+            open: price,
+            high: price,
+            low: price,
+            close: price,
+            volume: t.tick.volume,
+            trades: 1,
+        }
+    }
+
+    /// Adds a tick of this candle's bucket; it becomes the close when
+    /// `is_newest` (no tick of the bucket is later).
+    pub fn include(&mut self, t: &StreamTick, is_newest: bool) {
+        let price = t.tick.price;
+        self.high = self.high.max(price);
+        self.low = self.low.min(price);
+        if is_newest {
+            self.close = price;
+        }
+        self.volume =
+            Volume::new_checked(self.volume.value() + t.tick.volume.value()).unwrap_or(self.volume);
+        self.trades += 1;
+    }
+}
+
 /// Candles of `ticks` (any order), oldest bucket first. Open and close are
 /// the first and last tick by `(ts, stream id)`.
 pub fn candles(ticks: &[StreamTick], interval: Interval) -> Vec<Candle> {
@@ -121,25 +151,9 @@ impl CandleBuilder {
     /// Adds the next tick; it must not come before the previous one.
     pub fn push(&mut self, t: &StreamTick) {
         let bucket = self.interval.bucket(t.tick.ts);
-        let price = t.tick.price;
         match self.out.last_mut() {
-            Some(c) if c.bucket == bucket => {
-                c.high = c.high.max(price);
-                c.low = c.low.min(price);
-                c.close = price;
-                c.volume = Volume::new_checked(c.volume.value() + t.tick.volume.value())
-                    .unwrap_or(c.volume);
-                c.trades += 1;
-            }
-            _ => self.out.push(Candle {
-                bucket,
-                open: price,
-                high: price,
-                low: price,
-                close: price,
-                volume: t.tick.volume,
-                trades: 1,
-            }),
+            Some(c) if c.bucket == bucket => c.include(t, true),
+            _ => self.out.push(Candle::first(bucket, t)),
         }
     }
 

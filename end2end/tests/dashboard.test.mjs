@@ -1,21 +1,13 @@
 // The live dashboard in a real browser against a real server and Redis.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, openDashboard, curlTick, tick } from './support.mjs';
+import { serverAndBrowser, openDashboard, curlTick, tick } from './support.mjs';
 
-let server, browser;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  await server?.cleanup();
-});
+const ctx = serverAndBrowser();
 
 test('a tick posted with curl appears on the open dashboard within one second, and in the API', async () => {
-  const page = await openDashboard(browser, server.base);
-  const posted = curlTick(server.base, tick('e2e-one', '123.45'));
+  const page = await openDashboard(ctx.browser, ctx.server.base);
+  const posted = curlTick(ctx.server.base, tick('e2e-one', '123.45'));
   assert.equal(posted.status, 202);
   assert.deepEqual(posted.body, { accepted: 1, duplicates: 0 });
   // The acceptance bound of the issue: visible within one second of the 202.
@@ -25,22 +17,22 @@ test('a tick posted with curl appears on the open dashboard within one second, a
   // The symbol endpoint serves the View, computed a moment after ingest.
   let view;
   for (let i = 0; i < 50 && !view; i++) {
-    const r = await fetch(`${server.base}/api/symbols/E2E-ONE`);
+    const r = await fetch(`${ctx.server.base}/api/symbols/E2E-ONE`);
     if (r.ok) view = await r.json();
     else await new Promise((res) => setTimeout(res, 100));
   }
   assert.equal(view?.last?.price, '123.45');
-  const listed = await (await fetch(`${server.base}/api/symbols`)).json();
+  const listed = await (await fetch(`${ctx.server.base}/api/symbols`)).json();
   assert.equal(listed.find((t) => t.symbol === 'E2E-ONE')?.price, '123.45');
   assert.deepEqual(page.errors, []);
   await page.close();
 });
 
 test('the same event_id twice counts as a duplicate and shows once', async () => {
-  const page = await openDashboard(browser, server.base);
+  const page = await openDashboard(ctx.browser, ctx.server.base);
   const t = tick('E2E-DUP', '10');
-  assert.deepEqual(curlTick(server.base, t).body, { accepted: 1, duplicates: 0 });
-  assert.deepEqual(curlTick(server.base, { ...t, price: '11' }).body, { accepted: 0, duplicates: 1 });
+  assert.deepEqual(curlTick(ctx.server.base, t).body, { accepted: 1, duplicates: 0 });
+  assert.deepEqual(curlTick(ctx.server.base, { ...t, price: '11' }).body, { accepted: 0, duplicates: 1 });
   await page.waitForSelector('tr[data-symbol="E2E-DUP"]');
   assert.equal(await page.locator('tr[data-symbol="E2E-DUP"]').count(), 1);
   assert.equal(await page.locator('tr[data-symbol="E2E-DUP"] .price').textContent(), '10');
@@ -48,40 +40,40 @@ test('the same event_id twice counts as a duplicate and shows once', async () =>
 });
 
 test('a row updates in place and flashes up, then down', async () => {
-  curlTick(server.base, tick('E2E-FLASH', '100'));
-  const page = await openDashboard(browser, server.base);
+  curlTick(ctx.server.base, tick('E2E-FLASH', '100'));
+  const page = await openDashboard(ctx.browser, ctx.server.base);
   const row = page.locator('tr[data-symbol="E2E-FLASH"]');
   await row.waitFor();
   // Mark the element: an in-place update keeps it, a re-render would not.
   await row.evaluate((el) => { el.dataset.marker = 'kept'; });
-  curlTick(server.base, tick('E2E-FLASH', '101.5'));
+  curlTick(ctx.server.base, tick('E2E-FLASH', '101.5'));
   await page.waitForSelector('tr[data-symbol="E2E-FLASH"].up');
   assert.equal(await row.locator('.price').textContent(), '101.5');
   assert.equal(await row.getAttribute('data-marker'), 'kept');
   assert.match(await row.locator('.change').textContent(), /^\+1\.5 \(\+1\.5%\)$/);
-  curlTick(server.base, tick('E2E-FLASH', '99'));
+  curlTick(ctx.server.base, tick('E2E-FLASH', '99'));
   await page.waitForSelector('tr[data-symbol="E2E-FLASH"].down');
   assert.match(await row.locator('.change').textContent(), /^-1 \(-1%\)$/);
   await page.close();
 });
 
 test('the table is rendered on the server: it is there without JavaScript', async () => {
-  curlTick(server.base, tick('E2E-SSR', '42'));
-  const context = await browser.newContext({ javaScriptEnabled: false });
+  curlTick(ctx.server.base, tick('E2E-SSR', '42'));
+  const context = await ctx.browser.newContext({ javaScriptEnabled: false });
   const page = await context.newPage();
-  await page.goto(server.base + '/');
+  await page.goto(ctx.server.base + '/');
   assert.equal(await page.locator('tr[data-symbol="E2E-SSR"] .price').textContent(), '42');
   assert.equal(await page.locator('.quotes th', { hasText: 'Source' }).count(), 1);
   await context.close();
 });
 
 test('the dashboard reconnects by itself after a server restart', async () => {
-  const page = await openDashboard(browser, server.base);
-  await server.stop();
+  const page = await openDashboard(ctx.browser, ctx.server.base);
+  await ctx.server.stop();
   await page.waitForSelector('.status.reconnecting', { timeout: 10_000 });
-  await server.start();
+  await ctx.server.start();
   await page.waitForSelector('.status.live', { timeout: 15_000 });
-  curlTick(server.base, tick('E2E-AFTER', '7.25'));
+  curlTick(ctx.server.base, tick('E2E-AFTER', '7.25'));
   await page.waitForFunction(
     () => document.querySelector('tr[data-symbol="E2E-AFTER"] .price')?.textContent === '7.25',
     null, { timeout: 5_000 });
@@ -89,9 +81,9 @@ test('the dashboard reconnects by itself after a server restart', async () => {
 });
 
 test('dark and light schemes follow the system setting', async () => {
-  const page = await browser.newPage();
+  const page = await ctx.browser.newPage();
   await page.emulateMedia({ colorScheme: 'dark' });
-  await page.goto(server.base + '/');
+  await page.goto(ctx.server.base + '/');
   const dark = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
   await page.emulateMedia({ colorScheme: 'light' });
   const light = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);

@@ -9,6 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
+import { before, after } from 'node:test';
 
 export const USER = 'e2e-feeder';
 export const PASSWORD = 'e2e-secret';
@@ -93,6 +94,21 @@ async function waitReady(base, server) {
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`server at ${base} did not become ready:\n${server.log}`);
+}
+
+/** A server and a browser for the tests of one file: started before the
+ * first test, stopped after the last. */
+export function serverAndBrowser() {
+  const ctx = { server: null, browser: null };
+  before(async () => {
+    ctx.server = await startServer();
+    ctx.browser = await launchBrowser();
+  });
+  after(async () => {
+    await ctx.browser?.close();
+    await ctx.server?.cleanup();
+  });
+  return ctx;
 }
 
 export async function launchBrowser() {

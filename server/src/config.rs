@@ -89,7 +89,8 @@ pub struct Config {
     #[arg(long, env = "INGEST_PASSWORD", hide_env_values = true)]
     pub ingest_password: Option<String>,
 
-    /// How long an `event_id` is remembered for de-duplication, in seconds.
+    /// How long an `event_id` is remembered for de-duplication, in seconds
+    /// (at least this long, at most twice as long).
     /// Memory grows with ticks/s times this window.
     #[arg(long, env = "DEDUPE_TTL_SECS", default_value_t = 3_600)]
     pub dedupe_ttl_secs: u64,

@@ -1,8 +1,8 @@
 //! The pages: Leptos SSR routes, server functions, and the static site
 //! (WASM, JS, CSS, `public/`) under [`Config::site_root`].
 
-use crate::bus::Bus;
 use crate::config::Config;
+use crate::http::symbols::{candles_of, history_of};
 use crate::state::AppState;
 use axum::Router;
 use leptos::prelude::*;
@@ -10,7 +10,7 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::sync::Arc;
 use tickpulse_app::ssr::{BoxFuture, MarketData, Services};
 use tickpulse_app::{shell, App};
-use tickpulse_core::LatestTick;
+use tickpulse_core::{Candle, Interval, LatestTick, StreamTick, Symbol, Timestamp, View};
 
 /// The name of the built bundle: `pkg/tickpulse.js`, `pkg/tickpulse_bg.wasm`,
 /// `pkg/tickpulse.css` (see scripts/build-site.sh).
@@ -25,19 +25,48 @@ pub fn leptos_options(config: &Config) -> LeptosOptions {
         .build()
 }
 
-/// The pages' view of the bus.
-struct BusMarketData(Arc<dyn Bus>);
+/// The pages' view of the market data: the JSON API's reads.
+struct StateMarketData(AppState);
 
-impl MarketData for BusMarketData {
+impl MarketData for StateMarketData {
     fn latest_all(&self) -> BoxFuture<'_, Result<Vec<LatestTick>, String>> {
-        Box::pin(async move { self.0.latest_all().await.map_err(|e| e.to_string()) })
+        Box::pin(async move { self.0.bus.latest_all().await.map_err(|e| e.to_string()) })
+    }
+
+    fn view<'a>(&'a self, symbol: &'a Symbol) -> BoxFuture<'a, Result<Option<View>, String>> {
+        Box::pin(async move { self.0.bus.view(symbol).await.map_err(|e| e.to_string()) })
+    }
+
+    fn history<'a>(
+        &'a self,
+        symbol: &'a Symbol,
+        limit: usize,
+    ) -> BoxFuture<'a, Result<Vec<StreamTick>, String>> {
+        let newest = Timestamp::from_nanos(i64::MAX);
+        Box::pin(async move {
+            history_of(&self.0, symbol, newest, limit)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn candles<'a>(
+        &'a self,
+        symbol: &'a Symbol,
+        interval: Interval,
+    ) -> BoxFuture<'a, Result<Vec<Candle>, String>> {
+        Box::pin(async move {
+            candles_of(&self.0, symbol, interval, None, None)
+                .await
+                .map_err(|e| e.to_string())
+        })
     }
 }
 
 /// Adds the page routes, the server functions and the static files.
 pub fn routes(router: Router<AppState>, state: &AppState) -> Router<AppState> {
     let services = Services {
-        market: Arc::new(BusMarketData(state.bus.clone())),
+        market: Arc::new(StateMarketData(state.clone())),
     };
     let options = state.leptos_options.clone();
     router

@@ -1,13 +1,19 @@
 -- Appends a batch of validated ticks atomically (see bus/redis.rs).
 --
--- ARGV[1] key prefix, ARGV[2] de-dupe TTL (s),
+-- ARGV[1] key prefix, ARGV[2] de-dupe window (s),
 -- then five arguments per tick:
 --   event_id, symbol, sortable event time (20 digits), price, tick JSON
 -- where the tick JSON is a StreamTick object without its "id".
 --
--- Per tick: SET seen:{event_id} NX; if it existed the tick is a duplicate,
--- otherwise XADD it. Should XADD fail, the seen key is removed again before
--- the error is raised, so a failed append can always be retried.
+-- De-duplication: event ids are remembered in one set per window of time,
+-- seen:{n} with n = floor(server time / window), expiring two windows after
+-- it starts. A tick is a duplicate when its id is in the current or the
+-- previous set, or earlier in this batch, so an id is remembered for at least
+-- one window and at most two. The sets are read with one SMISMEMBER each and
+-- written with one SADD per batch, which is much cheaper than a key per tick.
+-- Should an XADD fail, the ids appended so far are still recorded before the
+-- error is raised, so a retry answers those as duplicates and appends the
+-- rest.
 -- Per symbol (once per call, not per tick): ticks:first keeps the first
 -- price; ticks:latest (+ its event time in ticks:latest:ts, compared as
 -- fixed-width strings) takes the newest appended tick unless the stored one
@@ -15,21 +21,44 @@
 -- One PUBLISH carries every appended tick (format in bus/redis.rs).
 --
 -- Returns a string of '1' (appended) / '0' (duplicate), one per tick.
-local prefix, ttl = ARGV[1], ARGV[2]
+local prefix, window = ARGV[1], tonumber(ARGV[2])
 local stream = prefix .. 'ticks.received'
-local flags, head, bodies = {}, {}, {}
+local n = math.floor(tonumber(redis.call('TIME')[1]) / window)
+local current, previous = prefix .. 'seen:' .. n, prefix .. 'seen:' .. (n - 1)
+local ids = {}
+for i = 3, #ARGV, 5 do ids[#ids + 1] = ARGV[i] end
+-- unpack() is limited to a few thousand values: every bulk call is chunked.
+local CHUNK = 1000
+local known = {}
+for _, set in ipairs({ current, previous }) do
+  for from = 1, #ids, CHUNK do
+    local to = math.min(from + CHUNK - 1, #ids)
+    local found = redis.call('SMISMEMBER', set, unpack(ids, from, to))
+    for j = from, to do
+      if found[j - from + 1] == 1 then known[ids[j]] = true end
+    end
+  end
+end
+local function remember(added)
+  for from = 1, #added, CHUNK do
+    redis.call('SADD', current, unpack(added, from, math.min(from + CHUNK - 1, #added)))
+  end
+  if #added > 0 then redis.call('EXPIREAT', current, (n + 2) * window) end
+end
+local flags, head, bodies, added = {}, {}, {}, {}
 local newest, first_price, symbols = {}, {}, {}
 for i = 3, #ARGV, 5 do
   local event_id, symbol, ts_key, price, body = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-  local seen = prefix .. 'seen:' .. event_id
-  if not redis.call('SET', seen, '1', 'NX', 'EX', ttl) then
+  if known[event_id] then
     flags[#flags + 1] = '0'
   else
     local id = redis.pcall('XADD', stream, '*', 'symbol', symbol, 'tick', body)
     if type(id) == 'table' and id.err then
-      redis.call('DEL', seen)
+      remember(added)
       return redis.error_reply(id.err)
     end
+    known[event_id] = true
+    added[#added + 1] = event_id
     local best = newest[symbol]
     if not best then
       symbols[#symbols + 1] = symbol
@@ -44,11 +73,11 @@ for i = 3, #ARGV, 5 do
     bodies[#bodies + 1] = body
   end
 end
+remember(added)
 if #symbols > 0 then
   local latest, latest_ts, first = prefix .. 'ticks:latest', prefix .. 'ticks:latest:ts', prefix .. 'ticks:first'
-  -- HMGET in chunks: unpack() is limited to a few thousand values.
-  for from = 1, #symbols, 1000 do
-    local to = math.min(from + 999, #symbols)
+  for from = 1, #symbols, CHUNK do
+    local to = math.min(from + CHUNK - 1, #symbols)
     local stored = redis.call('HMGET', latest_ts, unpack(symbols, from, to))
     for j = from, to do
       local symbol, best, old = symbols[j], newest[symbols[j]], stored[j - from + 1]

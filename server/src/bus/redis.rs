@@ -5,7 +5,12 @@
 //! - `ticks:latest` — hash symbol → newest `StreamTick` JSON (compacted view)
 //! - `ticks:latest:ts` — hash symbol → event time of that tick, sortable
 //! - `ticks:first` — hash symbol → first price seen
-//! - `seen:{event_id}` — de-duplication marker with a TTL
+//! - `seen:{n}` — set of the event ids appended in the n-th de-dupe window
+//!   (`floor(time / DEDUPE_TTL_SECS)`), expiring two windows after it
+//!   starts. DESIGN.md names one `seen:{event_id}` key per tick; one set per
+//!   window replaces a command and a key with its own expiry per tick by two
+//!   `SMISMEMBER` and one `SADD` per batch, and an id is still remembered
+//!   for at least one window
 //! - `realtime:updates` — channel; one message per append (see [`decode_update`])
 //! - `views` — hash symbol → `View` JSON, written by the calc stage
 //! - `realtime:views` — channel; a JSON array of the views of one calc batch

@@ -1,5 +1,7 @@
 //! The read API: `GET /api/symbols` (latest tick per symbol),
 //! `GET /api/symbols/{id}` (the symbol's View), `…/history` and `…/candles`.
+//! The handlers check the parameters; [`history_of`] and [`candles_of`] do
+//! the reading, for these handlers and for the pages alike.
 
 use super::error::ApiError;
 use crate::pipeline::persist;
@@ -80,8 +82,19 @@ pub async fn history(
         Some(text) => time_param("before", text)?,
         None => Timestamp::from_nanos(i64::MAX),
     };
+    Ok(Json(history_of(&state, &symbol, before, limit).await?))
+}
+
+/// Ticks of `symbol` with an event time before `before`, newest first, the
+/// persisted ones and those still on their way to the store.
+pub async fn history_of(
+    state: &AppState,
+    symbol: &Symbol,
+    before: Timestamp,
+    limit: usize,
+) -> Result<Vec<StreamTick>, ApiError> {
     let store = state.store.as_ref().ok_or(ApiError::NoStore("history"))?;
-    let mut ticks = store.history(&symbol, before, limit).await?;
+    let mut ticks = store.history(symbol, before, limit).await?;
     let stored: HashSet<String> = ticks.iter().map(|t| t.tick.event_id.to_string()).collect();
     let unpersisted = state.bus.unacknowledged(persist::GROUP, 100_000).await?;
     ticks.extend(
@@ -89,14 +102,14 @@ pub async fn history(
             .into_iter()
             .filter_map(|d| d.tick.ok())
             .filter(|t| {
-                t.tick.symbol == symbol
+                t.tick.symbol == *symbol
                     && t.tick.ts < before
                     && !stored.contains(t.tick.event_id.as_str())
             }),
     );
     ticks.sort_by(|a, b| (b.tick.ts, b.id).cmp(&(a.tick.ts, a.id)));
     ticks.truncate(limit);
-    Ok(Json(ticks))
+    Ok(ticks)
 }
 
 #[derive(Debug, Deserialize)]
@@ -125,14 +138,32 @@ pub async fn candles(
                 field: "interval",
                 message,
             })?;
-    let to = match params.to.as_deref() {
-        Some(text) => time_param("to", text)?,
-        None => Timestamp::now(),
-    };
-    let from = match params.from.as_deref() {
-        Some(text) => time_param("from", text)?,
-        None => Timestamp::from_nanos(to.as_nanos().saturating_sub(500 * interval.nanos()).max(0)),
-    };
+    let to = params
+        .to
+        .as_deref()
+        .map(|text| time_param("to", text))
+        .transpose()?;
+    let from = params
+        .from
+        .as_deref()
+        .map(|text| time_param("from", text))
+        .transpose()?;
+    Ok(Json(candles_of(&state, &symbol, interval, from, to).await?))
+}
+
+/// Candles of `symbol` in `[from, to)`; `to` defaults to now, `from` to 500
+/// intervals before `to`.
+pub async fn candles_of(
+    state: &AppState,
+    symbol: &Symbol,
+    interval: Interval,
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+) -> Result<Vec<Candle>, ApiError> {
+    let to = to.unwrap_or_else(Timestamp::now);
+    let from = from.unwrap_or_else(|| {
+        Timestamp::from_nanos(to.as_nanos().saturating_sub(500 * interval.nanos()).max(0))
+    });
     if from >= to {
         return Err(ApiError::BadParam {
             field: "from",
@@ -146,5 +177,5 @@ pub async fn candles(
         });
     }
     let store = state.store.as_ref().ok_or(ApiError::NoStore("candles"))?;
-    Ok(Json(store.candles(&symbol, interval, from, to).await?))
+    Ok(store.candles(symbol, interval, from, to).await?)
 }
