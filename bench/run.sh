@@ -4,6 +4,7 @@
 # Usage: bench/run.sh ingest  [bench-ingest flags, e.g. --seconds 20]
 #        bench/run.sh persist [bench-persist flags, e.g. --seconds 20]
 #        bench/run.sh cache   [bench-cache flags]
+#        bench/run.sh fanout  [bench-fanout flags, e.g. --clients 5000]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which="${1:-ingest}"; shift || true
@@ -14,6 +15,13 @@ cargo build --release -p tickpulse-server -p tickpulse-bench
 case "$which" in
   ingest) exec "$target_dir/release/bench-ingest" --bin-dir "$target_dir/release" "$@" ;;
   persist) exec "$target_dir/release/bench-persist" --bin-dir "$target_dir/release" "$@" ;;
-  cache) exec "$target_dir/release/bench-cache" "$@" ;;
-  *) echo "unknown benchmark $which (known: ingest, persist, cache)" >&2; exit 2 ;;
+  cache)
+    echo "==> criterion: PriceCache get/put and their baselines"
+    cargo bench -p tickpulse-bench --bench cache_ops
+    exec "$target_dir/release/bench-cache" --criterion-dir "$target_dir/criterion" "$@" ;;
+  fanout)
+    # Two sockets per client (the client's and the server's end).
+    ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+    exec "$target_dir/release/bench-fanout" --bin-dir "$target_dir/release" "$@" ;;
+  *) echo "unknown benchmark $which (known: ingest, persist, cache, fanout)" >&2; exit 2 ;;
 esac

@@ -1,21 +1,21 @@
 //! `bench-cache`: the client's `PriceCache` (DESIGN §9, P6).
 //!
-//! - Cost per operation: `get` of a resident symbol, `put` replacing a
-//!   view, `apply` of a live update, next to the same-run baseline of a
-//!   plain `HashMap<Symbol, View>` lookup (what any cache must at least do).
+//! - Cost per operation: `get` of a resident symbol and `put` replacing a
+//!   view, next to the same-run baselines of a plain `HashMap<Symbol, View>`
+//!   lookup (what any cache must at least do) and of cloning the view;
+//!   measured by criterion (`benches/cache_ops.rs`, run first by
+//!   `bench/run.sh cache`), whose estimates this program reads.
 //! - Hit ratio on Zipf-distributed reads over 5,000 symbols with room for
 //!   500 (10 %), for several skews, next to the best any cache of that size
 //!   can do on such reads: the share of reads that go to the 500 most
 //!   popular symbols.
 
+use anyhow::Context;
 use clap::Parser;
-use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::hint::black_box;
-use std::time::Instant;
-use tickpulse_bench::{machine, publish};
+use tickpulse_bench::{machine, publish, sample_view};
 use tickpulse_client::{CacheConfig, PriceCache};
-use tickpulse_core::{StreamTick, Symbol, SymbolWindow, Timestamp, View, WindowSettings};
+use tickpulse_core::{Symbol, Timestamp, View};
 
 #[derive(Parser)]
 struct Args {
@@ -30,18 +30,34 @@ struct Args {
     reads: usize,
     #[arg(long, default_value = "bench/reports/cache.md")]
     out: String,
+    /// Where criterion left its estimates of `benches/cache_ops.rs`.
+    #[arg(long, default_value = "target/criterion")]
+    criterion_dir: String,
 }
 
-fn view(symbol: &str, id: u64) -> View {
-    let tick: StreamTick = serde_json::from_value(serde_json::json!({
-        "id": format!("{}-0", 1_795_000_000_000u64 + id), "symbol": symbol, "price": "64000.5",
-        "volume": "0.25", "source": "bench", "ts": 1_795_000_000_000i64,
-        "event_id": format!("{symbol}-{id}"), "received_at": 1_795_000_000_000i64
-    }))
-    .expect("a valid tick");
-    let mut w = SymbolWindow::default();
-    w.apply(&tick, &WindowSettings::default());
-    w.view(Timestamp::from_nanos(0)).expect("a view")
+/// Criterion's mean estimate of `cache/{name}`, in ns per iteration.
+fn criterion_ns(dir: &str, name: &str) -> anyhow::Result<(f64, f64, f64)> {
+    let path = format!("{dir}/cache/{name}/new/estimates.json");
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!("no criterion estimates at {path}: run `bench/run.sh cache`, which runs `cargo bench -p tickpulse-bench --bench cache_ops` first")
+    })?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("read {path}"))?;
+    let mean = &json["mean"];
+    let number = |v: &serde_json::Value| {
+        v.as_f64()
+            .with_context(|| format!("{path}: no mean estimate"))
+    };
+    Ok((
+        number(&mean["point_estimate"])?,
+        number(&mean["confidence_interval"]["lower_bound"])?,
+        number(&mean["confidence_interval"]["upper_bound"])?,
+    ))
+}
+
+/// `mean [low, high]` of a criterion estimate.
+fn show((mean, low, high): (f64, f64, f64)) -> String {
+    format!("{mean:.1} [{low:.1}, {high:.1}]")
 }
 
 /// xorshift64*: fast, reproducible.
@@ -93,12 +109,6 @@ fn hit_ratio(
     st.hits as f64 / (st.hits + st.misses) as f64
 }
 
-fn ns_per_op(ops: usize, run: impl FnOnce()) -> f64 {
-    let start = Instant::now();
-    run();
-    start.elapsed().as_nanos() as f64 / ops as f64
-}
-
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let symbols: Vec<Symbol> = (0..args.symbols)
@@ -107,7 +117,7 @@ fn main() -> anyhow::Result<()> {
     let views: Vec<View> = symbols
         .iter()
         .enumerate()
-        .map(|(i, s)| view(s.as_str(), i as u64))
+        .map(|(i, s)| sample_view(s.as_str(), i as u64))
         .collect();
     let config = CacheConfig {
         capacity: args.capacity,
@@ -120,39 +130,10 @@ fn main() -> anyhow::Result<()> {
         args.reads
     );
 
-    // Costs, on resident symbols.
-    let resident = &symbols[..args.capacity];
-    let ops = 5_000_000;
-    let mut cache = PriceCache::new(config);
-    for v in &views[..args.capacity] {
-        cache.put(v.clone(), 0);
-    }
-    let get_ns = ns_per_op(ops, || {
-        for i in 0..ops {
-            black_box(cache.get(black_box(&resident[i % resident.len()]), 1));
-        }
-    });
-    let map: HashMap<Symbol, View> = views[..args.capacity]
-        .iter()
-        .map(|v| (v.symbol.clone(), v.clone()))
-        .collect();
-    let map_ns = ns_per_op(ops, || {
-        for i in 0..ops {
-            black_box(map.get(black_box(&resident[i % resident.len()])));
-        }
-    });
-    let put_ops = 1_000_000;
-    let replacements: Vec<View> = views[..args.capacity].to_vec();
-    let put_ns = ns_per_op(put_ops, || {
-        for i in 0..put_ops {
-            black_box(cache.put(replacements[i % replacements.len()].clone(), 2));
-        }
-    });
-    let clone_ns = ns_per_op(put_ops, || {
-        for i in 0..put_ops {
-            black_box(replacements[i % replacements.len()].clone());
-        }
-    });
+    let get_ns = show(criterion_ns(&args.criterion_dir, "get_hit")?);
+    let map_ns = show(criterion_ns(&args.criterion_dir, "hashmap_get")?);
+    let put_ns = show(criterion_ns(&args.criterion_dir, "put_replace")?);
+    let clone_ns = show(criterion_ns(&args.criterion_dir, "view_clone")?);
 
     // Hit ratios.
     let mut rows = Vec::new();
@@ -182,15 +163,19 @@ fn main() -> anyhow::Result<()> {
         "- workload: {} symbols, capacity {} (LRU), release build, one thread\n",
         args.symbols, args.capacity
     );
+    let _ = writeln!(
+        out,
+        "Costs by criterion (`benches/cache_ops.rs`, 500 resident symbols): mean ns per operation [95 % confidence interval].\n"
+    );
     let _ = writeln!(out, "| operation | ns/op | same-run baseline | ns/op |");
     let _ = writeln!(out, "| --- | ---: | --- | ---: |");
     let _ = writeln!(
         out,
-        "| `get`, resident symbol (hit, LRU update, read count) | {get_ns:.1} | `HashMap::get` | {map_ns:.1} |"
+        "| `get`, resident symbol (hit, LRU update, read count) | {get_ns} | `HashMap::get` | {map_ns} |"
     );
     let _ = writeln!(
         out,
-        "| `put`, replacing a view (the view moved in) | {put_ns:.1} | cloning the view alone | {clone_ns:.1} |"
+        "| `put`, replacing a view (the view moved in) | {put_ns} | cloning the view alone | {clone_ns} |"
     );
     let _ = writeln!(
         out,

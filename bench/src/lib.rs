@@ -174,3 +174,18 @@ fn fresh_seed() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64);
     now ^ RUNS.fetch_add(1, Ordering::Relaxed).rotate_left(48)
 }
+
+/// A view of `symbol` after one tick, whose stream id grows with `id`: what
+/// the cache benchmarks store.
+pub fn sample_view(symbol: &str, id: u64) -> tickpulse_core::View {
+    let tick: tickpulse_core::StreamTick = serde_json::from_value(serde_json::json!({
+        "id": format!("{}-0", 1_795_000_000_000u64 + id), "symbol": symbol, "price": "64000.5",
+        "volume": "0.25", "source": "bench", "ts": 1_795_000_000_000i64,
+        "event_id": format!("{symbol}-{id}"), "received_at": 1_795_000_000_000i64
+    }))
+    .expect("a valid tick");
+    let mut w = tickpulse_core::SymbolWindow::default();
+    w.apply(&tick, &tickpulse_core::WindowSettings::default());
+    w.view(tickpulse_core::Timestamp::from_nanos(0))
+        .expect("a view")
+}

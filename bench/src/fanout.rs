@@ -1,0 +1,494 @@
+//! `bench-fanout`: SSE fan-out of one tickpulse process (DESIGN §9, P5).
+//!
+//! The dashboard workload: 500 symbols, ticks posted through the webhook at
+//! `--rate` per second in all (batches every 10 ms), N SSE clients on
+//! `/api/stream?symbols=…`, each watching 20 of the symbols. For growing N
+//! it measures the tick events delivered per second, the latency of each
+//! (publisher's send → client's read, from a send time carried in the
+//! event id), lost events (expected from the subscriptions, minus those
+//! read) and resets, and the server's memory. The answer is the largest N
+//! with p99 ≤ 100 ms and nothing lost. The clients and the publisher run in
+//! this process, on the same 2 cores as the server.
+
+use anyhow::Context;
+use clap::Parser;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tickpulse_bench::{machine, publish, start_tickpulse, Proc, PASSWORD, USER};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+#[derive(Parser)]
+struct Args {
+    /// Client counts to try, in order; stops after the first that misses.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1000,2500,5000,7500,10000"
+    )]
+    clients: Vec<usize>,
+    /// Ticks per second in all, spread over the symbols.
+    #[arg(long, default_value_t = 1_000)]
+    rate: u64,
+    #[arg(long, default_value_t = 500)]
+    symbols: usize,
+    /// Symbols each client watches.
+    #[arg(long, default_value_t = 20)]
+    per_client: usize,
+    /// Seconds of measurement per client count (after a 3 s warm-up).
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Folder with the release binary `tickpulse`.
+    #[arg(long, default_value = "target/release")]
+    bin_dir: String,
+    /// Where to write the report (Markdown).
+    #[arg(long, default_value = "bench/reports/fanout.md")]
+    out: String,
+}
+
+/// Latency bound of the target.
+const P99_TARGET_MS: f64 = 100.0;
+
+fn micros_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+fn symbol(i: usize) -> String {
+    format!("P5-{i:03}")
+}
+
+/// The symbols client `c` watches.
+fn watched(c: usize, args: &Args) -> Vec<usize> {
+    (0..args.per_client)
+        .map(|k| (c * args.per_client + k) % args.symbols)
+        .collect()
+}
+
+/// What the clients saw, shared.
+#[derive(Default)]
+struct Seen {
+    /// Tick events of the measured phase.
+    ticks: AtomicU64,
+    views: AtomicU64,
+    resets: AtomicU64,
+    /// Clients whose stream ended or failed.
+    dropped: AtomicU64,
+    /// Microseconds from send to read, of the measured phase.
+    latencies: Mutex<Vec<u32>>,
+}
+
+/// The phase a tick belongs to, carried in its event id:
+/// `p5-{run}-{phase}-{seq}-{send µs}`.
+const WARM: char = 'w';
+const MEASURED: char = 'm';
+
+/// What every client shares with the driver.
+struct Shared {
+    seen: Seen,
+    run: String,
+    connected: AtomicU64,
+    /// True during the measured phase (for the view count).
+    measuring: AtomicBool,
+}
+
+async fn client(base: String, path: String, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let seen = &shared.seen;
+    let fail = |seen: &Seen| {
+        seen.dropped.fetch_add(1, Relaxed);
+    };
+    let Ok(mut stream) = TcpStream::connect(base.trim_start_matches("http://")).await else {
+        return fail(seen);
+    };
+    // HTTP/1.0: the body is the rest of the connection, no chunk framing.
+    let request = format!("GET {path} HTTP/1.0\r\nAccept: text/event-stream\r\n\r\n");
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return fail(seen);
+    }
+    shared.connected.fetch_add(1, Relaxed);
+    let mut lines = BufReader::with_capacity(16 * 1024, stream).lines();
+    let marker = format!("\"event_id\":\"p5-{}-", shared.run);
+    let mut event = String::new();
+    let mut latencies = Vec::new();
+    loop {
+        let line = tokio::select! {
+            line = lines.next_line() => match line {
+                Ok(Some(line)) => line,
+                _ => {
+                    fail(seen);
+                    break;
+                }
+            },
+            _ = stop.changed() => break,
+        };
+        if let Some(kind) = line.strip_prefix("event: ") {
+            event.clear();
+            event.push_str(kind);
+        } else if let Some(data) = line.strip_prefix("data: ") {
+            match event.as_str() {
+                "tick" => {
+                    let now = micros_now();
+                    if let Some(at) = data.find(&marker) {
+                        let rest = &data[at + marker.len()..];
+                        if rest.starts_with(MEASURED) {
+                            let id = rest.split('"').next().unwrap_or("");
+                            if let Some(sent) =
+                                id.rsplit('-').next().and_then(|s| s.parse::<u64>().ok())
+                            {
+                                latencies
+                                    .push(now.saturating_sub(sent).min(u32::MAX as u64) as u32);
+                                seen.ticks.fetch_add(1, Relaxed);
+                            }
+                        }
+                    }
+                }
+                "view" if shared.measuring.load(Relaxed) => {
+                    seen.views.fetch_add(1, Relaxed);
+                }
+                "snapshot" if data.contains("\"reset\":true") => {
+                    seen.resets.fetch_add(1, Relaxed);
+                }
+                _ => {}
+            }
+            if latencies.len() >= 4096 {
+                seen.latencies.lock().unwrap().append(&mut latencies);
+            }
+        }
+    }
+    seen.latencies.lock().unwrap().append(&mut latencies);
+}
+
+/// Posts `rate` ticks per second in batches every 10 ms, cycling over the
+/// symbols, until `stop`; the phase comes from `phase`. Returns the ticks
+/// accepted per symbol in the measured phase.
+async fn publisher(
+    base: String,
+    args_symbols: usize,
+    rate: u64,
+    run: String,
+    measuring: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<(Vec<u64>, u64)> {
+    let http = reqwest::Client::new();
+    let per_batch = (rate / 100).max(1) as usize;
+    let mut every = tokio::time::interval(Duration::from_millis(10));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut seq = 0u64;
+    let mut next_symbol = 0usize;
+    let mut accepted = vec![0u64; args_symbols];
+    let mut failed = 0u64;
+    while !stop.load(Relaxed) {
+        every.tick().await;
+        let phase = if measuring.load(Relaxed) {
+            MEASURED
+        } else {
+            WARM
+        };
+        let sent = micros_now();
+        let ms = sent / 1000;
+        let mut body = String::with_capacity(per_batch * 160);
+        let mut symbols = Vec::with_capacity(per_batch);
+        body.push('[');
+        for i in 0..per_batch {
+            if i > 0 {
+                body.push(',');
+            }
+            let s = next_symbol;
+            next_symbol = (next_symbol + 1) % args_symbols;
+            seq += 1;
+            symbols.push(s);
+            let _ = write!(
+                body,
+                r#"{{"symbol":"{}","price":"{}.{:02}","volume":"1","source":"p5","ts":{ms},"event_id":"p5-{run}-{phase}-{seq}-{sent}"}}"#,
+                symbol(s),
+                100 + seq % 7,
+                seq % 100
+            );
+        }
+        body.push(']');
+        let ok = http
+            .post(format!("{base}/ingest/ticks"))
+            .basic_auth(USER, Some(PASSWORD))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .map(|r| r.status().is_success())
+            .unwrap_or(false);
+        if !ok {
+            failed += 1;
+        } else if phase == MEASURED {
+            for s in symbols {
+                accepted[s] += 1;
+            }
+        }
+    }
+    Ok((accepted, failed))
+}
+
+struct Level {
+    clients: usize,
+    /// Ticks accepted in the measured phase.
+    posted: u64,
+    connected: u64,
+    expected: u64,
+    delivered: u64,
+    seconds: f64,
+    views: u64,
+    resets: u64,
+    dropped: u64,
+    failed_posts: u64,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    rss_mib: f64,
+}
+
+impl Level {
+    fn lost(&self) -> u64 {
+        self.expected.saturating_sub(self.delivered)
+    }
+    /// Tick events read more often than the subscriptions call for.
+    fn extra(&self) -> u64 {
+        self.delivered.saturating_sub(self.expected)
+    }
+    fn meets(&self) -> bool {
+        self.p99_ms <= P99_TARGET_MS
+            && self.lost() == 0
+            && self.extra() == 0
+            && self.dropped == 0
+            && self.resets == 0
+    }
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn quantile(sorted: &[u32], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i] as f64 / 1000.0
+}
+
+async fn level(
+    args: &Args,
+    server: &Proc,
+    base: &str,
+    n: usize,
+    round: usize,
+) -> anyhow::Result<Level> {
+    let shared = Arc::new(Shared {
+        seen: Seen::default(),
+        run: format!("{}{round}", std::process::id()),
+        connected: AtomicU64::new(0),
+        measuring: AtomicBool::new(false),
+    });
+    let (stop_clients, stopped) = watch::channel(false);
+    let seen = &shared.seen;
+    let mut subscribers = vec![0u64; args.symbols];
+    let mut tasks = Vec::with_capacity(n);
+    eprintln!("  {n} clients: connecting…");
+    for c in 0..n {
+        let set = watched(c, args);
+        for &s in &set {
+            subscribers[s] += 1;
+        }
+        let list: Vec<String> = set.iter().map(|&s| symbol(s)).collect();
+        let path = format!("/api/stream?symbols={}", list.join(","));
+        tasks.push(tokio::spawn(client(
+            base.to_owned(),
+            path,
+            shared.clone(),
+            stopped.clone(),
+        )));
+        if c % 250 == 249 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while (shared.connected.load(Relaxed) + seen.dropped.load(Relaxed)) < n as u64
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Let every snapshot arrive before the ticks start.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let measuring = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let run = shared.run.clone();
+    let publishing = tokio::spawn(publisher(
+        base.to_owned(),
+        args.symbols,
+        args.rate,
+        run.clone(),
+        measuring.clone(),
+        stop.clone(),
+    ));
+    eprintln!(
+        "  {n} clients: warm-up 3 s, then {} s measured…",
+        args.seconds
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    measuring.store(true, Relaxed);
+    shared.measuring.store(true, Relaxed);
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+    measuring.store(false, Relaxed);
+    shared.measuring.store(false, Relaxed);
+    let seconds = started.elapsed().as_secs_f64();
+    let rss = rss_mib(server.0.id());
+    // The warm phase again briefly, then drain: late events still count.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Relaxed);
+    let (accepted, failed_posts) = publishing.await??;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Dropped so far means dropped during the run, not by this stop.
+    let dropped = seen.dropped.load(Relaxed);
+    let _ = stop_clients.send(true);
+    for t in tasks {
+        let _ = t.await;
+    }
+    let expected: u64 = accepted.iter().zip(&subscribers).map(|(a, s)| a * s).sum();
+    let mut lat = std::mem::take(&mut *seen.latencies.lock().unwrap());
+    lat.sort_unstable();
+    Ok(Level {
+        clients: n,
+        posted: accepted.iter().sum(),
+        connected: shared.connected.load(Relaxed),
+        expected,
+        delivered: seen.ticks.load(Relaxed),
+        seconds,
+        views: seen.views.load(Relaxed),
+        resets: seen.resets.load(Relaxed),
+        dropped,
+        failed_posts,
+        p50_ms: quantile(&lat, 0.50),
+        p99_ms: quantile(&lat, 0.99),
+        max_ms: lat.last().map_or(f64::NAN, |&m| m as f64 / 1000.0),
+        rss_mib: rss,
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let bin = format!("{}/tickpulse", args.bin_dir);
+    let data = std::env::temp_dir().join(format!("tickpulse-bench-fanout-{}", std::process::id()));
+    std::fs::create_dir_all(&data)?;
+    let data_dir = data.to_string_lossy().into_owned();
+    eprintln!(
+        "bench-fanout: {} ticks/s over {} symbols, clients watching {} each; {} s per client count",
+        args.rate, args.symbols, args.per_client, args.seconds
+    );
+    // The embedded default: one process, nothing else on the machine.
+    let (server, base) = start_tickpulse(
+        &bin,
+        &[
+            ("REDIS_URL", ""),
+            ("DATABASE_URL", ""),
+            ("DATA_DIR", &data_dir),
+            ("STREAM_RETAIN_SECS", "60"),
+        ],
+    )
+    .await
+    .context("start tickpulse")?;
+    let idle_rss = rss_mib(server.0.id());
+    let mut levels = Vec::new();
+    for (round, &n) in args.clients.iter().enumerate() {
+        let l = level(&args, &server, &base, n, round).await?;
+        eprintln!(
+            "  {n} clients: {:.0} events/s, p99 {:.1} ms, lost {}",
+            l.delivered as f64 / l.seconds,
+            l.p99_ms,
+            l.lost()
+        );
+        let met = l.meets();
+        levels.push(l);
+        if !met {
+            break;
+        }
+    }
+    drop(server);
+    let _ = std::fs::remove_dir_all(&data);
+
+    let mut report = String::new();
+    writeln!(report, "# SSE fan-out benchmark (P5)\n")?;
+    writeln!(report, "- date: {}", tickpulse_core::Timestamp::now())?;
+    writeln!(report, "- machine: {}", machine())?;
+    writeln!(
+        report,
+        "- tickpulse: release build, one process with every role in the embedded mode (no Redis, no database); idle memory {idle_rss:.0} MiB"
+    )?;
+    writeln!(
+        report,
+        "- workload: {} ticks/s in all through `POST /ingest/ticks` (a batch every 10 ms), cycling over {} symbols; each client an SSE connection on `/api/stream?symbols=` with {} of them, so each tick goes to {:.0} clients on average; clients and publisher in the bench process on the same cores",
+        args.rate,
+        args.symbols,
+        args.per_client,
+        levels.first().map_or(0.0, |l| l.clients as f64 * args.per_client as f64 / args.symbols as f64)
+    )?;
+    writeln!(
+        report,
+        "- latency: publisher's send → client's read of the `tick` event, from the send time in the event id; {} s measured after a 3 s warm-up; lost = tick events the subscriptions call for minus those read (after a 2 s drain)\n",
+        args.seconds
+    )?;
+    writeln!(
+        report,
+        "| clients | connected | ticks/s posted | tick events/s delivered | view events/s | latency p50 ms | p99 ms | max ms | lost | extra | resets | failed posts | server memory MiB |"
+    )?;
+    writeln!(
+        report,
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    )?;
+    for l in &levels {
+        writeln!(
+            report,
+            "| {} | {} | {:.0} | {:.0} | {:.0} | {:.1} | {:.1} | {:.0} | {} | {} | {} | {} | {:.0} |",
+            l.clients,
+            l.connected,
+            l.posted as f64 / l.seconds,
+            l.delivered as f64 / l.seconds,
+            l.views as f64 / l.seconds,
+            l.p50_ms,
+            l.p99_ms,
+            l.max_ms,
+            l.lost(),
+            l.extra(),
+            l.resets,
+            l.failed_posts,
+            l.rss_mib
+        )?;
+    }
+    let best = levels.iter().filter(|l| l.meets()).last();
+    match best {
+        Some(l) => writeln!(
+            report,
+            "\nP5: one process serves **{} clients** at {} ticks/s with latency p99 **{:.1} ms** (target ≤ {P99_TARGET_MS} ms) and nothing lost, delivering **{:.0} tick events/s** (target ≥ 5,000 clients).",
+            l.clients,
+            args.rate,
+            l.p99_ms,
+            l.delivered as f64 / l.seconds
+        )?,
+        None => writeln!(
+            report,
+            "\nP5: no client count met p99 ≤ {P99_TARGET_MS} ms with nothing lost (target ≥ 5,000 clients)."
+        )?,
+    }
+    publish(&args.out, &report)
+}
