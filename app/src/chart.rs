@@ -107,6 +107,36 @@ fn bucket_label(ts: Timestamp, interval: Interval) -> String {
     }
 }
 
+/// The `points` of an SVG polyline drawing `prices` (oldest first) in a
+/// `width` × `height` box, lowest at the bottom; a flat line when they do
+/// not move, nothing for no prices.
+pub fn sparkline(prices: &[tickpulse_core::Price], width: f64, height: f64) -> String {
+    let values: Vec<f64> = prices.iter().map(|p| number(p.to_string())).collect();
+    let (low, high) = values
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(*v), hi.max(*v))
+        });
+    let step = if values.len() > 1 {
+        width / (values.len() - 1) as f64
+    } else {
+        0.0
+    };
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let y = if high > low {
+                height - (v - low) / (high - low) * height
+            } else {
+                height / 2.0
+            };
+            format!("{:.1},{:.1}", i as f64 * step, y)
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Prices are decimals; the chart only needs them as plotted numbers.
 fn number(text: String) -> f64 {
     text.parse().unwrap_or(f64::NAN)
@@ -137,6 +167,20 @@ mod tests {
             clock(Timestamp::from_nanos((T0 + 1_500) * 1_000_000), true)
         );
         assert!(s.times[1].ends_with(":01.500"), "{}", s.times[1]);
+    }
+
+    #[test]
+    fn a_sparkline_spans_the_box_lowest_at_the_bottom() {
+        let p = |s: &str| s.parse::<tickpulse_core::Price>().unwrap();
+        assert_eq!(
+            sparkline(&[p("10"), p("12"), p("11")], 80.0, 20.0),
+            "0.0,20.0 40.0,0.0 80.0,10.0"
+        );
+        assert_eq!(
+            sparkline(&[p("5"), p("5")], 80.0, 20.0),
+            "0.0,10.0 80.0,10.0"
+        );
+        assert_eq!(sparkline(&[], 80.0, 20.0), "");
     }
 
     #[test]

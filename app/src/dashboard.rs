@@ -1,20 +1,24 @@
 //! `/`: the live dashboard, one row per symbol.
 //!
-//! The server renders the table from a snapshot; after hydration the page
-//! follows `/api/stream` and updates each row in place (only the cells of the
-//! changed row re-render), flashing up or down.
+//! The prices live in one [`PriceCache`] of the client package, the page's
+//! single store: the server renders the table from every symbol's View;
+//! after hydration the page follows `/api/stream` and applies each `view`
+//! event to the cache (newer ones only, by stream id), and each changed
+//! entry updates its row in place (only that row's cells re-render),
+//! flashing up or down. Whenever the stream (re)opens, or says it reset, the
+//! page reads all views again, so nothing missed while it was away stays.
 
 use leptos::prelude::*;
 use std::collections::HashMap;
-use tickpulse_client::{Applied, Book, Direction, Entry};
-use tickpulse_core::{LatestTick, Snapshot, StreamTick, Symbol};
+use tickpulse_client::{CacheConfig, PriceCache, Update as Cached};
+use tickpulse_core::{Symbol, View};
 
-/// The latest tick of every symbol.
+/// The View of every symbol, ordered by symbol.
 #[server]
-pub async fn load_snapshot() -> Result<Vec<LatestTick>, ServerFnError> {
+pub async fn load_views() -> Result<Vec<View>, ServerFnError> {
     crate::ssr::services()?
         .market
-        .latest_all()
+        .views()
         .await
         .map_err(ServerFnError::new)
 }
@@ -27,78 +31,146 @@ pub enum Connection {
     Reconnecting,
 }
 
-/// The reactive mirror of a [`Book`]: the book decides, the signals show.
+/// Which way the price moved with the last update of a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Up,
+    Down,
+    Flat,
+}
+
+/// What one row shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub view: View,
+    pub direction: Direction,
+    /// Updates since the row appeared; tells two equal moves in a row apart
+    /// (to flash again).
+    pub updates: u64,
+}
+
+/// Symbols the dashboard holds at most; past that the least recently
+/// updated one leaves the table.
+pub const CAPACITY: usize = 10_000;
+
+/// The reactive mirror of the [`PriceCache`]: the cache decides, the
+/// signals show.
 #[derive(Clone, Copy)]
 pub struct Table {
-    book: StoredValue<Book>,
+    cache: StoredValue<PriceCache>,
     /// Symbols in display order; changes only when a symbol appears or goes.
     order: RwSignal<Vec<Symbol>>,
-    rows: StoredValue<HashMap<Symbol, RwSignal<Entry>>>,
+    rows: StoredValue<HashMap<Symbol, RwSignal<Row>>>,
 }
 
 impl Table {
-    fn new(initial: Vec<LatestTick>) -> Self {
+    fn new(initial: Vec<View>) -> Self {
         let table = Self {
-            book: StoredValue::new(Book::new()),
+            cache: StoredValue::new(PriceCache::new(CacheConfig {
+                capacity: CAPACITY,
+                // Shown until replaced: the stream keeps them current.
+                ttl_ms: u64::MAX,
+                half_life_ms: 60_000,
+                admission: false,
+            })),
             order: RwSignal::new(Vec::new()),
             rows: StoredValue::new(HashMap::new()),
         };
-        table.apply_snapshot(Snapshot {
-            reset: false,
-            ticks: initial,
-        });
+        table.apply_all(initial);
         table
     }
 
-    pub fn apply_snapshot(&self, snapshot: Snapshot) {
-        self.book.update_value(|b| b.apply_snapshot(snapshot));
-        let entries: Vec<Entry> = self.book.with_value(|b| b.iter().cloned().collect());
-        self.rows.update_value(|rows| {
-            rows.retain(|symbol, _| entries.iter().any(|e| e.latest.symbol() == symbol));
-            for entry in &entries {
-                match rows.get(entry.latest.symbol()) {
-                    Some(row) => row.set(entry.clone()),
-                    None => {
-                        rows.insert(entry.latest.symbol().clone(), RwSignal::new(entry.clone()));
-                    }
-                }
-            }
-        });
-        self.order
-            .set(entries.iter().map(|e| e.latest.symbol().clone()).collect());
-    }
-
-    pub fn apply_tick(&self, tick: StreamTick) {
-        let symbol = tick.tick.symbol.clone();
-        let applied = self.book.try_update_value(|b| b.apply_tick(tick));
-        let Some(entry) = self.book.with_value(|b| b.get(&symbol).cloned()) else {
-            return;
-        };
-        match applied {
-            Some(Applied::Updated) => {
-                if let Some(row) = self.rows.with_value(|rows| rows.get(&symbol).copied()) {
-                    row.set(entry);
-                }
-            }
-            Some(Applied::Inserted) => {
-                self.rows.update_value(|rows| {
-                    rows.insert(symbol, RwSignal::new(entry));
-                });
-                self.order
-                    .set(self.book.with_value(|b| b.symbols().cloned().collect()));
-            }
-            Some(Applied::Stale) | None => {}
+    /// Applies the views of a full read (newer ones only).
+    pub fn apply_all(&self, views: Vec<View>) {
+        let mut reordered = false;
+        for view in views {
+            reordered |= self.apply_one(view);
+        }
+        if reordered {
+            self.reorder();
         }
     }
 
-    fn row(&self, symbol: &Symbol) -> Option<RwSignal<Entry>> {
+    /// Applies a live view.
+    pub fn apply_view(&self, view: View) {
+        if self.apply_one(view) {
+            self.reorder();
+        }
+    }
+
+    /// Returns whether a symbol appeared or left.
+    fn apply_one(&self, view: View) -> bool {
+        let symbol = view.symbol.clone();
+        let before = self
+            .cache
+            .with_value(|c| c.peek(&symbol).map(|v| v.last.tick.price));
+        let (stored, evicted) = self
+            .cache
+            .try_update_value(|c| match c.apply(view.clone(), 0) {
+                Cached::Stored => (true, None),
+                Cached::Refused => (false, None),
+                // A symbol the table does not show yet.
+                Cached::NotResident => (true, c.put(view, 0)),
+            })
+            .unwrap_or((false, None));
+        if !stored {
+            return false;
+        }
+        let Some(view) = self.cache.with_value(|c| c.peek(&symbol).cloned()) else {
+            return false;
+        };
+        let mut changed = false;
+        if let Some(gone) = evicted {
+            self.rows.update_value(|rows| {
+                rows.remove(&gone);
+            });
+            changed = true;
+        }
+        match self.row(&symbol) {
+            Some(row) => {
+                let price = view.last.tick.price;
+                let direction = match before {
+                    Some(b) if price > b => Direction::Up,
+                    Some(b) if price < b => Direction::Down,
+                    _ => Direction::Flat,
+                };
+                row.update(|r| {
+                    if direction != Direction::Flat || r.view.last.id != view.last.id {
+                        r.direction = direction;
+                        r.updates += 1;
+                    }
+                    r.view = view;
+                });
+            }
+            None => {
+                let row = RwSignal::new(Row {
+                    view,
+                    direction: Direction::Flat,
+                    updates: 0,
+                });
+                self.rows.update_value(|rows| {
+                    rows.insert(symbol, row);
+                });
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    fn reorder(&self) {
+        let mut symbols: Vec<Symbol> = self.rows.with_value(|rows| rows.keys().cloned().collect());
+        symbols.sort();
+        self.order.set(symbols);
+    }
+
+    fn row(&self, symbol: &Symbol) -> Option<RwSignal<Row>> {
         self.rows.with_value(|rows| rows.get(symbol).copied())
     }
 }
 
 #[component]
 pub fn Dashboard() -> impl IntoView {
-    let snapshot = Resource::new(|| (), |_| load_snapshot());
+    let views = Resource::new(|| (), |_| load_views());
     let status = RwSignal::new(Connection::Connecting);
     view! {
         <main class="page">
@@ -108,8 +180,8 @@ pub fn Dashboard() -> impl IntoView {
             </header>
             <Suspense fallback=|| view! { <p class="muted">"Loading prices…"</p> }>
                 {move || Suspend::new(async move {
-                    match snapshot.await {
-                        Ok(ticks) => view! { <LiveTable initial=ticks status/> }.into_any(),
+                    match views.await {
+                        Ok(views) => view! { <LiveTable initial=views status/> }.into_any(),
                         Err(e) => {
                             view! {
                                 <p class="error" role="alert">
@@ -142,7 +214,7 @@ pub fn StatusBadge(status: RwSignal<Connection>) -> impl IntoView {
 }
 
 #[component]
-fn LiveTable(initial: Vec<LatestTick>, status: RwSignal<Connection>) -> impl IntoView {
+fn LiveTable(initial: Vec<View>, status: RwSignal<Connection>) -> impl IntoView {
     let table = Table::new(initial);
     #[cfg(feature = "hydrate")]
     crate::live::follow(table, status);
@@ -155,6 +227,7 @@ fn LiveTable(initial: Vec<LatestTick>, status: RwSignal<Connection>) -> impl Int
                     <th scope="col">"Symbol"</th>
                     <th scope="col" class="num">"Last"</th>
                     <th scope="col" class="num">"Change"</th>
+                    <th scope="col">"Trend"</th>
                     <th scope="col" class="num">"Volume"</th>
                     <th scope="col">"Time (UTC)"</th>
                     <th scope="col">"Source"</th>
@@ -174,12 +247,12 @@ fn LiveTable(initial: Vec<LatestTick>, status: RwSignal<Connection>) -> impl Int
 }
 
 #[component]
-fn QuoteRow(row: RwSignal<Entry>) -> impl IntoView {
-    let symbol = row.with_untracked(|e| e.latest.symbol().to_string());
+fn QuoteRow(row: RwSignal<Row>) -> impl IntoView {
+    let symbol = row.with_untracked(|r| r.view.symbol.to_string());
     // Two classes per direction, alternated, so two equal moves in a row
     // both restart the flash animation.
     let class = move || {
-        row.with(|e| match (e.direction, e.updates % 2) {
+        row.with(|r| match (r.direction, r.updates % 2) {
             (Direction::Up, 0) => "quote up",
             (Direction::Up, _) => "quote up again",
             (Direction::Down, 0) => "quote down",
@@ -187,10 +260,10 @@ fn QuoteRow(row: RwSignal<Entry>) -> impl IntoView {
             (Direction::Flat, _) => "quote",
         })
     };
-    let price = move || row.with(|e| e.latest.tick.tick.price.to_string());
+    let price = move || row.with(|r| r.view.last.tick.price.to_string());
     let change = move || {
-        row.with(|e| {
-            let (abs, pct) = e.latest.change();
+        row.with(|r| {
+            let (abs, pct) = (r.view.change, r.view.change_pct.round_dp(2).normalize());
             let sign = if abs.is_sign_positive() && !abs.is_zero() {
                 "+"
             } else {
@@ -200,8 +273,8 @@ fn QuoteRow(row: RwSignal<Entry>) -> impl IntoView {
         })
     };
     let change_class = move || {
-        row.with(|e| {
-            let (abs, _) = e.latest.change();
+        row.with(|r| {
+            let abs = r.view.change;
             if abs.is_zero() {
                 "num change"
             } else if abs.is_sign_positive() {
@@ -211,15 +284,11 @@ fn QuoteRow(row: RwSignal<Entry>) -> impl IntoView {
             }
         })
     };
-    let volume = move || row.with(|e| e.latest.tick.tick.volume.to_string());
-    let ts = move || row.with(|e| e.latest.tick.tick.ts.to_rfc3339());
-    let time = move || {
-        let full = ts();
-        full.split_once('T')
-            .map(|(_, t)| t.trim_end_matches('Z').to_owned())
-            .unwrap_or(full)
-    };
-    let source = move || row.with(|e| e.latest.tick.tick.source.to_string());
+    let volume = move || row.with(|r| r.view.last.tick.volume.to_string());
+    let ts = move || row.with(|r| r.view.last.tick.ts.to_rfc3339());
+    let time = move || row.with(|r| crate::chart::clock(r.view.last.tick.ts, true));
+    let source = move || row.with(|r| r.view.last.tick.source.to_string());
+    let trend = move || row.with(|r| crate::chart::sparkline(&r.view.last_prices, 80.0, 20.0));
     let label = symbol.clone();
     view! {
         <tr class=class data-symbol=symbol>
@@ -228,6 +297,11 @@ fn QuoteRow(row: RwSignal<Entry>) -> impl IntoView {
             </th>
             <td class="num price">{price}</td>
             <td class=change_class>{change}</td>
+            <td class="trend">
+                <svg viewBox="0 0 80 20" width="80" height="20" aria-hidden="true">
+                    <polyline points=trend/>
+                </svg>
+            </td>
             <td class="num volume">{volume}</td>
             <td class="time" title=ts>{time}</td>
             <td class="source">{source}</td>

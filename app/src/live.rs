@@ -21,29 +21,33 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tickpulse_core::{Snapshot, StreamTick, View};
+use tickpulse_core::{StreamTick, View};
 
-/// The dashboard: every symbol's snapshot and ticks.
+/// The dashboard: every symbol's views. When the stream opens (again) or
+/// resets, all views are read again: view events are not replayed on resume.
 pub fn follow(table: Table, status: RwSignal<Connection>) {
+    let url = "/api/stream".to_owned();
     follow_url(
-        "/api/stream".to_owned(),
-        &["snapshot", "tick"],
+        url,
+        &["snapshot", "view"],
         status,
-        move |kind, data| {
-            if kind == "snapshot" {
-                match serde_json::from_str::<Snapshot>(data) {
-                    Ok(snapshot) => table.apply_snapshot(snapshot),
-                    Err(e) => leptos::logging::warn!("unreadable snapshot: {e}"),
+        move |kind, data| match kind {
+            OPENED | "snapshot" => spawn_local(async move {
+                match crate::dashboard::load_views().await {
+                    Ok(views) => table.apply_all(views),
+                    Err(e) => leptos::logging::warn!("views not read again: {e}"),
                 }
-            } else {
-                match serde_json::from_str::<StreamTick>(data) {
-                    Ok(tick) => table.apply_tick(tick),
-                    Err(e) => leptos::logging::warn!("unreadable tick: {e}"),
-                }
-            }
+            }),
+            _ => match serde_json::from_str::<View>(data) {
+                Ok(view) => table.apply_view(view),
+                Err(e) => leptos::logging::warn!("unreadable view: {e}"),
+            },
         },
     );
 }
+
+/// The pseudo event a follower gets each time its `EventSource` opens.
+const OPENED: &str = "open";
 
 /// How often the symbol page redraws at most.
 const REDRAW_MS: u64 = 250;
@@ -141,10 +145,18 @@ async fn run(
     }
     let mut events = futures::stream::select_all(streams);
     let mut was_live = false;
+    let mut open = false;
     loop {
         if !alive.load(Ordering::Relaxed) {
             return was_live;
         }
+        // Tell the page each time the source opens: first, and after the
+        // browser reconnected it by itself.
+        let now_open = matches!(source.state(), State::Open);
+        if now_open && !open {
+            on_event(OPENED, "");
+        }
+        open = now_open;
         match select(events.next(), Box::pin(sleep(500))).await {
             Either::Left((Some(Ok((kind, message))), _)) => {
                 if let Some(data) = message.data().as_string() {

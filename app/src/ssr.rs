@@ -14,6 +14,8 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub trait MarketData: Send + Sync + 'static {
     /// The latest tick of every symbol, ordered by symbol.
     fn latest_all(&self) -> BoxFuture<'_, Result<Vec<LatestTick>, String>>;
+    /// The View of every symbol, ordered by symbol.
+    fn views(&self) -> BoxFuture<'_, Result<Vec<View>, String>>;
     /// The View of a symbol; `None` before the calc stage has seen it.
     fn view<'a>(&'a self, symbol: &'a Symbol) -> BoxFuture<'a, Result<Option<View>, String>>;
     /// The latest `limit` ticks of a symbol, newest first.

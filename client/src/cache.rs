@@ -228,6 +228,13 @@ impl<P: EvictionPolicy> PriceCache<P> {
         self.index.contains_key(symbol)
     }
 
+    /// The resident view of `symbol`, fresh or not, without counting a read
+    /// or touching the eviction order: for showing what is held.
+    pub fn peek(&self, symbol: &Symbol) -> Option<&View> {
+        let slot = *self.index.get(symbol)?;
+        self.slots[slot].as_ref().map(|s| &s.view)
+    }
+
     /// The fresh view of `symbol`, counting a hit or a miss and the read's
     /// popularity.
     pub fn get(&mut self, symbol: &Symbol, now_ms: u64) -> Option<&View> {
@@ -432,6 +439,22 @@ mod tests {
 
     fn sym(s: &str) -> Symbol {
         Symbol::new(s)
+    }
+
+    #[test]
+    fn a_peek_neither_counts_nor_changes_the_eviction_order() {
+        let mut c = cache(2);
+        c.put(view("A", 1), 0);
+        c.put(view("B", 1), 0);
+        // Stale by now, still shown.
+        assert_eq!(
+            c.peek(&sym("A")).map(|v| v.stream_id),
+            Some(view("A", 1).stream_id)
+        );
+        assert_eq!(c.peek(&sym("Z")), None);
+        assert_eq!((c.stats().hits, c.stats().misses), (0, 0));
+        // A stays the least recently used one: peeking is not using.
+        assert_eq!(c.put(view("C", 1), 5_000), Some(sym("A")));
     }
 
     #[test]

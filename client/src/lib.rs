@@ -1,8 +1,7 @@
 //! The tickpulse client package: what programs and pages use to hold live
-//! prices. Pure state here ([`Book`], [`PriceCache`]); transports live with
+//! prices. Pure state here ([`PriceCache`]); transports live with
 //! their callers.
 
-pub mod book;
 pub mod cache;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod hot;
@@ -12,7 +11,6 @@ pub mod sse;
 pub mod table;
 pub mod views;
 
-pub use book::{Applied, Book, Direction, Entry};
 pub use cache::{CacheConfig, CacheStats, EvictionPolicy, Lru, PriceCache, Update};
 #[cfg(not(target_arch = "wasm32"))]
 pub use hot::keep_hot;

@@ -1,7 +1,7 @@
 // The live dashboard in a real browser against a real server and Redis.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serverAndBrowser, openDashboard, curlTick, tick } from './support.mjs';
+import { serverAndBrowser, openDashboard, curlTick, tick, waitForView } from './support.mjs';
 
 const ctx = serverAndBrowser();
 
@@ -15,13 +15,8 @@ test('a tick posted with curl appears on the open dashboard within one second, a
     () => document.querySelector('tr[data-symbol="E2E-ONE"] .price')?.textContent === '123.45',
     null, { timeout: 1_000 });
   // The symbol endpoint serves the View, computed a moment after ingest.
-  let view;
-  for (let i = 0; i < 50 && !view; i++) {
-    const r = await fetch(`${ctx.server.base}/api/symbols/E2E-ONE`);
-    if (r.ok) view = await r.json();
-    else await new Promise((res) => setTimeout(res, 100));
-  }
-  assert.equal(view?.last?.price, '123.45');
+  const view = await waitForView(ctx.server.base, 'E2E-ONE');
+  assert.equal(view.last.price, '123.45');
   const listed = await (await fetch(`${ctx.server.base}/api/symbols`)).json();
   assert.equal(listed.find((t) => t.symbol === 'E2E-ONE')?.price, '123.45');
   assert.deepEqual(page.errors, []);
@@ -59,6 +54,7 @@ test('a row updates in place and flashes up, then down', async () => {
 
 test('the table is rendered on the server: it is there without JavaScript', async () => {
   curlTick(ctx.server.base, tick('E2E-SSR', '42'));
+  await waitForView(ctx.server.base, 'E2E-SSR'); // the table shows views
   const context = await ctx.browser.newContext({ javaScriptEnabled: false });
   const page = await context.newPage();
   await page.goto(ctx.server.base + '/');

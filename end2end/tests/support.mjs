@@ -144,3 +144,13 @@ export function tick(symbol, price, extra = {}) {
 
 export const rowPrice = (page, symbol) =>
   page.locator(`tr[data-symbol="${symbol}"] .price`).textContent({ timeout: 500 }).catch(() => null);
+
+/** Waits until the calc stage has computed a View of `symbol`; returns it. */
+export async function waitForView(base, symbol) {
+  for (let i = 0; i < 100; i++) {
+    const r = await fetch(`${base}/api/symbols/${symbol}`);
+    if (r.ok) return r.json();
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  throw new Error(`no view of ${symbol} after 10 s`);
+}

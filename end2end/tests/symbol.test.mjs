@@ -2,7 +2,7 @@
 // ECharts (served from public/), statistics and ticks, all live.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serverAndBrowser, openDashboard, curlTick, tick, MODE } from './support.mjs';
+import { serverAndBrowser, openDashboard, curlTick, tick, waitForView, MODE } from './support.mjs';
 
 const ctx = serverAndBrowser();
 
@@ -15,20 +15,11 @@ const seriesData = (page, id, index) =>
     return chart ? (chart.getOption().series[index].data ?? []) : null;
   }, [id, index]);
 
-async function waitForView(symbol) {
-  for (let i = 0; i < 100; i++) {
-    const r = await fetch(`${ctx.server.base}/api/symbols/${symbol}`);
-    if (r.ok) return r.json();
-    await new Promise((res) => setTimeout(res, 100));
-  }
-  throw new Error(`no view of ${symbol}`);
-}
-
 test('the symbol page draws its charts and updates them when a tick arrives', async () => {
   for (const price of ['50', '51.25', '50.5']) {
     assert.equal(curlTick(ctx.server.base, tick('E2E-CHART', price)).status, 202);
   }
-  await waitForView('E2E-CHART');
+  await waitForView(ctx.server.base, 'E2E-CHART');
   // Reached from the dashboard row's link, without a page load.
   const page = await openDashboard(ctx.browser, ctx.server.base);
   await page.click('tr[data-symbol="E2E-CHART"] a');
@@ -65,7 +56,7 @@ test('candles can be picked by interval and follow live ticks', async () => {
   // Both ticks in one second (and so one minute) that has begun already.
   const second = Math.floor(Date.now() / 1000) * 1000;
   assert.equal(curlTick(ctx.server.base, tick('E2E-CNDL', '10', { ts: second })).status, 202);
-  await waitForView('E2E-CNDL');
+  await waitForView(ctx.server.base, 'E2E-CNDL');
   const page = await ctx.browser.newPage();
   page.errors = [];
   page.on('pageerror', (e) => page.errors.push(e.message));

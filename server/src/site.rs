@@ -33,6 +33,14 @@ impl MarketData for StateMarketData {
         Box::pin(async move { self.0.bus.latest_all().await.map_err(|e| e.to_string()) })
     }
 
+    fn views(&self) -> BoxFuture<'_, Result<Vec<View>, String>> {
+        Box::pin(async move {
+            let mut views = self.0.bus.views().await.map_err(|e| e.to_string())?;
+            views.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+            Ok(views)
+        })
+    }
+
     fn view<'a>(&'a self, symbol: &'a Symbol) -> BoxFuture<'a, Result<Option<View>, String>> {
         Box::pin(async move { self.0.bus.view(symbol).await.map_err(|e| e.to_string()) })
     }
