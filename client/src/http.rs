@@ -1,45 +1,127 @@
-//! [`HttpViews`]: the native [`ViewSource`], `GET /api/symbols/{id}` over
-//! HTTP with reqwest. (In the browser the pages fetch with gloo-net.)
+//! [`ViewSource`]s over HTTP, `GET /api/symbols/{id}`: [`HttpViews`] with
+//! reqwest natively, [`BrowserViews`] with gloo-net in WASM. Both read the
+//! answer the same way ([`decode`]).
 
 use crate::views::{FetchError, ViewSource};
 use tickpulse_core::{Symbol, View};
 
+/// The view in an answer to `GET url`: 404 is no view yet, another
+/// failure status is unavailable.
+fn decode(
+    url: &str,
+    status: u16,
+    body: Result<String, String>,
+) -> Result<Option<View>, FetchError> {
+    let body = body.map_err(|e| FetchError::Unavailable(format!("GET {url}: {e}")))?;
+    match status {
+        404 => Ok(None),
+        200..=299 => serde_json::from_str::<View>(&body)
+            .map(Some)
+            .map_err(|e| FetchError::Unreadable(format!("GET {url}: {e}"))),
+        _ => Err(FetchError::Unavailable(format!(
+            "GET {url}: {status} {body}"
+        ))),
+    }
+}
+
+fn url(base: &str, symbol: &Symbol) -> String {
+    format!(
+        "{}/api/symbols/{}",
+        base.trim_end_matches('/'),
+        symbol.as_str()
+    )
+}
+
+#[cfg(not(target_arch = "wasm32"))]
 #[derive(Clone)]
 pub struct HttpViews {
     client: reqwest::Client,
     base: String,
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 impl HttpViews {
     /// Views from the tickpulse server at `base` (e.g. `http://127.0.0.1:3000`).
     pub fn new(base: &str) -> Self {
         Self {
             client: reqwest::Client::new(),
-            base: base.trim_end_matches('/').to_owned(),
+            base: base.to_owned(),
         }
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 impl ViewSource for HttpViews {
     async fn fetch(&self, symbol: &Symbol) -> Result<Option<View>, FetchError> {
-        let url = format!("{}/api/symbols/{}", self.base, symbol.as_str());
+        let url = url(&self.base, symbol);
         let response = self
             .client
             .get(&url)
             .send()
             .await
             .map_err(|e| FetchError::Unavailable(format!("GET {url}: {e}")))?;
-        match response.status() {
-            reqwest::StatusCode::NOT_FOUND => Ok(None),
-            status if status.is_success() => response
-                .json::<View>()
-                .await
-                .map(Some)
-                .map_err(|e| FetchError::Unreadable(format!("GET {url}: {e}"))),
-            status => Err(FetchError::Unavailable(format!(
-                "GET {url}: {status} {}",
-                response.text().await.unwrap_or_default()
-            ))),
+        let status = response.status().as_u16();
+        decode(
+            &url,
+            status,
+            response.text().await.map_err(|e| e.to_string()),
+        )
+    }
+}
+
+/// Views fetched by the browser (gloo-net), from the page's own origin
+/// when `base` is empty.
+#[cfg(target_arch = "wasm32")]
+#[derive(Clone)]
+pub struct BrowserViews {
+    base: String,
+}
+
+#[cfg(target_arch = "wasm32")]
+impl BrowserViews {
+    pub fn new(base: &str) -> Self {
+        Self {
+            base: base.to_owned(),
         }
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+impl ViewSource for BrowserViews {
+    async fn fetch(&self, symbol: &Symbol) -> Result<Option<View>, FetchError> {
+        let url = url(&self.base, symbol);
+        let response = gloo_net::http::Request::get(&url)
+            .send()
+            .await
+            .map_err(|e| FetchError::Unavailable(format!("GET {url}: {e}")))?;
+        let status = response.status();
+        decode(
+            &url,
+            status,
+            response.text().await.map_err(|e| e.to_string()),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_read_the_same_way_on_every_transport() {
+        let view = crate::test_view("AAPL", 3);
+        let body = serde_json::to_string(&view).unwrap();
+        assert_eq!(decode("u", 200, Ok(body)), Ok(Some(view)));
+        assert_eq!(decode("u", 404, Ok("no view".into())), Ok(None));
+        assert!(
+            matches!(decode("u", 503, Ok("down".into())), Err(FetchError::Unavailable(m)) if m.contains("503 down"))
+        );
+        assert!(matches!(
+            decode("u", 200, Ok("{".into())),
+            Err(FetchError::Unreadable(_))
+        ));
+        assert!(
+            matches!(decode("u", 0, Err("refused".into())), Err(FetchError::Unavailable(m)) if m.contains("refused"))
+        );
     }
 }

@@ -5,7 +5,6 @@
 pub mod cache;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod hot;
-#[cfg(not(target_arch = "wasm32"))]
 pub mod http;
 pub mod sse;
 pub mod table;
@@ -14,6 +13,8 @@ pub mod views;
 pub use cache::{CacheConfig, CacheStats, EvictionPolicy, Lru, PriceCache, Update};
 #[cfg(not(target_arch = "wasm32"))]
 pub use hot::keep_hot;
+#[cfg(target_arch = "wasm32")]
+pub use http::BrowserViews;
 #[cfg(not(target_arch = "wasm32"))]
 pub use http::HttpViews;
 pub use sse::{EventParser, SseEvent};
