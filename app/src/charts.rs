@@ -30,7 +30,15 @@ pub fn draw(ticks: RwSignal<VecDeque<StreamTick>>, candles: RwSignal<Option<Live
 
 /// Draws into the element `id`, creating the chart the first time.
 fn show(slot: Slot, id: &'static str, chart: &Chart) {
-    show_when_placed(slot, id, chart.clone(), 0);
+    if redraw(slot, chart) == Some(false) {
+        show_when_placed(slot, id, chart.clone(), 0);
+    }
+}
+
+/// Redraws the chart in `slot` if it was drawn already: `Some(true)`;
+/// `Some(false)` when not drawn yet, `None` when the page is gone.
+fn redraw(slot: Slot, chart: &Chart) -> Option<bool> {
+    slot.try_with_value(|e| e.as_ref().map(|e| WasmRenderer::update(e, chart)).is_some())
 }
 
 type Slot = StoredValue<Option<Echarts>, LocalStorage>;
@@ -41,15 +49,7 @@ const PLACE_TRIES: u32 = 100;
 const PLACE_RETRY_MS: u64 = 50;
 
 fn show_when_placed(slot: Slot, id: &'static str, chart: Chart, tries: u32) {
-    // None: the page is gone.
-    let Some(drawn) = slot.try_with_value(|e| {
-        e.as_ref()
-            .map(|e| WasmRenderer::update(e, &chart))
-            .is_some()
-    }) else {
-        return;
-    };
-    if drawn {
+    if redraw(slot, &chart) != Some(false) {
         return;
     }
     let placed = window()

@@ -106,11 +106,12 @@ impl Table {
             .with_value(|c| c.peek(&symbol).map(|v| v.last.tick.price));
         let (stored, evicted) = self
             .cache
-            .try_update_value(|c| match c.apply(view.clone(), 0) {
-                Cached::Stored => (true, None),
-                Cached::Refused => (false, None),
-                // A symbol the table does not show yet.
-                Cached::NotResident => (true, c.put(view, 0)),
+            .try_update_value(|c| {
+                if !c.contains(&symbol) {
+                    // A symbol the table does not show yet.
+                    return (true, c.put(view, 0));
+                }
+                (c.apply(view, 0) == Cached::Stored, None)
             })
             .unwrap_or((false, None));
         if !stored {

@@ -67,8 +67,11 @@ test('the dashboard reconnects by itself after a server restart', async () => {
   const page = await openDashboard(ctx.browser, ctx.server.base);
   await ctx.server.stop();
   await page.waitForSelector('.status.reconnecting', { timeout: 10_000 });
+  // View events are not replayed on resume: the page reads all views again.
+  const reread = page.waitForRequest((r) => r.url().includes('load_views'), { timeout: 15_000 });
   await ctx.server.start();
   await page.waitForSelector('.status.live', { timeout: 15_000 });
+  await reread;
   curlTick(ctx.server.base, tick('E2E-AFTER', '7.25'));
   await page.waitForFunction(
     () => document.querySelector('tr[data-symbol="E2E-AFTER"] .price')?.textContent === '7.25',
