@@ -5,9 +5,11 @@
 //! no clock (callers pass `now`), and compiles to WASM, so the server, the
 //! feeder, the client package and the browser all agree on the same rules.
 
+pub mod account;
 pub mod body;
 pub mod candle;
 pub mod decimal;
+pub mod health;
 pub mod stream_id;
 pub mod symbol;
 pub mod tick;

@@ -1,7 +1,7 @@
 //! Every setting of the `tickpulse` server, from flags or environment
 //! variables. Defaults run on a laptop; `.env.sample` lists them all.
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -12,6 +12,10 @@ use std::path::PathBuf;
     about = "Real-time market data: ingest, stream, dashboard."
 )]
 pub struct Config {
+    /// Without a command, the server runs.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Address the HTTP server listens on.
     #[arg(long, env = "TICKPULSE_ADDR", default_value = "127.0.0.1:3000")]
     pub addr: SocketAddr,
@@ -37,13 +41,14 @@ pub struct Config {
 
     /// Which parts this process runs: `api` (HTTP ingest, read API, SSE and
     /// pages), `calc` (window statistics; one process at a time is active),
-    /// `persist` (writes ticks to Postgres; needs DATABASE_URL). Health
-    /// endpoints are served by every process.
+    /// `persist` (writes ticks to Postgres; needs DATABASE_URL), `monitor`
+    /// (watches heartbeats and feeds, raises alerts; one process at a time
+    /// is active). Health endpoints and heartbeats come from every process.
     #[arg(
         long,
         env = "ROLES",
         value_delimiter = ',',
-        default_value = "api,calc,persist"
+        default_value = "api,calc,persist,monitor"
     )]
     pub roles: Vec<Role>,
 
@@ -118,6 +123,56 @@ pub struct Config {
     #[arg(long, env = "SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
 
+    /// The first admin, created on start when there is no account yet
+    /// (with ADMIN_PASSWORD). There is never a default password.
+    #[arg(long, env = "ADMIN_USERNAME")]
+    pub admin_username: Option<String>,
+
+    /// The first admin's password (at least 8 characters).
+    #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+
+    /// When set, `/api/*` answers only requests with this `x-api-key`
+    /// header or the session cookie of a signed-in user.
+    #[arg(long, env = "API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+
+    /// Key for scripts reading `/api/admin/*` (`x-api-key` header) without
+    /// an admin session. Unset: only admins signed in can.
+    #[arg(long, env = "ADMIN_API_KEY", hide_env_values = true)]
+    pub admin_api_key: Option<String>,
+
+    /// Mark the session cookie `Secure`: set it when users reach tickpulse
+    /// over HTTPS (e.g. behind a TLS proxy).
+    #[arg(long, env = "SECURE_COOKIES")]
+    pub secure_cookies: bool,
+
+    /// A session ends after this many hours without a request.
+    #[arg(long, env = "SESSION_IDLE_HOURS", default_value_t = 12)]
+    pub session_idle_hours: i64,
+
+    /// How often this process sends its heartbeat, in milliseconds.
+    #[arg(long, env = "HEARTBEAT_MS", default_value_t = 2_000)]
+    pub heartbeat_ms: u64,
+
+    /// Silence after which the monitor marks a node `down`, in seconds
+    /// (`suspect` comes after 3 missed heartbeats).
+    #[arg(long, env = "NODE_DOWN_SECS", default_value_t = 10)]
+    pub node_down_secs: u64,
+
+    /// Silence of a feed source after which it is stale, in seconds.
+    #[arg(long, env = "FEED_STALE_SECS", default_value_t = 30)]
+    pub feed_stale_secs: u64,
+
+    /// The monitor lease: if the active monitor dies, another process with
+    /// the `monitor` role takes over within this many seconds.
+    #[arg(long, env = "MONITOR_LEASE_SECS", default_value_t = 5)]
+    pub monitor_lease_secs: u64,
+
+    /// How long a node that stopped beating stays listed, in seconds.
+    #[arg(long, env = "NODE_FORGET_SECS", default_value_t = 3_600)]
+    pub node_forget_secs: u64,
+
     /// Log format: `text` for people, `json` for log collectors.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -128,6 +183,46 @@ pub enum Role {
     Api,
     Calc,
     Persist,
+    Monitor,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Api => "api",
+            Self::Calc => "calc",
+            Self::Persist => "persist",
+            Self::Monitor => "monitor",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Manage accounts, in the database of DATABASE_URL (or the embedded
+    /// one under DATA_DIR).
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum UserAction {
+    /// Adds an account. The password is asked for on the terminal, or read
+    /// as the first line of standard input when that is not a terminal.
+    Add {
+        name: String,
+        /// Make it an admin (may open the health view); default: viewer.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Sets a new password (asked for like `add`); the user's sessions end.
+    Passwd { name: String },
+    /// Lists the accounts.
+    List,
+    /// Removes an account; its sessions end.
+    Remove { name: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -156,6 +251,16 @@ impl Config {
                 .unwrap_or_else(|| "node".into());
             format!("{host}-{}", self.addr.port())
         })
+    }
+
+    /// When nodes and feeds change state.
+    pub fn thresholds(&self) -> tickpulse_core::health::Thresholds {
+        tickpulse_core::health::Thresholds {
+            beat_ms: self.heartbeat_ms.max(100) as i64,
+            suspect_after_missed: 3,
+            down_after_ms: (self.node_down_secs.max(1) * 1_000) as i64,
+            feed_stale_ms: (self.feed_stale_secs.max(1) * 1_000) as i64,
+        }
     }
 
     /// The ingest credentials, when both are set.

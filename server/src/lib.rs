@@ -3,15 +3,19 @@
 //! completes. The binary (`main.rs`) only parses config and calls [`serve`];
 //! tests call the same functions with their own config.
 
+pub mod accounts;
 pub mod bus;
 pub mod config;
 pub mod http;
+pub mod logging;
 pub mod metrics;
+pub mod monitor;
 pub mod pipeline;
 pub mod site;
 pub mod state;
 pub mod store;
 
+use crate::accounts::Accounts;
 use crate::bus::redis::RedisSettings;
 use crate::bus::{Bus, MemoryBus, MemorySettings, RedisBus};
 use crate::config::{Config, Role};
@@ -30,13 +34,50 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-/// Every route of the server with its state.
+/// Every route of the server with its state. With a database, requests
+/// carry a session (cookie `tickpulse_session`).
 pub fn router(state: AppState) -> Router {
     if state.config.runs(Role::Api) {
-        site::routes(http::api_routes(), &state).with_state(state)
+        let routes = site::routes(http::api_routes(&state), &state)
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                http::admin::page_guard,
+            ))
+            .with_state(state.clone());
+        match &state.store {
+            Some(store) => routes.layer(accounts::layer(
+                store.sessions(),
+                state.config.secure_cookies,
+                state.config.session_idle_hours.max(1),
+            )),
+            None => routes,
+        }
     } else {
         http::health_routes().with_state(state)
     }
+}
+
+/// The store the configuration names: `DATABASE_URL` (Postgres or
+/// `sqlite:`), the embedded SQLite under `DATA_DIR` when neither it nor
+/// `REDIS_URL` is set, or none.
+///
+/// # Errors
+/// When the URL is malformed or the SQLite file cannot be opened.
+pub async fn open_store(config: &Config) -> anyhow::Result<Option<Arc<dyn Store>>> {
+    Ok(match (&config.database_url, &config.redis_url) {
+        (Some(url), _) if url.starts_with("sqlite:") => {
+            Some(Arc::new(SqliteStore::open_url(url).await?))
+        }
+        (Some(url), _) => Some(Arc::new(PgStore::new(
+            url,
+            Duration::from_millis(config.redis_timeout_ms.max(2_000)),
+        )?)),
+        // The embedded mode keeps its ticks next to its bus journal.
+        (None, None) => Some(Arc::new(
+            SqliteStore::open(&config.data_dir.join("ticks.db")).await?,
+        )),
+        (None, Some(_)) => None,
+    })
 }
 
 /// Builds the state: connects nothing yet (the bus connects lazily), starts
@@ -89,31 +130,34 @@ pub async fn build_state(
         };
         calc::start(bus.clone(), settings, metrics.clone(), shutdown.clone());
     }
-    let store: Option<Arc<dyn Store>> = match (&config.database_url, &config.redis_url) {
-        (Some(url), _) if url.starts_with("sqlite:") => {
-            Some(Arc::new(SqliteStore::open_url(url).await?))
-        }
-        (Some(url), _) => Some(Arc::new(PgStore::new(
-            url,
-            Duration::from_millis(config.redis_timeout_ms.max(2_000)),
-        )?)),
-        // The embedded mode keeps its ticks next to its bus journal.
-        (None, None) => Some(Arc::new(
-            SqliteStore::open(&config.data_dir.join("ticks.db")).await?,
-        )),
-        (None, Some(_)) => {
-            if config.runs(Role::Persist) {
-                tracing::info!("no DATABASE_URL: ticks are not persisted");
-            }
-            None
-        }
-    };
-    if let Some(store) = &store {
+    let store = open_store(&config).await?;
+    if store.is_none() {
+        tracing::info!("no DATABASE_URL: ticks are not persisted, and there are no accounts");
+    }
+    let accounts = store.clone().map(|s| Arc::new(Accounts::new(s)));
+    if let (Some(store), Some(accounts)) = (&store, &accounts) {
         start_database(
             bus.clone(),
             store.clone(),
+            accounts.clone(),
             &config,
             metrics.clone(),
+            shutdown.clone(),
+        );
+    }
+    monitor::beat::start(
+        monitor::beat::beater(&config, bus.clone(), metrics.clone(), gateway.clone()),
+        shutdown.clone(),
+    );
+    if config.runs(Role::Monitor) {
+        monitor::watch::start(
+            bus.clone(),
+            store.clone(),
+            monitor::watch::MonitorSettings {
+                node: config.node_id(),
+                lease_ttl: Duration::from_secs(config.monitor_lease_secs.max(1)),
+                thresholds: config.thresholds(),
+            },
             shutdown.clone(),
         );
     }
@@ -126,6 +170,7 @@ pub async fn build_state(
         bus,
         durability,
         store,
+        accounts,
         writer,
         gateway,
         metrics,
@@ -139,6 +184,7 @@ pub async fn build_state(
 fn start_database(
     bus: Arc<dyn Bus>,
     store: Arc<dyn Store>,
+    accounts: Arc<Accounts>,
     config: &Config,
     metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
@@ -149,6 +195,7 @@ fn start_database(
         batch_wait: Duration::from_millis(config.persist_batch_wait_ms),
         claim_idle: Duration::from_secs(config.claim_idle_secs),
     });
+    let admin = (config.admin_username.clone(), config.admin_password.clone());
     tokio::spawn(async move {
         let mut backoff = pipeline::Backoff::new();
         while let Err(e) = store.migrate().await {
@@ -156,6 +203,21 @@ fn start_database(
             if !pipeline::pause(&mut shutdown, backoff.next()).await {
                 return;
             }
+        }
+        if let Err(e) = accounts
+            .bootstrap(admin.0.as_deref(), admin.1.as_deref())
+            .await
+        {
+            tracing::error!(error = %e, "the first admin (ADMIN_USERNAME) was not created");
+        }
+        {
+            use tower_sessions::session_store::ExpiredDeletion;
+            let sessions = store.sessions();
+            tokio::spawn(async move {
+                let _ = sessions
+                    .continuously_delete_expired(Duration::from_secs(3_600))
+                    .await;
+            });
         }
         if let Some(settings) = persist {
             let _ = persist::start(bus, store, settings, metrics, shutdown).await;
@@ -184,7 +246,8 @@ pub async fn serve(
         tracing::warn!(error = %e, "Redis does not answer yet; readiness reports unavailable until it does");
     }
     tracing::info!(addr = %listener.local_addr()?, "tickpulse listening");
-    axum::serve(listener, router(state))
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
             let _ = stop_tx.send(true);

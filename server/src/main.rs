@@ -2,7 +2,8 @@
 //! or SIGTERM.
 
 use clap::Parser;
-use tickpulse_server::config::{Config, LogFormat};
+use tickpulse_server::config::{Command, Config, LogFormat};
+use tickpulse_server::logging::JsonLines;
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc: allocation is a large share of per-request work at high rates.
@@ -14,11 +15,21 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     match config.log_format {
-        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
-        LogFormat::Json => tracing_subscriber::fmt()
-            .json()
+        LogFormat::Text => tracing_subscriber::fmt()
             .with_env_filter(filter)
+            .with_writer(std::io::stderr)
             .init(),
+        LogFormat::Json => tracing_subscriber::fmt()
+            .event_format(JsonLines {
+                service: "tickpulse",
+                node_id: config.node_id(),
+            })
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init(),
+    }
+    if let Some(Command::User { action }) = &config.command {
+        return tickpulse_server::accounts::cli::run(&config, action).await;
     }
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await

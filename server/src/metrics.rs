@@ -23,7 +23,7 @@ pub enum Rejection {
 }
 
 impl Rejection {
-    const ALL: [Rejection; 7] = [
+    pub const ALL: [Rejection; 7] = [
         Rejection::Unauthorized,
         Rejection::Invalid,
         Rejection::TooLarge,
@@ -139,6 +139,11 @@ pub struct Metrics {
     /// Reset snapshots sent (a client fell behind, or the bus subscription
     /// was lost and restored).
     pub sse_resets: AtomicU64,
+    /// Receive-to-commit time of the oldest tick of the last persisted
+    /// batch, in microseconds (0 before the first batch).
+    pub persist_lag_last_micros: AtomicU64,
+    /// Per feed source: the ticks this process accepted.
+    pub feeds: FeedStats,
 }
 
 impl Default for Metrics {
@@ -157,7 +162,47 @@ impl Default for Metrics {
             dead_lettered_persist: AtomicU64::new(0),
             sse_skipped: AtomicU64::new(0),
             sse_resets: AtomicU64::new(0),
+            persist_lag_last_micros: AtomicU64::new(0),
+            feeds: FeedStats::default(),
         }
+    }
+}
+
+/// Last tick time and tick count per feed source, for heartbeats.
+#[derive(Default)]
+pub struct FeedStats(std::sync::Mutex<std::collections::HashMap<String, (i64, u64)>>);
+
+impl FeedStats {
+    /// Counts accepted ticks at `now_ms`, one lock per call (a request
+    /// usually carries one source).
+    pub fn record<'a>(&self, sources: impl IntoIterator<Item = &'a str>, now_ms: i64) {
+        let mut counts: Vec<(&str, u64)> = Vec::with_capacity(1);
+        for source in sources {
+            match counts.iter_mut().find(|(s, _)| *s == source) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((source, 1)),
+            }
+        }
+        let mut all = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (source, n) in counts {
+            let entry = all.entry(source.to_owned()).or_insert((now_ms, 0));
+            entry.0 = entry.0.max(now_ms);
+            entry.1 += n;
+        }
+    }
+
+    /// `(source, last tick ms, ticks)`, ordered by source.
+    pub fn snapshot(&self) -> Vec<(String, i64, u64)> {
+        let all = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut out: Vec<_> = all.iter().map(|(s, (t, n))| (s.clone(), *t, *n)).collect();
+        out.sort();
+        out
     }
 }
 

@@ -2,6 +2,7 @@
 //! start-up; axum clones it for every request, so it is one `Arc` and a
 //! clone costs one reference count.
 
+use crate::accounts::Accounts;
 use crate::bus::Bus;
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -24,6 +25,8 @@ pub struct Shared {
     pub bus: Arc<dyn Bus>,
     /// The durable store, when `DATABASE_URL` is set.
     pub store: Option<Arc<dyn Store>>,
+    /// Accounts and sign-in, when there is a store.
+    pub accounts: Option<Arc<Accounts>>,
     /// Confirms commits for `?ack=durable`, when there is a store.
     pub durability: Option<Durability>,
     pub writer: TickWriter,

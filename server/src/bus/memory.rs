@@ -833,6 +833,11 @@ impl Bus for MemoryBus {
             .collect())
     }
 
+    async fn publish_alerts(&self, json: &str) -> Result<(), BusError> {
+        let _ = self.updates.send(Published::Alerts(json.to_owned()));
+        Ok(())
+    }
+
     async fn release(&self, name: &str, holder: &str) -> Result<(), BusError> {
         let mut state = self.state();
         if state.leases.get(name).is_some_and(|(h, _)| h == holder) {

@@ -49,6 +49,9 @@ pub enum Published {
     /// Views the calc stage wrote (`symbol.updated`); `id` is the view's
     /// `stream_id`, `json` the View.
     Views(Vec<Appended>),
+    /// Alerts the monitor raised (`node.down`, `feed.stale`…): a JSON array
+    /// of [`tickpulse_core::health::Alert`].
+    Alerts(String),
 }
 
 /// A stream of updates, in the order they were published.
@@ -192,6 +195,9 @@ pub trait Bus: Send + Sync + 'static {
     /// The heartbeats of every node that beat within its TTL, as `(node,
     /// beat)`, ordered by node.
     async fn heartbeats(&self) -> Result<Vec<(String, String)>, BusError>;
+
+    /// Publishes alerts (a JSON array) to every subscriber.
+    async fn publish_alerts(&self, json: &str) -> Result<(), BusError>;
 
     /// Gives the lease up at once if `holder` has it (graceful stop), so a
     /// successor need not wait for it to expire.

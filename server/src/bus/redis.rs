@@ -14,6 +14,7 @@
 //! - `realtime:updates` — channel; one message per append (see [`decode_update`])
 //! - `views` — hash symbol → `View` JSON, written by the calc stage
 //! - `realtime:views` — channel; a JSON array of the views of one calc batch
+//! - `realtime:alerts` — channel; a JSON array of the monitor's alerts
 //! - `lease:{name}` — holder of a lease (e.g. the active calc consumer), with a TTL
 //! - `node:{id}` — a node's last heartbeat (JSON), with a TTL
 //! - `ticks.dead` — dead-letter stream: entries a consumer group gave up on,
@@ -203,11 +204,21 @@ impl Bus for RedisBus {
     async fn subscribe(&self) -> Result<Updates, BusError> {
         let mut pubsub = self.bounded(self.client.get_async_pubsub()).await?;
         let views_channel = self.key("realtime:views");
-        self.bounded(pubsub.subscribe(&[self.key("realtime:updates"), views_channel.clone()]))
-            .await?;
+        let alerts_channel = self.key("realtime:alerts");
+        self.bounded(pubsub.subscribe(&[
+            self.key("realtime:updates"),
+            views_channel.clone(),
+            alerts_channel.clone(),
+        ]))
+        .await?;
         let stream = pubsub.into_on_message().filter_map(move |msg| {
-            let decoded = if msg.get_channel_name() == views_channel {
+            let channel = msg.get_channel_name();
+            let decoded = if channel == views_channel {
                 decode_views(msg.get_payload_bytes()).map(Published::Views)
+            } else if channel == alerts_channel {
+                String::from_utf8(msg.get_payload_bytes().to_vec())
+                    .map(Published::Alerts)
+                    .map_err(|e| e.to_string())
             } else {
                 decode_update(msg.get_payload_bytes()).map(Published::Ticks)
             };
@@ -530,6 +541,12 @@ impl Bus for RedisBus {
             .zip(beats)
             .filter_map(|(key, beat)| Some((key.strip_prefix(&prefix)?.to_owned(), beat?)))
             .collect())
+    }
+
+    async fn publish_alerts(&self, json: &str) -> Result<(), BusError> {
+        let mut conn = self.conn.clone();
+        self.bounded(conn.publish::<_, _, ()>(self.key("realtime:alerts"), json))
+            .await
     }
 
     async fn release(&self, name: &str, holder: &str) -> Result<(), BusError> {

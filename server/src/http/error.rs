@@ -21,6 +21,15 @@ pub enum ApiError {
     },
     #[error("missing or wrong credentials")]
     Unauthorized,
+    /// No (valid) session or key; the message says what is needed.
+    #[error("{0}")]
+    SignInRequired(&'static str),
+    /// Signed in, but not allowed.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// The session or account check could not be made.
+    #[error("cannot check the session: {0}")]
+    SessionUnavailable(String),
     #[error("request body is larger than {limit} bytes")]
     TooLarge { limit: usize },
     #[error("unsupported content type {got:?}; send {expected}")]
@@ -53,7 +62,8 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadBody(_) | ApiError::BadParam { .. } => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::SignInRequired(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -61,6 +71,7 @@ impl ApiError {
             | ApiError::Unavailable(_)
             | ApiError::Store(_)
             | ApiError::NoStore(_)
+            | ApiError::SessionUnavailable(_)
             | ApiError::NotDurable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -69,13 +80,16 @@ impl ApiError {
     /// How the refusal of an ingest request is counted in the metrics.
     pub fn rejection(&self) -> Rejection {
         match self {
-            ApiError::Unauthorized => Rejection::Unauthorized,
+            ApiError::Unauthorized | ApiError::SignInRequired(_) | ApiError::Forbidden(_) => {
+                Rejection::Unauthorized
+            }
             ApiError::BadBody(_) | ApiError::BadParam { .. } => Rejection::Invalid,
             ApiError::TooLarge { .. } => Rejection::TooLarge,
             ApiError::UnsupportedMediaType { .. } => Rejection::UnsupportedMediaType,
-            ApiError::Unavailable(_) | ApiError::Store(_) | ApiError::NotDurable(_) => {
-                Rejection::Unavailable
-            }
+            ApiError::Unavailable(_)
+            | ApiError::Store(_)
+            | ApiError::NotDurable(_)
+            | ApiError::SessionUnavailable(_) => Rejection::Unavailable,
             ApiError::IngestDisabled | ApiError::NoStore(_) => Rejection::Disabled,
             ApiError::NotFound(_) | ApiError::Internal(_) => Rejection::Other,
         }

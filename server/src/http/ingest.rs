@@ -148,6 +148,11 @@ async fn write(state: &AppState, ticks: Vec<Tick>, ack: Ack) -> Answer {
         Ack::Durable => ticks.iter().map(|t| t.event_id.to_string()).collect(),
         Ack::Accepted => Vec::new(),
     };
+    let now_ms = Timestamp::now().as_millis();
+    state
+        .metrics
+        .feeds
+        .record(ticks.iter().map(|t| t.source.as_str()), now_ms);
     let counts = state.writer.write(ticks).await?;
     let m = &state.metrics;
     m.ingested.fetch_add(counts.accepted as u64, Relaxed);

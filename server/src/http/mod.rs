@@ -1,5 +1,6 @@
 //! The HTTP surface: the [`router`] and one module per group of endpoints.
 
+pub mod admin;
 pub mod auth;
 pub mod error;
 pub mod health;
@@ -8,19 +9,30 @@ pub mod stream;
 pub mod symbols;
 
 use crate::state::AppState;
+use axum::middleware;
 use axum::routing::{any, get, post};
 use axum::Router;
 
 /// Every JSON endpoint; the pages are added by [`crate::site`].
-pub fn api_routes() -> Router<AppState> {
-    Router::new()
-        .route("/ingest/tick", post(ingest::one))
-        .route("/ingest/ticks", post(ingest::many))
+pub fn api_routes(state: &AppState) -> Router<AppState> {
+    let public = Router::new()
         .route("/api/symbols", get(symbols::list))
         .route("/api/symbols/{id}", get(symbols::one))
         .route("/api/symbols/{id}/history", get(symbols::history))
         .route("/api/symbols/{id}/candles", get(symbols::candles))
         .route("/api/stream", get(stream::sse))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            admin::api_key_guard,
+        ));
+    Router::new()
+        .route("/ingest/tick", post(ingest::one))
+        .route("/ingest/ticks", post(ingest::many))
+        .route("/api/admin/nodes", get(admin::nodes))
+        .route("/api/admin/events", get(admin::events))
+        .route("/api/admin/health", get(admin::health))
+        .route("/api/admin/stream", get(admin::stream))
+        .merge(public)
         .route("/api/{*rest}", any(not_found))
         .merge(health_routes())
 }

@@ -81,11 +81,16 @@ pub async fn sse(
         replay_from: resume.map(StreamId::next),
         replayed_to: resume,
     };
-    let body = Body::from_stream(futures::stream::unfold(client, |mut c| async move {
-        c.next_chunk()
-            .await
-            .map(|chunk| (Ok::<_, Infallible>(chunk), c))
-    }));
+    Ok(event_stream(futures::stream::unfold(
+        client,
+        |mut c| async move { c.next_chunk().await.map(|chunk| (chunk, c)) },
+    )))
+}
+
+/// A `text/event-stream` response sending `chunks` as they come.
+pub fn event_stream(chunks: impl futures::Stream<Item = Bytes> + Send + 'static) -> Response {
+    use futures::StreamExt;
+    let body = Body::from_stream(chunks.map(Ok::<_, Infallible>));
     let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(
@@ -95,7 +100,7 @@ pub async fn sse(
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     // Tell buffering proxies (nginx) to pass events through at once.
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(response)
+    response
 }
 
 /// The `Last-Event-ID` header, when the client sent one.

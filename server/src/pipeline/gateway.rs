@@ -46,6 +46,8 @@ pub enum Update {
 #[derive(Clone)]
 pub struct Gateway {
     tx: broadcast::Sender<Update>,
+    /// Alerts of the monitor (a JSON array each), for admin streams.
+    alerts: broadcast::Sender<Arc<str>>,
 }
 
 impl Gateway {
@@ -53,12 +55,18 @@ impl Gateway {
     /// bus connection drops, and stops when `shutdown` turns true.
     pub fn start(bus: Arc<dyn Bus>, shutdown: watch::Receiver<bool>) -> Self {
         let (tx, _) = broadcast::channel(RING_CAPACITY);
-        tokio::spawn(run(bus, tx.clone(), shutdown));
-        Self { tx }
+        let (alerts, _) = broadcast::channel(64);
+        tokio::spawn(run(bus, tx.clone(), alerts.clone(), shutdown));
+        Self { tx, alerts }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Update> {
         self.tx.subscribe()
+    }
+
+    /// The monitor's alerts as they are published.
+    pub fn alerts(&self) -> broadcast::Receiver<Arc<str>> {
+        self.alerts.subscribe()
     }
 
     /// Number of connected SSE clients of this process.
@@ -70,6 +78,7 @@ impl Gateway {
 async fn run(
     bus: Arc<dyn Bus>,
     tx: broadcast::Sender<Update>,
+    alerts: broadcast::Sender<Arc<str>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut backoff = super::Backoff::new();
@@ -96,6 +105,10 @@ async fn run(
                     let (kind, items) = match published {
                         Published::Ticks(items) => (Kind::Tick, items),
                         Published::Views(items) => (Kind::View, items),
+                        Published::Alerts(json) => {
+                            let _ = alerts.send(json.into());
+                            continue;
+                        }
                     };
                     // Nobody listens: skip rendering (ingest-only nodes).
                     if tx.receiver_count() > 0 && !items.is_empty() {

@@ -263,6 +263,12 @@ impl BatchWriter {
                     return true;
                 }
                 Err(StoreError::Rejected(reason)) => {
+                    tracing::error!(
+                        event_id = %ticks[0].tick.event_id,
+                        stream_id = %ticks[0].id,
+                        %reason,
+                        "tick refused by the database"
+                    );
                     refused.push(DeadLetter {
                         id: ticks[0].id,
                         reason: format!("refused by the database: {reason}"),
@@ -285,6 +291,11 @@ impl BatchWriter {
         m.persist_batch_size.observe(ticks.len() as f64);
         m.persist_batch_seconds.observe(took.as_secs_f64());
         let now = Timestamp::now().as_nanos();
+        if let Some(oldest) = ticks.iter().map(|t| t.received_at.as_nanos()).min() {
+            let micros = (now - oldest).max(0) / 1_000;
+            m.persist_lag_last_micros
+                .store(micros.max(1) as u64, Relaxed);
+        }
         m.persist_lag_seconds.observe_many(
             ticks
                 .iter()

@@ -7,9 +7,11 @@
 //! written twice); it does not decide what is written when (that is the
 //! persist consumer).
 
+pub(crate) mod ops;
 mod postgres;
 mod sqlite;
 
+pub use self::ops::{AlertFilter, OpsStore, UserRecord};
 pub use self::postgres::PgStore;
 pub use self::sqlite::SqliteStore;
 
@@ -26,8 +28,10 @@ pub enum StoreError {
     Rejected(String),
 }
 
+/// Ticks ([`Store`]'s own methods), accounts and alerts ([`OpsStore`]), and
+/// the session store, all in one database.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: OpsStore {
     /// Creates the database when missing and applies the migrations not
     /// yet applied; until then the store is not ready.
     ///
@@ -68,6 +72,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// `postgres` or `sqlite`, for readiness and logs.
     fn backend(&self) -> &'static str;
+
+    /// The login sessions, kept in the same database.
+    fn sessions(&self) -> crate::accounts::SessionBackend;
 }
 
 /// The columns of one stored tick, as both databases return them.

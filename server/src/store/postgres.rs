@@ -1,6 +1,7 @@
 //! [`PgStore`]: the store on Postgres (`md_ticks`, see `migrations/`).
 
 use super::{Store, StoreError, StoredRow};
+use crate::accounts::SessionBackend;
 use async_trait::async_trait;
 use rust_decimal::Decimal;
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -56,6 +57,7 @@ impl PgStore {
             .run(&self.pool)
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        self.sessions().migrate().await.map_err(failed)?;
         self.migrated.store(true, Ordering::Release);
         Ok(())
     }
@@ -190,6 +192,8 @@ fn unavailable(e: sqlx::Error) -> StoreError {
     }
 }
 
+super::ops::ops_store!(PgStore);
+
 #[async_trait]
 impl Store for PgStore {
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -285,6 +289,12 @@ impl Store for PgStore {
 
     fn backend(&self) -> &'static str {
         "postgres"
+    }
+
+    fn sessions(&self) -> SessionBackend {
+        SessionBackend::Postgres(tower_sessions_sqlx_store::PostgresStore::new(
+            self.pool.clone(),
+        ))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

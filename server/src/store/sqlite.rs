@@ -7,6 +7,7 @@
 //! event-time order, since SQLite cannot compare decimal strings.
 
 use super::{Store, StoreError, StoredRow};
+use crate::accounts::SessionBackend;
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use sqlx::sqlite::{
@@ -84,13 +85,16 @@ fn unavailable(e: sqlx::Error) -> StoreError {
     }
 }
 
+super::ops::ops_store!(SqliteStore);
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> Result<(), StoreError> {
         MIGRATOR
             .run(&self.pool)
             .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        self.sessions().migrate().await.map_err(unavailable)
     }
 
     async fn insert_ticks(&self, ticks: &[StreamTick]) -> Result<u64, StoreError> {
@@ -198,6 +202,12 @@ impl Store for SqliteStore {
 
     fn backend(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn sessions(&self) -> SessionBackend {
+        SessionBackend::Sqlite(tower_sessions_sqlx_store::SqliteStore::new(
+            self.pool.clone(),
+        ))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -1,0 +1,435 @@
+//! Who may do what, and the admin endpoints.
+//!
+//! - `/api/admin/*` (nodes, events, health, live stream): an admin session,
+//!   or `x-api-key: ADMIN_API_KEY` for scripts.
+//! - Other `/api/*` routes: open, or, with `API_KEY` set, `x-api-key:
+//!   API_KEY` or any signed-in user.
+//! - Pages: `/admin/*` redirects a visitor to the login page and answers a
+//!   signed-in viewer 403; with `API_KEY` set every page but the login page
+//!   needs a signed-in user.
+
+use super::error::ApiError;
+use super::stream::event_stream;
+use crate::monitor;
+use crate::state::AppState;
+use crate::store::AlertFilter;
+use axum::extract::{Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::Json;
+use bytes::Bytes;
+use serde::Deserialize;
+use std::time::Duration;
+use subtle::ConstantTimeEq;
+use tickpulse_core::account::{Role, SignedIn};
+use tickpulse_core::health::{NodeHealth, Severity, Thresholds};
+use tower_sessions::Session;
+
+/// The request's session, when the session layer is on (there is a
+/// database).
+pub struct MaybeSession(pub Option<Session>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for MaybeSession {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.extensions.get::<Session>().cloned()))
+    }
+}
+
+/// Whether `headers` carry `x-api-key` equal to `expected`.
+fn key_matches(headers: &HeaderMap, expected: Option<&str>) -> bool {
+    match (expected, headers.get("x-api-key")) {
+        (Some(expected), Some(given)) if !expected.is_empty() => {
+            bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
+        }
+        _ => false,
+    }
+}
+
+/// The signed-in user of a request, if any.
+async fn signed_in(
+    state: &AppState,
+    session: Option<&Session>,
+) -> Result<Option<SignedIn>, ApiError> {
+    match (&state.accounts, session) {
+        (Some(accounts), Some(session)) => accounts
+            .current(session)
+            .await
+            .map_err(ApiError::SessionUnavailable),
+        _ => Ok(None),
+    }
+}
+
+/// Who called an admin endpoint.
+enum Caller {
+    /// A script with the admin API key.
+    Key,
+    /// An admin, by session; checked again while a stream lasts.
+    Admin(Session),
+}
+
+async fn require_admin(
+    state: &AppState,
+    headers: &HeaderMap,
+    session: Option<Session>,
+) -> Result<Caller, ApiError> {
+    if key_matches(headers, state.config.admin_api_key.as_deref()) {
+        return Ok(Caller::Key);
+    }
+    let sign_in =
+        ApiError::SignInRequired("sign in as an admin, or send x-api-key with ADMIN_API_KEY");
+    let Some(session) = session else {
+        return Err(sign_in);
+    };
+    match signed_in(state, Some(&session)).await? {
+        Some(user) if user.role == Role::Admin => Ok(Caller::Admin(session)),
+        Some(_) => Err(ApiError::Forbidden("admins only")),
+        None => Err(sign_in),
+    }
+}
+
+/// Guards the public `/api/*` routes when `API_KEY` is set.
+pub async fn api_key_guard(
+    State(state): State<AppState>,
+    MaybeSession(session): MaybeSession,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(key) = state.config.api_key.as_deref() else {
+        return next.run(request).await;
+    };
+    if key_matches(request.headers(), Some(key)) {
+        return next.run(request).await;
+    }
+    match signed_in(&state, session.as_ref()).await {
+        Ok(Some(_)) => next.run(request).await,
+        Ok(None) => ApiError::SignInRequired("send x-api-key, or sign in").into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Guards the pages (see the module docs).
+pub async fn page_guard(
+    State(state): State<AppState>,
+    MaybeSession(session): MaybeSession,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path().to_owned();
+    let admin_page = path == "/admin" || path.starts_with("/admin/");
+    let open = path == "/login"
+        || path.starts_with("/api/")
+        || path.starts_with("/auth/")
+        || path.starts_with("/ingest/")
+        || path.starts_with("/health/")
+        || path == "/metrics"
+        || path.starts_with("/pkg/")
+        // Static files (favicon.svg, echarts.min.js, …).
+        || path.rsplit('/').next().is_some_and(|last| last.contains('.'));
+    let needs_user = admin_page || (!open && state.config.api_key.is_some());
+    if !needs_user {
+        return next.run(request).await;
+    }
+    let back_to = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    let login = || Redirect::to(&format!("/login?next={}", encode(&back_to))).into_response();
+    match signed_in(&state, session.as_ref()).await {
+        Ok(Some(user)) if !admin_page || user.role == Role::Admin => next.run(request).await,
+        Ok(Some(user)) => (
+            StatusCode::FORBIDDEN,
+            Html(format!(
+                "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Forbidden · tickpulse</title>\
+                 <link rel=\"stylesheet\" href=\"/pkg/tickpulse.css\"></head><body><main class=\"page\">\
+                 <h1>Forbidden</h1><p class=\"error\">This page is for admins; you are signed in as {} ({}).</p>\
+                 <p><a href=\"/\">Back to the dashboard</a> · <a href=\"/login\">Sign in as someone else</a></p>\
+                 </main></body></html>",
+                html_escape(&user.username),
+                user.role
+            )),
+        )
+            .into_response(),
+        Ok(None) => login(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Percent-encodes a path for a query value.
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+#[derive(serde::Serialize)]
+pub struct Nodes {
+    pub thresholds: Thresholds,
+    pub nodes: Vec<NodeHealth>,
+}
+
+/// `GET /api/admin/nodes`: every node with its status.
+pub async fn nodes(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    MaybeSession(session): MaybeSession,
+) -> Result<Json<Nodes>, ApiError> {
+    require_admin(&state, &headers, session).await?;
+    let health = monitor::health(&state).await?;
+    Ok(Json(Nodes {
+        thresholds: health.thresholds,
+        nodes: health.nodes,
+    }))
+}
+
+/// `GET /api/admin/health`: what the health view shows.
+pub async fn health(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    MaybeSession(session): MaybeSession,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers, session).await?;
+    Ok(Json(monitor::health(&state).await?).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EventParams {
+    scope: Option<String>,
+    severity: Option<String>,
+    subject: Option<String>,
+    limit: Option<String>,
+    before: Option<String>,
+}
+
+/// Longest page of `GET /api/admin/events`.
+pub const MAX_EVENTS: usize = 1_000;
+
+/// A query value, trimmed; `None` when absent or empty.
+fn some(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+impl EventParams {
+    fn filter(&self) -> Result<AlertFilter, ApiError> {
+        let bad = |field: &'static str, message: String| ApiError::BadParam { field, message };
+        let scope = match some(&self.scope) {
+            None => None,
+            Some(s @ ("node" | "feed")) => Some(s.to_owned()),
+            Some(s) => return Err(bad("scope", format!("{s:?} is not node or feed"))),
+        };
+        let severity = match some(&self.severity) {
+            None => None,
+            Some(s) => Some(Severity::parse(s).ok_or_else(|| {
+                bad(
+                    "severity",
+                    format!("{s:?} is not info, warning or critical"),
+                )
+            })?),
+        };
+        let limit = match some(&self.limit) {
+            None => 100,
+            Some(s) => match s.parse::<usize>() {
+                Ok(n) if (1..=MAX_EVENTS).contains(&n) => n,
+                _ => {
+                    return Err(bad(
+                        "limit",
+                        format!("{s:?} is not a number from 1 to {MAX_EVENTS}"),
+                    ))
+                }
+            },
+        };
+        let before_id = match some(&self.before) {
+            None => None,
+            Some(s) => Some(
+                s.parse::<i64>()
+                    .map_err(|_| bad("before", format!("{s:?} is not an event id")))?,
+            ),
+        };
+        Ok(AlertFilter {
+            scope,
+            severity,
+            subject: some(&self.subject).map(str::to_owned),
+            before_id,
+            limit,
+        })
+    }
+}
+
+#[derive(serde::Serialize)]
+pub struct Events {
+    pub events: Vec<tickpulse_core::health::Alert>,
+}
+
+/// `GET /api/admin/events?scope=node|feed&severity=&subject=&limit=&before=`:
+/// the alert log, newest first; `before` is the smallest id of the
+/// previous page.
+pub async fn events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    MaybeSession(session): MaybeSession,
+    Query(params): Query<EventParams>,
+) -> Result<Json<Events>, ApiError> {
+    require_admin(&state, &headers, session).await?;
+    let filter = params.filter()?;
+    let store = state
+        .store
+        .as_ref()
+        .ok_or(ApiError::NoStore("the alert log"))?;
+    Ok(Json(Events {
+        events: store.alerts(&filter).await?,
+    }))
+}
+
+/// How often the admin stream sends the health view.
+const HEALTH_EVERY: Duration = Duration::from_secs(1);
+
+/// `GET /api/admin/stream`: SSE with a `health` event (the whole view) at
+/// once and every second, and an `alert` event (a JSON array) the moment
+/// the monitor raises alerts. A session stream ends when its session does.
+pub async fn stream(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    MaybeSession(session): MaybeSession,
+) -> Result<Response, ApiError> {
+    let caller = require_admin(&state, &headers, session).await?;
+    struct Feed {
+        state: AppState,
+        caller: Caller,
+        alerts: tokio::sync::broadcast::Receiver<std::sync::Arc<str>>,
+        every: tokio::time::Interval,
+        ended: bool,
+    }
+    let feed = Feed {
+        alerts: state.gateway.alerts(),
+        every: tokio::time::interval(HEALTH_EVERY),
+        state,
+        caller,
+        ended: false,
+    };
+    let chunks = futures::stream::unfold(feed, |mut f| async move {
+        if f.ended {
+            return None;
+        }
+        let mut shutdown = f.state.shutdown.clone();
+        tokio::select! {
+            _ = shutdown.wait_for(|s| *s) => return None,
+            alert = f.alerts.recv() => {
+                if let Ok(json) = alert {
+                    return Some((Bytes::from(format!("event: alert\ndata: {json}\n\n")), f));
+                }
+            }
+            _ = f.every.tick() => {}
+        }
+        if let Caller::Admin(session) = &f.caller {
+            if !matches!(signed_in(&f.state, Some(session)).await, Ok(Some(u)) if u.role == Role::Admin)
+            {
+                f.ended = true;
+                return Some((Bytes::from_static(b"event: signed_out\ndata: {}\n\n"), f));
+            }
+        }
+        let chunk = match monitor::health(&f.state).await {
+            Ok(h) => format!(
+                "event: health\ndata: {}\n\n",
+                serde_json::to_string(&h).unwrap_or_default()
+            ),
+            Err(e) => format!(
+                "event: unavailable\ndata: {}\n\n",
+                serde_json::json!({ "error": e.to_string() })
+            ),
+        };
+        Some((Bytes::from(chunk), f))
+    });
+    let mut response = event_stream(chunks);
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, "no-store".parse().expect("static"));
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(q: &[(&str, &str)]) -> EventParams {
+        let get = |k: &str| {
+            q.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        };
+        EventParams {
+            scope: get("scope"),
+            severity: get("severity"),
+            subject: get("subject"),
+            limit: get("limit"),
+            before: get("before"),
+        }
+    }
+
+    fn field(e: ApiError) -> &'static str {
+        match e {
+            ApiError::BadParam { field, .. } => field,
+            other => panic!("not a bad parameter: {other}"),
+        }
+    }
+
+    #[test]
+    fn event_filters_are_checked_and_name_the_field() {
+        let f = params(&[("scope", "node"), ("severity", "critical"), ("limit", "5")])
+            .filter()
+            .unwrap();
+        assert_eq!(f.scope.as_deref(), Some("node"));
+        assert_eq!(f.severity, Some(Severity::Critical));
+        assert_eq!(f.limit, 5);
+        assert_eq!(params(&[]).filter().unwrap().limit, 100);
+        assert_eq!(
+            field(params(&[("scope", "disk")]).filter().unwrap_err()),
+            "scope"
+        );
+        assert_eq!(
+            field(params(&[("severity", "bad")]).filter().unwrap_err()),
+            "severity"
+        );
+        assert_eq!(
+            field(params(&[("limit", "0")]).filter().unwrap_err()),
+            "limit"
+        );
+        assert_eq!(
+            field(params(&[("limit", "1001")]).filter().unwrap_err()),
+            "limit"
+        );
+        assert_eq!(
+            field(params(&[("before", "x")]).filter().unwrap_err()),
+            "before"
+        );
+    }
+
+    #[test]
+    fn keys_compare_whole_and_never_match_an_unset_key() {
+        let mut h = HeaderMap::new();
+        h.insert("x-api-key", "secret".parse().unwrap());
+        assert!(key_matches(&h, Some("secret")));
+        assert!(!key_matches(&h, Some("secret2")));
+        assert!(!key_matches(&h, None));
+        assert!(!key_matches(&h, Some("")));
+        assert!(!key_matches(&HeaderMap::new(), Some("secret")));
+        assert_eq!(encode("/admin/health?x=1"), "/admin/health%3Fx%3D1");
+    }
+}

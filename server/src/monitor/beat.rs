@@ -1,0 +1,254 @@
+//! The heartbeat every process sends: who it is, its load, its counters,
+//! the feeds it saw and its ingest series, every `HEARTBEAT_MS`.
+
+use crate::bus::Bus;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::pipeline::gateway::Gateway;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tickpulse_core::health::{Beat, Counters, FeedBeat, SERIES_BUCKETS, SERIES_BUCKET_MS};
+use tickpulse_core::Timestamp;
+use tokio::sync::watch;
+
+/// What a beat needs from the process.
+pub struct Beater {
+    pub bus: Arc<dyn Bus>,
+    pub metrics: Arc<Metrics>,
+    pub gateway: Gateway,
+    pub node: String,
+    pub roles: Vec<String>,
+    pub every: Duration,
+    /// How long the beat is kept after the node stops beating.
+    pub keep: Duration,
+}
+
+/// Builds beats from the process's counters; keeps what the next beat
+/// needs (CPU time, counts) between beats.
+struct Sampler {
+    started_at: i64,
+    cpu: Option<(Instant, f64)>,
+    /// Ticks accepted per bucket, the last one being `series_end`.
+    series: Vec<u64>,
+    series_end: i64,
+    last_ingested: u64,
+    /// Per source: ticks at the previous beat and when.
+    feed_counts: std::collections::HashMap<String, (u64, Instant)>,
+}
+
+impl Sampler {
+    fn new() -> Self {
+        Self {
+            started_at: Timestamp::now().as_millis(),
+            cpu: None,
+            series: Vec::new(),
+            series_end: 0,
+            last_ingested: 0,
+            feed_counts: Default::default(),
+        }
+    }
+
+    fn beat(&mut self, b: &Beater, stopping: bool) -> Beat {
+        let now = Timestamp::now().as_millis();
+        let m = &b.metrics;
+        let ingested = m.ingested.load(Relaxed);
+        self.add_to_series(now, ingested - self.last_ingested.min(ingested));
+        self.last_ingested = ingested;
+        let cpu_pct = self.cpu_pct();
+        let mut feeds = Vec::new();
+        let at = Instant::now();
+        for (source, last_tick, ticks) in m.feeds.snapshot() {
+            let rate = match self.feed_counts.get(&source) {
+                Some((before, when)) => {
+                    let secs = at.duration_since(*when).as_secs_f64();
+                    if secs > 0.0 {
+                        (ticks - before.min(&ticks)) as f64 / secs
+                    } else {
+                        0.0
+                    }
+                }
+                None => 0.0,
+            };
+            self.feed_counts.insert(source.clone(), (ticks, at));
+            feeds.push(FeedBeat {
+                source,
+                last_tick,
+                ticks,
+                rate,
+            });
+        }
+        let lag = m.persist_lag_last_micros.load(Relaxed);
+        Beat {
+            node: b.node.clone(),
+            roles: b.roles.clone(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            started_at: self.started_at,
+            at: now,
+            cpu_pct,
+            rss_bytes: rss_bytes(),
+            stopping,
+            counters: Counters {
+                ingested,
+                duplicates: m.duplicates.load(Relaxed),
+                rejected: crate::metrics::Rejection::ALL
+                    .iter()
+                    .map(|r| m.rejected(*r))
+                    .sum(),
+                persisted: m.persisted.load(Relaxed),
+                views_written: m.views_written.load(Relaxed),
+                sse_clients: b.gateway.clients() as u64,
+                persist_lag_secs: (lag > 0).then(|| lag as f64 / 1e6),
+            },
+            feeds,
+            series: self.series.clone(),
+            series_end: self.series_end,
+        }
+    }
+
+    fn add_to_series(&mut self, now: i64, n: u64) {
+        let bucket = now.div_euclid(SERIES_BUCKET_MS);
+        if self.series.is_empty() {
+            self.series.push(0);
+            self.series_end = bucket;
+        }
+        let gap = (bucket - self.series_end).clamp(0, SERIES_BUCKETS as i64);
+        for _ in 0..gap {
+            self.series.push(0);
+        }
+        self.series_end = self.series_end.max(bucket);
+        if let Some(last) = self.series.last_mut() {
+            *last += n;
+        }
+        let extra = self.series.len().saturating_sub(SERIES_BUCKETS);
+        self.series.drain(..extra);
+    }
+
+    /// CPU time used since the previous call, as % of one core.
+    fn cpu_pct(&mut self) -> f64 {
+        let now = Instant::now();
+        let Some(used) = cpu_seconds() else {
+            return 0.0;
+        };
+        let pct = match self.cpu {
+            Some((when, before)) => {
+                let wall = now.duration_since(when).as_secs_f64();
+                if wall > 0.0 {
+                    ((used - before) / wall * 100.0).max(0.0)
+                } else {
+                    0.0
+                }
+            }
+            None => 0.0,
+        };
+        self.cpu = Some((now, used));
+        pct
+    }
+}
+
+/// User + system CPU seconds of this process (Linux `/proc`).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (hz > 0).then(|| (utime + stime) / hz as f64)
+}
+
+/// Resident memory of this process in bytes (Linux `/proc`), 0 elsewhere.
+fn rss_bytes() -> u64 {
+    let pages = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    pages * u64::try_from(page).unwrap_or(4_096)
+}
+
+/// Beats until shutdown, then sends a last beat saying the node stops.
+pub fn start(b: Beater, mut shutdown: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut sampler = Sampler::new();
+        let mut tick = tokio::time::interval(b.every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failing = false;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.wait_for(|s| *s) => break,
+            }
+            let beat = sampler.beat(&b, false);
+            match send(&b, &beat).await {
+                Ok(()) if failing => {
+                    tracing::info!("heartbeats sent again");
+                    failing = false;
+                }
+                Ok(()) => {}
+                Err(e) if !failing => {
+                    tracing::warn!(error = %e, "heartbeat not sent; retrying every beat");
+                    failing = true;
+                }
+                Err(_) => {}
+            }
+        }
+        let last = sampler.beat(&b, true);
+        if let Err(e) = send(&b, &last).await {
+            tracing::warn!(error = %e, "last heartbeat not sent");
+        }
+    });
+}
+
+async fn send(b: &Beater, beat: &Beat) -> Result<(), crate::bus::BusError> {
+    let json = serde_json::to_string(beat).unwrap_or_default();
+    b.bus.heartbeat(&b.node, &json, b.keep).await
+}
+
+/// The node ids and roles a config gives.
+pub fn beater(
+    config: &Config,
+    bus: Arc<dyn Bus>,
+    metrics: Arc<Metrics>,
+    gateway: Gateway,
+) -> Beater {
+    Beater {
+        bus,
+        metrics,
+        gateway,
+        node: config.node_id(),
+        roles: config.roles.iter().map(|r| r.as_str().to_owned()).collect(),
+        every: Duration::from_millis(config.heartbeat_ms.max(100)),
+        keep: Duration::from_secs(config.node_forget_secs.max(60)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_series_keeps_fifteen_minutes_of_buckets() {
+        let mut s = Sampler::new();
+        let t0 = 1_000 * SERIES_BUCKET_MS;
+        s.add_to_series(t0, 5);
+        s.add_to_series(t0 + 1, 2);
+        assert_eq!((s.series.clone(), s.series_end), (vec![7], 1_000));
+        s.add_to_series(t0 + 2 * SERIES_BUCKET_MS, 3);
+        assert_eq!((s.series.clone(), s.series_end), (vec![7, 0, 3], 1_002));
+        s.add_to_series(t0 + 500 * SERIES_BUCKET_MS, 1);
+        assert_eq!(s.series.len(), SERIES_BUCKETS);
+        assert_eq!(s.series_end, 1_500);
+        assert_eq!(s.series.last(), Some(&1));
+        assert!(s.series[..SERIES_BUCKETS - 1].iter().all(|n| *n == 0));
+    }
+
+    #[test]
+    fn process_figures_are_read() {
+        assert!(cpu_seconds().is_some_and(|s| s >= 0.0));
+        assert!(rss_bytes() > 1 << 20);
+    }
+}

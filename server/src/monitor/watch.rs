@@ -1,0 +1,149 @@
+//! The monitor: one active process (the holder of the `monitor` lease)
+//! reads every heartbeat each second, and turns node and feed state
+//! changes into alerts: published on the bus at once, logged, and written
+//! to `node_event` (retried while the database is down).
+//!
+//! When the active monitor dies, its lease expires and another process
+//! with the role takes over; it starts from the alerts already logged, so
+//! it does not raise them again.
+
+use crate::bus::Bus;
+use crate::store::{AlertFilter, Store};
+use std::sync::Arc;
+use std::time::Duration;
+use tickpulse_core::health::{Alert, Severity, Thresholds, Tracker};
+use tickpulse_core::Timestamp;
+use tokio::sync::watch;
+
+pub const LEASE: &str = "monitor";
+
+/// Alerts kept for the database while it is down; the oldest go first.
+const MAX_UNSTORED: usize = 10_000;
+
+pub struct MonitorSettings {
+    pub node: String,
+    pub lease_ttl: Duration,
+    pub thresholds: Thresholds,
+}
+
+pub fn start(
+    bus: Arc<dyn Bus>,
+    store: Option<Arc<dyn Store>>,
+    settings: MonitorSettings,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    tokio::spawn(async move {
+        // Renew well within the lease; look at least once a second.
+        let every = (settings.lease_ttl / 3).min(Duration::from_secs(1));
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut tracker: Option<Tracker> = None;
+        let mut unstored: Vec<Alert> = Vec::new();
+        let mut failing = false;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.wait_for(|s| *s) => break,
+            }
+            match bus.lease(LEASE, &settings.node, settings.lease_ttl).await {
+                Ok(true) => {
+                    failing = false;
+                    if tracker.is_none() {
+                        tracing::info!("this process is the active monitor");
+                        tracker = Some(seed(store.as_deref()).await);
+                    }
+                    let Some(t) = tracker.as_mut() else { continue };
+                    let beats = match super::beats(bus.as_ref()).await {
+                        Ok(b) => b,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "monitor cannot read heartbeats");
+                            continue;
+                        }
+                    };
+                    let now = Timestamp::now().as_millis();
+                    let alerts = t.observe(now, &beats, &settings.thresholds);
+                    if !alerts.is_empty() {
+                        raise(bus.as_ref(), &alerts).await;
+                        unstored.extend(alerts);
+                        let extra = unstored.len().saturating_sub(MAX_UNSTORED);
+                        unstored.drain(..extra);
+                    }
+                    store_alerts(store.as_deref(), &mut unstored).await;
+                }
+                Ok(false) => {
+                    if tracker.take().is_some() {
+                        tracing::warn!("monitor lease lost: another process monitors now");
+                    }
+                }
+                Err(e) => {
+                    if !failing {
+                        tracing::warn!(error = %e, "monitor cannot reach the lease; retrying");
+                        failing = true;
+                    }
+                }
+            }
+        }
+        if tracker.is_some() {
+            store_alerts(store.as_deref(), &mut unstored).await;
+            let _ = bus.release(LEASE, &settings.node).await;
+        }
+    });
+}
+
+/// A tracker that knows what was already raised (the last 1,000 alerts).
+async fn seed(store: Option<&dyn Store>) -> Tracker {
+    let Some(store) = store else {
+        return Tracker::default();
+    };
+    let filter = AlertFilter {
+        limit: 1_000,
+        ..AlertFilter::default()
+    };
+    match store.alerts(&filter).await {
+        Ok(mut log) => {
+            log.reverse();
+            Tracker::seeded(&log)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "alert log unreadable: alerts already raised may be raised again");
+            Tracker::default()
+        }
+    }
+}
+
+/// Logs and publishes alerts.
+async fn raise(bus: &dyn Bus, alerts: &[Alert]) {
+    for a in alerts {
+        match a.severity {
+            Severity::Critical => {
+                tracing::error!(alert = %a.kind, subject = %a.subject, "{}", a.message);
+            }
+            Severity::Warning => {
+                tracing::warn!(alert = %a.kind, subject = %a.subject, "{}", a.message);
+            }
+            Severity::Info => {
+                tracing::info!(alert = %a.kind, subject = %a.subject, "{}", a.message);
+            }
+        }
+    }
+    let json = serde_json::to_string(alerts).unwrap_or_default();
+    if let Err(e) = bus.publish_alerts(&json).await {
+        tracing::warn!(error = %e, "alerts not published");
+    }
+}
+
+async fn store_alerts(store: Option<&dyn Store>, unstored: &mut Vec<Alert>) {
+    let Some(store) = store else {
+        unstored.clear();
+        return;
+    };
+    if unstored.is_empty() {
+        return;
+    }
+    match store.add_alerts(unstored).await {
+        Ok(()) => unstored.clear(),
+        Err(e) => {
+            tracing::warn!(error = %e, waiting = unstored.len(), "alerts not written yet; retrying");
+        }
+    }
+}
