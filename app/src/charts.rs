@@ -28,6 +28,32 @@ pub fn draw(ticks: RwSignal<VecDeque<StreamTick>>, candles: RwSignal<Option<Live
     });
 }
 
+const INGEST_CHART: &str = "ingest-chart";
+
+/// The health view's ingest rate chart, redrawn with each new view.
+pub fn draw_series(health: RwSignal<tickpulse_core::health::Health>) {
+    let slot: Slot = StoredValue::new_local(None);
+    Effect::new(move |_| {
+        let chart = health.with(|h| series_chart(&h.ingest_series));
+        show(slot, INGEST_CHART, &chart);
+    });
+}
+
+fn series_chart(series: &[(i64, f64)]) -> Chart {
+    let times: Vec<String> = series.iter().map(|(t, _)| crate::admin::hms(*t)).collect();
+    let rates: Vec<f64> = series
+        .iter()
+        .map(|(_, r)| (r * 10.0).round() / 10.0)
+        .collect();
+    Chart::new()
+        .animation(false)
+        .tooltip(Tooltip::new().trigger(Trigger::Axis))
+        .grid(Grid::new().left("60").right("30").top("20").bottom("30"))
+        .x_axis(Axis::new().type_(AxisType::Category).data(times))
+        .y_axis(Axis::new().type_(AxisType::Value).name("ticks/s").min(0))
+        .series(Line::new().name("Ingest").show_symbol(false).data(rates))
+}
+
 /// Draws into the element `id`, creating the chart the first time.
 fn show(slot: Slot, id: &'static str, chart: &Chart) {
     if redraw(slot, chart) == Some(false) {

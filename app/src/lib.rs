@@ -5,6 +5,8 @@
 //! sits behind `#[cfg(feature = "ssr")]`, browser-only code behind
 //! `#[cfg(feature = "hydrate")]`.
 
+pub mod account;
+pub mod admin;
 pub mod chart;
 #[cfg(feature = "hydrate")]
 mod charts;
@@ -49,10 +51,17 @@ pub fn App() -> impl IntoView {
         <Stylesheet id="tickpulse" href="/pkg/tickpulse.css"/>
         <Title text="tickpulse"/>
         <Router>
+            <account::SiteBar/>
             <Routes fallback=NotFound>
                 // Async: the first response already holds the table, so the
                 // page works without JavaScript and never flashes a spinner.
                 <Route path=StaticSegment("") view=dashboard::Dashboard ssr=SsrMode::Async/>
+                <Route path=StaticSegment("login") view=account::LoginPage ssr=SsrMode::Async/>
+                <Route
+                    path=(StaticSegment("admin"), StaticSegment("health"))
+                    view=admin::HealthPage
+                    ssr=SsrMode::Async
+                />
                 <Route
                     path=(StaticSegment("symbols"), ParamSegment("id"))
                     view=symbol::SymbolPage

@@ -21,6 +21,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tickpulse_core::health::{Alert, Health};
 use tickpulse_core::{StreamTick, View};
 
 /// The dashboard: every symbol's views. When the stream opens (again) or
@@ -42,6 +43,39 @@ pub fn follow(table: Table, status: RwSignal<Connection>) {
                 Ok(view) => table.apply_view(view),
                 Err(e) => leptos::logging::warn!("unreadable view: {e}"),
             },
+        },
+    );
+}
+
+/// The health view: a fresh [`Health`] every second; alerts as raised. A
+/// stream that ends because the session did sends the page to the login.
+pub fn follow_health(
+    health: RwSignal<Health>,
+    latest: RwSignal<Option<Alert>>,
+    status: RwSignal<Connection>,
+) {
+    let url = "/api/admin/stream".to_owned();
+    follow_url(
+        url,
+        &["health", "alert", "signed_out"],
+        status,
+        move |kind, data| match kind {
+            "health" => match serde_json::from_str::<Health>(data) {
+                Ok(h) => health.set(h),
+                Err(e) => leptos::logging::warn!("unreadable health: {e}"),
+            },
+            "alert" => match serde_json::from_str::<Vec<Alert>>(data) {
+                Ok(alerts) => {
+                    if let Some(last) = alerts.last() {
+                        latest.set(Some(last.clone()));
+                    }
+                }
+                Err(e) => leptos::logging::warn!("unreadable alerts: {e}"),
+            },
+            "signed_out" => {
+                let _ = window().location().set_href("/login?next=/admin/health");
+            }
+            _ => {}
         },
     );
 }

@@ -2,10 +2,14 @@
 //! The server crate implements them with the same functions its JSON API
 //! uses; the pages never see Redis or the database.
 
+use crate::account::Refusal;
+use axum::http::request::Parts;
 use leptos::prelude::{use_context, ServerFnError};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use tickpulse_core::account::SignedIn;
+use tickpulse_core::health::Health;
 use tickpulse_core::{Candle, Interval, LatestTick, StreamTick, Symbol, View};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -32,14 +36,38 @@ pub trait MarketData: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Vec<Candle>, String>>;
 }
 
+/// Accounts and the admin view. `parts` is the request (its session and
+/// client address).
+pub trait Admin: Send + Sync + 'static {
+    /// Signs in: a new session id holding the user.
+    fn login<'a>(
+        &'a self,
+        parts: &'a Parts,
+        username: &'a str,
+        password: &'a str,
+    ) -> BoxFuture<'a, Result<SignedIn, Refusal>>;
+    /// Ends the session for good.
+    fn logout<'a>(&'a self, parts: &'a Parts) -> BoxFuture<'a, Result<(), String>>;
+    /// The signed-in user, if any.
+    fn current<'a>(&'a self, parts: &'a Parts) -> BoxFuture<'a, Result<Option<SignedIn>, String>>;
+    /// What the health view shows.
+    fn health(&self) -> BoxFuture<'_, Result<Health, String>>;
+}
+
 /// Provided as Leptos context to every page render and server function.
 #[derive(Clone)]
 pub struct Services {
     pub market: Arc<dyn MarketData>,
+    pub admin: Arc<dyn Admin>,
 }
 
 /// The services, from a server function or a page render.
 pub fn services() -> Result<Services, ServerFnError> {
     use_context::<Services>()
         .ok_or_else(|| ServerFnError::new("market data service is not configured"))
+}
+
+/// The request being served, from a server function or a page render.
+pub fn request() -> Result<Parts, ServerFnError> {
+    use_context::<Parts>().ok_or_else(|| ServerFnError::new("no request in context"))
 }

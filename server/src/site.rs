@@ -1,16 +1,24 @@
 //! The pages: Leptos SSR routes, server functions, and the static site
 //! (WASM, JS, CSS, `public/`) under [`Config::site_root`].
 
+use crate::accounts::{Accounts, LoginError};
 use crate::config::Config;
 use crate::http::symbols::{candles_of, history_of};
 use crate::state::AppState;
+use axum::extract::ConnectInfo;
+use axum::http::request::Parts;
 use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
+use std::net::SocketAddr;
 use std::sync::Arc;
-use tickpulse_app::ssr::{BoxFuture, MarketData, Services};
+use tickpulse_app::account::Refusal;
+use tickpulse_app::ssr::{Admin, BoxFuture, MarketData, Services};
 use tickpulse_app::{shell, App};
+use tickpulse_core::account::SignedIn;
+use tickpulse_core::health::Health;
 use tickpulse_core::{Candle, Interval, LatestTick, StreamTick, Symbol, Timestamp, View};
+use tower_sessions::Session;
 
 /// The name of the built bundle: `pkg/tickpulse.js`, `pkg/tickpulse_bg.wasm`,
 /// `pkg/tickpulse.css` (see scripts/build-site.sh).
@@ -71,10 +79,84 @@ impl MarketData for StateMarketData {
     }
 }
 
+/// The pages' accounts and health view.
+struct StateAdmin(AppState);
+
+impl StateAdmin {
+    fn accounts(&self) -> Option<&Accounts> {
+        self.0.accounts.as_deref()
+    }
+}
+
+fn session(parts: &Parts) -> Option<&Session> {
+    parts.extensions.get::<Session>()
+}
+
+/// The client's address, for login throttling.
+fn client_ip(parts: &Parts) -> String {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
+}
+
+impl Admin for StateAdmin {
+    fn login<'a>(
+        &'a self,
+        parts: &'a Parts,
+        username: &'a str,
+        password: &'a str,
+    ) -> BoxFuture<'a, Result<SignedIn, Refusal>> {
+        Box::pin(async move {
+            let (Some(accounts), Some(session)) = (self.accounts(), session(parts)) else {
+                return Err(Refusal::NoAccounts);
+            };
+            accounts
+                .login(session, username, password, &client_ip(parts))
+                .await
+                .map_err(|e| match e {
+                    LoginError::Invalid => Refusal::Invalid,
+                    LoginError::Throttled(wait) => Refusal::Throttled(wait.as_secs().max(1)),
+                    LoginError::Unavailable(reason) => {
+                        tracing::warn!(%reason, "sign-in failed: store unavailable");
+                        Refusal::Unavailable
+                    }
+                })
+        })
+    }
+
+    fn logout<'a>(&'a self, parts: &'a Parts) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            match (self.accounts(), session(parts)) {
+                (Some(accounts), Some(session)) => accounts.logout(session).await,
+                _ => Ok(()),
+            }
+        })
+    }
+
+    fn current<'a>(&'a self, parts: &'a Parts) -> BoxFuture<'a, Result<Option<SignedIn>, String>> {
+        Box::pin(async move {
+            match (self.accounts(), session(parts)) {
+                (Some(accounts), Some(session)) => accounts.current(session).await,
+                _ => Ok(None),
+            }
+        })
+    }
+
+    fn health(&self) -> BoxFuture<'_, Result<Health, String>> {
+        Box::pin(async move {
+            crate::monitor::health(&self.0)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
 /// Adds the page routes, the server functions and the static files.
 pub fn routes(router: Router<AppState>, state: &AppState) -> Router<AppState> {
     let services = Services {
         market: Arc::new(StateMarketData(state.clone())),
+        admin: Arc::new(StateAdmin(state.clone())),
     };
     let options = state.leptos_options.clone();
     router

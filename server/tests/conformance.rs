@@ -163,6 +163,7 @@ conformance!(
     range_reads_the_stream_from_an_id_on,
     an_event_id_is_forgotten_after_the_dedupe_window,
     heartbeats_last_their_ttl,
+    alerts_reach_every_subscriber,
 );
 
 async fn new_ticks_are_accepted_and_duplicates_refused<B: Backend>() {
@@ -548,6 +549,22 @@ async fn heartbeats_last_their_ttl<B: Backend>() {
     );
 }
 
+async fn alerts_reach_every_subscriber<B: Backend>() {
+    use futures::StreamExt;
+    let f = plain::<B>();
+    let mut a = f.bus.subscribe().await.unwrap();
+    let mut b = f.bus.subscribe().await.unwrap();
+    let json =
+        r#"[{"at":1,"kind":"node.down","subject":"n1","severity":"critical","message":"m"}]"#;
+    f.bus.publish_alerts(json).await.unwrap();
+    for sub in [&mut a, &mut b] {
+        let got = tokio::time::timeout(Duration::from_secs(5), sub.next())
+            .await
+            .expect("alert heard in time");
+        assert_eq!(got, Some(Published::Alerts(json.to_owned())));
+    }
+}
+
 async fn an_event_id_is_forgotten_after_the_dedupe_window<B: Backend>() {
     let f = B::bus(Duration::ZERO, Duration::from_secs(1));
     let one = ticks("f", 1);
@@ -677,6 +694,8 @@ store_conformance!(
     history_is_newest_first_before_a_time,
     candles_match_the_same_computation_in_rust,
     a_migrated_store_answers,
+    accounts_are_added_once_changed_and_removed,
+    alerts_are_logged_and_filtered_newest_first,
 );
 
 /// A stream tick as the stream would hand it out.
@@ -827,4 +846,107 @@ async fn a_migrated_store_answers<B: StoreBackend>() {
     // Migrating again changes nothing.
     f.store.migrate().await.unwrap();
     f.store.ping().await.unwrap();
+}
+
+async fn accounts_are_added_once_changed_and_removed<B: StoreBackend>() {
+    use tickpulse_core::account::Role;
+    use tickpulse_server::store::UserRecord;
+    let f = B::store().await;
+    let s = &f.store;
+    assert_eq!(s.user_count().await.unwrap(), 0);
+    let user = |name: &str, role| UserRecord {
+        username: name.into(),
+        password_hash: format!("$argon2id$hash-of-{name}"),
+        role,
+        created_at: 1_795_000_000_000,
+    };
+    assert!(s.add_user(&user("zoe", Role::Viewer)).await.unwrap());
+    assert!(s.add_user(&user("adam", Role::Admin)).await.unwrap());
+    assert!(
+        !s.add_user(&user("zoe", Role::Admin)).await.unwrap(),
+        "a taken name is refused and left as it was"
+    );
+    assert_eq!(s.user_count().await.unwrap(), 2);
+    let all = s.users().await.unwrap();
+    assert_eq!(all, [user("adam", Role::Admin), user("zoe", Role::Viewer)]);
+    assert_eq!(
+        s.user("zoe").await.unwrap(),
+        Some(user("zoe", Role::Viewer))
+    );
+    assert_eq!(s.user("nobody").await.unwrap(), None);
+    assert!(s.set_password("zoe", "$argon2id$new").await.unwrap());
+    assert!(!s.set_password("nobody", "$argon2id$new").await.unwrap());
+    assert_eq!(
+        s.user("zoe").await.unwrap().unwrap().password_hash,
+        "$argon2id$new"
+    );
+    assert!(s.remove_user("zoe").await.unwrap());
+    assert!(!s.remove_user("zoe").await.unwrap());
+    assert_eq!(s.user_count().await.unwrap(), 1);
+}
+
+async fn alerts_are_logged_and_filtered_newest_first<B: StoreBackend>() {
+    use tickpulse_core::health::{Alert, Severity};
+    use tickpulse_server::store::AlertFilter;
+    let f = B::store().await;
+    let s = &f.store;
+    let alert = |at: i64, kind: &str, subject: &str, severity| Alert {
+        id: 0,
+        at,
+        kind: kind.into(),
+        subject: subject.into(),
+        severity,
+        message: format!("{kind} {subject}"),
+    };
+    s.add_alerts(&[
+        alert(1, "node.suspect", "n1", Severity::Warning),
+        alert(2, "node.down", "n1", Severity::Critical),
+        alert(3, "feed.stale", "sim", Severity::Warning),
+    ])
+    .await
+    .unwrap();
+    s.add_alerts(&[alert(4, "node.recovered", "n1", Severity::Info)])
+        .await
+        .unwrap();
+    let all = s
+        .alerts(&AlertFilter {
+            limit: 10,
+            ..AlertFilter::default()
+        })
+        .await
+        .unwrap();
+    let at: Vec<i64> = all.iter().map(|a| a.at).collect();
+    assert_eq!(at, [4, 3, 2, 1], "newest first");
+    assert!(all.windows(2).all(|w| w[0].id > w[1].id), "ids grow");
+    assert_eq!(all[1].message, "feed.stale sim");
+    let nodes = s
+        .alerts(&AlertFilter {
+            scope: Some("node".into()),
+            limit: 10,
+            ..AlertFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(nodes.len(), 3);
+    let critical = s
+        .alerts(&AlertFilter {
+            severity: Some(Severity::Critical),
+            subject: Some("n1".into()),
+            limit: 10,
+            ..AlertFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(critical.len(), 1);
+    assert_eq!(critical[0].kind, "node.down");
+    let page = s
+        .alerts(&AlertFilter {
+            before_id: Some(all[1].id),
+            limit: 1,
+            ..AlertFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].at, 2, "the page after the second newest");
 }

@@ -22,7 +22,7 @@ impl Default for Limits {
         Self {
             per_user: 5,
             per_ip: 20,
-            window: Duration::from_secs(15 * 60),
+            window: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -90,6 +90,15 @@ impl Limiter {
         }
     }
 
+    /// An attempt refused while throttled still counts against its address
+    /// (not its user name): hammering one name soon blocks the address.
+    pub fn refused(&mut self, ip: &str, now: Instant) {
+        self.failures
+            .entry(format!("ip:{ip}"))
+            .or_default()
+            .push_back(now);
+    }
+
     /// A successful login clears the user's failures (not the address's).
     pub fn succeeded(&mut self, user: &str) {
         self.failures.remove(&format!("u:{user}"));
@@ -109,10 +118,10 @@ mod tests {
             l.failed("alice", "1.1.1.1", t0);
         }
         let wait = l.throttled("alice", "2.2.2.2", t0).expect("throttled");
-        assert_eq!(wait, Duration::from_secs(900));
+        assert_eq!(wait, Duration::from_secs(300));
         // Another user from the same address is not (yet).
         assert_eq!(l.throttled("bob", "1.1.1.1", t0), None);
-        let later = t0 + Duration::from_secs(900);
+        let later = t0 + Duration::from_secs(300);
         assert_eq!(l.throttled("alice", "1.1.1.1", later), None);
     }
 
@@ -125,6 +134,21 @@ mod tests {
         }
         assert!(l.throttled("someone-else", "9.9.9.9", t0).is_some());
         assert!(l.throttled("someone-else", "8.8.8.8", t0).is_none());
+    }
+
+    #[test]
+    fn refused_attempts_count_against_the_address() {
+        let mut l = Limiter::new(Limits::default());
+        let t0 = Instant::now();
+        for _ in 0..5 {
+            l.failed("alice", "1.1.1.1", t0);
+        }
+        for _ in 0..15 {
+            assert!(l.throttled("alice", "1.1.1.1", t0).is_some());
+            l.refused("1.1.1.1", t0);
+        }
+        assert!(l.throttled("bob", "1.1.1.1", t0).is_some());
+        assert!(l.throttled("bob", "2.2.2.2", t0).is_none());
     }
 
     #[test]

@@ -95,7 +95,16 @@ impl Accounts {
         ip: &str,
     ) -> Result<SignedIn, LoginError> {
         let name = account::username(username).unwrap_or_else(|_| username.to_owned());
-        if let Some(wait) = self.limiter().throttled(&name, ip, Instant::now()) {
+        let throttled = {
+            let mut limiter = self.limiter();
+            let now = Instant::now();
+            let wait = limiter.throttled(&name, ip, now);
+            if wait.is_some() {
+                limiter.refused(ip, now);
+            }
+            wait
+        };
+        if let Some(wait) = throttled {
             tracing::warn!(user = %name, ip, "sign-in refused: throttled");
             return Err(LoginError::Throttled(wait));
         }

@@ -17,6 +17,9 @@ use tokio::sync::watch;
 
 pub const LEASE: &str = "monitor";
 
+/// Rounds a new monitor waits for the alert log before going without it.
+const SEED_TRIES: u32 = 10;
+
 /// Alerts kept for the database while it is down; the oldest go first.
 const MAX_UNSTORED: usize = 10_000;
 
@@ -40,6 +43,7 @@ pub fn start(
         let mut tracker: Option<Tracker> = None;
         let mut unstored: Vec<Alert> = Vec::new();
         let mut failing = false;
+        let mut seed_failures = 0;
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
@@ -49,8 +53,25 @@ pub fn start(
                 Ok(true) => {
                     failing = false;
                     if tracker.is_none() {
-                        tracing::info!("this process is the active monitor");
-                        tracker = Some(seed(store.as_deref()).await);
+                        match seed(store.as_deref()).await {
+                            Ok(t) => {
+                                tracing::info!("this process is the active monitor");
+                                tracker = Some(t);
+                                seed_failures = 0;
+                            }
+                            // The database may be starting (not migrated
+                            // yet): wait a little for the log before
+                            // monitoring without it.
+                            Err(e) if seed_failures < SEED_TRIES => {
+                                seed_failures += 1;
+                                tracing::debug!(error = %e, "alert log not readable yet");
+                                continue;
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "alert log unreadable: monitoring without it; alerts already raised may be raised again");
+                                tracker = Some(Tracker::default());
+                            }
+                        }
                     }
                     let Some(t) = tracker.as_mut() else { continue };
                     let beats = match super::beats(bus.as_ref()).await {
@@ -91,24 +112,17 @@ pub fn start(
 }
 
 /// A tracker that knows what was already raised (the last 1,000 alerts).
-async fn seed(store: Option<&dyn Store>) -> Tracker {
+async fn seed(store: Option<&dyn Store>) -> Result<Tracker, crate::store::StoreError> {
     let Some(store) = store else {
-        return Tracker::default();
+        return Ok(Tracker::default());
     };
     let filter = AlertFilter {
         limit: 1_000,
         ..AlertFilter::default()
     };
-    match store.alerts(&filter).await {
-        Ok(mut log) => {
-            log.reverse();
-            Tracker::seeded(&log)
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "alert log unreadable: alerts already raised may be raised again");
-            Tracker::default()
-        }
-    }
+    let mut log = store.alerts(&filter).await?;
+    log.reverse();
+    Ok(Tracker::seeded(&log))
 }
 
 /// Logs and publishes alerts.

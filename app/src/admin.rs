@@ -1,0 +1,409 @@
+//! `/admin/health` (admins only): nodes, feeds, pipeline, the ingest rate
+//! of the last 15 minutes and the alert log with filters.
+//!
+//! The server renders the whole view (it reads without JavaScript; the
+//! filters are a GET form). After hydration the page follows
+//! `/api/admin/stream`: a fresh view every second, and alerts the moment
+//! the monitor raises them.
+
+use crate::dashboard::{Connection, StatusBadge};
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+use serde::{Deserialize, Serialize};
+use tickpulse_core::health::{Alert, Health};
+
+/// What the page gets.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum HealthAnswer {
+    Health(Box<Health>),
+    SignIn,
+    Forbidden,
+    Unavailable(String),
+}
+
+#[server(prefix = "/auth", endpoint = "health")]
+pub async fn load_health() -> Result<HealthAnswer, ServerFnError> {
+    use tickpulse_core::account::Role;
+    let admin = crate::ssr::services()?.admin;
+    let parts = crate::ssr::request()?;
+    Ok(match admin.current(&parts).await {
+        Err(e) => HealthAnswer::Unavailable(e),
+        Ok(None) => HealthAnswer::SignIn,
+        Ok(Some(user)) if user.role != Role::Admin => HealthAnswer::Forbidden,
+        Ok(Some(_)) => match admin.health().await {
+            Ok(h) => HealthAnswer::Health(Box::new(h)),
+            Err(e) => HealthAnswer::Unavailable(e),
+        },
+    })
+}
+
+/// `1.5 GiB`, `300 MiB`, `12 KiB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 || value >= 100.0 {
+        format!("{value:.0} {}", UNITS[unit])
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// `0.4 s ago`, `12 s ago`, `3 min ago`, `2 h ago`.
+pub fn ago(ms: i64) -> String {
+    let ms = ms.max(0);
+    if ms < 10_000 {
+        format!("{:.1} s ago", ms as f64 / 1000.0)
+    } else if ms < 120_000 {
+        format!("{} s ago", ms / 1000)
+    } else if ms < 7_200_000 {
+        format!("{} min ago", ms / 60_000)
+    } else {
+        format!("{} h ago", ms / 3_600_000)
+    }
+}
+
+/// The alerts the filters let through: `scope` (`node`/`feed`),
+/// `severity`, and `subject` (a part of it, any case); empty = any.
+pub fn filter_alerts<'a>(
+    alerts: &'a [Alert],
+    scope: &str,
+    severity: &str,
+    subject: &str,
+) -> Vec<&'a Alert> {
+    let subject = subject.trim().to_lowercase();
+    alerts
+        .iter()
+        .filter(|a| scope.is_empty() || a.scope() == scope)
+        .filter(|a| severity.is_empty() || a.severity.as_str() == severity)
+        .filter(|a| subject.is_empty() || a.subject.to_lowercase().contains(&subject))
+        .collect()
+}
+
+/// A wall-clock time (UTC) from ms since the epoch: `14:03:07`.
+pub fn hms(ms: i64) -> String {
+    crate::chart::clock(tickpulse_core::Timestamp::from_nanos(ms * 1_000_000), false)
+}
+
+#[component]
+pub fn HealthPage() -> impl IntoView {
+    let answer = Resource::new(|| (), |_| load_health());
+    let status = RwSignal::new(Connection::Connecting);
+    view! {
+        <main class="page wide">
+            <header class="top">
+                <h1 class="brand">"Health"</h1>
+                <StatusBadge status/>
+            </header>
+            <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match answer.await {
+                        Ok(HealthAnswer::Health(h)) => view! { <LiveHealth initial=*h status/> }.into_any(),
+                        Ok(HealthAnswer::SignIn) => view! {
+                            <p class="error" role="alert">
+                                "Sign in as an admin to see this page. "
+                                <a href="/login?next=/admin/health" rel="external">"Sign in"</a>
+                            </p>
+                        }.into_any(),
+                        Ok(HealthAnswer::Forbidden) => view! {
+                            <p class="error" role="alert">"This page is for admins."</p>
+                        }.into_any(),
+                        Ok(HealthAnswer::Unavailable(e)) => view! {
+                            <p class="error" role="alert">"Health is unavailable right now: " {e}</p>
+                        }.into_any(),
+                        Err(e) => view! {
+                            <p class="error" role="alert">"Health is unavailable right now: " {e.to_string()}</p>
+                        }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </main>
+    }
+}
+
+#[component]
+fn LiveHealth(initial: Health, status: RwSignal<Connection>) -> impl IntoView {
+    let health = RwSignal::new(initial);
+    let latest = RwSignal::new(None::<Alert>);
+    #[cfg(feature = "hydrate")]
+    {
+        crate::live::follow_health(health, latest, status);
+        crate::charts::draw_series(health);
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = status;
+    view! {
+        {move || {
+            latest
+                .get()
+                .map(|a| {
+                    view! {
+                        <p class=format!("banner {}", a.severity.as_str()) role="alert" id="latest-alert">
+                            {hms(a.at)} " · " <strong>{a.kind.clone()}</strong> " · " {a.subject.clone()}
+                            " — " {a.message.clone()}
+                        </p>
+                    }
+                })
+        }}
+        <section class="panel">
+            <h2>"Nodes"</h2>
+            <Nodes health/>
+        </section>
+        <div class="columns">
+            <section class="panel">
+                <h2>"Pipeline"</h2>
+                <Pipeline health/>
+            </section>
+            <section class="panel">
+                <h2>"Feeds"</h2>
+                <Feeds health/>
+            </section>
+        </div>
+        <section class="panel">
+            <h2>"Ingest rate, last 15 minutes (ticks/s)"</h2>
+            <div id="ingest-chart" class="chart small" role="img" aria-label="Ingest rate over the last 15 minutes">
+                <p class="muted chart-fallback">
+                    {move || format!("Now: {:.0} ticks/s", health.with(|h| h.pipeline.ingest_rate))}
+                </p>
+            </div>
+        </section>
+        <section class="panel">
+            <h2>"Alerts"</h2>
+            <Alerts health/>
+        </section>
+    }
+}
+
+#[component]
+fn Nodes(health: RwSignal<Health>) -> impl IntoView {
+    view! {
+        <table class="quotes nodes">
+            <thead>
+                <tr>
+                    <th scope="col">"Node"</th>
+                    <th scope="col">"Status"</th>
+                    <th scope="col">"Last beat"</th>
+                    <th scope="col" class="num">"CPU"</th>
+                    <th scope="col" class="num">"Memory"</th>
+                    <th scope="col">"Roles"</th>
+                    <th scope="col">"Version"</th>
+                    <th scope="col">"Up since (UTC)"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {move || {
+                    health.with(|h| {
+                        if h.nodes.is_empty() {
+                            return view! { <tr><td colspan="8" class="empty">"No node has sent a heartbeat yet."</td></tr> }.into_any();
+                        }
+                        h.nodes
+                            .iter()
+                            .map(|n| {
+                                let status = n.status.as_str();
+                                view! {
+                                    <tr class=format!("node {status}") data-node=n.beat.node.clone() data-status=status>
+                                        <th scope="row">{n.beat.node.clone()}</th>
+                                        <td><span class=format!("pill {status}")>{status}</span></td>
+                                        <td>{ago(n.silent_ms)}</td>
+                                        <td class="num">{format!("{:.1} %", n.beat.cpu_pct)}</td>
+                                        <td class="num">{bytes(n.beat.rss_bytes)}</td>
+                                        <td>{n.beat.roles.join(", ")}</td>
+                                        <td>{n.beat.version.clone()}</td>
+                                        <td>{hms(n.beat.started_at)}</td>
+                                    </tr>
+                                }
+                            })
+                            .collect_view()
+                            .into_any()
+                    })
+                }}
+            </tbody>
+        </table>
+    }
+}
+
+#[component]
+fn Pipeline(health: RwSignal<Health>) -> impl IntoView {
+    let row = |label: String, value: String| {
+        view! { <tr><th scope="row">{label}</th><td class="num">{value}</td></tr> }
+    };
+    view! {
+        <table class="quotes pipeline">
+            <tbody>
+                {move || {
+                    health.with(|h| {
+                        let p = &h.pipeline;
+                        let opt = |v: Option<u64>| v.map_or_else(|| "–".to_owned(), |n| n.to_string());
+                        let mut rows = vec![
+                            row("Ingest rate".into(), format!("{:.0} ticks/s", p.ingest_rate)),
+                            row("Stream length".into(), opt(p.stream_length)),
+                            row("Dead letters".into(), opt(p.dead_letters)),
+                            row(
+                                "Persist lag (last batch)".into(),
+                                p.persist_lag_secs.map_or_else(|| "–".into(), |s| format!("{:.0} ms", s * 1000.0)),
+                            ),
+                            row("SSE clients".into(), p.sse_clients.to_string()),
+                        ];
+                        for g in &p.groups {
+                            rows.push(row(format!("Pending: {}", g.group), g.pending.to_string()));
+                        }
+                        rows.collect_view()
+                    })
+                }}
+            </tbody>
+        </table>
+    }
+}
+
+#[component]
+fn Feeds(health: RwSignal<Health>) -> impl IntoView {
+    view! {
+        <table class="quotes feeds">
+            <thead>
+                <tr>
+                    <th scope="col">"Source"</th>
+                    <th scope="col">"Last tick"</th>
+                    <th scope="col" class="num">"Ticks/s"</th>
+                    <th scope="col">"State"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {move || {
+                    health.with(|h| {
+                        if h.feeds.is_empty() {
+                            return view! { <tr><td colspan="4" class="empty">"No feed has sent ticks since the nodes started."</td></tr> }.into_any();
+                        }
+                        h.feeds
+                            .iter()
+                            .map(|f| {
+                                let state = if f.stale { "stale" } else { "live" };
+                                view! {
+                                    <tr data-feed=f.source.clone() data-state=state>
+                                        <th scope="row">{f.source.clone()}</th>
+                                        <td>{ago(h.at - f.last_tick)}</td>
+                                        <td class="num">{format!("{:.1}", f.rate)}</td>
+                                        <td><span class=format!("pill {}", if f.stale { "down" } else { "up" })>{state}</span></td>
+                                    </tr>
+                                }
+                            })
+                            .collect_view()
+                            .into_any()
+                    })
+                }}
+            </tbody>
+        </table>
+    }
+}
+
+#[component]
+fn Alerts(health: RwSignal<Health>) -> impl IntoView {
+    let query = use_query_map();
+    let param = move |name: &str| query.with(|q| q.get(name).unwrap_or_default());
+    let selected = |current: String, value: &'static str| current == value;
+    view! {
+        <form method="get" action="/admin/health" class="filters">
+            <label>
+                "Kind "
+                <select name="scope">
+                    <option value="" selected=move || selected(param("scope"), "")>"all"</option>
+                    <option value="node" selected=move || selected(param("scope"), "node")>"nodes"</option>
+                    <option value="feed" selected=move || selected(param("scope"), "feed")>"feeds"</option>
+                </select>
+            </label>
+            <label>
+                "Severity "
+                <select name="severity">
+                    <option value="" selected=move || selected(param("severity"), "")>"all"</option>
+                    <option value="critical" selected=move || selected(param("severity"), "critical")>"critical"</option>
+                    <option value="warning" selected=move || selected(param("severity"), "warning")>"warning"</option>
+                    <option value="info" selected=move || selected(param("severity"), "info")>"info"</option>
+                </select>
+            </label>
+            <label>
+                "Subject " <input name="subject" prop:value=move || param("subject") value=move || param("subject") placeholder="node or source"/>
+            </label>
+            <button type="submit">"Filter"</button>
+        </form>
+        {move || health.with(|h| h.alerts_error.clone()).map(|e| view! { <p class="error">{e}</p> })}
+        <table class="quotes alerts">
+            <thead>
+                <tr>
+                    <th scope="col">"Time (UTC)"</th>
+                    <th scope="col">"Severity"</th>
+                    <th scope="col">"Event"</th>
+                    <th scope="col">"Subject"</th>
+                    <th scope="col">"What"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {move || {
+                    let (scope, severity, subject) = (param("scope"), param("severity"), param("subject"));
+                    health.with(|h| {
+                        let shown = filter_alerts(&h.alerts, &scope, &severity, &subject);
+                        if shown.is_empty() {
+                            return view! { <tr><td colspan="5" class="empty">"No alerts."</td></tr> }.into_any();
+                        }
+                        shown
+                            .into_iter()
+                            .map(|a| {
+                                view! {
+                                    <tr class="alert" data-kind=a.kind.clone() data-subject=a.subject.clone()>
+                                        <td class="time">{hms(a.at)}</td>
+                                        <td><span class=format!("pill {}", a.severity.as_str())>{a.severity.as_str()}</span></td>
+                                        <td>{a.kind.clone()}</td>
+                                        <td>{a.subject.clone()}</td>
+                                        <td>{a.message.clone()}</td>
+                                    </tr>
+                                }
+                            })
+                            .collect_view()
+                            .into_any()
+                    })
+                }}
+            </tbody>
+        </table>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tickpulse_core::health::Severity;
+
+    #[test]
+    fn figures_read_well() {
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(300 * 1024 * 1024), "300 MiB");
+        assert_eq!(ago(400), "0.4 s ago");
+        assert_eq!(ago(12_000), "12 s ago");
+        assert_eq!(ago(180_000), "3 min ago");
+        assert_eq!(ago(-5), "0.0 s ago");
+    }
+
+    #[test]
+    fn alert_filters_combine() {
+        let alert = |kind: &str, subject: &str, severity| Alert {
+            id: 0,
+            at: 0,
+            kind: kind.into(),
+            subject: subject.into(),
+            severity,
+            message: String::new(),
+        };
+        let all = [
+            alert("node.down", "api-1", Severity::Critical),
+            alert("node.recovered", "api-1", Severity::Info),
+            alert("feed.stale", "sim", Severity::Warning),
+        ];
+        assert_eq!(filter_alerts(&all, "", "", "").len(), 3);
+        assert_eq!(filter_alerts(&all, "node", "", "").len(), 2);
+        assert_eq!(filter_alerts(&all, "node", "critical", "").len(), 1);
+        assert_eq!(filter_alerts(&all, "", "", "SI").len(), 1);
+        assert_eq!(filter_alerts(&all, "feed", "critical", "").len(), 0);
+    }
+}
