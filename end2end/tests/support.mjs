@@ -29,13 +29,18 @@ export async function freePort() {
   });
 }
 
-/** Starts the server; `restart()` starts it again on the same port. */
-export async function startServer() {
+/** Starts the server; `restart()` starts it again on the same port.
+ * `options.env` adds settings; `options.database` gives the Redis mode an
+ * SQLite database of its own (for accounts and alerts); `options.joins`
+ * makes it a second process of that server (same Redis keys, same
+ * database; Redis mode only). */
+export async function startServer(options = {}) {
   const port = await freePort();
-  const prefix = `e2e:${process.pid}:${Date.now()}:`;
+  const joins = options.joins;
+  const prefix = joins ? joins.prefix : `e2e:${process.pid}:${Date.now()}:`;
   const base = `http://127.0.0.1:${port}`;
   const server = { base, prefix, port, child: null, log: '' };
-  const dataDir = MODE === 'embedded' ? fs.mkdtempSync(path.join(os.tmpdir(), 'tickpulse-e2e-')) : null;
+  const dataDir = joins ? null : fs.mkdtempSync(path.join(os.tmpdir(), 'tickpulse-e2e-'));
   const env = {
     ...process.env,
     TICKPULSE_ADDR: `127.0.0.1:${port}`,
@@ -43,6 +48,7 @@ export async function startServer() {
     INGEST_PASSWORD: PASSWORD,
     SITE_ROOT,
     RUST_LOG: 'warn',
+    ...(options.env ?? {}),
   };
   delete env.DATABASE_URL;
   if (MODE === 'embedded') {
@@ -51,7 +57,14 @@ export async function startServer() {
   } else {
     env.REDIS_URL = process.env.TEST_REDIS_URL || 'redis://127.0.0.1:6379';
     env.REDIS_KEY_PREFIX = prefix;
+    if (joins?.env.DATABASE_URL) env.DATABASE_URL = joins.env.DATABASE_URL;
+    else if (options.database) env.DATABASE_URL = `sqlite://${path.join(dataDir, 'e2e.db')}`;
   }
+  server.env = env;
+  /** Runs `tickpulse user ...` on this server's database. */
+  server.user = (args, input = '') =>
+    execFileSync(BIN, ['user', ...args], { env: { ...env, RUST_LOG: 'error' }, input }).toString();
+  server.kill = () => server.child?.kill('SIGKILL');
   server.start = async () => {
     server.child = spawn(BIN, [], {
       env,
@@ -73,10 +86,8 @@ export async function startServer() {
   };
   server.cleanup = async () => {
     await server.stop();
-    if (dataDir) {
-      fs.rmSync(dataDir, { recursive: true, force: true });
-      return;
-    }
+    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+    if (MODE === 'embedded' || joins) return;
     const keys = execFileSync('redis-cli', ['--scan', '--pattern', `${prefix}*`]).toString().split('\n').filter(Boolean);
     for (let i = 0; i < keys.length; i += 200) execFileSync('redis-cli', ['del', ...keys.slice(i, i + 200)]);
   };
@@ -98,10 +109,10 @@ async function waitReady(base, server) {
 
 /** A server and a browser for the tests of one file: started before the
  * first test, stopped after the last. */
-export function serverAndBrowser() {
+export function serverAndBrowser(options = {}) {
   const ctx = { server: null, browser: null };
   before(async () => {
-    ctx.server = await startServer();
+    ctx.server = await startServer(options);
     ctx.browser = await launchBrowser();
   });
   after(async () => {

@@ -146,7 +146,10 @@ impl Cluster {
         })
         .await;
         found.unwrap_or_else(|| {
-            panic!("no {kind} event for {subject} within {limit:?}\n{}", self.logs())
+            panic!(
+                "no {kind} event for {subject} within {limit:?}\n{}",
+                self.logs()
+            )
         })
     }
 
@@ -334,7 +337,10 @@ async fn a_silent_feed_raises_a_stale_alert_that_clears_when_ticks_resume() {
         .unwrap();
     assert_eq!(stream.status().as_u16(), 200);
     let mut sse = common::SseReader::new(stream);
-    assert!(sse.next_of("health", Duration::from_secs(5)).await.is_some());
+    assert!(sse
+        .next_of("health", Duration::from_secs(5))
+        .await
+        .is_some());
 
     post(1).await;
     let stale = cluster
@@ -348,7 +354,10 @@ async fn a_silent_feed_raises_a_stale_alert_that_clears_when_ticks_resume() {
     assert!(pushed.contains("feed.stale"), "{pushed}");
     let health = cluster.admin_get("/api/admin/health").await.unwrap();
     let feed = &health["feeds"][0];
-    assert_eq!((feed["source"].as_str(), feed["stale"].as_bool()), (Some("feed-x"), Some(true)));
+    assert_eq!(
+        (feed["source"].as_str(), feed["stale"].as_bool()),
+        (Some("feed-x"), Some(true))
+    );
 
     post(2).await;
     cluster
