@@ -56,6 +56,8 @@ cat <<MSG
     try         curl -u '$INGEST_USERNAME:$INGEST_PASSWORD' -H 'content-type: application/json' \\
                   -d '{"symbol":"DEMO","price":"42.5","ts":'\$(date +%s%3N)',"event_id":"demo-1"}' \\
                   http://$addr/ingest/tick
+    health      http://$addr/admin/health   (admins only; add one in another terminal:
+                  $target_dir/release/tickpulse user add NAME --admin)
   A simulated feeder sends ${FEEDER_RATE:-20} ticks/s. Ctrl-C stops everything.
 
 MSG
