@@ -145,12 +145,12 @@ pub async fn build_state(
             shutdown.clone(),
         );
     }
-    monitor::beat::start(
+    let mut farewells = vec![monitor::beat::start(
         monitor::beat::beater(&config, bus.clone(), metrics.clone(), gateway.clone()),
         shutdown.clone(),
-    );
+    )];
     if config.runs(Role::Monitor) {
-        monitor::watch::start(
+        farewells.push(monitor::watch::start(
             bus.clone(),
             store.clone(),
             monitor::watch::MonitorSettings {
@@ -159,7 +159,7 @@ pub async fn build_state(
                 thresholds: config.thresholds(),
             },
             shutdown.clone(),
-        );
+        ));
     }
     let durability = store
         .clone()
@@ -171,6 +171,7 @@ pub async fn build_state(
         durability,
         store,
         accounts,
+        farewells: std::sync::Mutex::new(farewells),
         writer,
         gateway,
         metrics,
@@ -246,12 +247,21 @@ pub async fn serve(
         tracing::warn!(error = %e, "Redis does not answer yet; readiness reports unavailable until it does");
     }
     tracing::info!(addr = %listener.local_addr()?, "tickpulse listening");
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let app = router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;
             let _ = stop_tx.send(true);
         })
         .await?;
+    // The last heartbeat ("stopping") and the monitor lease handed back.
+    let farewells = std::mem::take(
+        &mut *state
+            .farewells
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
+    let _ =
+        tokio::time::timeout(Duration::from_secs(3), futures::future::join_all(farewells)).await;
     Ok(())
 }

@@ -27,6 +27,9 @@ pub struct Shared {
     pub store: Option<Arc<dyn Store>>,
     /// Accounts and sign-in, when there is a store.
     pub accounts: Option<Arc<Accounts>>,
+    /// Tasks that say goodbye after shutdown (last heartbeat, monitor
+    /// lease); awaited before the process exits.
+    pub farewells: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// Confirms commits for `?ack=durable`, when there is a store.
     pub durability: Option<Durability>,
     pub writer: TickWriter,

@@ -170,8 +170,9 @@ fn rss_bytes() -> u64 {
     pages * u64::try_from(page).unwrap_or(4_096)
 }
 
-/// Beats until shutdown, then sends a last beat saying the node stops.
-pub fn start(b: Beater, mut shutdown: watch::Receiver<bool>) {
+/// Beats until shutdown, then sends a last beat saying the node stops; the
+/// task ends after that beat (await it before the process exits).
+pub fn start(b: Beater, mut shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut sampler = Sampler::new();
         let mut tick = tokio::time::interval(b.every);
@@ -200,7 +201,7 @@ pub fn start(b: Beater, mut shutdown: watch::Receiver<bool>) {
         if let Err(e) = send(&b, &last).await {
             tracing::warn!(error = %e, "last heartbeat not sent");
         }
-    });
+    })
 }
 
 async fn send(b: &Beater, beat: &Beat) -> Result<(), crate::bus::BusError> {

@@ -34,7 +34,7 @@ pub fn start(
     store: Option<Arc<dyn Store>>,
     settings: MonitorSettings,
     mut shutdown: watch::Receiver<bool>,
-) {
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         // Renew well within the lease; look at least once a second.
         let every = (settings.lease_ttl / 3).min(Duration::from_secs(1));
@@ -108,7 +108,7 @@ pub fn start(
             store_alerts(store.as_deref(), &mut unstored).await;
             let _ = bus.release(LEASE, &settings.node).await;
         }
-    });
+    })
 }
 
 /// A tracker that knows what was already raised (the last 1,000 alerts).
