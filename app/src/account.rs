@@ -68,8 +68,9 @@ pub fn safe_next(next: Option<&str>) -> String {
     }
 }
 
+/// Percent-encodes a path for a query value (`/` kept).
 #[cfg(any(feature = "ssr", test))]
-fn encode(s: &str) -> String {
+pub fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {

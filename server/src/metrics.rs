@@ -188,9 +188,15 @@ impl FeedStats {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         for (source, n) in counts {
-            let entry = all.entry(source.to_owned()).or_insert((now_ms, 0));
-            entry.0 = entry.0.max(now_ms);
-            entry.1 += n;
+            match all.get_mut(source) {
+                Some(entry) => {
+                    entry.0 = entry.0.max(now_ms);
+                    entry.1 += n;
+                }
+                None => {
+                    all.insert(source.to_owned(), (now_ms, n));
+                }
+            }
         }
     }
 

@@ -140,7 +140,13 @@ pub async fn page_guard(
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_owned();
-    let login = || Redirect::to(&format!("/login?next={}", encode(&back_to))).into_response();
+    let login = || {
+        Redirect::to(&format!(
+            "/login?next={}",
+            tickpulse_app::account::encode(&back_to)
+        ))
+        .into_response()
+    };
     match signed_in(&state, session.as_ref()).await {
         Ok(Some(user)) if !admin_page || user.role == Role::Admin => next.run(request).await,
         Ok(Some(user)) => (
@@ -159,18 +165,6 @@ pub async fn page_guard(
         Ok(None) => login(),
         Err(e) => e.into_response(),
     }
-}
-
-/// Percent-encodes a path for a query value.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn html_escape(s: &str) -> String {
@@ -193,10 +187,12 @@ pub async fn nodes(
     MaybeSession(session): MaybeSession,
 ) -> Result<Json<Nodes>, ApiError> {
     require_admin(&state, &headers, session).await?;
-    let health = monitor::health(&state).await?;
+    let beats = monitor::beats(state.bus.as_ref()).await?;
+    let thresholds = state.config.thresholds();
+    let now = tickpulse_core::Timestamp::now().as_millis();
     Ok(Json(Nodes {
-        thresholds: health.thresholds,
-        nodes: health.nodes,
+        nodes: tickpulse_core::health::nodes(now, &beats, &thresholds),
+        thresholds,
     }))
 }
 
@@ -430,6 +426,5 @@ mod tests {
         assert!(!key_matches(&h, None));
         assert!(!key_matches(&h, Some("")));
         assert!(!key_matches(&HeaderMap::new(), Some("secret")));
-        assert_eq!(encode("/admin/health?x=1"), "/admin/health%3Fx%3D1");
     }
 }
