@@ -53,6 +53,9 @@ impl TestServer {
         config.ingest_username = Some(USER.into());
         config.ingest_password = Some(PASSWORD.into());
         config.sse_keepalive_secs = 1;
+        // A beat sent while a dropped server winds down outlives the key
+        // cleanup; let it expire soon.
+        config.node_forget_secs = 60;
         tweak(&mut config);
         let prefix = config.redis_key_prefix.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
