@@ -175,12 +175,21 @@ async fn login(
     (location, cookie)
 }
 
-async fn status(base: &str, path: &str, cookie: Option<&str>) -> u16 {
+/// `GET path`, with the session cookie when given.
+async fn get(base: &str, path: &str, cookie: Option<&str>) -> reqwest::Response {
     let mut req = client().get(format!("{base}{path}"));
     if let Some(c) = cookie {
         req = req.header(COOKIE, c);
     }
-    req.send().await.unwrap().status().as_u16()
+    req.send().await.unwrap()
+}
+
+async fn status(base: &str, path: &str, cookie: Option<&str>) -> u16 {
+    get(base, path, cookie).await.status().as_u16()
+}
+
+async fn text(base: &str, path: &str, cookie: Option<&str>) -> String {
+    get(base, path, cookie).await.text().await.unwrap()
 }
 
 #[tokio::test]
@@ -212,17 +221,18 @@ async fn sign_in_rotates_logout_ends_and_viewers_stay_out() {
     assert_eq!(status(base, "/api/admin/nodes", Some(&second)).await, 200);
 
     // The health page as the admin sees it.
-    let page = client()
-        .get(format!("{base}/admin/health"))
-        .header(COOKIE, &second)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = text(base, "/admin/health", Some(&second)).await;
     assert!(page.contains("data-status=\"up\""), "{page}");
     assert!(page.contains("Signed in as"));
+
+    // The admin stream of this session, open across the logout below.
+    let stream = get(base, "/api/admin/stream", Some(&second)).await;
+    assert_eq!(stream.status().as_u16(), 200);
+    let mut sse = common::SseReader::new(stream);
+    assert!(sse
+        .next_of("health", Duration::from_secs(5))
+        .await
+        .is_some());
 
     // Logout: the cookie kept from before is rejected everywhere.
     let r = client()
@@ -235,6 +245,12 @@ async fn sign_in_rotates_logout_ends_and_viewers_stay_out() {
     assert_eq!(r.headers()[LOCATION], "/login?signed_out=1");
     assert_eq!(status(base, "/api/admin/nodes", Some(&second)).await, 401);
     assert_eq!(status(base, "/admin/health", Some(&second)).await, 303);
+    assert!(
+        sse.next_of("signed_out", Duration::from_secs(5))
+            .await
+            .is_some(),
+        "the open admin stream ends with its session"
+    );
 
     // A viewer, added by the CLI while the server runs, is not an admin.
     let (ok, out) = cli(
@@ -253,15 +269,7 @@ async fn sign_in_rotates_logout_ends_and_viewers_stay_out() {
     let (ok, out) = cli(&s.data_dir(), &["passwd", "vera"], "another-pw-999\n");
     assert!(ok, "{out}");
     assert_eq!(status(base, "/", Some(&viewer)).await, 200);
-    let me = client()
-        .get(format!("{base}/"))
-        .header(COOKIE, &viewer)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let me = text(base, "/", Some(&viewer)).await;
     assert!(!me.contains("Signed in as"), "the old session is gone");
     assert_no_password_anywhere(&s, &[ADMIN_PASSWORD, VIEWER_PASSWORD, "another-pw-999"]).await;
 }
@@ -298,27 +306,13 @@ async fn wrong_passwords_are_throttled_with_one_generic_answer() {
     let (to, _) = login(base, None, "no-such-user", "whatever1").await;
     assert!(to.starts_with("/login?error=throttled"), "{to}");
     // The login page says it in words, once.
-    let page = client()
-        .get(format!("{base}{to}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = text(base, &to, None).await;
     assert_eq!(
         page.matches("Too many failed sign-ins").count(),
         1,
         "{page}"
     );
-    let wrong = client()
-        .get(format!("{base}/login?error=invalid"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let wrong = text(base, "/login?error=invalid", None).await;
     assert_eq!(wrong.matches("Wrong user name or password.").count(), 1);
     assert!(s.log().contains("throttled"));
 }

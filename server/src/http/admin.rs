@@ -335,8 +335,17 @@ pub async fn stream(
             _ = f.every.tick() => {}
         }
         if let Caller::Admin(session) = &f.caller {
-            if !matches!(signed_in(&f.state, Some(session)).await, Ok(Some(u)) if u.role == Role::Admin)
-            {
+            // The session object keeps the record it loaded when the stream
+            // opened: read it again, or a logout elsewhere goes unseen. A
+            // failed read (the database is down) ends nothing.
+            let still_admin = match session.load().await {
+                Ok(()) => match signed_in(&f.state, Some(session)).await {
+                    Ok(user) => user.is_some_and(|u| u.role == Role::Admin),
+                    Err(_) => true,
+                },
+                Err(_) => true,
+            };
+            if !still_admin {
                 f.ended = true;
                 return Some((Bytes::from_static(b"event: signed_out\ndata: {}\n\n"), f));
             }
