@@ -89,6 +89,19 @@ pub fn hms(ms: i64) -> String {
     crate::chart::clock(tickpulse_core::Timestamp::from_nanos(ms * 1_000_000), false)
 }
 
+/// The rows of a table body, or one row saying `empty` spanning `columns`.
+fn body_rows<T, V: IntoView>(
+    items: impl ExactSizeIterator<Item = T>,
+    columns: u32,
+    empty: &'static str,
+    row: impl Fn(T) -> V,
+) -> AnyView {
+    if items.len() == 0 {
+        return view! { <tr><td colspan=columns class="empty">{empty}</td></tr> }.into_any();
+    }
+    items.map(row).collect_view().into_any()
+}
+
 #[component]
 pub fn HealthPage() -> impl IntoView {
     let answer = Resource::new(|| (), |_| load_health());
@@ -197,12 +210,7 @@ fn Nodes(health: RwSignal<Health>) -> impl IntoView {
             <tbody>
                 {move || {
                     health.with(|h| {
-                        if h.nodes.is_empty() {
-                            return view! { <tr><td colspan="8" class="empty">"No node has sent a heartbeat yet."</td></tr> }.into_any();
-                        }
-                        h.nodes
-                            .iter()
-                            .map(|n| {
+                        body_rows(h.nodes.iter(), 8, "No node has sent a heartbeat yet.", |n| {
                                 let status = n.status.as_str();
                                 view! {
                                     <tr class=format!("node {status}") data-node=n.beat.node.clone() data-status=status>
@@ -216,9 +224,7 @@ fn Nodes(health: RwSignal<Health>) -> impl IntoView {
                                         <td>{hms(n.beat.started_at)}</td>
                                     </tr>
                                 }
-                            })
-                            .collect_view()
-                            .into_any()
+                        })
                     })
                 }}
             </tbody>
@@ -274,12 +280,7 @@ fn Feeds(health: RwSignal<Health>) -> impl IntoView {
             <tbody>
                 {move || {
                     health.with(|h| {
-                        if h.feeds.is_empty() {
-                            return view! { <tr><td colspan="4" class="empty">"No feed has sent ticks since the nodes started."</td></tr> }.into_any();
-                        }
-                        h.feeds
-                            .iter()
-                            .map(|f| {
+                        body_rows(h.feeds.iter(), 4, "No feed has sent ticks since the nodes started.", |f| {
                                 let state = if f.stale { "stale" } else { "live" };
                                 view! {
                                     <tr data-feed=f.source.clone() data-state=state>
@@ -289,9 +290,7 @@ fn Feeds(health: RwSignal<Health>) -> impl IntoView {
                                         <td><span class=format!("pill {}", if f.stale { "down" } else { "up" })>{state}</span></td>
                                     </tr>
                                 }
-                            })
-                            .collect_view()
-                            .into_any()
+                        })
                     })
                 }}
             </tbody>
@@ -344,12 +343,7 @@ fn Alerts(health: RwSignal<Health>) -> impl IntoView {
                     let (scope, severity, subject) = (param("scope"), param("severity"), param("subject"));
                     health.with(|h| {
                         let shown = filter_alerts(&h.alerts, &scope, &severity, &subject);
-                        if shown.is_empty() {
-                            return view! { <tr><td colspan="5" class="empty">"No alerts."</td></tr> }.into_any();
-                        }
-                        shown
-                            .into_iter()
-                            .map(|a| {
+                        body_rows(shown.into_iter(), 5, "No alerts.", |a| {
                                 view! {
                                     <tr class="alert" data-kind=a.kind.clone() data-subject=a.subject.clone()>
                                         <td class="time">{hms(a.at)}</td>
@@ -359,9 +353,7 @@ fn Alerts(health: RwSignal<Health>) -> impl IntoView {
                                         <td>{a.message.clone()}</td>
                                     </tr>
                                 }
-                            })
-                            .collect_view()
-                            .into_any()
+                        })
                     })
                 }}
             </tbody>

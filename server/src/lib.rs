@@ -214,10 +214,19 @@ fn start_database(
         {
             use tower_sessions::session_store::ExpiredDeletion;
             let sessions = store.sessions();
+            // Hourly; a failure (the database is down) ends one round, not
+            // the cleanup.
             tokio::spawn(async move {
-                let _ = sessions
-                    .continuously_delete_expired(Duration::from_secs(3_600))
-                    .await;
+                loop {
+                    if let Err(e) = sessions
+                        .clone()
+                        .continuously_delete_expired(Duration::from_secs(3_600))
+                        .await
+                    {
+                        tracing::warn!(error = %e, "expired sessions not deleted; retrying in a minute");
+                    }
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                }
             });
         }
         if let Some(settings) = persist {
