@@ -75,6 +75,11 @@ pub struct Config {
     #[arg(long, env = "PERSIST_BATCH_WAIT_MS", default_value_t = 200)]
     pub persist_batch_wait_ms: u64,
 
+    /// Persist batches written at the same time, each in its own
+    /// transaction on its own connection (1 writes them one after another).
+    #[arg(long, env = "PERSIST_WRITERS", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=8))]
+    pub persist_writers: u16,
+
     /// How long a `?ack=durable` request waits for its ticks to be committed
     /// in Postgres before it answers 503 (the ticks stay accepted), in ms.
     #[arg(long, env = "DURABLE_TIMEOUT_MS", default_value_t = 10_000)]

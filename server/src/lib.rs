@@ -195,6 +195,12 @@ fn start_database(
         batch_max: config.persist_batch_max.max(1),
         batch_wait: Duration::from_millis(config.persist_batch_wait_ms),
         claim_idle: Duration::from_secs(config.claim_idle_secs),
+        // SQLite takes one writer at a time: more would only wait for it.
+        writers: if config.database_url.is_some() {
+            usize::from(config.persist_writers)
+        } else {
+            1
+        },
     });
     let admin = (config.admin_username.clone(), config.admin_password.clone());
     tokio::spawn(async move {

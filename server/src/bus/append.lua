@@ -1,9 +1,10 @@
 -- Appends a batch of validated ticks atomically (see bus/redis.rs).
 --
--- ARGV[1] key prefix, ARGV[2] de-dupe window (s),
--- then five arguments per tick:
---   event_id, symbol, sortable event time (20 digits), price, tick JSON
--- where the tick JSON is a StreamTick object without its "id".
+-- ARGV[1] key prefix, ARGV[2] de-dupe window (s), ARGV[3] number of ticks n,
+-- then four arguments per tick:
+--   event_id, symbol, sortable event time (20 digits), tick JSON
+-- where the tick JSON is a StreamTick object without its "id"; then one
+-- pair per symbol of the batch: symbol, price of its first tick.
 --
 -- De-duplication: event ids are remembered in one set per window of time,
 -- seen:{n} with n = floor(server time / window), expiring two windows after
@@ -14,19 +15,23 @@
 -- Should an XADD fail, the ids appended so far are still recorded before the
 -- error is raised, so a retry answers those as duplicates and appends the
 -- rest.
+-- Each tick is one stream entry with the single field `tick`.
 -- Per symbol (once per call, not per tick): ticks:first keeps the first
 -- price; ticks:latest (+ its event time in ticks:latest:ts, compared as
 -- fixed-width strings) takes the newest appended tick unless the stored one
 -- is newer. On equal event times the later arrival wins.
 -- One PUBLISH carries every appended tick (format in bus/redis.rs).
+-- The loop over the ticks allocates no table per tick: it runs once per
+-- accepted tick and is most of the script's cost.
 --
 -- Returns a string of '1' (appended) / '0' (duplicate), one per tick.
-local prefix, window = ARGV[1], tonumber(ARGV[2])
+local prefix, window, count = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local stream = prefix .. 'ticks.received'
 local n = math.floor(tonumber(redis.call('TIME')[1]) / window)
 local current, previous = prefix .. 'seen:' .. n, prefix .. 'seen:' .. (n - 1)
+local last = 3 + 4 * count
 local ids = {}
-for i = 3, #ARGV, 5 do ids[#ids + 1] = ARGV[i] end
+for i = 4, last, 4 do ids[#ids + 1] = ARGV[i] end
 -- unpack() is limited to a few thousand values: every bulk call is chunked.
 local CHUNK = 1000
 local known = {}
@@ -46,26 +51,24 @@ local function remember(added)
   if #added > 0 then redis.call('EXPIREAT', current, (n + 2) * window) end
 end
 local flags, head, bodies, added = {}, {}, {}, {}
-local newest, first_price, symbols = {}, {}, {}
-for i = 3, #ARGV, 5 do
-  local event_id, symbol, ts_key, price, body = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+local newest_ts, newest_id, newest_body, symbols = {}, {}, {}, {}
+for i = 4, last, 4 do
+  local event_id = ARGV[i]
   if known[event_id] then
     flags[#flags + 1] = '0'
   else
-    local id = redis.pcall('XADD', stream, '*', 'symbol', symbol, 'tick', body)
+    local symbol, ts_key, body = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+    local id = redis.pcall('XADD', stream, '*', 'tick', body)
     if type(id) == 'table' and id.err then
       remember(added)
       return redis.error_reply(id.err)
     end
     known[event_id] = true
     added[#added + 1] = event_id
-    local best = newest[symbol]
-    if not best then
-      symbols[#symbols + 1] = symbol
-      first_price[symbol] = price
-      newest[symbol] = { ts_key, id, body }
-    elseif best[1] <= ts_key then
-      newest[symbol] = { ts_key, id, body }
+    local best = newest_ts[symbol]
+    if not best then symbols[#symbols + 1] = symbol end
+    if (not best) or best <= ts_key then
+      newest_ts[symbol], newest_id[symbol], newest_body[symbol] = ts_key, id, body
     end
     flags[#flags + 1] = '1'
     head[#head + 1] = id
@@ -75,15 +78,18 @@ for i = 3, #ARGV, 5 do
 end
 remember(added)
 if #symbols > 0 then
+  local first_price = {}
+  for i = last + 1, #ARGV, 2 do first_price[ARGV[i]] = ARGV[i + 1] end
   local latest, latest_ts, first = prefix .. 'ticks:latest', prefix .. 'ticks:latest:ts', prefix .. 'ticks:first'
   for from = 1, #symbols, CHUNK do
     local to = math.min(from + CHUNK - 1, #symbols)
     local stored = redis.call('HMGET', latest_ts, unpack(symbols, from, to))
     for j = from, to do
-      local symbol, best, old = symbols[j], newest[symbols[j]], stored[j - from + 1]
-      if (not old) or old <= best[1] then
-        redis.call('HSET', latest_ts, symbol, best[1])
-        redis.call('HSET', latest, symbol, '{"id":"' .. best[2] .. '",' .. string.sub(best[3], 2))
+      local symbol, old = symbols[j], stored[j - from + 1]
+      local ts_key = newest_ts[symbol]
+      if (not old) or old <= ts_key then
+        redis.call('HSET', latest_ts, symbol, ts_key)
+        redis.call('HSET', latest, symbol, '{"id":"' .. newest_id[symbol] .. '",' .. string.sub(newest_body[symbol], 2))
       end
       redis.call('HSETNX', first, symbol, first_price[symbol])
     end

@@ -16,6 +16,7 @@ use super::{Backoff, GroupReader};
 use crate::bus::{Bus, DeadLetter, Delivered, Read};
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,6 +35,8 @@ pub struct PersistSettings {
     pub batch_wait: Duration,
     /// Entries of another consumer pending this long are taken over.
     pub claim_idle: Duration,
+    /// Batches written at the same time, each in its own transaction.
+    pub writers: usize,
 }
 
 /// Starts the consumer; it stops when `shutdown` turns true.
@@ -99,8 +102,10 @@ impl Persist {
         if !self.write_own_pending().await {
             return;
         }
-        // One batch is written while the next one is read.
-        let mut writing: Option<tokio::task::JoinHandle<bool>> = None;
+        // Up to `writers` batches are written while the next one is read.
+        // Each is acknowledged after its own commit, so they may finish in
+        // any order.
+        let mut writing: VecDeque<tokio::task::JoinHandle<bool>> = VecDeque::new();
         let mut batch: Vec<Delivered> = Vec::new();
         let mut batch_started = Instant::now();
         while !self.stopping() {
@@ -140,10 +145,8 @@ impl Persist {
                     // too) from the pending list once the write under way
                     // is done.
                     batch.clear();
-                    if let Some(previous) = writing.take() {
-                        if !finished(previous).await {
-                            return;
-                        }
+                    if !all_finished(&mut writing).await {
+                        return;
                     }
                     if !self.write_own_pending().await {
                         return;
@@ -154,19 +157,19 @@ impl Persist {
             let full = batch.len() >= self.settings.batch_max;
             let due = !batch.is_empty() && batch_started.elapsed() >= self.settings.batch_wait;
             if full || due {
-                if let Some(previous) = writing.take() {
-                    if !finished(previous).await {
+                while writing.len() >= self.settings.writers.max(1) {
+                    let oldest = writing.pop_front().expect("a write is under way");
+                    if !finished(oldest).await {
+                        all_finished(&mut writing).await;
                         return;
                     }
                 }
                 let writer = self.writer.clone();
                 let entries = std::mem::take(&mut batch);
-                writing = Some(tokio::spawn(writer.write(entries)));
+                writing.push_back(tokio::spawn(writer.write(entries)));
             }
         }
-        if let Some(previous) = writing {
-            finished(previous).await;
-        }
+        all_finished(&mut writing).await;
         // Whatever is still in `batch` stays pending and is written after
         // the restart: nothing is acknowledged that was not committed.
     }
@@ -194,6 +197,15 @@ impl Persist {
             }
         }
     }
+}
+
+/// Waits for every batch being written; `false` when one writer stopped.
+async fn all_finished(writing: &mut VecDeque<tokio::task::JoinHandle<bool>>) -> bool {
+    let mut done = true;
+    while let Some(w) = writing.pop_front() {
+        done &= finished(w).await;
+    }
+    done
 }
 
 /// Waits for a batch being written; `false` when the writer stopped.
