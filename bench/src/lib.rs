@@ -59,6 +59,62 @@ pub async fn wait_listening(port: u16) -> anyhow::Result<()> {
 }
 
 /// One line describing this machine, for the report.
+/// CPU seconds (user + system) used so far by each part of the system
+/// under test, read from `/proc`: the tickpulse process `server`, this
+/// process (the load generator), and every `redis-server` and `postgres`
+/// process. Processes that ended are not counted.
+pub fn cpu_by_part(server: u32) -> Vec<(&'static str, f64)> {
+    let ticks_per_sec = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse::<f64>().ok())
+        .unwrap_or(100.0);
+    let me = std::process::id();
+    let mut parts: Vec<(&'static str, f64)> = vec![
+        ("tickpulse", 0.0),
+        ("load generator", 0.0),
+        ("Redis", 0.0),
+        ("Postgres", 0.0),
+    ];
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return parts;
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state … utime stime: fields 14 and 15, counted from 1.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let comm = &stat[open + 1..close];
+        let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let used = |i: usize| {
+            rest.get(i)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        let seconds = (used(11) + used(12)) / ticks_per_sec;
+        let part = match (pid, comm) {
+            (p, _) if p == server => 0,
+            (p, _) if p == me => 1,
+            (_, "redis-server") => 2,
+            (_, "postgres") => 3,
+            _ => continue,
+        };
+        parts[part].1 += seconds;
+    }
+    parts
+}
+
 pub fn machine() -> String {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())

@@ -27,7 +27,7 @@ use clap::Parser;
 use sqlx::{Connection, PgConnection, SqliteConnection};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
-use tickpulse_bench::{cleanup_redis, feeder, machine, publish, start_tickpulse};
+use tickpulse_bench::{cleanup_redis, cpu_by_part, feeder, machine, publish, start_tickpulse};
 use tickpulse_feeder::{run, Pace, Report};
 
 #[derive(Parser)]
@@ -112,12 +112,20 @@ struct Phases {
     paced: Report,
     p50: Option<f64>,
     p99: Option<f64>,
+    /// CPU microseconds per accepted tick in the throughput phase, by part.
+    cpu: Vec<(&'static str, f64)>,
 }
 
 /// The throughput phase, then the lag phase, against the server at `base`
 /// (all roles) whose table held nothing before.
-async fn phases(args: &Args, base: &str, db: &mut Db<'_>) -> anyhow::Result<Phases> {
+async fn phases(
+    args: &Args,
+    base: &str,
+    server_pid: u32,
+    db: &mut Db<'_>,
+) -> anyhow::Result<Phases> {
     eprintln!("  throughput: batches of 1000 as fast as acknowledged…");
+    let cpu_before = cpu_by_part(server_pid);
     let start = Instant::now();
     let load: Report = run(
         feeder(base, Pace::Unlimited, 1_000, 4, args.seconds),
@@ -128,6 +136,13 @@ async fn phases(args: &Args, base: &str, db: &mut Db<'_>) -> anyhow::Result<Phas
     let rows = load.accepted as i64;
     let done = committed(base, db, rows, rows).await?;
     let e2e = load.accepted as f64 / (done - start).as_secs_f64();
+    let cpu = cpu_by_part(server_pid)
+        .into_iter()
+        .zip(cpu_before)
+        .map(|((part, after), (_, before))| {
+            (part, (after - before) * 1e6 / load.accepted.max(1) as f64)
+        })
+        .collect();
 
     eprintln!("  lag: {} ticks/s in batches of 100…", args.lag_rate);
     let before = buckets(&scrape(base).await?, LAG);
@@ -148,6 +163,7 @@ async fn phases(args: &Args, base: &str, db: &mut Db<'_>) -> anyhow::Result<Phas
         p99: quantile(&before, &after, 0.99),
         load,
         paced,
+        cpu,
     })
 }
 
@@ -273,7 +289,7 @@ async fn measure(
             .await
             .with_context(|| format!("connect to {db_url}"))?,
     );
-    let distributed = phases(args, &base, &mut Db::Postgres(conn)).await?;
+    let distributed = phases(args, &base, server.0.id(), &mut Db::Postgres(conn)).await?;
     let total = (distributed.load.accepted + distributed.paced.accepted) as i64;
     drop(server);
 
@@ -287,7 +303,7 @@ async fn measure(
         )
         .await?;
         let mut sqlite = SqliteConnection::connect(&format!("sqlite://{dir}/ticks.db")).await?;
-        let result = phases(args, &base, &mut Db::Sqlite(&mut sqlite)).await;
+        let result = phases(args, &base, server.0.id(), &mut Db::Sqlite(&mut sqlite)).await;
         drop(server);
         result
     };
@@ -403,6 +419,31 @@ async fn measure(
         embedded.e2e,
         embedded.e2e / distributed.e2e * 100.0,
         ms(embedded.p99)
+    );
+    let _ = writeln!(
+        out,
+        "\nCPU per accepted tick in the throughput phases (user + system time from /proc, first request → last commit):\n"
+    );
+    let _ = writeln!(out, "| part | Redis + Postgres | embedded |");
+    let _ = writeln!(out, "| --- | ---: | ---: |");
+    let mut totals = (0.0, 0.0);
+    for ((part, d), (_, e)) in distributed.cpu.iter().zip(&embedded.cpu) {
+        let _ = writeln!(out, "| {part} | {d:.2} µs | {e:.2} µs |");
+        totals = (totals.0 + d, totals.1 + e);
+    }
+    let _ = writeln!(
+        out,
+        "| all | **{:.2} µs** | **{:.2} µs** |",
+        totals.0, totals.1
+    );
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let _ = writeln!(
+        out,
+        "\nAt {:.2} µs of CPU per tick, {cores} fully used cores carry at most {:.0} ticks/s; the target of 60 % of COPY asks for {:.0} ticks/s, that is {:.2} µs per tick in all.",
+        totals.0,
+        cores as f64 * 1e6 / totals.0,
+        0.6 * copy_rate,
+        cores as f64 * 1e6 / (0.6 * copy_rate)
     );
     Ok(out)
 }

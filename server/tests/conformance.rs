@@ -92,13 +92,15 @@ fn ids(entries: &[tickpulse_server::bus::Delivered]) -> Vec<StreamId> {
 
 const SHORT: Duration = Duration::from_millis(10);
 
-/// Appends `n` new ticks with event ids `{prefix}0…`.
+/// Appends `n` new ticks with event ids `{prefix}0…`, one call each: the
+/// group tests below act on single ticks, and a backend may hand out the
+/// ticks of one call together (the Redis bus packs them into one entry;
+/// see the `redis_…` tests at the end).
 async fn fill(bus: &Arc<dyn Bus>, prefix: &str, n: usize) {
-    let accepted = bus
-        .append(&ticks(prefix, n), Timestamp::now())
-        .await
-        .unwrap();
-    assert!(accepted.iter().all(|a| *a), "{n} new ticks");
+    for tick in ticks(prefix, n) {
+        let accepted = bus.append(&[tick], Timestamp::now()).await.unwrap();
+        assert_eq!(accepted, [true], "a new tick");
+    }
 }
 
 /// Up to `count` entries never delivered to `group`, for `consumer`.
@@ -125,8 +127,14 @@ async fn read_own(
         .unwrap()
 }
 
+/// Entries in the stream (one per tick when appended one at a time).
 async fn length(bus: &Arc<dyn Bus>) -> u64 {
     bus.stream_stats().await.unwrap().length
+}
+
+/// Ticks in the stream.
+async fn in_stream(bus: &Arc<dyn Bus>) -> usize {
+    bus.range(StreamId::ZERO, 10_000).await.unwrap().len()
 }
 
 macro_rules! conformance {
@@ -178,7 +186,7 @@ async fn new_ticks_are_accepted_and_duplicates_refused<B: Backend>() {
         .await
         .unwrap();
     assert_eq!(again, [false, false, false, true]);
-    assert_eq!(length(&f.bus).await, 4);
+    assert_eq!(in_stream(&f.bus).await, 4);
     let all = f.bus.range(StreamId::ZERO, 100).await.unwrap();
     let got: Vec<String> = all
         .iter()
@@ -243,14 +251,19 @@ async fn the_latest_tick_is_the_newest_by_event_time<B: Backend>() {
         ]
     );
     assert_eq!(latest[1].tick.received_at, received);
-    assert_eq!(length(&f.bus).await, 5);
+    assert_eq!(in_stream(&f.bus).await, 5);
 }
 
 async fn subscribers_hear_every_append_and_every_view_write<B: Backend>() {
     use futures::StreamExt;
     let f = plain::<B>();
     let mut updates = f.bus.subscribe().await.unwrap();
-    fill(&f.bus, "s", 3).await;
+    let accepted = f
+        .bus
+        .append(&ticks("s", 3), Timestamp::now())
+        .await
+        .unwrap();
+    assert_eq!(accepted, [true; 3]);
     let next = tokio::time::timeout(Duration::from_secs(5), updates.next())
         .await
         .expect("an update within 5 s")
@@ -415,10 +428,7 @@ async fn trimming_keeps_everything_some_group_has_not_acknowledged<B: Backend>()
     let f = plain::<B>();
     let bus = &f.bus;
     assert_eq!(bus.trim().await.unwrap(), 0, "no stream yet");
-    assert_eq!(
-        bus.append(&ticks("t", 10), Timestamp::now()).await.unwrap(),
-        vec![true; 10]
-    );
+    fill(bus, "t", 10).await;
     bus.create_group("persist").await.unwrap();
     bus.create_group("calc").await.unwrap();
     let persist = read_new(&bus, "persist", "p1", 6).await;
@@ -610,6 +620,102 @@ async fn redis_a_refused_append_can_be_resent() {
         f.bus.append(&batch, Timestamp::now()).await.unwrap(),
         [false, false, false]
     );
+}
+
+/// The Redis bus packs the ticks of one append into stream entries of at
+/// most `PACK_MAX` ticks; groups hand them out, and take them back, whole.
+#[tokio::test]
+async fn redis_an_append_is_packed_and_handed_out_whole() {
+    use futures::StreamExt;
+    use tickpulse_server::bus::redis::{entry_of, PACK_MAX};
+    let f = Redis::bus(Duration::from_secs(60), Duration::from_secs(60));
+    let bus = &f.bus;
+    let mut updates = bus.subscribe().await.unwrap();
+    let big = PACK_MAX * 2 + 500;
+    assert_eq!(
+        bus.append(&ticks("p", big), Timestamp::now())
+            .await
+            .unwrap(),
+        vec![true; big]
+    );
+    assert_eq!(
+        bus.append(&ticks("q", 2), Timestamp::now()).await.unwrap(),
+        [true; 2]
+    );
+    assert_eq!(length(bus).await, 4, "three packs, then one");
+    let all = bus.range(StreamId::ZERO, 10_000).await.unwrap();
+    assert_eq!(all.len(), big + 2);
+    assert!(ids(&all).windows(2).all(|w| w[0] < w[1]), "ids increase");
+    assert!(all.iter().all(|d| d.tick.as_ref().unwrap().id == d.id));
+    let mut sizes: Vec<usize> = Vec::new();
+    for pair in ids(&all).windows(2) {
+        if sizes.is_empty() {
+            sizes.push(1);
+        }
+        if entry_of(pair[0]) == entry_of(pair[1]) {
+            *sizes.last_mut().unwrap() += 1;
+        } else {
+            sizes.push(1);
+        }
+    }
+    assert_eq!(sizes, [PACK_MAX, PACK_MAX, 500, 2]);
+    let events: Vec<String> = all
+        .iter()
+        .map(|d| d.tick.as_ref().unwrap().tick.event_id.to_string())
+        .collect();
+    assert_eq!(events[0], "p0");
+    assert_eq!(events[big], "q0");
+    // A range may start and end inside a pack.
+    let mid = bus.range(all[PACK_MAX - 1].id, 3).await.unwrap();
+    assert_eq!(ids(&mid), ids(&all)[PACK_MAX - 1..PACK_MAX + 2]);
+    // One update message per pack, with the same ids as the stream.
+    let mut heard = Vec::new();
+    while heard.len() < all.len() {
+        match tokio::time::timeout(Duration::from_secs(5), updates.next()).await {
+            Ok(Some(Published::Ticks(t))) => heard.extend(t.into_iter().map(|a| a.id)),
+            Ok(Some(_)) => {}
+            other => panic!("update stream ended: {other:?}"),
+        }
+    }
+    assert_eq!(heard, ids(&all));
+    // The latest tick carries its stream id.
+    let latest = bus.latest_all().await.unwrap();
+    assert_eq!(latest[0].tick.id, all.last().unwrap().id);
+
+    // Groups deal in whole packs.
+    bus.create_group("persist").await.unwrap();
+    let first = read_new(bus, "persist", "p1", 1).await;
+    assert_eq!(
+        ids(&first),
+        ids(&all)[..PACK_MAX],
+        "a read of one tick gets its whole pack"
+    );
+    let rest = read_new(bus, "persist", "p1", 10_000).await;
+    assert_eq!(ids(&rest), ids(&all)[PACK_MAX..]);
+    // Acknowledging a tick acknowledges its pack.
+    bus.ack("persist", &ids(&rest)[..1]).await.unwrap();
+    let pending = read_own(bus, "persist", "p1", 10_000).await;
+    assert_eq!(
+        ids(&pending),
+        [ids(&first), ids(&rest)[PACK_MAX..].to_vec()].concat()
+    );
+    assert!(
+        pending.iter().all(|d| d.deliveries == 2),
+        "counted per pack"
+    );
+    // A dead letter moves the whole pack aside, once.
+    let q = &pending[pending.len() - 2..];
+    let letters: Vec<DeadLetter> = q
+        .iter()
+        .map(|d| DeadLetter {
+            id: d.id,
+            reason: "refused".into(),
+        })
+        .collect();
+    bus.dead_letter("persist", &letters).await.unwrap();
+    let stats = bus.stream_stats().await.unwrap();
+    assert_eq!(stats.dead_letters, 1);
+    assert_eq!(stats.groups[0].pending, 2, "two packs of p left");
 }
 
 // ---------------------------------------------------------------------------

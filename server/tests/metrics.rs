@@ -126,7 +126,8 @@ async fn metrics_count_ingest_outcomes_the_stream_and_persistence() {
         ),
         Some(1.0)
     );
-    assert_eq!(sample(&page, "tickpulse_stream_length"), Some(30.0));
+    // One stream entry: the 30 new ticks of one request are one pack.
+    assert_eq!(sample(&page, "tickpulse_stream_length"), Some(1.0));
     assert_eq!(sample(&page, "tickpulse_bus_up"), Some(1.0));
     assert_eq!(
         sample(&page, "tickpulse_stream_pending{group=\"persist\"}"),
@@ -229,7 +230,9 @@ async fn a_poison_entry_is_dead_lettered_and_never_blocks_the_rest() {
 async fn an_entry_delivered_too_often_is_dead_lettered() {
     // Ingest only: the ticks wait in the stream.
     let s = TestServer::start().await;
-    s.accept("OFT", "3", "oft", 5).await;
+    // Two requests: two stream entries (packs), of one tick and of four.
+    s.accept("OFT", "3", "oft", 1).await;
+    s.accept("OFT", "3", "oft-more", 4).await;
     // A consumer takes the first entry and fails on it again and again
     // (each re-read of its pending entries counts as a delivery).
     s.hold_entries("persist", "crashing-node", 1, 11);
@@ -264,7 +267,7 @@ async fn an_entry_delivered_too_often_is_dead_lettered() {
     );
     assert!(original
         .iter()
-        .any(|(k, v)| k == "tick" && v.contains("\"oft-0\"")));
+        .any(|(k, v)| k == "ticks" && v.contains("\"oft-0\"")));
     TestDb::wait_count(
         &pool,
         4,
@@ -302,10 +305,11 @@ async fn a_tick_the_database_refuses_is_dead_lettered_and_the_batch_is_stored() 
         "{}",
         dead[0].1
     );
+    // The copy is the whole pack holding it; the other 19 were committed.
     assert!(dead[0]
         .2
         .iter()
-        .any(|(k, v)| k == "tick" && v.contains("\"ref-7\"")));
+        .any(|(k, v)| k == "ticks" && v.contains("\"ref-7\"")));
     let page = eventually(Duration::from_secs(10), || async {
         let page = metrics(&s).await;
         (sample(&page, "tickpulse_stream_pending{group=\"persist\"}") == Some(0.0)).then_some(page)

@@ -1,7 +1,8 @@
 -- Appends a batch of validated ticks atomically (see bus/redis.rs).
 --
 -- ARGV[1] key prefix, ARGV[2] de-dupe window (s), ARGV[3] number of ticks n,
--- then four arguments per tick:
+-- ARGV[4] most ticks per stream entry, ARGV[5] id slots per entry, then
+-- four arguments per tick:
 --   event_id, symbol, sortable event time (20 digits), tick JSON
 -- where the tick JSON is a StreamTick object without its "id"; then one
 -- pair per symbol of the batch: symbol, price of its first tick.
@@ -12,26 +13,31 @@
 -- previous set, or earlier in this batch, so an id is remembered for at least
 -- one window and at most two. The sets are read with one SMISMEMBER each and
 -- written with one SADD per batch, which is much cheaper than a key per tick.
--- Should an XADD fail, the ids appended so far are still recorded before the
--- error is raised, so a retry answers those as duplicates and appends the
--- rest.
--- Each tick is one stream entry with the single field `tick`.
+-- Should an XADD fail, the ids of the packs appended so far are still
+-- recorded before the error is raised, so a retry answers those as
+-- duplicates and appends the rest.
+-- The accepted ticks go into the stream in packs: one entry per ARGV[4]
+-- ticks at most, with the single field `ticks` holding their JSON bodies
+-- joined by newlines (tick k of entry ms-s has the id ms-(s * slots + k),
+-- see bus/redis.rs), so the stream, the consumer groups' pending lists
+-- and their replies cost per pack, not per tick.
 -- Per symbol (once per call, not per tick): ticks:first keeps the first
 -- price; ticks:latest (+ its event time in ticks:latest:ts, compared as
 -- fixed-width strings) takes the newest appended tick unless the stored one
 -- is newer. On equal event times the later arrival wins.
--- One PUBLISH carries every appended tick (format in bus/redis.rs).
+-- One PUBLISH per pack carries its ticks (format in bus/redis.rs).
 -- The loop over the ticks allocates no table per tick: it runs once per
 -- accepted tick and is most of the script's cost.
 --
 -- Returns a string of '1' (appended) / '0' (duplicate), one per tick.
 local prefix, window, count = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local pack_max, slots = tonumber(ARGV[4]), tonumber(ARGV[5])
 local stream = prefix .. 'ticks.received'
 local n = math.floor(tonumber(redis.call('TIME')[1]) / window)
 local current, previous = prefix .. 'seen:' .. n, prefix .. 'seen:' .. (n - 1)
-local last = 3 + 4 * count
+local first_arg, last = 6, 5 + 4 * count
 local ids = {}
-for i = 4, last, 4 do ids[#ids + 1] = ARGV[i] end
+for i = first_arg, last, 4 do ids[#ids + 1] = ARGV[i] end
 -- unpack() is limited to a few thousand values: every bulk call is chunked.
 local CHUNK = 1000
 local known = {}
@@ -44,39 +50,56 @@ for _, set in ipairs({ current, previous }) do
     end
   end
 end
-local function remember(added)
-  for from = 1, #added, CHUNK do
-    redis.call('SADD', current, unpack(added, from, math.min(from + CHUNK - 1, #added)))
+local function remember(added, upto)
+  for from = 1, upto, CHUNK do
+    redis.call('SADD', current, unpack(added, from, math.min(from + CHUNK - 1, upto)))
   end
-  if #added > 0 then redis.call('EXPIREAT', current, (n + 2) * window) end
+  if upto > 0 then redis.call('EXPIREAT', current, (n + 2) * window) end
 end
-local flags, head, bodies, added = {}, {}, {}, {}
-local newest_ts, newest_id, newest_body, symbols = {}, {}, {}, {}
-for i = 4, last, 4 do
+-- Pass 1: which ticks are new, in order.
+local flags, added, fresh = {}, {}, {}
+for i = first_arg, last, 4 do
   local event_id = ARGV[i]
   if known[event_id] then
     flags[#flags + 1] = '0'
   else
-    local symbol, ts_key, body = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-    local id = redis.pcall('XADD', stream, '*', 'tick', body)
-    if type(id) == 'table' and id.err then
-      remember(added)
-      return redis.error_reply(id.err)
-    end
     known[event_id] = true
     added[#added + 1] = event_id
+    fresh[#fresh + 1] = i
+    flags[#flags + 1] = '1'
+  end
+end
+-- Pass 2: the new ticks, pack by pack.
+local newest_ts, newest_ms, newest_seq, newest_body, symbols = {}, {}, {}, {}, {}
+for from = 1, #fresh, pack_max do
+  local to = math.min(from + pack_max - 1, #fresh)
+  local bodies, names = {}, {}
+  for j = from, to do
+    local i = fresh[j]
+    bodies[#bodies + 1] = ARGV[i + 3]
+    names[#names + 1] = ARGV[i + 1]
+  end
+  local pack = table.concat(bodies, '\n')
+  local entry = redis.pcall('XADD', stream, '*', 'ticks', pack)
+  if type(entry) == 'table' and entry.err then
+    remember(added, from - 1)
+    return redis.error_reply(entry.err)
+  end
+  local dash = string.find(entry, '-', 1, true)
+  local ms, base = string.sub(entry, 1, dash - 1), tonumber(string.sub(entry, dash + 1)) * slots
+  for j = from, to do
+    local i = fresh[j]
+    local symbol, ts_key = ARGV[i + 1], ARGV[i + 2]
     local best = newest_ts[symbol]
     if not best then symbols[#symbols + 1] = symbol end
     if (not best) or best <= ts_key then
-      newest_ts[symbol], newest_id[symbol], newest_body[symbol] = ts_key, id, body
+      newest_ts[symbol], newest_body[symbol] = ts_key, ARGV[i + 3]
+      newest_ms[symbol], newest_seq[symbol] = ms, base + (j - from)
     end
-    flags[#flags + 1] = '1'
-    head[#head + 1] = id
-    head[#head + 1] = symbol
-    bodies[#bodies + 1] = body
   end
+  redis.call('PUBLISH', prefix .. 'realtime:updates', entry .. '\n' .. table.concat(names, ' ') .. '\n' .. pack)
 end
-remember(added)
+remember(added, #added)
 if #symbols > 0 then
   local first_price = {}
   for i = last + 1, #ARGV, 2 do first_price[ARGV[i]] = ARGV[i + 1] end
@@ -89,11 +112,11 @@ if #symbols > 0 then
       local ts_key = newest_ts[symbol]
       if (not old) or old <= ts_key then
         redis.call('HSET', latest_ts, symbol, ts_key)
-        redis.call('HSET', latest, symbol, '{"id":"' .. newest_id[symbol] .. '",' .. string.sub(newest_body[symbol], 2))
+        local id = newest_ms[symbol] .. '-' .. string.format('%.0f', newest_seq[symbol])
+        redis.call('HSET', latest, symbol, '{"id":"' .. id .. '",' .. string.sub(newest_body[symbol], 2))
       end
       redis.call('HSETNX', first, symbol, first_price[symbol])
     end
   end
-  redis.call('PUBLISH', prefix .. 'realtime:updates', table.concat(head, ' ') .. '\n' .. table.concat(bodies, '\n'))
 end
 return table.concat(flags)

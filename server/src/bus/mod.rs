@@ -73,7 +73,8 @@ pub struct Delivered {
 /// Figures of the tick stream, for metrics and readiness.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StreamStats {
-    /// Entries in the tick stream.
+    /// Entries in the tick stream (the Redis bus packs the ticks of one
+    /// append into entries of up to `redis::PACK_MAX` ticks).
     pub length: u64,
     /// Entries in the dead-letter stream.
     pub dead_letters: u64,
@@ -131,7 +132,9 @@ pub trait Bus: Send + Sync + 'static {
     /// a new group starts at the beginning of the stream.
     async fn create_group(&self, group: &str) -> Result<(), BusError>;
 
-    /// Up to `count` entries for `consumer` of `group`.
+    /// About `count` ticks for `consumer` of `group`. A backend that packs
+    /// the ticks of one append into one entry hands out whole entries, so
+    /// a read may return more ticks than `count`, or fewer.
     async fn read_group(
         &self,
         group: &str,
@@ -140,8 +143,9 @@ pub trait Bus: Send + Sync + 'static {
         count: usize,
     ) -> Result<Vec<Delivered>, BusError>;
 
-    /// Takes over up to `count` entries of other consumers of `group` that
-    /// have been pending for at least `min_idle` (their consumer died).
+    /// Takes over about `count` ticks (whole entries, as `read_group`) of
+    /// other consumers of `group` that have been pending for at least
+    /// `min_idle` (their consumer died).
     async fn claim_idle(
         &self,
         group: &str,
@@ -150,7 +154,8 @@ pub trait Bus: Send + Sync + 'static {
         count: usize,
     ) -> Result<Vec<Delivered>, BusError>;
 
-    /// Acknowledges entries: the group is done with them.
+    /// Acknowledges the entries holding these ticks: the group is done with
+    /// them (with packed entries, with every tick of them).
     async fn ack(&self, group: &str, ids: &[StreamId]) -> Result<(), BusError>;
 
     /// Up to `count` entries of the tick stream from `from` on (inclusive),
@@ -182,7 +187,10 @@ pub trait Bus: Send + Sync + 'static {
 
     /// Moves entries a group cannot process to the dead-letter stream: a
     /// copy of each entry (with the group and the reason) is added there and
-    /// the entry is acknowledged for the group, in one atomic step.
+    /// the entry is acknowledged for the group, in one atomic step. With
+    /// packed entries the whole entry holding a tick goes: callers move
+    /// ticks aside only once the other ticks of their read are done, or
+    /// when the entry as a whole cannot be processed.
     async fn dead_letter(&self, group: &str, entries: &[DeadLetter]) -> Result<(), BusError>;
 
     /// Stream length, dead letters, pending per group.

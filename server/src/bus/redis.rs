@@ -1,8 +1,14 @@
 //! [`RedisBus`]: the bus on Redis.
 //!
 //! # Keys (all behind the configured prefix)
-//! - `ticks.received` — stream of accepted ticks, one entry per tick with the
-//!   single field `tick` (a `StreamTick` without its id, as JSON)
+//! - `ticks.received` — stream of accepted ticks in packs: one entry holds up
+//!   to [`PACK_MAX`] ticks of one append in its field `ticks`, their JSON
+//!   bodies (a `StreamTick` without its id) joined by newlines. Tick `k` of
+//!   entry `ms-s` has the stream id `ms-(s * SLOTS + k)` (see [`tick_id`]),
+//!   so tick ids stay unique and increasing, and the entry of a tick is
+//!   found from its id alone. Consumer groups hand out, track and
+//!   acknowledge whole entries: acknowledging any tick of an entry
+//!   acknowledges the entry. Stream length, pending and lag count entries
 //! - `ticks:latest` — hash symbol → newest `StreamTick` JSON (compacted view)
 //! - `ticks:latest:ts` — hash symbol → event time of that tick, sortable
 //! - `ticks:first` — hash symbol → first price seen
@@ -38,6 +44,24 @@ use std::time::Duration;
 use tickpulse_core::{LatestTick, Price, StreamId, StreamTick, Symbol, Tick, Timestamp, View};
 
 const BACKEND: &str = "redis";
+/// Most ticks in one stream entry.
+pub const PACK_MAX: usize = 1_000;
+/// Stream ids per entry: tick `k` of entry `ms-s` is `ms-(s * SLOTS + k)`.
+pub const SLOTS: u64 = 10_000;
+const _: () = assert!((PACK_MAX as u64) < SLOTS);
+/// Most entries one read asks for: at most this many packs (100,000 ticks)
+/// arrive at once.
+const ENTRIES_PER_READ: usize = 100;
+
+/// The id of tick `k` of the entry `entry`.
+pub fn tick_id(entry: StreamId, k: u64) -> StreamId {
+    StreamId::new(entry.millis, entry.seq * SLOTS + k)
+}
+
+/// The entry holding the tick `tick`.
+pub fn entry_of(tick: StreamId) -> StreamId {
+    StreamId::new(tick.millis, tick.seq / SLOTS)
+}
 /// About this many dead letters are kept; older ones are trimmed.
 pub const DEAD_LETTER_CAP: u64 = 100_000;
 
@@ -52,6 +76,8 @@ pub struct RedisBus {
     timeout: Duration,
     dedupe_ttl_secs: u64,
     stream_retain: Duration,
+    /// Average ticks per entry of the last read, to size the next one.
+    ticks_per_entry: std::sync::atomic::AtomicUsize,
 }
 
 /// Settings of a [`RedisBus`].
@@ -102,6 +128,7 @@ impl RedisBus {
             timeout: settings.timeout,
             dedupe_ttl_secs: settings.dedupe_ttl_secs,
             stream_retain: settings.stream_retain,
+            ticks_per_entry: std::sync::atomic::AtomicUsize::new(1),
         })
     }
 
@@ -166,7 +193,9 @@ impl Bus for RedisBus {
         let mut inv = self.append.prepare_invoke();
         inv.arg(&self.prefix)
             .arg(self.dedupe_ttl_secs)
-            .arg(ticks.len());
+            .arg(ticks.len())
+            .arg(PACK_MAX)
+            .arg(SLOTS);
         // The first tick of each symbol, for its first price.
         let mut firsts: Vec<&Tick> = Vec::new();
         let mut seen = std::collections::HashSet::new();
@@ -281,7 +310,7 @@ impl Bus for RedisBus {
             .arg(group)
             .arg(consumer)
             .arg("COUNT")
-            .arg(count.max(1));
+            .arg(self.entries_for(count));
         let (start, wait) = match read {
             Read::New(wait) => {
                 cmd.arg("BLOCK").arg(wait.as_millis().max(1) as u64);
@@ -308,12 +337,12 @@ impl Bus for RedisBus {
                     })
                 }
             };
-        let mut entries: Vec<Delivered> = reply
+        let entries: Vec<StreamEntry> = reply
             .into_iter()
             .flatten()
             .flat_map(|(_, entries)| entries)
-            .map(|e| delivered(e, 1))
             .collect();
+        let mut entries = self.unpack(entries, 1);
         if read == Read::OwnPending {
             self.count_deliveries(group, consumer, &mut entries).await?;
         }
@@ -337,15 +366,11 @@ impl Bus for RedisBus {
                     .arg(min_idle.as_millis() as u64)
                     .arg("0")
                     .arg("COUNT")
-                    .arg(count.max(1))
+                    .arg(self.entries_for(count))
                     .query_async(&mut conn),
             )
             .await?;
-        let mut entries: Vec<Delivered> = entries
-            .into_iter()
-            .flatten()
-            .map(|e| delivered(e, 1))
-            .collect();
+        let mut entries = self.unpack(entries.into_iter().flatten().collect(), 1);
         self.count_deliveries(group, consumer, &mut entries).await?;
         Ok(entries)
     }
@@ -357,8 +382,8 @@ impl Bus for RedisBus {
         let mut conn = self.conn.clone();
         let mut cmd = redis::cmd("XACK");
         cmd.arg(self.key("ticks.received")).arg(group);
-        for id in ids {
-            cmd.arg(id.to_string());
+        for entry in entries(ids.iter().copied()) {
+            cmd.arg(entry.to_string());
         }
         let _: u64 = self.bounded(cmd.query_async(&mut conn)).await?;
         Ok(())
@@ -366,18 +391,37 @@ impl Bus for RedisBus {
 
     async fn range(&self, from: StreamId, count: usize) -> Result<Vec<Delivered>, BusError> {
         let mut conn = self.conn.clone();
-        let entries: Vec<StreamEntry> = self
-            .bounded(
-                redis::cmd("XRANGE")
-                    .arg(self.key("ticks.received"))
-                    .arg(from.to_string())
-                    .arg("+")
-                    .arg("COUNT")
-                    .arg(count.max(1))
-                    .query_async(&mut conn),
-            )
-            .await?;
-        Ok(entries.into_iter().map(|e| delivered(e, 0)).collect())
+        let mut out: Vec<Delivered> = Vec::new();
+        // The first entry may hold ticks before `from`; they are skipped.
+        let mut start = entry_of(from).to_string();
+        while out.len() < count.max(1) {
+            let want = self.entries_for(count.max(1) - out.len());
+            let page: Vec<StreamEntry> = self
+                .bounded(
+                    redis::cmd("XRANGE")
+                        .arg(self.key("ticks.received"))
+                        .arg(&start)
+                        .arg("+")
+                        .arg("COUNT")
+                        .arg(want)
+                        .query_async(&mut conn),
+                )
+                .await?;
+            let Some(last) = page
+                .last()
+                .map(|e| String::from_utf8_lossy(&e.id).into_owned())
+            else {
+                break;
+            };
+            let full = page.len() == want;
+            out.extend(self.unpack(page, 0).into_iter().filter(|d| d.id >= from));
+            if !full {
+                break;
+            }
+            start = format!("({last}");
+        }
+        out.truncate(count.max(1));
+        Ok(out)
     }
 
     async fn write_views(&self, views: &[View]) -> Result<(), BusError> {
@@ -429,7 +473,7 @@ impl Bus for RedisBus {
             .first_unacknowledged()
             .await?
             .and_then(|g| g.get(group).copied())
-            .unwrap_or(StreamId::ZERO);
+            .map_or(StreamId::ZERO, |entry| tick_id(entry, 0));
         let mut out = Vec::new();
         let mut from = from;
         while out.len() < max {
@@ -474,8 +518,13 @@ impl Bus for RedisBus {
         inv.key(self.key("ticks.dead"))
             .arg(group)
             .arg(DEAD_LETTER_CAP);
-        for entry in entries {
-            inv.arg(entry.id.to_string()).arg(&entry.reason);
+        // One copy per stream entry, with the reason given for its first tick.
+        let mut done = std::collections::HashSet::new();
+        for letter in entries {
+            let entry = entry_of(letter.id);
+            if done.insert(entry) {
+                inv.arg(entry.to_string()).arg(&letter.reason);
+            }
         }
         let mut conn = self.conn.clone();
         let _: i64 = self.bounded(inv.invoke_async(&mut conn)).await?;
@@ -594,6 +643,32 @@ fn decode_views(message: &[u8]) -> Result<Vec<Appended>, String> {
 }
 
 impl RedisBus {
+    /// The ticks of `entries`, in order; learns their average size.
+    fn unpack(&self, entries: Vec<StreamEntry>, deliveries: u32) -> Vec<Delivered> {
+        let mut out = Vec::new();
+        let n = entries.len();
+        for entry in entries {
+            unpack_entry(entry, deliveries, &mut out);
+        }
+        if n > 0 {
+            self.ticks_per_entry
+                .store((out.len() / n).max(1), std::sync::atomic::Ordering::Relaxed);
+        }
+        out
+    }
+
+    /// How many entries to ask for to get about `ticks` ticks, after the
+    /// size of the entries read last: at least one, at most `ticks` and
+    /// [`ENTRIES_PER_READ`], so a read after small entries cannot hand out
+    /// `ticks` full packs.
+    fn entries_for(&self, ticks: usize) -> usize {
+        let per_entry = self
+            .ticks_per_entry
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .max(1);
+        (ticks / per_entry).clamp(1, ticks.clamp(1, ENTRIES_PER_READ))
+    }
+
     /// Per consumer group, the first entry it has not acknowledged: its
     /// oldest pending entry, or the one after the last delivered. `None`
     /// when the stream does not exist yet.
@@ -680,8 +755,8 @@ impl RedisBus {
         entries: &mut [Delivered],
     ) -> Result<(), BusError> {
         let (Some(first), Some(last)) = (
-            entries.iter().map(|e| e.id).min(),
-            entries.iter().map(|e| e.id).max(),
+            entries.iter().map(|e| entry_of(e.id)).min(),
+            entries.iter().map(|e| entry_of(e.id)).max(),
         ) else {
             return Ok(());
         };
@@ -702,9 +777,9 @@ impl RedisBus {
             .into_iter()
             .map(|(id, _, _, count)| (id, count))
             .collect();
-        for entry in entries {
-            if let Some(n) = counts.get(&entry.id.to_string()) {
-                entry.deliveries = u32::try_from(*n).unwrap_or(u32::MAX);
+        for delivered in entries {
+            if let Some(n) = counts.get(&entry_of(delivered.id).to_string()) {
+                delivered.deliveries = u32::try_from(*n).unwrap_or(u32::MAX);
             }
         }
         Ok(())
@@ -718,12 +793,12 @@ struct GroupInfo {
     lag: Option<u64>,
 }
 
-/// A stream entry as Redis returns it: its id and the value of its `tick`
-/// field, read straight from the reply (no map of fields, no string copies:
-/// this runs for every tick each consumer group reads).
+/// A stream entry as Redis returns it: its id and the value of its `ticks`
+/// field (or `tick`, one tick per entry, as streams written by earlier
+/// versions hold), read straight from the reply without a map of fields.
 struct StreamEntry {
     id: Vec<u8>,
-    tick: Option<Vec<u8>>,
+    ticks: Option<Vec<u8>>,
 }
 
 impl redis::FromRedisValue for StreamEntry {
@@ -746,45 +821,81 @@ impl redis::FromRedisValue for StreamEntry {
             Value::Nil => Vec::new(),
             other => return Err(format!("unexpected entry fields {other:?}").into()),
         };
-        let tick = pairs
+        let ticks = pairs
             .into_iter()
             .find_map(|(name, value)| match (name, value) {
-                (Value::BulkString(name), Value::BulkString(value)) if name == b"tick" => {
+                (Value::BulkString(name), Value::BulkString(value))
+                    if name == b"ticks" || name == b"tick" =>
+                {
                     Some(value)
                 }
                 _ => None,
             });
-        Ok(Self { id, tick })
+        Ok(Self { id, ticks })
     }
 }
 
-/// Reads a stream entry back into a tick; an entry that cannot be read is
-/// reported as such (a poison entry), never dropped silently.
-fn delivered(StreamEntry { id, tick }: StreamEntry, deliveries: u32) -> Delivered {
-    let parsed: Option<StreamId> = std::str::from_utf8(&id).ok().and_then(|s| s.parse().ok());
-    let Some(stream_id) = parsed else {
-        return Delivered {
-            id: StreamId::ZERO,
-            tick: Err(format!(
-                "unreadable entry id {:?}",
-                String::from_utf8_lossy(&id)
-            )),
+/// The distinct stream entries holding `ticks`, in order.
+fn entries(ticks: impl IntoIterator<Item = StreamId>) -> Vec<StreamId> {
+    let mut entries: Vec<StreamId> = ticks.into_iter().map(entry_of).collect();
+    entries.sort_unstable();
+    entries.dedup();
+    entries
+}
+
+/// Reads a stream entry back into its ticks. An entry that cannot be read
+/// whole is a poison entry: each of its ticks (or, when even their number
+/// is unknown, its first id) is reported with the reason, never dropped
+/// silently, and none of them is handed out as readable, so moving the
+/// entry aside never drops a good tick that was not processed.
+fn unpack_entry(StreamEntry { id, ticks }: StreamEntry, deliveries: u32, out: &mut Vec<Delivered>) {
+    let poison = |out: &mut Vec<Delivered>, id: StreamId, n: usize, reason: String| {
+        out.extend((0..n.max(1) as u64).map(|k| Delivered {
+            id: tick_id(id, k),
+            tick: Err(reason.clone()),
             deliveries,
-        };
+        }));
     };
-    let tick = tick
-        .ok_or_else(|| "entry has no tick field".to_owned())
-        .and_then(|body| {
-            std::str::from_utf8(&body)
-                .map_err(|e| e.to_string())
-                .and_then(|body| {
-                    StreamTick::from_stored_json(body, stream_id).map_err(|e| e.to_string())
-                })
-        });
-    Delivered {
-        id: stream_id,
-        tick,
-        deliveries,
+    let parsed: Option<StreamId> = std::str::from_utf8(&id).ok().and_then(|s| s.parse().ok());
+    let Some(entry) = parsed else {
+        let reason = format!("unreadable entry id {:?}", String::from_utf8_lossy(&id));
+        return poison(out, StreamId::ZERO, 1, reason);
+    };
+    let Some(body) = ticks else {
+        return poison(out, entry, 1, "entry has no ticks field".into());
+    };
+    let body = match std::str::from_utf8(&body) {
+        Ok(body) => body,
+        Err(e) => return poison(out, entry, 1, format!("entry is not UTF-8: {e}")),
+    };
+    let lines = body.split('\n').count();
+    if lines > PACK_MAX {
+        return poison(
+            out,
+            entry,
+            1,
+            format!("entry holds {lines} ticks, at most {PACK_MAX} expected"),
+        );
+    }
+    let start = out.len();
+    for (k, line) in body.split('\n').enumerate() {
+        let id = tick_id(entry, k as u64);
+        match StreamTick::from_stored_json(line, id) {
+            Ok(tick) => out.push(Delivered {
+                id,
+                tick: Ok(tick),
+                deliveries,
+            }),
+            Err(e) => {
+                out.truncate(start);
+                return poison(
+                    out,
+                    entry,
+                    lines,
+                    format!("tick {k} of the entry is unreadable: {e}"),
+                );
+            }
+        }
     }
 }
 
@@ -794,27 +905,30 @@ fn to_latest(tick: &str, first: &str) -> Result<LatestTick, BusError> {
     Ok(LatestTick { tick, first_price })
 }
 
-/// Decodes one `realtime:updates` message.
+/// Decodes one `realtime:updates` message: the ticks of one stream entry.
 ///
 /// # Format
-/// A first line of space-separated pairs `<stream id> <symbol>`, then one
-/// line per tick holding its stored JSON (a `StreamTick` without `id`), in
-/// the same order. Built this way so the append script concatenates strings
-/// it already has instead of building JSON per tick; the id is put into the
-/// JSON here, once per message and process.
+/// A first line with the entry's id, a second line with the symbols of its
+/// ticks separated by spaces, then one line per tick holding its stored
+/// JSON (a `StreamTick` without `id`), in the same order: the entry's own
+/// `ticks` field. Built this way so the append script publishes strings it
+/// already has instead of building JSON per tick; the tick ids (see
+/// [`tick_id`]) are put into the JSON here, once per message and process.
 ///
 /// # Errors
 /// When the message does not have that shape.
 pub fn decode_update(message: &[u8]) -> Result<Vec<Appended>, String> {
     let text = std::str::from_utf8(message).map_err(|e| e.to_string())?;
-    let (head, bodies) = text.split_once('\n').ok_or("no header line")?;
-    let mut tokens = head.split(' ');
+    let (entry, rest) = text.split_once('\n').ok_or("no entry id line")?;
+    let (symbols, bodies) = rest.split_once('\n').ok_or("no symbols line")?;
+    let entry: StreamId = entry.parse()?;
+    let mut symbols = symbols.split(' ');
     let mut items = Vec::new();
-    for body in bodies.split('\n') {
-        let (Some(id), Some(symbol)) = (tokens.next(), tokens.next()) else {
-            return Err("fewer ids than ticks".into());
+    for (k, body) in bodies.split('\n').enumerate() {
+        let Some(symbol) = symbols.next() else {
+            return Err("fewer symbols than ticks".into());
         };
-        let id: StreamId = id.parse()?;
+        let id = tick_id(entry, k as u64);
         let symbol = Symbol::new_checked(symbol)?;
         let rest = body.strip_prefix('{').ok_or("tick is not a JSON object")?;
         items.push(Appended {
@@ -823,8 +937,8 @@ pub fn decode_update(message: &[u8]) -> Result<Vec<Appended>, String> {
             json: format!("{{\"id\":\"{id}\",{rest}"),
         });
     }
-    if tokens.next().is_some() {
-        return Err("more ids than ticks".into());
+    if symbols.next().is_some() {
+        return Err("more symbols than ticks".into());
     }
     Ok(items)
 }
@@ -836,19 +950,65 @@ mod tests {
     #[test]
     fn decodes_ids_symbols_and_bodies() {
         let msg =
-            b"7-0 A 7-1 B\n{\"symbol\":\"A\",\"price\":\"1\"}\n{\"symbol\":\"B\",\"price\":\"2\"}";
+            b"7-2\nA B\n{\"symbol\":\"A\",\"price\":\"1\"}\n{\"symbol\":\"B\",\"price\":\"2\"}";
         let items = decode_update(msg).unwrap();
         assert_eq!(items.len(), 2);
-        assert_eq!(items[1].id, StreamId::new(7, 1));
+        assert_eq!(items[1].id, StreamId::new(7, 2 * SLOTS + 1));
         assert_eq!(items[1].symbol.as_str(), "B");
-        assert_eq!(items[0].json, r#"{"id":"7-0","symbol":"A","price":"1"}"#);
+        assert_eq!(
+            items[0].json,
+            r#"{"id":"7-20000","symbol":"A","price":"1"}"#
+        );
+    }
+
+    #[test]
+    fn tick_ids_lead_back_to_their_entry() {
+        let entry = StreamId::new(1_700_000_000_000, 3);
+        let ids: Vec<StreamId> = (0..PACK_MAX as u64).map(|k| tick_id(entry, k)).collect();
+        assert!(
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "increasing within an entry"
+        );
+        assert!(ids.iter().all(|id| entry_of(*id) == entry));
+        let next = tick_id(entry.next(), 0);
+        assert!(next > *ids.last().unwrap(), "and across entries");
+        assert_eq!(
+            entries(ids.iter().copied().chain([next])),
+            [entry, entry.next()]
+        );
+    }
+
+    fn entry(id: &str, ticks: &str) -> StreamEntry {
+        StreamEntry {
+            id: id.as_bytes().to_vec(),
+            ticks: Some(ticks.as_bytes().to_vec()),
+        }
+    }
+
+    #[test]
+    fn an_entry_unreadable_in_part_is_poison_whole() {
+        let good = r#"{"symbol":"A","price":"1","volume":"1","source":"s","ts":"2026-11-22T10:00:00Z","event_id":"e1","received_at":"2026-11-22T10:00:00Z"}"#;
+        let mut out = Vec::new();
+        unpack_entry(entry("5-1", &format!("{good}\n{good}")), 1, &mut out);
+        assert_eq!(out.len(), 2);
+        assert!(out.iter().all(|d| d.tick.is_ok()), "{out:?}");
+        assert_eq!(out[1].id, StreamId::new(5, SLOTS + 1));
+        out.clear();
+        unpack_entry(
+            entry("5-2", &format!("{good}\nnot json\n{good}")),
+            2,
+            &mut out,
+        );
+        assert_eq!(out.len(), 3, "every tick of the entry is reported");
+        assert!(out.iter().all(|d| d.tick.is_err() && d.deliveries == 2));
+        assert!(out.iter().all(|d| entry_of(d.id) == StreamId::new(5, 2)));
     }
 
     #[test]
     fn rejects_malformed_messages() {
         assert!(decode_update(b"no newline").is_err());
-        assert!(decode_update(b"7-0 A\n{}\n{}").is_err());
-        assert!(decode_update(b"7-0 A 7-1 B\n{}").is_err());
-        assert!(decode_update(b"x A\n{}").is_err());
+        assert!(decode_update(b"7-0\nA\n{}\n{}").is_err());
+        assert!(decode_update(b"7-0\nA B\n{}").is_err());
+        assert!(decode_update(b"x\nA\n{}").is_err());
     }
 }

@@ -231,11 +231,19 @@ impl TestServer {
         format!("{}{name}", self.prefix)
     }
 
+    /// Ticks in the tick stream, however they are packed into entries.
     pub fn stream_len(&self) -> usize {
-        redis::cmd("XLEN")
-            .arg(self.key("ticks.received"))
-            .query(&mut self.redis())
-            .expect("XLEN")
+        let entries: Vec<(String, std::collections::HashMap<String, String>)> =
+            redis::cmd("XRANGE")
+                .arg(self.key("ticks.received"))
+                .arg("-")
+                .arg("+")
+                .query(&mut self.redis())
+                .expect("XRANGE");
+        entries
+            .iter()
+            .map(|(_, fields)| fields.get("ticks").map_or(0, |t| t.split('\n').count()))
+            .sum()
     }
 
     /// Stops the server but leaves its Redis keys for a successor.
