@@ -213,6 +213,10 @@ impl SymbolWindow {
     fn in_windows(&self, tick: &StreamTick) -> bool {
         let key = (tick.tick.ts, tick.id);
         let found = |points: &VecDeque<Point>| {
+            // Usually the tick is newer than every point: no search then.
+            if points.back().is_none_or(|p| p.key() < key) {
+                return false;
+            }
             let at = points.partition_point(|p| p.key() < key);
             points.get(at).is_some_and(|p| p.key() == key)
         };

@@ -716,6 +716,27 @@ async fn redis_an_append_is_packed_and_handed_out_whole() {
     let stats = bus.stream_stats().await.unwrap();
     assert_eq!(stats.dead_letters, 1);
     assert_eq!(stats.groups[0].pending, 2, "two packs of p left");
+    // New ticks among duplicates make a pack of their own, ids and all.
+    let mut mixed = ticks("p", 2);
+    mixed.insert(1, ticks("r", 1).remove(0));
+    mixed.push(ticks("q", 1).remove(0));
+    assert_eq!(
+        bus.append(&mixed, Timestamp::now()).await.unwrap(),
+        [false, true, false, false]
+    );
+    let now = bus.range(StreamId::ZERO, 10_000).await.unwrap();
+    let r0 = now.last().unwrap();
+    assert_eq!(r0.tick.as_ref().unwrap().tick.event_id.as_str(), "r0");
+    assert_eq!(entry_of(r0.id), r0.id, "first and only tick of its pack");
+    match tokio::time::timeout(Duration::from_secs(5), updates.next()).await {
+        Ok(Some(Published::Ticks(t))) => {
+            assert_eq!(t.iter().map(|a| a.id).collect::<Vec<_>>(), [r0.id]);
+        }
+        other => panic!("expected the pack of r0: {other:?}"),
+    }
+    let latest = bus.latest_all().await.unwrap();
+    assert_eq!(latest[0].tick.id, r0.id);
+    assert_eq!(latest[0].tick.tick.event_id.as_str(), "r0");
 }
 
 // ---------------------------------------------------------------------------

@@ -1,11 +1,15 @@
 -- Appends a batch of validated ticks atomically (see bus/redis.rs).
 --
 -- ARGV[1] key prefix, ARGV[2] de-dupe window (s), ARGV[3] number of ticks n,
--- ARGV[4] most ticks per stream entry, ARGV[5] id slots per entry, then
--- four arguments per tick:
---   event_id, symbol, sortable event time (20 digits), tick JSON
--- where the tick JSON is a StreamTick object without its "id"; then one
--- pair per symbol of the batch: symbol, price of its first tick.
+-- ARGV[4] most ticks per stream entry p, ARGV[5] id slots per entry,
+-- ARGV[6] number of chunks c, then:
+--   c chunks: the JSON bodies of ticks (k-1)*p+1 … k*p, joined by newlines
+--     (a body is a StreamTick object without its "id");
+--   n event ids, in tick order;
+--   per symbol of the batch, three arguments: the symbol, the price of its
+--     first tick, and its ticks newest first (by event time, then arrival)
+--     as "index:event time (20 digits):offset of the body in its chunk:
+--     length of the body;" (indexes from 1, offsets from 1).
 --
 -- De-duplication: event ids are remembered in one set per window of time,
 -- seen:{n} with n = floor(server time / window), expiring two windows after
@@ -16,106 +20,114 @@
 -- Should an XADD fail, the ids of the packs appended so far are still
 -- recorded before the error is raised, so a retry answers those as
 -- duplicates and appends the rest.
--- The accepted ticks go into the stream in packs: one entry per ARGV[4]
--- ticks at most, with the single field `ticks` holding their JSON bodies
--- joined by newlines (tick k of entry ms-s has the id ms-(s * slots + k),
--- see bus/redis.rs), so the stream, the consumer groups' pending lists
--- and their replies cost per pack, not per tick.
+--
+-- Each chunk's new ticks become one stream entry (a pack) with the single
+-- field `ticks`: their bodies joined by newlines. When the whole chunk is
+-- new, which is the usual case, that is the chunk as it came: the script
+-- touches no body. Tick k (from 0) of entry ms-s has the id
+-- ms-(s * slots + k) (see bus/redis.rs). One PUBLISH per pack sends the
+-- entry id, a newline and the pack.
 -- Per symbol (once per call, not per tick): ticks:first keeps the first
 -- price; ticks:latest (+ its event time in ticks:latest:ts, compared as
--- fixed-width strings) takes the newest appended tick unless the stored one
--- is newer. On equal event times the later arrival wins.
--- One PUBLISH per pack carries its ticks (format in bus/redis.rs).
--- The loop over the ticks allocates no table per tick: it runs once per
--- accepted tick and is most of the script's cost.
+-- fixed-width strings) takes the symbol's newest new tick unless the stored
+-- one is newer. On equal event times the later arrival wins.
 --
 -- Returns a string of '1' (appended) / '0' (duplicate), one per tick.
-local prefix, window, count = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local pack_max, slots = tonumber(ARGV[4]), tonumber(ARGV[5])
+local prefix, window, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local pack_max, slots, c = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local stream = prefix .. 'ticks.received'
-local n = math.floor(tonumber(redis.call('TIME')[1]) / window)
-local current, previous = prefix .. 'seen:' .. n, prefix .. 'seen:' .. (n - 1)
-local first_arg, last = 6, 5 + 4 * count
+local tw = math.floor(tonumber(redis.call('TIME')[1]) / window)
+local current, previous = prefix .. 'seen:' .. tw, prefix .. 'seen:' .. (tw - 1)
+local first_id = 7 + c
 local ids = {}
-for i = first_arg, last, 4 do ids[#ids + 1] = ARGV[i] end
+for i = 1, n do ids[i] = ARGV[first_id + i - 1] end
 -- unpack() is limited to a few thousand values: every bulk call is chunked.
 local CHUNK = 1000
 local known = {}
 for _, set in ipairs({ current, previous }) do
-  for from = 1, #ids, CHUNK do
-    local to = math.min(from + CHUNK - 1, #ids)
+  for from = 1, n, CHUNK do
+    local to = math.min(from + CHUNK - 1, n)
     local found = redis.call('SMISMEMBER', set, unpack(ids, from, to))
     for j = from, to do
       if found[j - from + 1] == 1 then known[ids[j]] = true end
     end
   end
 end
-local function remember(added, upto)
+-- Which ticks are new, in order; a later copy within the batch is not.
+local fresh, flags, added = {}, {}, {}
+for i = 1, n do
+  local id = ids[i]
+  if known[id] then
+    flags[i] = '0'
+  else
+    known[id] = true
+    fresh[i] = true
+    flags[i] = '1'
+    added[#added + 1] = id
+  end
+end
+local function remember(upto)
   for from = 1, upto, CHUNK do
     redis.call('SADD', current, unpack(added, from, math.min(from + CHUNK - 1, upto)))
   end
-  if upto > 0 then redis.call('EXPIREAT', current, (n + 2) * window) end
+  if upto > 0 then redis.call('EXPIREAT', current, (tw + 2) * window) end
 end
--- Pass 1: which ticks are new, in order.
-local flags, added, fresh = {}, {}, {}
-for i = first_arg, last, 4 do
-  local event_id = ARGV[i]
-  if known[event_id] then
-    flags[#flags + 1] = '0'
-  else
-    known[event_id] = true
-    added[#added + 1] = event_id
-    fresh[#fresh + 1] = i
-    flags[#flags + 1] = '1'
-  end
-end
--- Pass 2: the new ticks, pack by pack.
-local newest_ts, newest_ms, newest_seq, newest_body, symbols = {}, {}, {}, {}, {}
-for from = 1, #fresh, pack_max do
-  local to = math.min(from + pack_max - 1, #fresh)
-  local bodies, names = {}, {}
-  for j = from, to do
-    local i = fresh[j]
-    bodies[#bodies + 1] = ARGV[i + 3]
-    names[#names + 1] = ARGV[i + 1]
-  end
-  local pack = table.concat(bodies, '\n')
-  local entry = redis.pcall('XADD', stream, '*', 'ticks', pack)
-  if type(entry) == 'table' and entry.err then
-    remember(added, from - 1)
-    return redis.error_reply(entry.err)
-  end
-  local dash = string.find(entry, '-', 1, true)
-  local ms, base = string.sub(entry, 1, dash - 1), tonumber(string.sub(entry, dash + 1)) * slots
-  for j = from, to do
-    local i = fresh[j]
-    local symbol, ts_key = ARGV[i + 1], ARGV[i + 2]
-    local best = newest_ts[symbol]
-    if not best then symbols[#symbols + 1] = symbol end
-    if (not best) or best <= ts_key then
-      newest_ts[symbol], newest_body[symbol] = ts_key, ARGV[i + 3]
-      newest_ms[symbol], newest_seq[symbol] = ms, base + (j - from)
-    end
-  end
-  redis.call('PUBLISH', prefix .. 'realtime:updates', entry .. '\n' .. table.concat(names, ' ') .. '\n' .. pack)
-end
-remember(added, #added)
-if #symbols > 0 then
-  local first_price = {}
-  for i = last + 1, #ARGV, 2 do first_price[ARGV[i]] = ARGV[i + 1] end
-  local latest, latest_ts, first = prefix .. 'ticks:latest', prefix .. 'ticks:latest:ts', prefix .. 'ticks:first'
-  for from = 1, #symbols, CHUNK do
-    local to = math.min(from + CHUNK - 1, #symbols)
-    local stored = redis.call('HMGET', latest_ts, unpack(symbols, from, to))
-    for j = from, to do
-      local symbol, old = symbols[j], stored[j - from + 1]
-      local ts_key = newest_ts[symbol]
-      if (not old) or old <= ts_key then
-        redis.call('HSET', latest_ts, symbol, ts_key)
-        local id = newest_ms[symbol] .. '-' .. string.format('%.0f', newest_seq[symbol])
-        redis.call('HSET', latest, symbol, '{"id":"' .. id .. '",' .. string.sub(newest_body[symbol], 2))
+-- One pack per chunk. Per chunk: its entry's millis and first sequence
+-- number, and, when some of its ticks were duplicates, each new tick's
+-- place in the pack.
+local entry_ms, entry_base, place = {}, {}, {}
+local appended = 0
+for k = 1, c do
+  local from, to = (k - 1) * pack_max + 1, math.min(k * pack_max, n)
+  local chunk = ARGV[6 + k]
+  local new = 0
+  for i = from, to do if fresh[i] then new = new + 1 end end
+  local pack = chunk
+  if new > 0 and new < to - from + 1 then
+    local keep, pos, spots = {}, 1, {}
+    for i = from, to do
+      local stop = string.find(chunk, '\n', pos, true) or (#chunk + 1)
+      if fresh[i] then
+        keep[#keep + 1] = string.sub(chunk, pos, stop - 1)
+        spots[i] = #keep - 1
       end
-      redis.call('HSETNX', first, symbol, first_price[symbol])
+      pos = stop + 1
+    end
+    pack = table.concat(keep, '\n')
+    place[k] = spots
+  end
+  if new > 0 then
+    local entry = redis.pcall('XADD', stream, '*', 'ticks', pack)
+    if type(entry) == 'table' and entry.err then
+      remember(appended)
+      return redis.error_reply(entry.err)
+    end
+    appended = appended + new
+    local dash = string.find(entry, '-', 1, true)
+    entry_ms[k] = string.sub(entry, 1, dash - 1)
+    entry_base[k] = tonumber(string.sub(entry, dash + 1)) * slots
+    redis.call('PUBLISH', prefix .. 'realtime:updates', entry .. '\n' .. pack)
+  end
+end
+remember(#added)
+local latest, latest_ts, first = prefix .. 'ticks:latest', prefix .. 'ticks:latest:ts', prefix .. 'ticks:first'
+for a = first_id + n, #ARGV, 3 do
+  local symbol, price, candidates = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+  for i, ts_key, offset, length in string.gmatch(candidates, '(%d+):(%d+):(%d+):(%d+);') do
+    i = tonumber(i)
+    if fresh[i] then
+      local k = math.floor((i - 1) / pack_max) + 1
+      local at = place[k] and place[k][i] or (i - ((k - 1) * pack_max + 1))
+      local old = redis.call('HGET', latest_ts, symbol)
+      if (not old) or old <= ts_key then
+        offset = tonumber(offset)
+        local body = string.sub(ARGV[6 + k], offset, offset + tonumber(length) - 1)
+        local id = entry_ms[k] .. '-' .. string.format('%.0f', entry_base[k] + at)
+        redis.call('HSET', latest_ts, symbol, ts_key)
+        redis.call('HSET', latest, symbol, '{"id":"' .. id .. '",' .. string.sub(body, 2))
+      end
+      redis.call('HSETNX', first, symbol, price)
+      break
     end
   end
 end

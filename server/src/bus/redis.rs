@@ -190,30 +190,66 @@ struct StoredTick<'a> {
 #[async_trait]
 impl Bus for RedisBus {
     async fn append(&self, ticks: &[Tick], received_at: Timestamp) -> Result<Accepted, BusError> {
+        // The bodies, joined per chunk of PACK_MAX ticks (a chunk of new
+        // ticks is appended as it is), and where each body sits in its chunk.
+        let mut chunks: Vec<Vec<u8>> = Vec::with_capacity(ticks.len().div_ceil(PACK_MAX));
+        let mut spans: Vec<(usize, usize)> = Vec::with_capacity(ticks.len());
+        for part in ticks.chunks(PACK_MAX) {
+            let mut chunk = Vec::with_capacity(part.len() * 200);
+            for (i, tick) in part.iter().enumerate() {
+                if i > 0 {
+                    chunk.push(b'\n');
+                }
+                let at = chunk.len();
+                serde_json::to_writer(&mut chunk, &StoredTick { tick, received_at })
+                    .map_err(|e| corrupt("tick", e))?;
+                spans.push((at + 1, chunk.len() - at));
+            }
+            chunks.push(chunk);
+        }
+        // Per symbol, its ticks newest first (event time, then arrival), so
+        // the script takes the first new one for the latest-tick view.
+        let mut by_symbol: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut symbols: Vec<&str> = Vec::new();
+        for (i, tick) in ticks.iter().enumerate() {
+            let list = by_symbol.entry(tick.symbol.as_str()).or_insert_with(|| {
+                symbols.push(tick.symbol.as_str());
+                Vec::new()
+            });
+            list.push(i);
+        }
         let mut inv = self.append.prepare_invoke();
         inv.arg(&self.prefix)
             .arg(self.dedupe_ttl_secs)
             .arg(ticks.len())
             .arg(PACK_MAX)
-            .arg(SLOTS);
-        // The first tick of each symbol, for its first price.
-        let mut firsts: Vec<&Tick> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        let mut body = Vec::with_capacity(256);
-        for tick in ticks {
-            body.clear();
-            serde_json::to_writer(&mut body, &StoredTick { tick, received_at })
-                .map_err(|e| corrupt("tick", e))?;
-            inv.arg(tick.event_id.as_str())
-                .arg(tick.symbol.as_str())
-                .arg(tick.ts.sortable_key())
-                .arg(body.as_slice());
-            if seen.insert(tick.symbol.as_str()) {
-                firsts.push(tick);
-            }
+            .arg(SLOTS)
+            .arg(chunks.len());
+        for chunk in &chunks {
+            inv.arg(chunk.as_slice());
         }
-        for tick in firsts {
-            inv.arg(tick.symbol.as_str()).arg(tick.price.to_string());
+        for tick in ticks {
+            inv.arg(tick.event_id.as_str());
+        }
+        for symbol in symbols {
+            let mut list = by_symbol.remove(symbol).unwrap_or_default();
+            let first = list[0];
+            list.sort_unstable_by(|a, b| (ticks[*b].ts, b).cmp(&(ticks[*a].ts, a)));
+            let mut candidates = String::with_capacity(list.len() * 48);
+            for i in list {
+                use std::fmt::Write as _;
+                let (offset, length) = spans[i];
+                // The event time as `Timestamp::sortable_key` writes it.
+                let _ = write!(
+                    candidates,
+                    "{}:{:020}:{offset}:{length};",
+                    i + 1,
+                    ticks[i].ts.as_nanos()
+                );
+            }
+            inv.arg(symbol)
+                .arg(ticks[first].price.to_string())
+                .arg(candidates);
         }
         let mut conn = self.conn.clone();
         let flags: String = self.bounded(inv.invoke_async(&mut conn)).await?;
@@ -908,39 +944,37 @@ fn to_latest(tick: &str, first: &str) -> Result<LatestTick, BusError> {
 /// Decodes one `realtime:updates` message: the ticks of one stream entry.
 ///
 /// # Format
-/// A first line with the entry's id, a second line with the symbols of its
-/// ticks separated by spaces, then one line per tick holding its stored
-/// JSON (a `StreamTick` without `id`), in the same order: the entry's own
-/// `ticks` field. Built this way so the append script publishes strings it
-/// already has instead of building JSON per tick; the tick ids (see
-/// [`tick_id`]) are put into the JSON here, once per message and process.
+/// A first line with the entry's id, then its `ticks` field: one line per
+/// tick holding its stored JSON (a `StreamTick` without `id`, which starts
+/// with its symbol). The append script publishes the pack it stored, so it
+/// builds nothing per tick; the tick ids (see [`tick_id`]) are put into the
+/// JSON here, once per message and process.
 ///
 /// # Errors
 /// When the message does not have that shape.
 pub fn decode_update(message: &[u8]) -> Result<Vec<Appended>, String> {
     let text = std::str::from_utf8(message).map_err(|e| e.to_string())?;
-    let (entry, rest) = text.split_once('\n').ok_or("no entry id line")?;
-    let (symbols, bodies) = rest.split_once('\n').ok_or("no symbols line")?;
+    let (entry, bodies) = text.split_once('\n').ok_or("no entry id line")?;
     let entry: StreamId = entry.parse()?;
-    let mut symbols = symbols.split(' ');
-    let mut items = Vec::new();
-    for (k, body) in bodies.split('\n').enumerate() {
-        let Some(symbol) = symbols.next() else {
-            return Err("fewer symbols than ticks".into());
-        };
-        let id = tick_id(entry, k as u64);
-        let symbol = Symbol::new_checked(symbol)?;
-        let rest = body.strip_prefix('{').ok_or("tick is not a JSON object")?;
-        items.push(Appended {
-            id,
-            symbol,
-            json: format!("{{\"id\":\"{id}\",{rest}"),
-        });
-    }
-    if symbols.next().is_some() {
-        return Err("more symbols than ticks".into());
-    }
-    Ok(items)
+    bodies
+        .split('\n')
+        .enumerate()
+        .map(|(k, body)| {
+            let id = tick_id(entry, k as u64);
+            let rest = body.strip_prefix('{').ok_or("tick is not a JSON object")?;
+            // Symbols are plain characters: no escapes inside the quotes.
+            let symbol = rest
+                .strip_prefix("\"symbol\":\"")
+                .and_then(|s| s.split_once('"'))
+                .map(|(symbol, _)| symbol)
+                .ok_or("tick does not start with its symbol")?;
+            Ok(Appended {
+                id,
+                symbol: Symbol::new_checked(symbol)?,
+                json: format!("{{\"id\":\"{id}\",{rest}"),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -949,8 +983,7 @@ mod tests {
 
     #[test]
     fn decodes_ids_symbols_and_bodies() {
-        let msg =
-            b"7-2\nA B\n{\"symbol\":\"A\",\"price\":\"1\"}\n{\"symbol\":\"B\",\"price\":\"2\"}";
+        let msg = b"7-2\n{\"symbol\":\"A\",\"price\":\"1\"}\n{\"symbol\":\"B\",\"price\":\"2\"}";
         let items = decode_update(msg).unwrap();
         assert_eq!(items.len(), 2);
         assert_eq!(items[1].id, StreamId::new(7, 2 * SLOTS + 1));
@@ -1007,8 +1040,12 @@ mod tests {
     #[test]
     fn rejects_malformed_messages() {
         assert!(decode_update(b"no newline").is_err());
-        assert!(decode_update(b"7-0\nA\n{}\n{}").is_err());
-        assert!(decode_update(b"7-0\nA B\n{}").is_err());
-        assert!(decode_update(b"x\nA\n{}").is_err());
+        assert!(decode_update(b"7-0\n{}").is_err(), "no symbol");
+        assert!(decode_update(b"7-0\n{\"price\":\"1\",\"symbol\":\"A\"}").is_err());
+        assert!(
+            decode_update(b"7-0\n{\"symbol\":\"a b\"}").is_err(),
+            "bad symbol"
+        );
+        assert!(decode_update(b"x\n{\"symbol\":\"A\"}").is_err());
     }
 }

@@ -167,6 +167,13 @@ fn copy_row(out: &mut String, t: &StreamTick) {
 /// A text value for the `COPY` text format: backslash, tab, newline and
 /// carriage return are escaped.
 fn copy_text(out: &mut String, value: &str) {
+    if !value
+        .bytes()
+        .any(|b| matches!(b, b'\\' | b'\t' | b'\n' | b'\r'))
+    {
+        out.push_str(value);
+        return;
+    }
     for c in value.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
