@@ -8,7 +8,7 @@
 //!   so tick ids stay unique and increasing, and the entry of a tick is
 //!   found from its id alone. Consumer groups hand out, track and
 //!   acknowledge whole entries: acknowledging any tick of an entry
-//!   acknowledges the entry. Stream length, pending and lag count entries
+//!   acknowledges the entry. Stream length, pending and lag count entries.
 //! - `ticks:latest` — hash symbol → newest `StreamTick` JSON (compacted view)
 //! - `ticks:latest:ts` — hash symbol → event time of that tick, sortable
 //! - `ticks:first` — hash symbol → first price seen
@@ -18,7 +18,8 @@
 //!   window replaces a command and a key with its own expiry per tick by two
 //!   `SMISMEMBER` and one `SADD` per batch, and an id is still remembered
 //!   for at least one window
-//! - `realtime:updates` — channel; one message per append (see [`decode_update`])
+//! - `realtime:updates` — channel; one message per stream entry (pack) an
+//!   append wrote (see [`decode_update`])
 //! - `views` — hash symbol → `View` JSON, written by the calc stage
 //! - `realtime:views` — channel; a JSON array of the views of one calc batch
 //! - `realtime:alerts` — channel; a JSON array of the monitor's alerts
