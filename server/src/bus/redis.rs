@@ -379,7 +379,7 @@ impl Bus for RedisBus {
             .flatten()
             .flat_map(|(_, entries)| entries)
             .collect();
-        let mut entries = self.unpack(entries, 1);
+        let mut entries = self.unpack(entries, 1, Wanted::ALL);
         if read == Read::OwnPending {
             self.count_deliveries(group, consumer, &mut entries).await?;
         }
@@ -407,7 +407,7 @@ impl Bus for RedisBus {
                     .query_async(&mut conn),
             )
             .await?;
-        let mut entries = self.unpack(entries.into_iter().flatten().collect(), 1);
+        let mut entries = self.unpack(entries.into_iter().flatten().collect(), 1, Wanted::ALL);
         self.count_deliveries(group, consumer, &mut entries).await?;
         Ok(entries)
     }
@@ -419,7 +419,7 @@ impl Bus for RedisBus {
         let mut conn = self.conn.clone();
         let mut cmd = redis::cmd("XACK");
         cmd.arg(self.key("ticks.received")).arg(group);
-        for entry in entries(ids.iter().copied()) {
+        for entry in entries_holding(ids.iter().copied()) {
             cmd.arg(entry.to_string());
         }
         let _: u64 = self.bounded(cmd.query_async(&mut conn)).await?;
@@ -451,7 +451,11 @@ impl Bus for RedisBus {
                 break;
             };
             let full = page.len() == want;
-            out.extend(self.unpack(page, 0).into_iter().filter(|d| d.id >= from));
+            let wanted = Wanted {
+                from,
+                limit: count.max(1) - out.len(),
+            };
+            out.extend(self.unpack(page, 0, wanted));
             if !full {
                 break;
             }
@@ -680,16 +684,17 @@ fn decode_views(message: &[u8]) -> Result<Vec<Appended>, String> {
 }
 
 impl RedisBus {
-    /// The ticks of `entries`, in order; learns their average size.
-    fn unpack(&self, entries: Vec<StreamEntry>, deliveries: u32) -> Vec<Delivered> {
+    /// The wanted ticks of `entries`, in order; learns their average size.
+    fn unpack(&self, entries: Vec<StreamEntry>, deliveries: u32, wanted: Wanted) -> Vec<Delivered> {
         let mut out = Vec::new();
         let n = entries.len();
+        let mut held = 0;
         for entry in entries {
-            unpack_entry(entry, deliveries, &mut out);
+            held += unpack_entry(entry, deliveries, wanted, &mut out);
         }
         if n > 0 {
             self.ticks_per_entry
-                .store((out.len() / n).max(1), std::sync::atomic::Ordering::Relaxed);
+                .store((held / n).max(1), std::sync::atomic::Ordering::Relaxed);
         }
         out
     }
@@ -873,25 +878,56 @@ impl redis::FromRedisValue for StreamEntry {
 }
 
 /// The distinct stream entries holding `ticks`, in order.
-fn entries(ticks: impl IntoIterator<Item = StreamId>) -> Vec<StreamId> {
+fn entries_holding(ticks: impl IntoIterator<Item = StreamId>) -> Vec<StreamId> {
     let mut entries: Vec<StreamId> = ticks.into_iter().map(entry_of).collect();
     entries.sort_unstable();
     entries.dedup();
     entries
 }
 
-/// Reads a stream entry back into its ticks. An entry that cannot be read
+/// Which ticks of the entries read are wanted: those from `from` on, until
+/// `out` holds `limit` (a range may start and stop inside a pack; the
+/// ticks around it are not even parsed).
+#[derive(Clone, Copy)]
+struct Wanted {
+    from: StreamId,
+    limit: usize,
+}
+
+impl Wanted {
+    /// Every tick (group reads).
+    const ALL: Wanted = Wanted {
+        from: StreamId::ZERO,
+        limit: usize::MAX,
+    };
+}
+
+/// Reads a stream entry back into its wanted ticks; returns how many ticks
+/// the entry holds (1 when it cannot tell). An entry that cannot be read
 /// whole is a poison entry: each of its ticks (or, when even their number
 /// is unknown, its first id) is reported with the reason, never dropped
 /// silently, and none of them is handed out as readable, so moving the
 /// entry aside never drops a good tick that was not processed.
-fn unpack_entry(StreamEntry { id, ticks }: StreamEntry, deliveries: u32, out: &mut Vec<Delivered>) {
+fn unpack_entry(
+    StreamEntry { id, ticks }: StreamEntry,
+    deliveries: u32,
+    wanted: Wanted,
+    out: &mut Vec<Delivered>,
+) -> usize {
     let poison = |out: &mut Vec<Delivered>, id: StreamId, n: usize, reason: String| {
-        out.extend((0..n.max(1) as u64).map(|k| Delivered {
-            id: tick_id(id, k),
-            tick: Err(reason.clone()),
-            deliveries,
-        }));
+        let room = wanted.limit.saturating_sub(out.len());
+        out.extend(
+            (0..n.max(1) as u64)
+                .map(|k| tick_id(id, k))
+                .filter(|id| *id >= wanted.from)
+                .take(room)
+                .map(|id| Delivered {
+                    id,
+                    tick: Err(reason.clone()),
+                    deliveries,
+                }),
+        );
+        n.max(1)
     };
     let parsed: Option<StreamId> = std::str::from_utf8(&id).ok().and_then(|s| s.parse().ok());
     let Some(entry) = parsed else {
@@ -917,6 +953,12 @@ fn unpack_entry(StreamEntry { id, ticks }: StreamEntry, deliveries: u32, out: &m
     let start = out.len();
     for (k, line) in body.split('\n').enumerate() {
         let id = tick_id(entry, k as u64);
+        if id < wanted.from {
+            continue;
+        }
+        if out.len() >= wanted.limit {
+            break;
+        }
         match StreamTick::from_stored_json(line, id) {
             Ok(tick) => out.push(Delivered {
                 id,
@@ -934,6 +976,7 @@ fn unpack_entry(StreamEntry { id, ticks }: StreamEntry, deliveries: u32, out: &m
             }
         }
     }
+    lines
 }
 
 fn to_latest(tick: &str, first: &str) -> Result<LatestTick, BusError> {
@@ -1007,7 +1050,7 @@ mod tests {
         let next = tick_id(entry.next(), 0);
         assert!(next > *ids.last().unwrap(), "and across entries");
         assert_eq!(
-            entries(ids.iter().copied().chain([next])),
+            entries_holding(ids.iter().copied().chain([next])),
             [entry, entry.next()]
         );
     }
@@ -1023,7 +1066,13 @@ mod tests {
     fn an_entry_unreadable_in_part_is_poison_whole() {
         let good = r#"{"symbol":"A","price":"1","volume":"1","source":"s","ts":"2026-11-22T10:00:00Z","event_id":"e1","received_at":"2026-11-22T10:00:00Z"}"#;
         let mut out = Vec::new();
-        unpack_entry(entry("5-1", &format!("{good}\n{good}")), 1, &mut out);
+        let held = unpack_entry(
+            entry("5-1", &format!("{good}\n{good}")),
+            1,
+            Wanted::ALL,
+            &mut out,
+        );
+        assert_eq!(held, 2);
         assert_eq!(out.len(), 2);
         assert!(out.iter().all(|d| d.tick.is_ok()), "{out:?}");
         assert_eq!(out[1].id, StreamId::new(5, SLOTS + 1));
@@ -1031,11 +1080,23 @@ mod tests {
         unpack_entry(
             entry("5-2", &format!("{good}\nnot json\n{good}")),
             2,
+            Wanted::ALL,
             &mut out,
         );
         assert_eq!(out.len(), 3, "every tick of the entry is reported");
         assert!(out.iter().all(|d| d.tick.is_err() && d.deliveries == 2));
         assert!(out.iter().all(|d| entry_of(d.id) == StreamId::new(5, 2)));
+        // A range inside a pack: the ticks before and after it are skipped.
+        out.clear();
+        let from = tick_id(StreamId::new(5, 3), 1);
+        let held = unpack_entry(
+            entry("5-3", &format!("{good}\n{good}\n{good}")),
+            0,
+            Wanted { from, limit: 1 },
+            &mut out,
+        );
+        assert_eq!(held, 3);
+        assert_eq!(out.iter().map(|d| d.id).collect::<Vec<_>>(), [from]);
     }
 
     #[test]
