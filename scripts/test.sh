@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up what is missing and runs the whole test suite:
-#   1. formatting check
+#   1. formatting check and the import-cycle check (scripts/check-cycles.py)
 #   2. cargo tests of the workspace (unit, property and integration tests,
 #      the latter against the local Redis, which is started if none answers)
 #   3. the browser tests in end2end/ (headless Chromium against a real server)
@@ -16,6 +16,9 @@ scripts/setup.sh test
 
 say "checking formatting (cargo fmt --check)"
 cargo fmt --all -- --check
+
+say "checking that no modules import each other in a cycle (scripts/check-cycles.py)"
+python3 scripts/check-cycles.py
 
 say "running the Rust tests (cargo test)"
 cargo test --workspace --exclude tickpulse-frontend 2>&1 | tee "$log_dir/cargo.log"

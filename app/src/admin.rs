@@ -6,7 +6,8 @@
 //! `/api/admin/stream`: a fresh view every second, and alerts the moment
 //! the monitor raises them.
 
-use crate::dashboard::{Connection, StatusBadge};
+use crate::components::{Connection, StatusBadge};
+use crate::format::{ago, bytes, hms};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
@@ -37,36 +38,6 @@ pub async fn load_health() -> Result<HealthAnswer, ServerFnError> {
     })
 }
 
-/// `1.5 GiB`, `300 MiB`, `12 KiB`.
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 || value >= 100.0 {
-        format!("{value:.0} {}", UNITS[unit])
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
-/// `0.4 s ago`, `12 s ago`, `3 min ago`, `2 h ago`.
-pub fn ago(ms: i64) -> String {
-    let ms = ms.max(0);
-    if ms < 10_000 {
-        format!("{:.1} s ago", ms as f64 / 1000.0)
-    } else if ms < 120_000 {
-        format!("{} s ago", ms / 1000)
-    } else if ms < 7_200_000 {
-        format!("{} min ago", ms / 60_000)
-    } else {
-        format!("{} h ago", ms / 3_600_000)
-    }
-}
-
 /// The alerts the filters let through: `scope` (`node`/`feed`),
 /// `severity`, and `subject` (a part of it, any case); empty = any.
 pub fn filter_alerts<'a>(
@@ -84,11 +55,6 @@ pub fn filter_alerts<'a>(
         .collect()
 }
 
-/// A wall-clock time (UTC) from ms since the epoch: `14:03:07`.
-pub fn hms(ms: i64) -> String {
-    crate::chart::clock(tickpulse_core::Timestamp::from_nanos(ms * 1_000_000), false)
-}
-
 /// The rows of a table body, or one row saying `empty` spanning `columns`.
 fn body_rows<T, V: IntoView>(
     items: impl ExactSizeIterator<Item = T>,
@@ -100,6 +66,40 @@ fn body_rows<T, V: IntoView>(
         return view! { <tr><td colspan=columns class="empty">{empty}</td></tr> }.into_any();
     }
     items.map(row).collect_view().into_any()
+}
+
+/// The health view: a fresh [`Health`] every second; alerts as raised. A
+/// stream that ends because the session did sends the page to the login.
+#[cfg(feature = "hydrate")]
+fn follow_health(
+    health: RwSignal<Health>,
+    latest: RwSignal<Option<Alert>>,
+    status: RwSignal<Connection>,
+) {
+    let url = "/api/admin/stream".to_owned();
+    crate::live::follow_url(
+        url,
+        &["health", "alert", "signed_out"],
+        status,
+        move |kind, data| match kind {
+            "health" => match serde_json::from_str::<Health>(data) {
+                Ok(h) => health.set(h),
+                Err(e) => leptos::logging::warn!("unreadable health: {e}"),
+            },
+            "alert" => match serde_json::from_str::<Vec<Alert>>(data) {
+                Ok(alerts) => {
+                    if let Some(last) = alerts.last() {
+                        latest.set(Some(last.clone()));
+                    }
+                }
+                Err(e) => leptos::logging::warn!("unreadable alerts: {e}"),
+            },
+            "signed_out" => {
+                let _ = window().location().set_href("/login?next=/admin/health");
+            }
+            _ => {}
+        },
+    );
 }
 
 #[component]
@@ -144,8 +144,8 @@ fn LiveHealth(initial: Health, status: RwSignal<Connection>) -> impl IntoView {
     let latest = RwSignal::new(None::<Alert>);
     #[cfg(feature = "hydrate")]
     {
-        crate::live::follow_health(health, latest, status);
-        crate::charts::draw_series(health);
+        follow_health(health, latest, status);
+        crate::echarts::draw_series(health);
     }
     #[cfg(not(feature = "hydrate"))]
     let _ = status;

@@ -8,6 +8,7 @@
 //! flashing up or down. Whenever the stream (re)opens, or says it reset, the
 //! page reads all views again, so nothing missed while it was away stays.
 
+use crate::components::{Connection, StatusBadge};
 use leptos::prelude::*;
 use std::collections::HashMap;
 use tickpulse_client::{CacheConfig, PriceCache, Update as Cached};
@@ -21,14 +22,6 @@ pub async fn load_views() -> Result<Vec<View>, ServerFnError> {
         .views()
         .await
         .map_err(ServerFnError::new)
-}
-
-/// State of the live connection, shown in the header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Connection {
-    Connecting,
-    Live,
-    Reconnecting,
 }
 
 /// Which way the price moved with the last update of a row.
@@ -169,6 +162,30 @@ impl Table {
     }
 }
 
+/// The dashboard: every symbol's views. When the stream opens (again) or
+/// resets, all views are read again: view events are not replayed on resume.
+#[cfg(feature = "hydrate")]
+fn follow(table: Table, status: RwSignal<Connection>) {
+    let url = "/api/stream".to_owned();
+    crate::live::follow_url(
+        url,
+        &["snapshot", "view"],
+        status,
+        move |kind, data| match kind {
+            crate::live::OPENED | "snapshot" => leptos::task::spawn_local(async move {
+                match load_views().await {
+                    Ok(views) => table.apply_all(views),
+                    Err(e) => leptos::logging::warn!("views not read again: {e}"),
+                }
+            }),
+            _ => match serde_json::from_str::<View>(data) {
+                Ok(view) => table.apply_view(view),
+                Err(e) => leptos::logging::warn!("unreadable view: {e}"),
+            },
+        },
+    );
+}
+
 #[component]
 pub fn Dashboard() -> impl IntoView {
     let views = Resource::new(|| (), |_| load_views());
@@ -200,25 +217,10 @@ pub fn Dashboard() -> impl IntoView {
 }
 
 #[component]
-pub fn StatusBadge(status: RwSignal<Connection>) -> impl IntoView {
-    let label = move || match status.get() {
-        Connection::Connecting => "Connecting…",
-        Connection::Live => "Live",
-        Connection::Reconnecting => "Reconnecting…",
-    };
-    let class = move || match status.get() {
-        Connection::Connecting => "status connecting",
-        Connection::Live => "status live",
-        Connection::Reconnecting => "status reconnecting",
-    };
-    view! { <span class=class role="status" aria-live="polite" data-status=label>{label}</span> }
-}
-
-#[component]
 fn LiveTable(initial: Vec<View>, status: RwSignal<Connection>) -> impl IntoView {
     let table = Table::new(initial);
     #[cfg(feature = "hydrate")]
-    crate::live::follow(table, status);
+    follow(table, status);
     #[cfg(not(feature = "hydrate"))]
     let _ = status;
     view! {
@@ -287,9 +289,9 @@ fn QuoteRow(row: RwSignal<Row>) -> impl IntoView {
     };
     let volume = move || row.with(|r| r.view.last.tick.volume.to_string());
     let ts = move || row.with(|r| r.view.last.tick.ts.to_rfc3339());
-    let time = move || row.with(|r| crate::chart::clock(r.view.last.tick.ts, true));
+    let time = move || row.with(|r| crate::format::clock(r.view.last.tick.ts, true));
     let source = move || row.with(|r| r.view.last.tick.source.to_string());
-    let trend = move || row.with(|r| crate::chart::sparkline(&r.view.last_prices, 80.0, 20.0));
+    let trend = move || row.with(|r| crate::series::sparkline(&r.view.last_prices, 80.0, 20.0));
     let label = symbol.clone();
     view! {
         <tr class=class data-symbol=symbol>

@@ -7,12 +7,15 @@
 
 pub mod account;
 pub mod admin;
-pub mod chart;
-#[cfg(feature = "hydrate")]
-mod charts;
+pub mod components;
 pub mod dashboard;
 #[cfg(feature = "hydrate")]
+mod echarts;
+pub mod error;
+pub mod format;
+#[cfg(feature = "hydrate")]
 mod live;
+pub mod series;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 pub mod symbol;

@@ -1,4 +1,5 @@
-//! Browser only: follows `/api/stream` and feeds the pages.
+//! Browser only: the generic follower of a server-sent event stream. Each
+//! page owns its own `follow_*`, which says what the events mean.
 //!
 //! The browser's `EventSource` reconnects by itself after network errors
 //! (the server asks for 1 s), sending the id of the last event it got: the
@@ -8,132 +9,23 @@
 //! update is lost across a server restart. A follower stops when the page
 //! that started it goes away.
 
-use crate::dashboard::{Connection, Table};
-use crate::symbol::Live;
+use crate::components::Connection;
 use futures::future::{select, Either};
 use futures::StreamExt;
 use gloo_net::eventsource::futures::EventSource;
 use gloo_net::eventsource::State;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use std::cell::RefCell;
-use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tickpulse_core::health::{Alert, Health};
-use tickpulse_core::{StreamTick, View};
-
-/// The dashboard: every symbol's views. When the stream opens (again) or
-/// resets, all views are read again: view events are not replayed on resume.
-pub fn follow(table: Table, status: RwSignal<Connection>) {
-    let url = "/api/stream".to_owned();
-    follow_url(
-        url,
-        &["snapshot", "view"],
-        status,
-        move |kind, data| match kind {
-            OPENED | "snapshot" => spawn_local(async move {
-                match crate::dashboard::load_views().await {
-                    Ok(views) => table.apply_all(views),
-                    Err(e) => leptos::logging::warn!("views not read again: {e}"),
-                }
-            }),
-            _ => match serde_json::from_str::<View>(data) {
-                Ok(view) => table.apply_view(view),
-                Err(e) => leptos::logging::warn!("unreadable view: {e}"),
-            },
-        },
-    );
-}
-
-/// The health view: a fresh [`Health`] every second; alerts as raised. A
-/// stream that ends because the session did sends the page to the login.
-pub fn follow_health(
-    health: RwSignal<Health>,
-    latest: RwSignal<Option<Alert>>,
-    status: RwSignal<Connection>,
-) {
-    let url = "/api/admin/stream".to_owned();
-    follow_url(
-        url,
-        &["health", "alert", "signed_out"],
-        status,
-        move |kind, data| match kind {
-            "health" => match serde_json::from_str::<Health>(data) {
-                Ok(h) => health.set(h),
-                Err(e) => leptos::logging::warn!("unreadable health: {e}"),
-            },
-            "alert" => match serde_json::from_str::<Vec<Alert>>(data) {
-                Ok(alerts) => {
-                    if let Some(last) = alerts.last() {
-                        latest.set(Some(last.clone()));
-                    }
-                }
-                Err(e) => leptos::logging::warn!("unreadable alerts: {e}"),
-            },
-            "signed_out" => {
-                let _ = window().location().set_href("/login?next=/admin/health");
-            }
-            _ => {}
-        },
-    );
-}
 
 /// The pseudo event a follower gets each time its `EventSource` opens.
-const OPENED: &str = "open";
-
-/// How often the symbol page redraws at most.
-const REDRAW_MS: u64 = 250;
-
-/// The symbol page: ticks and views of one symbol, applied in batches of
-/// at most [`REDRAW_MS`].
-pub fn follow_symbol(symbol: &str, live: Live, status: RwSignal<Connection>) {
-    #[derive(Default)]
-    struct Pending {
-        ticks: Vec<StreamTick>,
-        view: Option<View>,
-        scheduled: bool,
-    }
-    let pending = Rc::new(RefCell::new(Pending::default()));
-    let url = format!("/api/stream?symbols={symbol}");
-    follow_url(url, &["tick", "view"], status, move |kind, data| {
-        {
-            let mut p = pending.borrow_mut();
-            if kind == "tick" {
-                match serde_json::from_str::<StreamTick>(data) {
-                    Ok(tick) => p.ticks.push(tick),
-                    Err(e) => leptos::logging::warn!("unreadable tick: {e}"),
-                }
-            } else {
-                match serde_json::from_str::<View>(data) {
-                    Ok(view) => p.view = Some(view),
-                    Err(e) => leptos::logging::warn!("unreadable view: {e}"),
-                }
-            }
-            if p.scheduled {
-                return;
-            }
-            p.scheduled = true;
-        }
-        let pending = pending.clone();
-        set_timeout(
-            move || {
-                let (ticks, view) = {
-                    let mut p = pending.borrow_mut();
-                    p.scheduled = false;
-                    (std::mem::take(&mut p.ticks), p.view.take())
-                };
-                live.apply(ticks, view);
-            },
-            Duration::from_millis(REDRAW_MS),
-        );
-    });
-}
+pub const OPENED: &str = "open";
 
 /// Follows `url`, handing each event of `kinds` to `on_event(kind, data)`,
 /// until the reactive owner that called it is cleaned up.
-fn follow_url(
+pub fn follow_url(
     url: String,
     kinds: &'static [&'static str],
     status: RwSignal<Connection>,
@@ -214,7 +106,7 @@ async fn run(
     }
 }
 
-async fn sleep(ms: u64) {
+pub async fn sleep(ms: u64) {
     let (done, wait) = futures::channel::oneshot::channel::<()>();
     set_timeout(
         move || {

@@ -2,7 +2,7 @@
 //! The server crate implements them with the same functions its JSON API
 //! uses; the pages never see Redis or the database.
 
-use crate::account::Refusal;
+use crate::error::Refusal;
 use axum::http::request::Parts;
 use leptos::prelude::{use_context, ServerFnError};
 use std::future::Future;

@@ -8,8 +8,9 @@
 //! chart and the current candle, views replace the statistics. Redraws are
 //! coalesced to a few per second, whatever the tick rate.
 
-use crate::chart::{clock, LiveCandles};
-use crate::dashboard::{Connection, StatusBadge};
+use crate::components::{Connection, StatusBadge};
+use crate::format::clock;
+use crate::series::LiveCandles;
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 use serde::{Deserialize, Serialize};
@@ -67,6 +68,56 @@ pub async fn load_candles(
         .market
         .candles(&symbol, interval)
         .await)
+}
+
+/// How often the symbol page redraws at most.
+#[cfg(feature = "hydrate")]
+const REDRAW_MS: u64 = 250;
+
+/// The symbol page: ticks and views of one symbol, applied in batches of
+/// at most [`REDRAW_MS`].
+#[cfg(feature = "hydrate")]
+fn follow_symbol(symbol: &str, live: Live, status: RwSignal<Connection>) {
+    #[derive(Default)]
+    struct Pending {
+        ticks: Vec<StreamTick>,
+        view: Option<View>,
+        scheduled: bool,
+    }
+    let pending = std::rc::Rc::new(std::cell::RefCell::new(Pending::default()));
+    let url = format!("/api/stream?symbols={symbol}");
+    crate::live::follow_url(url, &["tick", "view"], status, move |kind, data| {
+        {
+            let mut p = pending.borrow_mut();
+            if kind == "tick" {
+                match serde_json::from_str::<StreamTick>(data) {
+                    Ok(tick) => p.ticks.push(tick),
+                    Err(e) => leptos::logging::warn!("unreadable tick: {e}"),
+                }
+            } else {
+                match serde_json::from_str::<View>(data) {
+                    Ok(view) => p.view = Some(view),
+                    Err(e) => leptos::logging::warn!("unreadable view: {e}"),
+                }
+            }
+            if p.scheduled {
+                return;
+            }
+            p.scheduled = true;
+        }
+        let pending = pending.clone();
+        leptos::prelude::set_timeout(
+            move || {
+                let (ticks, view) = {
+                    let mut p = pending.borrow_mut();
+                    p.scheduled = false;
+                    (std::mem::take(&mut p.ticks), p.view.take())
+                };
+                live.apply(ticks, view);
+            },
+            std::time::Duration::from_millis(REDRAW_MS),
+        );
+    });
 }
 
 #[component]
@@ -183,9 +234,9 @@ fn SymbolLive(
     let chosen = move || interval.get().unwrap_or(Interval::M1);
     let candles = Resource::new(move || chosen(), move |iv| load_candles(id.clone(), iv));
     #[cfg(feature = "hydrate")]
-    crate::charts::draw(live.ticks, live.candles);
+    crate::echarts::draw(live.ticks, live.candles);
     #[cfg(feature = "hydrate")]
-    crate::live::follow_symbol(&symbol, live, status);
+    follow_symbol(&symbol, live, status);
     #[cfg(not(feature = "hydrate"))]
     let _ = status;
     let link = symbol.clone();

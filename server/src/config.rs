@@ -39,6 +39,12 @@ pub struct Config {
     #[arg(long, env = "REDIS_TIMEOUT_MS", default_value_t = 2_000)]
     pub redis_timeout_ms: u64,
 
+    /// How long the process waits for a Postgres connection from its pool
+    /// before a request fails with 503 (a commit already running is not cut
+    /// short).
+    #[arg(long, env = "DATABASE_TIMEOUT_MS", default_value_t = 2_000)]
+    pub database_timeout_ms: u64,
+
     /// Which parts this process runs: `api` (HTTP ingest, read API, SSE and
     /// pages), `calc` (window statistics; one process at a time is active),
     /// `persist` (writes ticks to Postgres; needs DATABASE_URL), `monitor`

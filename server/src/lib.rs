@@ -5,28 +5,34 @@
 
 pub mod accounts;
 pub mod bus;
+pub mod calc;
 pub mod config;
+pub mod consumer;
+pub mod error;
+pub mod gateway;
 pub mod http;
+pub mod ingest;
 pub mod logging;
 pub mod metrics;
 pub mod monitor;
-pub mod pipeline;
+pub mod persist;
+pub mod reads;
 pub mod site;
 pub mod state;
 pub mod store;
+pub mod tasks;
 
 use crate::accounts::Accounts;
 use crate::bus::redis::RedisSettings;
 use crate::bus::{Bus, MemoryBus, MemorySettings, RedisBus};
+use crate::calc::CalcSettings;
 use crate::config::{Config, Role};
+use crate::gateway::Gateway;
+use crate::ingest::{Durability, Ingest, TickWriter};
 use crate::metrics::Metrics;
-use crate::pipeline::calc::{self, CalcSettings};
-use crate::pipeline::durable::Durability;
-use crate::pipeline::gateway::Gateway;
-use crate::pipeline::persist::{self, PersistSettings};
-use crate::pipeline::writer::TickWriter;
+use crate::persist::PersistSettings;
 use crate::state::{AppState, Shared};
-use crate::store::{PgStore, SqliteStore, Store};
+use crate::store::Store;
 use axum::Router;
 use std::future::Future;
 use std::sync::Arc;
@@ -55,29 +61,6 @@ pub fn router(state: AppState) -> Router {
     } else {
         http::health_routes().with_state(state)
     }
-}
-
-/// The store the configuration names: `DATABASE_URL` (Postgres or
-/// `sqlite:`), the embedded SQLite under `DATA_DIR` when neither it nor
-/// `REDIS_URL` is set, or none.
-///
-/// # Errors
-/// When the URL is malformed or the SQLite file cannot be opened.
-pub async fn open_store(config: &Config) -> anyhow::Result<Option<Arc<dyn Store>>> {
-    Ok(match (&config.database_url, &config.redis_url) {
-        (Some(url), _) if url.starts_with("sqlite:") => {
-            Some(Arc::new(SqliteStore::open_url(url).await?))
-        }
-        (Some(url), _) => Some(Arc::new(PgStore::new(
-            url,
-            Duration::from_millis(config.redis_timeout_ms.max(2_000)),
-        )?)),
-        // The embedded mode keeps its ticks next to its bus journal.
-        (None, None) => Some(Arc::new(
-            SqliteStore::open(&config.data_dir.join("ticks.db")).await?,
-        )),
-        (None, Some(_)) => None,
-    })
 }
 
 /// Builds the state: connects nothing yet (the bus connects lazily), starts
@@ -115,7 +98,12 @@ pub async fn build_state(
     };
     let metrics = Arc::new(Metrics::default());
     let writer = TickWriter::start(bus.clone(), config.ingest_writers);
-    let gateway = Gateway::start(bus.clone(), shutdown.clone());
+    let gateway = Gateway::start(
+        bus.clone(),
+        metrics.clone(),
+        Duration::from_secs(config.sse_keepalive_secs.max(1)),
+        shutdown.clone(),
+    );
     if config.runs(Role::Calc) {
         let settings = CalcSettings {
             consumer: config.node_id(),
@@ -130,7 +118,7 @@ pub async fn build_state(
         };
         calc::start(bus.clone(), settings, metrics.clone(), shutdown.clone());
     }
-    let store = open_store(&config).await?;
+    let store = store::open(&config).await?;
     if store.is_none() {
         tracing::info!("no DATABASE_URL: ticks are not persisted, and there are no accounts");
     }
@@ -164,15 +152,20 @@ pub async fn build_state(
     let durability = store
         .clone()
         .map(|s| Durability::start(s, Duration::from_millis(config.durable_timeout_ms)));
+    let config = Arc::new(config);
     Ok(AppState::new(Shared {
         leptos_options: site::leptos_options(&config),
-        config: Arc::new(config),
+        ingest: Ingest {
+            config: config.clone(),
+            writer,
+            durability,
+            metrics: metrics.clone(),
+        },
+        config,
         bus,
-        durability,
         store,
         accounts,
         farewells: std::sync::Mutex::new(farewells),
-        writer,
         gateway,
         metrics,
         shutdown,
@@ -204,10 +197,10 @@ fn start_database(
     });
     let admin = (config.admin_username.clone(), config.admin_password.clone());
     tokio::spawn(async move {
-        let mut backoff = pipeline::Backoff::new();
+        let mut backoff = tasks::Backoff::new();
         while let Err(e) = store.migrate().await {
             tracing::warn!(error = %e, "cannot migrate the database yet; retrying");
-            if !pipeline::pause(&mut shutdown, backoff.next()).await {
+            if !tasks::pause(&mut shutdown, backoff.next()).await {
                 return;
             }
         }

@@ -6,7 +6,7 @@
 //! Gauges that live in the bus (stream length, pending per group) are read
 //! when the page is rendered.
 
-use crate::bus::StreamStats;
+use crate::bus::{Group, StreamStats};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -229,10 +229,10 @@ impl Metrics {
     }
 
     /// Counts entries moved to the dead-letter stream by `group`.
-    pub fn dead_lettered(&self, group: &str, n: usize) {
+    pub fn dead_lettered(&self, group: Group, n: usize) {
         let counter = match group {
-            crate::pipeline::calc::GROUP => &self.dead_lettered_calc,
-            _ => &self.dead_lettered_persist,
+            Group::Calc => &self.dead_lettered_calc,
+            Group::Persist => &self.dead_lettered_persist,
         };
         counter.fetch_add(n as u64, Relaxed);
     }

@@ -3,7 +3,7 @@
 
 use crate::accounts::{Accounts, LoginError};
 use crate::config::Config;
-use crate::http::symbols::{candles_of, history_of};
+use crate::reads::{candles_of, history_of};
 use crate::state::AppState;
 use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
@@ -12,7 +12,7 @@ use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tickpulse_app::account::Refusal;
+use tickpulse_app::error::Refusal;
 use tickpulse_app::ssr::{Admin, BoxFuture, MarketData, Services};
 use tickpulse_app::{shell, App};
 use tickpulse_core::account::SignedIn;

@@ -5,10 +5,9 @@
 use crate::accounts::Accounts;
 use crate::bus::Bus;
 use crate::config::Config;
+use crate::gateway::Gateway;
+use crate::ingest::Ingest;
 use crate::metrics::Metrics;
-use crate::pipeline::durable::Durability;
-use crate::pipeline::gateway::Gateway;
-use crate::pipeline::writer::TickWriter;
 use crate::store::Store;
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
@@ -30,9 +29,8 @@ pub struct Shared {
     /// Tasks that say goodbye after shutdown (last heartbeat, monitor
     /// lease); awaited before the process exits.
     pub farewells: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
-    /// Confirms commits for `?ack=durable`, when there is a store.
-    pub durability: Option<Durability>,
-    pub writer: TickWriter,
+    /// The webhook's writer and durable acknowledgements.
+    pub ingest: Ingest,
     pub gateway: Gateway,
     /// Counters of this process, for `GET /metrics`.
     pub metrics: Arc<Metrics>,
@@ -59,5 +57,19 @@ impl Deref for AppState {
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
         state.leptos_options.clone()
+    }
+}
+
+/// The webhook reads only its own part.
+impl FromRef<AppState> for Ingest {
+    fn from_ref(state: &AppState) -> Self {
+        state.ingest.clone()
+    }
+}
+
+/// The SSE endpoint reads only the gateway.
+impl FromRef<AppState> for Gateway {
+    fn from_ref(state: &AppState) -> Self {
+        state.gateway.clone()
     }
 }

@@ -16,7 +16,7 @@ use tickpulse_core::account::Role;
 /// # Errors
 /// A message for the operator; the process exits with status 1.
 pub async fn run(config: &Config, action: &UserAction) -> anyhow::Result<()> {
-    let store = crate::open_store(config)
+    let store = crate::store::open(config)
         .await?
         .ok_or_else(|| anyhow::anyhow!("accounts need a database: set DATABASE_URL (or leave REDIS_URL unset for the embedded one)"))?;
     store

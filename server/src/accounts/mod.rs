@@ -5,11 +5,11 @@
 //! [`Accounts`], so each rule is written once.
 
 pub mod cli;
+mod cookie;
 pub mod limiter;
 pub mod password;
-mod sessions;
 
-pub use self::sessions::{layer, SessionBackend, COOKIE};
+pub use self::cookie::{layer, COOKIE};
 
 use crate::store::{Store, StoreError, UserRecord};
 use limiter::{Limiter, Limits};

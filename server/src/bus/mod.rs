@@ -28,6 +28,33 @@ pub struct BusError {
     pub reason: String,
 }
 
+/// The consumer groups on the tick stream, one per stage that must see
+/// every tick. The bus speaks of a group by its [`Group::name`], which is
+/// also its name in Redis and in the metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Group {
+    /// The calc stage: windows and views.
+    Calc,
+    /// The persist stage: ticks into the store.
+    Persist,
+}
+
+impl Group {
+    /// The group's name on the stream (`calc`, `persist`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Calc => "calc",
+            Self::Persist => "persist",
+        }
+    }
+}
+
+impl std::fmt::Display for Group {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// For each tick of an [`Bus::append`] call, whether it was new (`true`) or a
 /// duplicate of an `event_id` already seen (`false`).
 pub type Accepted = Vec<bool>;

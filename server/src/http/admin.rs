@@ -8,8 +8,8 @@
 //!   signed-in viewer 403; with `API_KEY` set every page but the login page
 //!   needs a signed-in user.
 
-use super::error::ApiError;
-use super::stream::event_stream;
+use crate::error::ApiError;
+use crate::gateway::sse::event_stream;
 use crate::monitor;
 use crate::state::AppState;
 use crate::store::AlertFilter;

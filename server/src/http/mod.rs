@@ -1,13 +1,12 @@
 //! The HTTP surface: the [`router`] and one module per group of endpoints.
 
 pub mod admin;
-pub mod auth;
-pub mod error;
 pub mod health;
-pub mod ingest;
-pub mod stream;
 pub mod symbols;
 
+use crate::error::ApiError;
+use crate::gateway::sse;
+use crate::ingest::handler as ingest;
 use crate::state::AppState;
 use axum::middleware;
 use axum::routing::{any, get, post};
@@ -20,7 +19,7 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
         .route("/api/symbols/{id}", get(symbols::one))
         .route("/api/symbols/{id}/history", get(symbols::history))
         .route("/api/symbols/{id}/candles", get(symbols::candles))
-        .route("/api/stream", get(stream::sse))
+        .route("/api/stream", get(sse::sse))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             admin::api_key_guard,
@@ -45,6 +44,6 @@ pub fn health_routes() -> Router<AppState> {
         .route("/metrics", get(health::metrics))
 }
 
-async fn not_found(uri: axum::http::Uri) -> error::ApiError {
-    error::ApiError::NotFound(format!("no endpoint {}", uri.path()))
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound(format!("no endpoint {}", uri.path()))
 }

@@ -1,21 +1,18 @@
 //! The read API: `GET /api/symbols` (latest tick per symbol),
 //! `GET /api/symbols/{id}` (the symbol's View), `…/history` and `…/candles`.
-//! The handlers check the parameters; [`history_of`] and [`candles_of`] do
-//! the reading, for these handlers and for the pages alike.
+//! The handlers check the parameters; [`crate::reads`] does the reading, for
+//! these handlers and for the pages alike.
 
-use super::error::ApiError;
-use crate::pipeline::persist;
+use crate::error::ApiError;
+use crate::reads::{candles_of, history_of};
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use serde::Deserialize;
-use std::collections::HashSet;
 use tickpulse_core::{Candle, Interval, LatestTick, StreamTick, Symbol, Timestamp, View};
 
 /// The most ticks one history request returns.
 pub const MAX_HISTORY: usize = 5_000;
-/// The most candles one request may span.
-pub const MAX_CANDLES: i64 = 10_000;
 
 /// Every symbol with its latest tick, ordered by symbol.
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<LatestTick>>, ApiError> {
@@ -85,33 +82,6 @@ pub async fn history(
     Ok(Json(history_of(&state, &symbol, before, limit).await?))
 }
 
-/// Ticks of `symbol` with an event time before `before`, newest first, the
-/// persisted ones and those still on their way to the store.
-pub async fn history_of(
-    state: &AppState,
-    symbol: &Symbol,
-    before: Timestamp,
-    limit: usize,
-) -> Result<Vec<StreamTick>, ApiError> {
-    let store = state.store.as_ref().ok_or(ApiError::NoStore("history"))?;
-    let mut ticks = store.history(symbol, before, limit).await?;
-    let stored: HashSet<String> = ticks.iter().map(|t| t.tick.event_id.to_string()).collect();
-    let unpersisted = state.bus.unacknowledged(persist::GROUP, 100_000).await?;
-    ticks.extend(
-        unpersisted
-            .into_iter()
-            .filter_map(|d| d.tick.ok())
-            .filter(|t| {
-                t.tick.symbol == *symbol
-                    && t.tick.ts < before
-                    && !stored.contains(t.tick.event_id.as_str())
-            }),
-    );
-    ticks.sort_by(|a, b| (b.tick.ts, b.id).cmp(&(a.tick.ts, a.id)));
-    ticks.truncate(limit);
-    Ok(ticks)
-}
-
 #[derive(Debug, Deserialize)]
 pub struct CandleParams {
     interval: Option<String>,
@@ -149,33 +119,4 @@ pub async fn candles(
         .map(|text| time_param("from", text))
         .transpose()?;
     Ok(Json(candles_of(&state, &symbol, interval, from, to).await?))
-}
-
-/// Candles of `symbol` in `[from, to)`; `to` defaults to now, `from` to 500
-/// intervals before `to`.
-pub async fn candles_of(
-    state: &AppState,
-    symbol: &Symbol,
-    interval: Interval,
-    from: Option<Timestamp>,
-    to: Option<Timestamp>,
-) -> Result<Vec<Candle>, ApiError> {
-    let to = to.unwrap_or_else(Timestamp::now);
-    let from = from.unwrap_or_else(|| {
-        Timestamp::from_nanos(to.as_nanos().saturating_sub(500 * interval.nanos()).max(0))
-    });
-    if from >= to {
-        return Err(ApiError::BadParam {
-            field: "from",
-            message: format!("must be before to ({from} is not before {to})"),
-        });
-    }
-    if (to.as_nanos() - from.as_nanos()) / interval.nanos() > MAX_CANDLES {
-        return Err(ApiError::BadParam {
-            field: "from",
-            message: format!("the range spans more than {MAX_CANDLES} candles of {interval}; narrow it or use a longer interval"),
-        });
-    }
-    let store = state.store.as_ref().ok_or(ApiError::NoStore("candles"))?;
-    Ok(store.candles(symbol, interval, from, to).await?)
 }

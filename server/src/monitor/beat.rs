@@ -3,8 +3,8 @@
 
 use crate::bus::Bus;
 use crate::config::Config;
+use crate::gateway::Gateway;
 use crate::metrics::Metrics;
-use crate::pipeline::gateway::Gateway;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

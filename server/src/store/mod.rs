@@ -9,13 +9,18 @@
 
 pub(crate) mod ops;
 mod postgres;
+mod sessions;
 mod sqlite;
 
 pub use self::ops::{AlertFilter, OpsStore, UserRecord};
 pub use self::postgres::PgStore;
+pub use self::sessions::SessionBackend;
 pub use self::sqlite::SqliteStore;
 
+use crate::config::Config;
 use async_trait::async_trait;
+use std::sync::Arc;
+use std::time::Duration;
 use tickpulse_core::{Candle, Interval, StreamTick, Symbol, Timestamp};
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -74,7 +79,30 @@ pub trait Store: OpsStore {
     fn backend(&self) -> &'static str;
 
     /// The login sessions, kept in the same database.
-    fn sessions(&self) -> crate::accounts::SessionBackend;
+    fn sessions(&self) -> SessionBackend;
+}
+
+/// The store the configuration names: `DATABASE_URL` (Postgres or
+/// `sqlite:`), the embedded SQLite under `DATA_DIR` when neither it nor
+/// `REDIS_URL` is set, or none.
+///
+/// # Errors
+/// When the URL is malformed or the SQLite file cannot be opened.
+pub async fn open(config: &Config) -> anyhow::Result<Option<Arc<dyn Store>>> {
+    Ok(match (&config.database_url, &config.redis_url) {
+        (Some(url), _) if url.starts_with("sqlite:") => {
+            Some(Arc::new(SqliteStore::open_url(url).await?))
+        }
+        (Some(url), _) => Some(Arc::new(PgStore::new(
+            url,
+            Duration::from_millis(config.database_timeout_ms.max(1)),
+        )?)),
+        // The embedded mode keeps its ticks next to its bus journal.
+        (None, None) => Some(Arc::new(
+            SqliteStore::open(&config.data_dir.join("ticks.db")).await?,
+        )),
+        (None, Some(_)) => None,
+    })
 }
 
 /// The columns of one stored tick, as both databases return them.

@@ -1,7 +1,7 @@
 //! [`PgStore`]: the store on Postgres (`md_ticks`, see `migrations/`).
 
+use super::SessionBackend;
 use super::{Store, StoreError, StoredRow};
-use crate::accounts::SessionBackend;
 use async_trait::async_trait;
 use rust_decimal::Decimal;
 use sqlx::postgres::{PgPool, PgPoolOptions};

@@ -6,8 +6,8 @@
 //! aggregated in Rust ([`tickpulse_core::CandleBuilder`]) from the rows in
 //! event-time order, since SQLite cannot compare decimal strings.
 
+use super::SessionBackend;
 use super::{Store, StoreError, StoredRow};
-use crate::accounts::SessionBackend;
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use sqlx::sqlite::{

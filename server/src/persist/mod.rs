@@ -12,10 +12,11 @@
 //! Poison entries (unreadable, refused by the database, or delivered too
 //! often) go to the dead-letter stream, so they never block the rest.
 
-use super::{Backoff, GroupReader};
-use crate::bus::{Bus, DeadLetter, Delivered, Read};
+use crate::bus::{Bus, DeadLetter, Delivered, Group, Read};
+use crate::consumer::GroupReader;
 use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
+use crate::tasks::Backoff;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -23,7 +24,7 @@ use std::time::{Duration, Instant};
 use tickpulse_core::{StreamId, StreamTick, Timestamp};
 use tokio::sync::watch;
 
-pub const GROUP: &str = "persist";
+pub const GROUP: Group = Group::Persist;
 
 #[derive(Debug, Clone)]
 pub struct PersistSettings {
@@ -87,12 +88,12 @@ impl Persist {
 
     /// Sleeps, or returns `false` at once when shutting down.
     async fn pause(&mut self, d: Duration) -> bool {
-        super::pause(&mut self.shutdown, d).await
+        crate::tasks::pause(&mut self.shutdown, d).await
     }
 
     async fn run(mut self) {
         let mut backoff = Backoff::new();
-        while let Err(e) = self.bus.create_group(GROUP).await {
+        while let Err(e) = self.bus.create_group(GROUP.name()).await {
             tracing::warn!(error = %e, "cannot create the persist group yet");
             if !self.pause(backoff.next()).await {
                 return;
@@ -123,7 +124,7 @@ impl Persist {
                 .max(Duration::from_millis(1));
             let room = self.settings.batch_max.saturating_sub(batch.len()).max(1);
             let read = tokio::select! {
-                r = self.bus.read_group(GROUP, &self.settings.consumer, Read::New(wait), room) => r,
+                r = self.bus.read_group(GROUP.name(), &self.settings.consumer, Read::New(wait), room) => r,
                 _ = self.shutdown.wait_for(|s| *s) => break,
             };
             match read {
@@ -289,7 +290,7 @@ impl BatchWriter {
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, ticks = ticks.len(), "cannot write batch; retrying");
-                    if !super::pause(&mut self.shutdown, backoff.next()).await {
+                    if !crate::tasks::pause(&mut self.shutdown, backoff.next()).await {
                         return false;
                     }
                 }

@@ -1,6 +1,7 @@
 //! The data behind the symbol page's charts, kept free of any chart library
 //! so it is built and tested natively; `charts` (browser only) draws it.
 
+use crate::format::clock;
 use tickpulse_core::{Candle, Interval, StreamTick, Timestamp};
 
 /// One point per tick, oldest first: what the price line and volume bars show.
@@ -78,18 +79,6 @@ impl LiveCandles {
             Ok(i) => self.candles[i].include(t, is_newest),
             Err(i) => self.candles.insert(i, Candle::first(bucket, t)),
         }
-    }
-}
-
-/// Event time as `HH:MM:SS` (with `.mmm` when `millis`), UTC.
-pub fn clock(ts: Timestamp, millis: bool) -> String {
-    let full = ts.to_rfc3339();
-    let time = full.split_once('T').map_or(full.as_str(), |(_, t)| t);
-    let time = time.trim_end_matches('Z');
-    if millis {
-        time.get(..12).unwrap_or(time).to_owned()
-    } else {
-        time.get(..8).unwrap_or(time).to_owned()
     }
 }
 

@@ -1,16 +1,12 @@
-//! Login sessions with tower-sessions, kept in the database of the store:
-//! Postgres (`tower_sessions.session`) or SQLite (`tower_sessions`).
+//! The login sessions' store: tower-sessions records kept in the database
+//! of the store, Postgres (`tower_sessions.session`) or SQLite
+//! (`tower_sessions`). The cookie and its rules are the accounts' (see
+//! `accounts::cookie`).
 
 use async_trait::async_trait;
-use tower_sessions::cookie::time::Duration as CookieDuration;
-use tower_sessions::cookie::SameSite;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, ExpiredDeletion, SessionStore};
-use tower_sessions::{Expiry, SessionManagerLayer};
 use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
-
-/// The name of the session cookie.
-pub const COOKIE: &str = "tickpulse_session";
 
 /// A session store on either database.
 #[derive(Debug, Clone)]
@@ -71,20 +67,4 @@ impl ExpiredDeletion for SessionBackend {
             Self::Sqlite(s) => s.delete_expired().await,
         }
     }
-}
-
-/// The session layer: an `HttpOnly`, `SameSite=Strict` cookie, `Secure`
-/// when `secure` (served over TLS), expiring after `idle_hours` without use.
-pub fn layer(
-    backend: SessionBackend,
-    secure: bool,
-    idle_hours: i64,
-) -> SessionManagerLayer<SessionBackend> {
-    SessionManagerLayer::new(backend)
-        .with_name(COOKIE)
-        .with_http_only(true)
-        .with_same_site(SameSite::Strict)
-        .with_secure(secure)
-        .with_path("/")
-        .with_expiry(Expiry::OnInactivity(CookieDuration::hours(idle_hours)))
 }

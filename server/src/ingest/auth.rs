@@ -1,6 +1,6 @@
 //! HTTP Basic Auth for the ingest webhook, compared in constant time.
 
-use super::error::ApiError;
+use crate::error::ApiError;
 use axum::http::{header, HeaderMap};
 use base64::Engine;
 use subtle::ConstantTimeEq;

@@ -1,69 +1,15 @@
-//! The server's moving parts between HTTP, the bus and the store: the
-//! coalescing tick [`writer`], the realtime [`gateway`] and the [`persist`]
-//! consumer.
+//! The consumer-group reader that the calc and persist stages share:
+//! reading new and own pending entries, taking over the entries of stopped
+//! consumers, setting poison entries aside, acknowledging. It does not know
+//! what a stage does with the ticks.
 
-pub mod calc;
-pub mod durable;
-pub mod gateway;
-pub mod persist;
-pub mod writer;
-
-use crate::bus::{Bus, BusError, DeadLetter, Delivered, Read};
+use crate::bus::{Bus, BusError, DeadLetter, Delivered, Group, Read};
 use crate::metrics::Metrics;
+use crate::tasks::retry;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tickpulse_core::{StreamId, StreamTick};
 use tokio::sync::watch;
-
-/// Waits `d`, or less when shutdown comes first; `false` means shutting down.
-pub(crate) async fn pause(shutdown: &mut watch::Receiver<bool>, d: Duration) -> bool {
-    tokio::select! {
-        _ = tokio::time::sleep(d) => true,
-        _ = shutdown.wait_for(|s| *s) => false,
-    }
-}
-
-/// Exponential backoff for retrying an unavailable backend: 100 ms,
-/// doubling, at most 5 s.
-pub(crate) struct Backoff(Duration);
-
-impl Backoff {
-    pub(crate) fn new() -> Self {
-        Self(Duration::from_millis(100))
-    }
-
-    /// The delay to wait now; the next one is twice as long.
-    pub(crate) fn next(&mut self) -> Duration {
-        let d = self.0;
-        self.0 = (self.0 * 2).min(Duration::from_secs(5));
-        d
-    }
-}
-
-/// Runs `op` until it succeeds, backing off between attempts and logging
-/// each failure as "cannot `what`"; `None` when shutdown comes first.
-pub(crate) async fn retry<
-    T,
-    E: std::fmt::Display,
-    F: std::future::Future<Output = Result<T, E>>,
->(
-    shutdown: &mut watch::Receiver<bool>,
-    what: &str,
-    mut op: impl FnMut() -> F,
-) -> Option<T> {
-    let mut backoff = Backoff::new();
-    loop {
-        match op().await {
-            Ok(v) => return Some(v),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot {what}; retrying");
-                if !pause(shutdown, backoff.next()).await {
-                    return None;
-                }
-            }
-        }
-    }
-}
 
 /// An entry handed out this many times without being acknowledged stopped
 /// or stalled every consumer that took it: it goes to the dead-letter stream
@@ -78,7 +24,7 @@ const CLAIM_EVERY: Duration = Duration::from_secs(5);
 /// aside so they never block the rest.
 pub(crate) struct GroupReader {
     pub bus: Arc<dyn Bus>,
-    pub group: &'static str,
+    pub group: Group,
     pub consumer: String,
     /// Entries of another consumer pending this long are taken over.
     pub claim_idle: Duration,
@@ -89,7 +35,7 @@ pub(crate) struct GroupReader {
 impl GroupReader {
     pub fn new(
         bus: Arc<dyn Bus>,
-        group: &'static str,
+        group: Group,
         consumer: String,
         claim_idle: Duration,
         metrics: Arc<Metrics>,
@@ -109,7 +55,7 @@ impl GroupReader {
     /// oldest first.
     pub async fn own_pending(&self, count: usize) -> Result<Vec<Delivered>, BusError> {
         self.bus
-            .read_group(self.group, &self.consumer, Read::OwnPending, count)
+            .read_group(self.group.name(), &self.consumer, Read::OwnPending, count)
             .await
     }
 
@@ -128,13 +74,13 @@ impl GroupReader {
         }
         match self
             .bus
-            .claim_idle(self.group, &self.consumer, self.claim_idle, count)
+            .claim_idle(self.group.name(), &self.consumer, self.claim_idle, count)
             .await
         {
             Ok(claimed) => {
                 if !claimed.is_empty() {
                     tracing::info!(
-                        group = self.group,
+                        group = self.group.name(),
                         entries = claimed.len(),
                         "took over entries of a stopped consumer"
                     );
@@ -142,7 +88,7 @@ impl GroupReader {
                 claimed
             }
             Err(e) => {
-                tracing::warn!(group = self.group, error = %e, "cannot claim idle entries");
+                tracing::warn!(group = self.group.name(), error = %e, "cannot claim idle entries");
                 Vec::new()
             }
         }
@@ -188,11 +134,11 @@ impl GroupReader {
             return true;
         }
         for e in &entries {
-            tracing::error!(group = self.group, stream_id = %e.id, reason = %e.reason, "entry moved to the dead-letter stream");
+            tracing::error!(group = self.group.name(), stream_id = %e.id, reason = %e.reason, "entry moved to the dead-letter stream");
         }
         let bus = &self.bus;
         let moved = retry(shutdown, "move entries to the dead-letter stream", || {
-            bus.dead_letter(self.group, &entries)
+            bus.dead_letter(self.group.name(), &entries)
         })
         .await
         .is_some();
@@ -206,7 +152,7 @@ impl GroupReader {
     pub async fn ack(&self, shutdown: &mut watch::Receiver<bool>, ids: &[StreamId]) -> bool {
         let bus = &self.bus;
         retry(shutdown, "acknowledge processed entries", || {
-            bus.ack(self.group, ids)
+            bus.ack(self.group.name(), ids)
         })
         .await
         .is_some()

@@ -6,12 +6,17 @@
 //! client costs a filter and a write, not a serialisation. Fan-out uses a
 //! bounded broadcast ring: a client that falls behind loses its place and
 //! is told to resynchronise (it gets a fresh snapshot); it never slows the
-//! others and never grows memory.
+//! others and never grows memory. [`sse`] is the endpoint clients connect
+//! to.
+
+pub mod sse;
 
 use crate::bus::{Appended, Bus, Published};
+use crate::metrics::Metrics;
 use bytes::Bytes;
 use futures::StreamExt;
 use std::sync::Arc;
+use std::time::Duration;
 use tickpulse_core::{StreamId, Symbol};
 use tokio::sync::{broadcast, watch};
 
@@ -48,16 +53,40 @@ pub struct Gateway {
     tx: broadcast::Sender<Update>,
     /// Alerts of the monitor (a JSON array each), for admin streams.
     alerts: broadcast::Sender<Arc<str>>,
+    /// Where a resuming client's missed ticks are read from.
+    bus: Arc<dyn Bus>,
+    metrics: Arc<Metrics>,
+    /// How often an idle stream gets a keep-alive comment.
+    keepalive: Duration,
+    /// Streams end when it turns true, so shutdown does not wait for them.
+    shutdown: watch::Receiver<bool>,
 }
 
 impl Gateway {
     /// Starts the subscription task; it resubscribes with backoff when the
     /// bus connection drops, and stops when `shutdown` turns true.
-    pub fn start(bus: Arc<dyn Bus>, shutdown: watch::Receiver<bool>) -> Self {
+    pub fn start(
+        bus: Arc<dyn Bus>,
+        metrics: Arc<Metrics>,
+        keepalive: Duration,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
         let (tx, _) = broadcast::channel(RING_CAPACITY);
         let (alerts, _) = broadcast::channel(64);
-        tokio::spawn(run(bus, tx.clone(), alerts.clone(), shutdown));
-        Self { tx, alerts }
+        tokio::spawn(run(
+            bus.clone(),
+            tx.clone(),
+            alerts.clone(),
+            shutdown.clone(),
+        ));
+        Self {
+            tx,
+            alerts,
+            bus,
+            metrics,
+            keepalive,
+            shutdown,
+        }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Update> {
@@ -81,7 +110,7 @@ async fn run(
     alerts: broadcast::Sender<Arc<str>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut backoff = super::Backoff::new();
+    let mut backoff = crate::tasks::Backoff::new();
     let mut first = true;
     loop {
         let subscribed = tokio::select! {
@@ -95,7 +124,7 @@ async fn run(
                     let _ = tx.send(Update::Resync);
                 }
                 first = false;
-                backoff = super::Backoff::new();
+                backoff = crate::tasks::Backoff::new();
                 loop {
                     let message = tokio::select! {
                         m = updates.next() => m,
@@ -121,7 +150,7 @@ async fn run(
                 tracing::warn!(error = %e, "cannot subscribe to updates; retrying");
             }
         }
-        if !super::pause(&mut shutdown, backoff.next()).await {
+        if !crate::tasks::pause(&mut shutdown, backoff.next()).await {
             return;
         }
     }

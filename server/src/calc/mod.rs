@@ -16,8 +16,8 @@
 //! stored view already includes are put back without counting them again),
 //! so a restart does not reset the statistics.
 
-use super::GroupReader;
-use crate::bus::{Bus, Delivered, Read};
+use crate::bus::{Bus, Delivered, Group, Read};
+use crate::consumer::GroupReader;
 use crate::metrics::Metrics;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering::Relaxed;
@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use tickpulse_core::{Applied, StreamId, Symbol, SymbolWindow, Timestamp, View, WindowSettings};
 use tokio::sync::watch;
 
-pub const GROUP: &str = "calc";
+pub const GROUP: Group = Group::Calc;
 /// Most views stored and published in one call.
 const VIEWS_PER_WRITE: usize = 500;
 const LEASE: &str = "calc";
@@ -88,7 +88,7 @@ enum Ended {
 
 impl Calc {
     async fn pause(&mut self, d: Duration) -> bool {
-        super::pause(&mut self.shutdown, d).await
+        crate::tasks::pause(&mut self.shutdown, d).await
     }
 
     async fn run(mut self) {
@@ -156,7 +156,7 @@ impl Calc {
             }
             let mut entries = self.reader.claim_if_due(self.settings.batch_max).await;
             let read = tokio::select! {
-                r = self.bus.read_group(GROUP, &self.settings.consumer, Read::New(self.settings.batch_wait), self.settings.batch_max) => r,
+                r = self.bus.read_group(GROUP.name(), &self.settings.consumer, Read::New(self.settings.batch_wait), self.settings.batch_max) => r,
                 _ = self.shutdown.wait_for(|s| *s) => return Ended::Shutdown,
             };
             match read {
@@ -183,7 +183,7 @@ impl Calc {
 
     /// Creates the group, restores windows and handles own pending entries.
     async fn prepare(&mut self) -> Result<(), crate::bus::BusError> {
-        self.bus.create_group(GROUP).await?;
+        self.bus.create_group(GROUP.name()).await?;
         self.windows.clear();
         self.watermarks.clear();
         for view in self.bus.views().await? {
@@ -261,7 +261,7 @@ impl Calc {
         // into one call so large that it outlasts the Redis timeout forever.
         for chunk in views.chunks(VIEWS_PER_WRITE) {
             let bus = &self.bus;
-            if super::retry(&mut self.shutdown, "write views", || bus.write_views(chunk))
+            if crate::tasks::retry(&mut self.shutdown, "write views", || bus.write_views(chunk))
                 .await
                 .is_none()
             {

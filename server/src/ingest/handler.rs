@@ -5,9 +5,9 @@
 //! after the bus confirmed the write.
 
 use super::auth::check_basic;
-use super::error::ApiError;
-use crate::pipeline::writer::AppendCounts;
-use crate::state::AppState;
+use super::writer::AppendCounts;
+use super::Ingest;
+use crate::error::ApiError;
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -25,7 +25,7 @@ type Answer = Result<(StatusCode, Json<Acknowledged>), ApiError>;
 
 /// `POST /ingest/tick`: one JSON tick.
 pub async fn one(
-    State(state): State<AppState>,
+    State(state): State<Ingest>,
     Query(params): Query<IngestParams>,
     headers: HeaderMap,
     body: Body,
@@ -35,7 +35,7 @@ pub async fn one(
 
 /// `POST /ingest/ticks`: a JSON array or NDJSON, up to 10,000 ticks.
 pub async fn many(
-    State(state): State<AppState>,
+    State(state): State<Ingest>,
     Query(params): Query<IngestParams>,
     headers: HeaderMap,
     body: Body,
@@ -44,7 +44,7 @@ pub async fn many(
 }
 
 /// Counts a refused request by its reason.
-fn counted(state: &AppState, answer: Answer) -> Answer {
+fn counted(state: &Ingest, answer: Answer) -> Answer {
     if let Err(e) = &answer {
         state.metrics.reject(e.rejection());
     }
@@ -52,7 +52,7 @@ fn counted(state: &AppState, answer: Answer) -> Answer {
 }
 
 async fn accept_one(
-    state: &AppState,
+    state: &Ingest,
     params: IngestParams,
     headers: HeaderMap,
     body: Body,
@@ -74,7 +74,7 @@ async fn accept_one(
 }
 
 async fn accept_many(
-    state: &AppState,
+    state: &Ingest,
     params: IngestParams,
     headers: HeaderMap,
     body: Body,
@@ -120,7 +120,7 @@ pub struct IngestParams {
 }
 
 impl IngestParams {
-    fn ack(&self, state: &AppState) -> Result<Ack, ApiError> {
+    fn ack(&self, state: &Ingest) -> Result<Ack, ApiError> {
         match self.ack.as_deref() {
             None | Some("redis") => Ok(Ack::Accepted),
             Some("durable") if state.durability.is_some() => Ok(Ack::Durable),
@@ -143,7 +143,7 @@ pub struct Acknowledged {
     durable: bool,
 }
 
-async fn write(state: &AppState, ticks: Vec<Tick>, ack: Ack) -> Answer {
+async fn write(state: &Ingest, ticks: Vec<Tick>, ack: Ack) -> Answer {
     let event_ids: Vec<String> = match ack {
         Ack::Durable => ticks.iter().map(|t| t.event_id.to_string()).collect(),
         Ack::Accepted => Vec::new(),

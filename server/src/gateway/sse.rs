@@ -17,11 +17,10 @@
 //! repeat. When the stream no longer holds everything after that id, the
 //! client gets a `snapshot` with `"reset": true` instead.
 
-use super::error::ApiError;
+use super::{frames, Frame, Gateway, Kind, Update};
 use crate::bus::{Appended, Bus};
+use crate::error::ApiError;
 use crate::metrics::Metrics;
-use crate::pipeline::gateway::{frames, Frame, Kind, Update};
-use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue};
@@ -32,7 +31,6 @@ use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Duration;
 use tickpulse_core::{LatestTick, StreamId, Symbol};
 use tokio::sync::{broadcast, watch};
 
@@ -46,38 +44,37 @@ pub struct StreamParams {
 const REPLAY_PAGE: usize = 2_000;
 
 pub async fn sse(
-    State(state): State<AppState>,
+    State(gateway): State<Gateway>,
     Query(params): Query<StreamParams>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let filter = parse_filter(params.symbols.as_deref())?;
     let last_event_id = last_event_id(&headers)?;
     // Subscribe first, then read the snapshot or the stream: see the module docs.
-    let rx = state.gateway.subscribe();
+    let rx = gateway.subscribe();
     let resume = match last_event_id {
-        Some(id) if replayable(state.bus.as_ref(), id).await? => Some(id),
+        Some(id) if replayable(gateway.bus.as_ref(), id).await? => Some(id),
         _ => None,
     };
     let (first, after) = match resume {
         Some(_) => (None, HashMap::new()),
         None => {
             let reset = last_event_id.is_some();
-            let (event, after) = snapshot(state.bus.as_ref(), filter.as_ref(), reset).await?;
+            let (event, after) = snapshot(gateway.bus.as_ref(), filter.as_ref(), reset).await?;
             (Some(event), after)
         }
     };
-    let mut keepalive =
-        tokio::time::interval(Duration::from_secs(state.config.sse_keepalive_secs.max(1)));
+    let mut keepalive = tokio::time::interval(gateway.keepalive);
     keepalive.reset();
     let client = Client {
         rx,
         filter,
         after,
-        bus: state.bus.clone(),
+        bus: gateway.bus.clone(),
         keepalive,
-        shutdown: state.shutdown.clone(),
+        shutdown: gateway.shutdown.clone(),
         first,
-        metrics: state.metrics.clone(),
+        metrics: gateway.metrics.clone(),
         replay_from: resume.map(StreamId::next),
         replayed_to: resume,
     };

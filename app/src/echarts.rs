@@ -1,7 +1,8 @@
 //! Browser only: draws the symbol page's charts with charming (ECharts,
 //! loaded from `/echarts.min.js`), redrawn whenever their data changes.
 
-use crate::chart::{candle_series, price_series, LiveCandles};
+use crate::format::hms;
+use crate::series::{candle_series, price_series, LiveCandles};
 use charming::component::{Axis, DataZoom, Grid, Legend};
 use charming::element::{AxisType, ItemStyle, Tooltip, Trigger};
 use charming::series::{Bar, Candlestick, Line};
@@ -40,7 +41,7 @@ pub fn draw_series(health: RwSignal<tickpulse_core::health::Health>) {
 }
 
 fn series_chart(series: &[(i64, f64)]) -> Chart {
-    let times: Vec<String> = series.iter().map(|(t, _)| crate::admin::hms(*t)).collect();
+    let times: Vec<String> = series.iter().map(|(t, _)| hms(*t)).collect();
     let rates: Vec<f64> = series
         .iter()
         .map(|(_, r)| (r * 10.0).round() / 10.0)

@@ -1,0 +1,5 @@
+//! Pieces several pages show: the connection status badge.
+
+mod status;
+
+pub use self::status::{Connection, StatusBadge};
