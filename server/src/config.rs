@@ -45,6 +45,17 @@ pub struct Config {
     #[arg(long, env = "DATABASE_TIMEOUT_MS", default_value_t = 2_000)]
     pub database_timeout_ms: u64,
 
+    /// How long a stopping process waits for its background tasks (after
+    /// the last request was answered) before it aborts them.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+
+    /// Fault injection for tests only, comma-separated: `calc-panic` makes
+    /// the calc task panic at its first batch (once per process). Never set
+    /// it in production.
+    #[arg(long, env = "FAULT_INJECTION", hide = true)]
+    pub fault_injection: Option<String>,
+
     /// Which parts this process runs: `api` (HTTP ingest, read API, SSE and
     /// pages), `calc` (window statistics; one process at a time is active),
     /// `persist` (writes ticks to Postgres; needs DATABASE_URL), `monitor`

@@ -1,7 +1,7 @@
 //! [`ApiError`]: every way a request can fail, and the one JSON shape it
 //! fails with: `{"error": "...", "details": [...]}`.
 
-use crate::bus::BusError;
+use crate::bus::{BusError, Failure};
 use crate::metrics::Rejection;
 use crate::store::StoreError;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -107,6 +107,38 @@ impl ApiError {
             _ => Vec::new(),
         }
     }
+
+    /// What the client reads. For a 4xx it is the error itself; for a 5xx
+    /// it says in words what failed and what to do, and the cause (driver
+    /// text, file names) stays in the log.
+    fn public_message(&self) -> String {
+        match self {
+            ApiError::Unavailable(e) => {
+                let part = match e.backend {
+                    "redis" => "the message bus (redis)",
+                    "memory" => "the embedded message bus",
+                    _ => "the tick writer",
+                };
+                match e.kind {
+                    Failure::Unavailable => format!("{part} is unavailable; retry shortly"),
+                    Failure::Timeout => format!("{part} did not answer in time; retry shortly (a resend is safe)"),
+                    Failure::Refused => format!("{part} refused the request; retry shortly"),
+                    Failure::Corrupt => format!("{part} holds data it cannot read; the operator must look at the server log"),
+                }
+            }
+            ApiError::Store(e) => match e {
+                StoreError::Unavailable(_) => "the database is unavailable; retry shortly".into(),
+                StoreError::Timeout(_) => "the database did not answer in time; retry shortly".into(),
+                StoreError::Rejected(_) => "the database refused the data".into(),
+                StoreError::Corrupt(_) => "the database holds a row it cannot read; the operator must look at the server log".into(),
+            },
+            ApiError::SessionUnavailable(_) => {
+                "cannot check the session right now (the database does not answer); retry shortly".into()
+            }
+            ApiError::Internal(_) => "internal error; the operator must look at the server log".into(),
+            other => other.to_string(),
+        }
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -116,7 +148,7 @@ impl IntoResponse for ApiError {
             tracing::warn!(error = %self, "request failed");
         }
         let body = ErrorBody {
-            error: self.to_string(),
+            error: self.public_message(),
             details: self.details(),
         };
         let mut response = (status, Json(body)).into_response();

@@ -33,6 +33,7 @@ use crate::metrics::Metrics;
 use crate::persist::PersistSettings;
 use crate::state::{AppState, Shared};
 use crate::store::Store;
+use crate::tasks::Tasks;
 use axum::Router;
 use std::future::Future;
 use std::sync::Arc;
@@ -63,14 +64,17 @@ pub fn router(state: AppState) -> Router {
     }
 }
 
-/// Builds the state: connects nothing yet (the bus connects lazily), starts
-/// the writer and the gateway.
+/// Builds the state: connects nothing yet (the bus connects lazily), and
+/// starts every background task of the configured roles through `tasks`.
+/// `shutdown` ends the long-lived responses (SSE); the tasks stop on their
+/// own signal, given once the last request was answered.
 ///
 /// # Errors
 /// When the configuration is unusable (e.g. a malformed `REDIS_URL`).
 pub async fn build_state(
     config: Config,
     shutdown: watch::Receiver<bool>,
+    tasks: Tasks,
 ) -> anyhow::Result<AppState> {
     let bus: Arc<dyn Bus> = match &config.redis_url {
         Some(url) => Arc::new(RedisBus::new(RedisSettings {
@@ -97,12 +101,13 @@ pub async fn build_state(
         }
     };
     let metrics = Arc::new(Metrics::default());
-    let writer = TickWriter::start(bus.clone(), config.ingest_writers);
+    let writer = TickWriter::start(bus.clone(), config.ingest_writers, &tasks);
     let gateway = Gateway::start(
         bus.clone(),
         metrics.clone(),
         Duration::from_secs(config.sse_keepalive_secs.max(1)),
         shutdown.clone(),
+        &tasks,
     );
     if config.runs(Role::Calc) {
         let settings = CalcSettings {
@@ -115,8 +120,16 @@ pub async fn build_state(
                 sma_len: config.sma_len.max(1),
                 ..Default::default()
             },
+            panic_once: config
+                .fault_injection
+                .as_deref()
+                .is_some_and(|f| f.split(',').any(|f| f.trim() == "calc-panic"))
+                .then(|| Arc::new(std::sync::atomic::AtomicBool::new(true))),
         };
-        calc::start(bus.clone(), settings, metrics.clone(), shutdown.clone());
+        let (bus, metrics, stop) = (bus.clone(), metrics.clone(), tasks.shutdown());
+        tasks.supervise("calc", move || {
+            calc::run(bus.clone(), settings.clone(), metrics.clone(), stop.clone())
+        });
     }
     let store = store::open(&config).await?;
     if store.is_none() {
@@ -130,28 +143,32 @@ pub async fn build_state(
             accounts.clone(),
             &config,
             metrics.clone(),
-            shutdown.clone(),
+            &tasks,
         );
     }
-    let mut farewells = vec![monitor::beat::start(
-        monitor::beat::beater(&config, bus.clone(), metrics.clone(), gateway.clone()),
-        shutdown.clone(),
-    )];
+    {
+        // Its last beat says the node stops.
+        let beater = monitor::beat::beater(&config, bus.clone(), metrics.clone(), gateway.clone());
+        let stop = tasks.shutdown();
+        tasks.supervise("beat", move || {
+            monitor::beat::run(beater.clone(), stop.clone())
+        });
+    }
     if config.runs(Role::Monitor) {
-        farewells.push(monitor::watch::start(
-            bus.clone(),
-            store.clone(),
-            monitor::watch::MonitorSettings {
-                node: config.node_id(),
-                lease_ttl: Duration::from_secs(config.monitor_lease_secs.max(1)),
-                thresholds: config.thresholds(),
-            },
-            shutdown.clone(),
-        ));
+        let settings = monitor::watch::MonitorSettings {
+            node: config.node_id(),
+            lease_ttl: Duration::from_secs(config.monitor_lease_secs.max(1)),
+            thresholds: config.thresholds(),
+        };
+        let (bus, store, stop) = (bus.clone(), store.clone(), tasks.shutdown());
+        // It hands its lease back when it stops.
+        tasks.supervise("monitor", move || {
+            monitor::watch::run(bus.clone(), store.clone(), settings.clone(), stop.clone())
+        });
     }
     let durability = store
         .clone()
-        .map(|s| Durability::start(s, Duration::from_millis(config.durable_timeout_ms)));
+        .map(|s| Durability::start(s, Duration::from_millis(config.durable_timeout_ms), &tasks));
     let config = Arc::new(config);
     Ok(AppState::new(Shared {
         leptos_options: site::leptos_options(&config),
@@ -165,23 +182,24 @@ pub async fn build_state(
         bus,
         store,
         accounts,
-        farewells: std::sync::Mutex::new(farewells),
+        tasks,
         gateway,
         metrics,
         shutdown,
     }))
 }
 
-/// Applies the migrations (retrying while the database is down; every
-/// process with a database does, the migrator takes a lock), then runs the
-/// persist consumer if this process has that role.
+/// The `database` task: applies the migrations (retrying while the
+/// database is down; every process with a database does, the migrator takes
+/// a lock), creates the first admin, then starts the `session-sweeper` and,
+/// if this process has that role, the `persist` consumer.
 fn start_database(
     bus: Arc<dyn Bus>,
     store: Arc<dyn Store>,
     accounts: Arc<Accounts>,
     config: &Config,
     metrics: Arc<Metrics>,
-    mut shutdown: watch::Receiver<bool>,
+    tasks: &Tasks,
 ) {
     let persist = config.runs(Role::Persist).then(|| PersistSettings {
         consumer: config.node_id(),
@@ -196,42 +214,75 @@ fn start_database(
         },
     });
     let admin = (config.admin_username.clone(), config.admin_password.clone());
-    tokio::spawn(async move {
-        let mut backoff = tasks::Backoff::new();
-        while let Err(e) = store.migrate().await {
-            tracing::warn!(error = %e, "cannot migrate the database yet; retrying");
-            if !tasks::pause(&mut shutdown, backoff.next()).await {
+    let tasks_ = tasks.clone();
+    let mut migrated = false;
+    tasks.supervise("database", move || {
+        let (bus, store, accounts, metrics, tasks) = (
+            bus.clone(),
+            store.clone(),
+            accounts.clone(),
+            metrics.clone(),
+            tasks_.clone(),
+        );
+        let (admin, persist) = (admin.clone(), persist.clone());
+        // Once migrated, a restart of this task has nothing left to do.
+        let done = std::mem::replace(&mut migrated, true);
+        async move {
+            if done {
                 return;
             }
-        }
-        if let Err(e) = accounts
-            .bootstrap(admin.0.as_deref(), admin.1.as_deref())
-            .await
-        {
-            tracing::error!(error = %e, "the first admin (ADMIN_USERNAME) was not created");
-        }
-        {
-            use tower_sessions::session_store::ExpiredDeletion;
-            let sessions = store.sessions();
-            // Hourly; a failure (the database is down) ends one round, not
-            // the cleanup.
-            tokio::spawn(async move {
-                loop {
-                    if let Err(e) = sessions
-                        .clone()
-                        .continuously_delete_expired(Duration::from_secs(3_600))
-                        .await
-                    {
-                        tracing::warn!(error = %e, "expired sessions not deleted; retrying in a minute");
-                    }
-                    tokio::time::sleep(Duration::from_secs(60)).await;
+            let mut shutdown = tasks.shutdown();
+            let mut backoff = tasks::Backoff::new();
+            while let Err(e) = store.migrate().await {
+                tracing::warn!(error = %e, "cannot migrate the database yet; retrying");
+                if !tasks::pause(&mut shutdown, backoff.next()).await {
+                    return;
                 }
+            }
+            if let Err(e) = accounts
+                .bootstrap(admin.0.as_deref(), admin.1.as_deref())
+                .await
+            {
+                tracing::error!(error = %e, "the first admin (ADMIN_USERNAME) was not created");
+            }
+            let sessions = store.sessions();
+            let stop = tasks.shutdown();
+            tasks.supervise("session-sweeper", move || {
+                sweep_sessions(sessions.clone(), stop.clone())
             });
-        }
-        if let Some(settings) = persist {
-            let _ = persist::start(bus, store, settings, metrics, shutdown).await;
+            if let Some(settings) = persist {
+                let stop = tasks.shutdown();
+                tasks.supervise("persist", move || {
+                    persist::run(
+                        bus.clone(),
+                        store.clone(),
+                        settings.clone(),
+                        metrics.clone(),
+                        stop.clone(),
+                    )
+                });
+            }
         }
     });
+}
+
+/// Deletes expired sessions hourly until shutdown; a failure (the database
+/// is down) ends one round, not the cleanup.
+async fn sweep_sessions(sessions: store::SessionBackend, mut shutdown: watch::Receiver<bool>) {
+    use tower_sessions::session_store::ExpiredDeletion;
+    loop {
+        tokio::select! {
+            r = sessions.clone().continuously_delete_expired(Duration::from_secs(3_600)) => {
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "expired sessions not deleted; retrying in a minute");
+                }
+            }
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        if !tasks::pause(&mut shutdown, Duration::from_secs(60)).await {
+            return;
+        }
+    }
 }
 
 /// Serves on `listener` until `shutdown` completes, then lets open requests
@@ -249,8 +300,10 @@ pub async fn serve(
             "INGEST_USERNAME / INGEST_PASSWORD are not set: the ingest webhook answers 503"
         );
     }
+    let grace = Duration::from_secs(config.shutdown_grace_secs);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let state = build_state(config, stop_rx).await?;
+    let (stop_tasks, tasks_stop) = watch::channel(false);
+    let state = build_state(config, stop_rx, Tasks::new(tasks_stop)).await?;
     if let Err(e) = state.bus.ping().await {
         tracing::warn!(error = %e, "Redis does not answer yet; readiness reports unavailable until it does");
     }
@@ -262,14 +315,15 @@ pub async fn serve(
             let _ = stop_tx.send(true);
         })
         .await?;
-    // The last heartbeat ("stopping") and the monitor lease handed back.
-    let farewells = std::mem::take(
-        &mut *state
-            .farewells
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner),
-    );
-    let _ =
-        tokio::time::timeout(Duration::from_secs(3), futures::future::join_all(farewells)).await;
+    // Every request is answered: now the tasks stop (the writers have
+    // nothing left to write, the last heartbeat says "stopping", the monitor
+    // lease is handed back).
+    let _ = stop_tasks.send(true);
+    let late = state.tasks.join(grace).await;
+    if late.is_empty() {
+        tracing::info!(left_running = 0, "every task stopped");
+    } else {
+        tracing::error!(left_running = late.len(), tasks = ?late, "tasks left running after the grace period were aborted");
+    }
     Ok(())
 }

@@ -9,6 +9,7 @@ use crate::gateway::Gateway;
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::store::Store;
+use crate::tasks::Tasks;
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 use std::ops::Deref;
@@ -26,9 +27,9 @@ pub struct Shared {
     pub store: Option<Arc<dyn Store>>,
     /// Accounts and sign-in, when there is a store.
     pub accounts: Option<Arc<Accounts>>,
-    /// Tasks that say goodbye after shutdown (last heartbeat, monitor
-    /// lease); awaited before the process exits.
-    pub farewells: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Every background task of this process; readiness reports the ones
+    /// that are down, shutdown waits for all.
+    pub tasks: Tasks,
     /// The webhook's writer and durable acknowledgements.
     pub ingest: Ingest,
     pub gateway: Gateway,

@@ -16,7 +16,7 @@
 //! the consumers are built for (the store skips stored ticks, the windows
 //! skip ticks they hold).
 
-use super::BusError;
+use super::{BusError, Failure};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -72,10 +72,15 @@ pub struct Journal {
 }
 
 fn failed(what: &str, path: &Path, e: impl std::fmt::Display) -> BusError {
-    BusError {
-        backend: "memory",
-        reason: format!("cannot {what} {}: {e}", path.display()),
-    }
+    failed_as(Failure::Unavailable, what, path, e)
+}
+
+fn failed_as(kind: Failure, what: &str, path: &Path, e: impl std::fmt::Display) -> BusError {
+    BusError::new(
+        "memory",
+        kind,
+        format!("cannot {what} {}: {e}", path.display()),
+    )
 }
 
 impl Journal {
@@ -97,7 +102,8 @@ impl Journal {
             .open(&lock_path)
             .map_err(|e| failed("open", &lock_path, e))?;
         if lock.try_lock().is_err() {
-            return Err(failed(
+            return Err(failed_as(
+                Failure::Refused,
                 "use",
                 path,
                 "another tickpulse process has it open; give each process its own DATA_DIR, or set REDIS_URL so they share Redis",
@@ -121,7 +127,8 @@ impl Journal {
                     break;
                 }
                 let record: Record = serde_json::from_str(&line).map_err(|e| {
-                    failed(
+                    failed_as(
+                        Failure::Corrupt,
                         "read",
                         path,
                         format!("line at byte {good_len} is corrupt: {e}"),

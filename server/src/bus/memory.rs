@@ -16,7 +16,7 @@
 
 use super::journal::{Journal, Record};
 use super::{
-    Accepted, Appended, Bus, BusError, DeadLetter, Delivered, GroupStats, Published, Read,
+    Accepted, Appended, Bus, BusError, DeadLetter, Delivered, Failure, GroupStats, Published, Read,
     StreamStats, Updates,
 };
 use async_trait::async_trait;
@@ -156,10 +156,11 @@ impl MemoryBus {
             tokio::task::spawn_blocking(move || super::journal::write_snapshot(&path, &records))
                 .await
                 .unwrap_or_else(|e| {
-                    Err(BusError {
-                        backend: BACKEND,
-                        reason: format!("journal rewrite stopped: {e}"),
-                    })
+                    Err(BusError::new(
+                        BACKEND,
+                        Failure::Unavailable,
+                        format!("journal rewrite stopped: {e}"),
+                    ))
                 });
         let mut state = self.state();
         let Some(journal) = state.journal.as_mut() else {
@@ -264,16 +265,20 @@ impl MemoryBus {
 }
 
 fn no_group(group: &str) -> BusError {
-    BusError {
-        backend: BACKEND,
-        reason: format!("no consumer group {group:?}"),
-    }
+    BusError::new(
+        BACKEND,
+        Failure::Refused,
+        format!("no consumer group {group:?}"),
+    )
 }
 
 fn json<T: serde::Serialize>(what: &str, value: &T) -> Result<String, BusError> {
-    serde_json::to_string(value).map_err(|e| BusError {
-        backend: BACKEND,
-        reason: format!("cannot encode {what}: {e}"),
+    serde_json::to_string(value).map_err(|e| {
+        BusError::new(
+            BACKEND,
+            Failure::Refused,
+            format!("cannot encode {what}: {e}"),
+        )
     })
 }
 

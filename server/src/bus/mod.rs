@@ -19,13 +19,54 @@ use futures::stream::BoxStream;
 use std::time::Duration;
 use tickpulse_core::{LatestTick, StreamId, StreamTick, Symbol, Tick, Timestamp, View};
 
-/// A backend failure. Cheap to clone so one failed write can answer every
-/// request that was coalesced into it.
+/// A backend failure: which backend, what kind of failure (callers decide
+/// on it: retry, 503, dead-letter), and the cause for the log, which is
+/// never sent to a client. Cheap to clone so one failed write can answer
+/// every request that was coalesced into it.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{backend} unavailable: {reason}")]
+#[error("{backend} {kind}: {reason}")]
 pub struct BusError {
     pub backend: &'static str,
+    pub kind: Failure,
     pub reason: String,
+}
+
+/// What kind of failure a bus call met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The backend cannot be reached, or the connection broke mid-way:
+    /// retry later.
+    Unavailable,
+    /// No answer in time: the call may or may not have taken effect (every
+    /// write of the bus can be repeated safely).
+    Timeout,
+    /// The backend refused the call as it stands (an unknown group, a
+    /// journal another process holds, a writer shutting down): the same
+    /// call fails again.
+    Refused,
+    /// Stored data cannot be read back.
+    Corrupt,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Unavailable => "unavailable",
+            Self::Timeout => "timed out",
+            Self::Refused => "refused the call",
+            Self::Corrupt => "holds unreadable data",
+        })
+    }
+}
+
+impl BusError {
+    pub fn new(backend: &'static str, kind: Failure, reason: impl Into<String>) -> Self {
+        Self {
+            backend,
+            kind,
+            reason: reason.into(),
+        }
+    }
 }
 
 /// The consumer groups on the tick stream, one per stage that must see

@@ -14,8 +14,8 @@
 //! - `ticks:first` — hash symbol → first price seen
 //! - `seen:{n}` — set of the event ids appended in the n-th de-dupe window
 //!   (`floor(time / DEDUPE_TTL_SECS)`), expiring two windows after it
-//!   starts. DESIGN.md names one `seen:{event_id}` key per tick; one set per
-//!   window replaces a command and a key with its own expiry per tick by two
+//!   starts. One set per window (rather than one `seen:{event_id}` key per
+//!   tick) replaces a command and a key with its own expiry per tick by two
 //!   `SMISMEMBER` and one `SADD` per batch, and an id is still remembered
 //!   for at least one window
 //! - `realtime:updates` — channel; one message per stream entry (pack) an
@@ -33,7 +33,7 @@
 //! and `PUBLISH` in a single round trip, atomically.
 
 use super::{
-    Accepted, Appended, Bus, BusError, DeadLetter, Delivered, GroupStats, Published, Read,
+    Accepted, Appended, Bus, BusError, DeadLetter, Delivered, Failure, GroupStats, Published, Read,
     StreamStats, Updates,
 };
 use async_trait::async_trait;
@@ -143,12 +143,13 @@ impl RedisBus {
         &self,
         call: impl std::future::Future<Output = redis::RedisResult<T>>,
     ) -> Result<redis::RedisResult<T>, BusError> {
-        tokio::time::timeout(self.timeout, call)
-            .await
-            .map_err(|_| BusError {
-                backend: BACKEND,
-                reason: format!("no answer within {:?}", self.timeout),
-            })
+        tokio::time::timeout(self.timeout, call).await.map_err(|_| {
+            BusError::new(
+                BACKEND,
+                Failure::Timeout,
+                format!("no answer within {:?}", self.timeout),
+            )
+        })
     }
 
     /// Runs one Redis call under the configured timeout.
@@ -158,26 +159,31 @@ impl RedisBus {
     ) -> Result<T, BusError> {
         match tokio::time::timeout(self.timeout, call).await {
             Ok(result) => result.map_err(unavailable),
-            Err(_) => Err(BusError {
-                backend: BACKEND,
-                reason: format!("no answer within {:?}", self.timeout),
-            }),
+            Err(_) => Err(BusError::new(
+                BACKEND,
+                Failure::Timeout,
+                format!("no answer within {:?}", self.timeout),
+            )),
         }
     }
 }
 
 fn unavailable(e: redis::RedisError) -> BusError {
-    BusError {
-        backend: BACKEND,
-        reason: e.to_string(),
-    }
+    let kind = if e.is_timeout() {
+        Failure::Timeout
+    } else if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
+        Failure::Unavailable
+    } else if e.kind() == redis::ErrorKind::Parse {
+        Failure::Corrupt
+    } else {
+        // The server answered with an error: the call as it stands.
+        Failure::Refused
+    };
+    BusError::new(BACKEND, kind, e.to_string())
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> BusError {
-    BusError {
-        backend: BACKEND,
-        reason: format!("unreadable {what}: {e}"),
-    }
+    BusError::new(BACKEND, Failure::Corrupt, format!("unreadable {what}: {e}"))
 }
 
 /// The tick as stored: a `StreamTick` without its id (Redis assigns it).
@@ -368,10 +374,11 @@ impl Bus for RedisBus {
             match tokio::time::timeout(self.timeout + wait, cmd.query_async(&mut conn)).await {
                 Ok(r) => r.map_err(unavailable)?,
                 Err(_) => {
-                    return Err(BusError {
-                        backend: BACKEND,
-                        reason: "XREADGROUP timed out".into(),
-                    })
+                    return Err(BusError::new(
+                        BACKEND,
+                        Failure::Timeout,
+                        "XREADGROUP timed out",
+                    ))
                 }
             };
         let entries: Vec<StreamEntry> = reply

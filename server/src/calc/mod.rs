@@ -41,33 +41,33 @@ pub struct CalcSettings {
     pub claim_idle: Duration,
     pub lease_ttl: Duration,
     pub window: WindowSettings,
+    /// Fault injection for tests (`FAULT_INJECTION=calc-panic`): while set,
+    /// the next batch makes the task panic, once per process.
+    pub panic_once: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
-pub fn start(
+pub async fn run(
     bus: Arc<dyn Bus>,
     settings: CalcSettings,
     metrics: Arc<Metrics>,
     shutdown: watch::Receiver<bool>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        Calc {
-            reader: GroupReader::new(
-                bus.clone(),
-                GROUP,
-                settings.consumer.clone(),
-                settings.claim_idle,
-                metrics,
-            ),
-            bus,
-            settings,
-            shutdown,
-            windows: HashMap::new(),
-            watermarks: HashMap::new(),
-        }
-        .run()
-        .await;
-        tracing::info!("calc consumer stopped");
-    })
+) {
+    Calc {
+        reader: GroupReader::new(
+            bus.clone(),
+            GROUP,
+            settings.consumer.clone(),
+            settings.claim_idle,
+            metrics,
+        ),
+        bus,
+        settings,
+        shutdown,
+        windows: HashMap::new(),
+        watermarks: HashMap::new(),
+    }
+    .run()
+    .await;
 }
 
 struct Calc {
@@ -237,6 +237,11 @@ impl Calc {
 
     /// Applies, writes views, acknowledges. Returns `false` on shutdown.
     async fn process(&mut self, entries: Vec<Delivered>) -> bool {
+        if let Some(fault) = &self.settings.panic_once {
+            if fault.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                panic!("calc-panic injected by FAULT_INJECTION");
+            }
+        }
         let Some(ticks) = self.reader.sift(&mut self.shutdown, entries).await else {
             return false;
         };

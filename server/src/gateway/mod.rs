@@ -13,6 +13,7 @@ pub mod sse;
 
 use crate::bus::{Appended, Bus, Published};
 use crate::metrics::Metrics;
+use crate::tasks::Tasks;
 use bytes::Bytes;
 use futures::StreamExt;
 use std::sync::Arc;
@@ -63,22 +64,26 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Starts the subscription task; it resubscribes with backoff when the
-    /// bus connection drops, and stops when `shutdown` turns true.
+    /// Starts the subscription task (`gateway`); it resubscribes with
+    /// backoff when the bus connection drops, and stops on the tasks'
+    /// shutdown. `shutdown` ends the SSE streams, when the server stops
+    /// taking requests.
     pub fn start(
         bus: Arc<dyn Bus>,
         metrics: Arc<Metrics>,
         keepalive: Duration,
         shutdown: watch::Receiver<bool>,
+        tasks: &Tasks,
     ) -> Self {
         let (tx, _) = broadcast::channel(RING_CAPACITY);
         let (alerts, _) = broadcast::channel(64);
-        tokio::spawn(run(
-            bus.clone(),
-            tx.clone(),
-            alerts.clone(),
-            shutdown.clone(),
-        ));
+        {
+            let (bus, tx, alerts) = (bus.clone(), tx.clone(), alerts.clone());
+            let stop = tasks.shutdown();
+            tasks.supervise("gateway", move || {
+                run(bus.clone(), tx.clone(), alerts.clone(), stop.clone())
+            });
+        }
         Self {
             tx,
             alerts,

@@ -13,20 +13,30 @@ pub async fn liveness() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// `ready` (200) when everything answers; `degraded` (200) when Redis
-/// answers but Postgres does not: ingest goes on and persistence catches up
-/// later; `unavailable` (503) when Redis does not answer.
+/// `ready` (200) when everything answers and every task runs; `degraded`
+/// (200) when Redis answers but Postgres does not (ingest goes on and
+/// persistence catches up later), or a background task failed and waits to
+/// start again (`tasks_down` names it); `unavailable` (503) when Redis does
+/// not answer.
 pub async fn readiness(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let redis = state.bus.ping().await.map_err(|e| e.to_string());
     let postgres = match &state.store {
         Some(store) => Some(store.ping().await.map_err(|e| e.to_string())),
         None => None,
     };
+    let tasks_down = state.tasks.down();
     let (status, code) = match (&redis, &postgres) {
         (Err(_), _) => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
         (Ok(()), Some(Err(_))) => ("degraded", StatusCode::OK),
+        _ if !tasks_down.is_empty() => ("degraded", StatusCode::OK),
         _ => ("ready", StatusCode::OK),
     };
+    let tasks: serde_json::Map<String, Value> = state
+        .tasks
+        .states()
+        .into_iter()
+        .map(|(name, s)| (name, json!(s)))
+        .collect();
     let describe =
         |r: &Result<(), String>| r.as_ref().map_or_else(Clone::clone, |()| "ok".to_owned());
     let database = postgres
@@ -40,9 +50,10 @@ pub async fn readiness(State(state): State<AppState>) -> (StatusCode, Json<Value
     };
     (
         code,
-        Json(
-            json!({ "status": status, "bus": bus, "redis": redis, "store": store, "database": database }),
-        ),
+        Json(json!({
+            "status": status, "bus": bus, "redis": redis, "store": store, "database": database,
+            "tasks": tasks, "tasks_down": tasks_down,
+        })),
     )
 }
 

@@ -7,11 +7,12 @@
 //! round (about every 20 ms): many requests share one round, as their ticks
 //! share one commit. A tick that was a duplicate waits for its original.
 
-use crate::store::{Store, StoreError};
+use crate::store::Store;
+use crate::tasks::Tasks;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch, Mutex};
 
 const ROUND: Duration = Duration::from_millis(20);
 
@@ -27,10 +28,15 @@ pub struct Durability {
 }
 
 impl Durability {
-    /// Starts the checking task; it stops when every handle is dropped.
-    pub fn start(store: Arc<dyn Store>, timeout: Duration) -> Self {
+    /// Starts the checking task (`durability`); it stops on the tasks'
+    /// shutdown.
+    pub fn start(store: Arc<dyn Store>, timeout: Duration, tasks: &Tasks) -> Self {
         let (waiters, rx) = mpsc::channel(4_096);
-        tokio::spawn(run(store, rx, timeout));
+        let rx = Arc::new(Mutex::new(rx));
+        let shutdown = tasks.shutdown();
+        tasks.supervise("durability", move || {
+            run(store.clone(), rx.clone(), timeout, shutdown.clone())
+        });
         Self { waiters }
     }
 
@@ -54,16 +60,28 @@ impl Durability {
     }
 }
 
-async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Waiter>, timeout: Duration) {
+async fn run(
+    store: Arc<dyn Store>,
+    rx: Arc<Mutex<mpsc::Receiver<Waiter>>>,
+    timeout: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    // One task at a time takes the receiver; a restarted one takes it over.
+    let mut rx = rx.lock().await;
     let mut waiting: Vec<Waiter> = Vec::new();
     loop {
         if waiting.is_empty() {
-            match rx.recv().await {
-                Some(w) => waiting.push(w),
-                None => return,
+            tokio::select! {
+                w = rx.recv() => match w {
+                    Some(w) => waiting.push(w),
+                    None => return,
+                },
+                _ = shutdown.wait_for(|s| *s) => return,
             }
         }
-        tokio::time::sleep(ROUND).await;
+        if !crate::tasks::pause(&mut shutdown, ROUND).await {
+            return;
+        }
         while let Ok(w) = rx.try_recv() {
             waiting.push(w);
         }
@@ -75,7 +93,7 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Waiter>, timeout: Dur
             .collect();
         let found: HashSet<String> = match store.committed(&ids).await {
             Ok(found) => found.into_iter().collect(),
-            Err(StoreError::Unavailable(e) | StoreError::Rejected(e)) => {
+            Err(e) => {
                 tracing::debug!(error = %e, "cannot check durability this round");
                 HashSet::new()
             }

@@ -7,10 +7,11 @@
 //! and at once; under heavy load one Redis round trip serves many requests.
 //! A request is never split, so its ticks are appended atomically.
 
-use crate::bus::{Bus, BusError};
+use crate::bus::{Bus, BusError, Failure};
+use crate::tasks::Tasks;
 use std::sync::Arc;
 use tickpulse_core::{Tick, Timestamp};
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, oneshot, watch, Mutex};
 
 /// Upper bound of ticks per coalesced append (one batch request may alone
 /// reach it).
@@ -34,13 +35,17 @@ pub struct TickWriter {
 }
 
 impl TickWriter {
-    /// Starts `writers` writer tasks on `bus`. They stop when every
-    /// `TickWriter` clone is dropped.
-    pub fn start(bus: Arc<dyn Bus>, writers: usize) -> Self {
+    /// Starts `writers` writer tasks (`writer-0`, `writer-1`…) on `bus`.
+    /// They stop on the tasks' shutdown, which comes after the last request
+    /// was answered.
+    pub fn start(bus: Arc<dyn Bus>, writers: usize, tasks: &Tasks) -> Self {
         let (jobs, rx) = mpsc::channel::<Job>(4_096);
         let rx = Arc::new(Mutex::new(rx));
-        for _ in 0..writers.max(1) {
-            tokio::spawn(run(bus.clone(), rx.clone()));
+        for i in 0..writers.max(1) {
+            let (bus, rx, shutdown) = (bus.clone(), rx.clone(), tasks.shutdown());
+            tasks.supervise(format!("writer-{i}"), move || {
+                run(bus.clone(), rx.clone(), shutdown.clone())
+            });
         }
         Self { jobs }
     }
@@ -52,10 +57,7 @@ impl TickWriter {
     /// the same request may be sent again (duplicates are recognised).
     pub async fn write(&self, ticks: Vec<Tick>) -> Result<AppendCounts, BusError> {
         let (reply, answer) = oneshot::channel();
-        let stopped = || BusError {
-            backend: "writer",
-            reason: "shutting down".into(),
-        };
+        let stopped = || BusError::new("writer", Failure::Refused, "shutting down");
         self.jobs
             .send(Job { ticks, reply })
             .await
@@ -64,11 +66,22 @@ impl TickWriter {
     }
 }
 
-async fn run(bus: Arc<dyn Bus>, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
+async fn run(
+    bus: Arc<dyn Bus>,
+    rx: Arc<Mutex<mpsc::Receiver<Job>>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         let batch = {
-            let mut rx = rx.lock().await;
-            let Some(first) = rx.recv().await else { return };
+            let mut rx = tokio::select! {
+                rx = rx.lock() => rx,
+                _ = shutdown.wait_for(|s| *s) => return,
+            };
+            let first = tokio::select! {
+                job = rx.recv() => job,
+                _ = shutdown.wait_for(|s| *s) => None,
+            };
+            let Some(first) = first else { return };
             let mut total = first.ticks.len();
             let mut batch = vec![first];
             while total < MAX_COALESCED_TICKS {

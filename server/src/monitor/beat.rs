@@ -13,6 +13,7 @@ use tickpulse_core::Timestamp;
 use tokio::sync::watch;
 
 /// What a beat needs from the process.
+#[derive(Clone)]
 pub struct Beater {
     pub bus: Arc<dyn Bus>,
     pub metrics: Arc<Metrics>,
@@ -172,36 +173,34 @@ fn rss_bytes() -> u64 {
 
 /// Beats until shutdown, then sends a last beat saying the node stops; the
 /// task ends after that beat (await it before the process exits).
-pub fn start(b: Beater, mut shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut sampler = Sampler::new();
-        let mut tick = tokio::time::interval(b.every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut failing = false;
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = shutdown.wait_for(|s| *s) => break,
-            }
-            let beat = sampler.beat(&b, false);
-            match send(&b, &beat).await {
-                Ok(()) if failing => {
-                    tracing::info!("heartbeats sent again");
-                    failing = false;
-                }
-                Ok(()) => {}
-                Err(e) if !failing => {
-                    tracing::warn!(error = %e, "heartbeat not sent; retrying every beat");
-                    failing = true;
-                }
-                Err(_) => {}
-            }
+pub async fn run(b: Beater, mut shutdown: watch::Receiver<bool>) {
+    let mut sampler = Sampler::new();
+    let mut tick = tokio::time::interval(b.every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.wait_for(|s| *s) => break,
         }
-        let last = sampler.beat(&b, true);
-        if let Err(e) = send(&b, &last).await {
-            tracing::warn!(error = %e, "last heartbeat not sent");
+        let beat = sampler.beat(&b, false);
+        match send(&b, &beat).await {
+            Ok(()) if failing => {
+                tracing::info!("heartbeats sent again");
+                failing = false;
+            }
+            Ok(()) => {}
+            Err(e) if !failing => {
+                tracing::warn!(error = %e, "heartbeat not sent; retrying every beat");
+                failing = true;
+            }
+            Err(_) => {}
         }
-    })
+    }
+    let last = sampler.beat(&b, true);
+    if let Err(e) = send(&b, &last).await {
+        tracing::warn!(error = %e, "last heartbeat not sent");
+    }
 }
 
 async fn send(b: &Beater, beat: &Beat) -> Result<(), crate::bus::BusError> {

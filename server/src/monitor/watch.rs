@@ -23,92 +23,91 @@ const SEED_TRIES: u32 = 10;
 /// Alerts kept for the database while it is down; the oldest go first.
 const MAX_UNSTORED: usize = 10_000;
 
+#[derive(Clone)]
 pub struct MonitorSettings {
     pub node: String,
     pub lease_ttl: Duration,
     pub thresholds: Thresholds,
 }
 
-pub fn start(
+pub async fn run(
     bus: Arc<dyn Bus>,
     store: Option<Arc<dyn Store>>,
     settings: MonitorSettings,
     mut shutdown: watch::Receiver<bool>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        // Renew well within the lease; look at least once a second.
-        let every = (settings.lease_ttl / 3).min(Duration::from_secs(1));
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut tracker: Option<Tracker> = None;
-        let mut unstored: Vec<Alert> = Vec::new();
-        let mut failing = false;
-        let mut seed_failures = 0;
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = shutdown.wait_for(|s| *s) => break,
-            }
-            match bus.lease(LEASE, &settings.node, settings.lease_ttl).await {
-                Ok(true) => {
-                    failing = false;
-                    if tracker.is_none() {
-                        match seed(store.as_deref()).await {
-                            Ok(t) => {
-                                tracing::info!("this process is the active monitor");
-                                tracker = Some(t);
-                                seed_failures = 0;
-                            }
-                            // The database may be starting (not migrated
-                            // yet): wait a little for the log before
-                            // monitoring without it.
-                            Err(e) if seed_failures < SEED_TRIES => {
-                                seed_failures += 1;
-                                tracing::debug!(error = %e, "alert log not readable yet");
-                                continue;
-                            }
-                            Err(e) => {
-                                tracing::warn!(error = %e, "alert log unreadable: monitoring without it; alerts already raised may be raised again");
-                                tracker = Some(Tracker::default());
-                            }
+) {
+    // Renew well within the lease; look at least once a second.
+    let every = (settings.lease_ttl / 3).min(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tracker: Option<Tracker> = None;
+    let mut unstored: Vec<Alert> = Vec::new();
+    let mut failing = false;
+    let mut seed_failures = 0;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.wait_for(|s| *s) => break,
+        }
+        match bus.lease(LEASE, &settings.node, settings.lease_ttl).await {
+            Ok(true) => {
+                failing = false;
+                if tracker.is_none() {
+                    match seed(store.as_deref()).await {
+                        Ok(t) => {
+                            tracing::info!("this process is the active monitor");
+                            tracker = Some(t);
+                            seed_failures = 0;
                         }
-                    }
-                    let Some(t) = tracker.as_mut() else { continue };
-                    let beats = match super::beats(bus.as_ref()).await {
-                        Ok(b) => b,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "monitor cannot read heartbeats");
+                        // The database may be starting (not migrated
+                        // yet): wait a little for the log before
+                        // monitoring without it.
+                        Err(e) if seed_failures < SEED_TRIES => {
+                            seed_failures += 1;
+                            tracing::debug!(error = %e, "alert log not readable yet");
                             continue;
                         }
-                    };
-                    let now = Timestamp::now().as_millis();
-                    let alerts = t.observe(now, &beats, &settings.thresholds);
-                    if !alerts.is_empty() {
-                        raise(bus.as_ref(), &alerts).await;
-                        unstored.extend(alerts);
-                        let extra = unstored.len().saturating_sub(MAX_UNSTORED);
-                        unstored.drain(..extra);
-                    }
-                    store_alerts(store.as_deref(), &mut unstored).await;
-                }
-                Ok(false) => {
-                    if tracker.take().is_some() {
-                        tracing::warn!("monitor lease lost: another process monitors now");
+                        Err(e) => {
+                            tracing::warn!(error = %e, "alert log unreadable: monitoring without it; alerts already raised may be raised again");
+                            tracker = Some(Tracker::default());
+                        }
                     }
                 }
-                Err(e) => {
-                    if !failing {
-                        tracing::warn!(error = %e, "monitor cannot reach the lease; retrying");
-                        failing = true;
+                let Some(t) = tracker.as_mut() else { continue };
+                let beats = match super::beats(bus.as_ref()).await {
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "monitor cannot read heartbeats");
+                        continue;
                     }
+                };
+                let now = Timestamp::now().as_millis();
+                let alerts = t.observe(now, &beats, &settings.thresholds);
+                if !alerts.is_empty() {
+                    raise(bus.as_ref(), &alerts).await;
+                    unstored.extend(alerts);
+                    let extra = unstored.len().saturating_sub(MAX_UNSTORED);
+                    unstored.drain(..extra);
+                }
+                store_alerts(store.as_deref(), &mut unstored).await;
+            }
+            Ok(false) => {
+                if tracker.take().is_some() {
+                    tracing::warn!("monitor lease lost: another process monitors now");
+                }
+            }
+            Err(e) => {
+                if !failing {
+                    tracing::warn!(error = %e, "monitor cannot reach the lease; retrying");
+                    failing = true;
                 }
             }
         }
-        if tracker.is_some() {
-            store_alerts(store.as_deref(), &mut unstored).await;
-            let _ = bus.release(LEASE, &settings.node).await;
-        }
-    })
+    }
+    if tracker.is_some() {
+        store_alerts(store.as_deref(), &mut unstored).await;
+        let _ = bus.release(LEASE, &settings.node).await;
+    }
 }
 
 /// A tracker that knows what was already raised (the last 1,000 alerts).

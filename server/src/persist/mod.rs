@@ -40,37 +40,34 @@ pub struct PersistSettings {
     pub writers: usize,
 }
 
-/// Starts the consumer; it stops when `shutdown` turns true.
-pub fn start(
+/// Runs the consumer until `shutdown` turns true.
+pub async fn run(
     bus: Arc<dyn Bus>,
     store: Arc<dyn Store>,
     settings: PersistSettings,
     metrics: Arc<Metrics>,
     shutdown: watch::Receiver<bool>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let reader = Arc::new(GroupReader::new(
-            bus.clone(),
-            GROUP,
-            settings.consumer.clone(),
-            settings.claim_idle,
-            metrics,
-        ));
-        Persist {
-            writer: BatchWriter {
-                store,
-                reader: reader.clone(),
-                shutdown: shutdown.clone(),
-            },
-            reader,
-            bus,
-            settings,
-            shutdown,
-        }
-        .run()
-        .await;
-        tracing::info!("persist consumer stopped");
-    })
+) {
+    let reader = Arc::new(GroupReader::new(
+        bus.clone(),
+        GROUP,
+        settings.consumer.clone(),
+        settings.claim_idle,
+        metrics,
+    ));
+    Persist {
+        writer: BatchWriter {
+            store,
+            reader: reader.clone(),
+            shutdown: shutdown.clone(),
+        },
+        reader,
+        bus,
+        settings,
+        shutdown,
+    }
+    .run()
+    .await;
 }
 
 struct Persist {

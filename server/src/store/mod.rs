@@ -23,14 +23,23 @@ use std::sync::Arc;
 use std::time::Duration;
 use tickpulse_core::{Candle, Interval, StreamTick, Symbol, Timestamp};
 
+/// A store failure, by what the caller can do about it. The text is the
+/// cause for the log; it is never sent to a client.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The database cannot be reached or failed mid-way: retry later.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// No connection or answer in time: retry later (a commit may or may not
+    /// have happened; writes are idempotent).
+    #[error("database timed out: {0}")]
+    Timeout(String),
     /// The database refused the data itself: retrying the same rows fails again.
     #[error("database refused the rows: {0}")]
     Rejected(String),
+    /// A stored row cannot be read back (changed behind tickpulse's back).
+    #[error("database holds an unreadable row: {0}")]
+    Corrupt(String),
 }
 
 /// Ticks ([`Store`]'s own methods), accounts and alerts ([`OpsStore`]), and
@@ -122,7 +131,7 @@ impl StoredRow {
     /// row was changed behind tickpulse's back.
     pub(crate) fn into_tick(self, symbol: &Symbol) -> Result<StreamTick, StoreError> {
         use tickpulse_core::{EventId, Price, Source, Tick, Volume};
-        let bad = |e: String| StoreError::Rejected(format!("stored tick unreadable: {e}"));
+        let bad = |e: String| StoreError::Corrupt(format!("stored tick unreadable: {e}"));
         Ok(StreamTick {
             id: self.stream_id.parse().map_err(bad)?,
             tick: Tick {

@@ -48,7 +48,7 @@ where
         username: row.try_get("username").map_err(failed)?,
         password_hash: row.try_get("password_hash").map_err(failed)?,
         role: Role::parse(&role)
-            .ok_or_else(|| StoreError::Rejected(format!("unknown role {role:?}")))?,
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown role {role:?}")))?,
         created_at: row.try_get("created_at").map_err(failed)?,
     })
 }
@@ -71,7 +71,7 @@ where
         kind: row.try_get("kind").map_err(failed)?,
         subject: row.try_get("subject").map_err(failed)?,
         severity: Severity::parse(&severity)
-            .ok_or_else(|| StoreError::Rejected(format!("unknown severity {severity:?}")))?,
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown severity {severity:?}")))?,
         message: row.try_get("message").map_err(failed)?,
     })
 }

@@ -195,6 +195,7 @@ fn unavailable(e: sqlx::Error) -> StoreError {
         {
             StoreError::Rejected(e.to_string())
         }
+        sqlx::Error::PoolTimedOut => StoreError::Timeout(e.to_string()),
         _ => StoreError::Unavailable(e.to_string()),
     }
 }
@@ -268,7 +269,7 @@ impl Store for PgStore {
             .map(|row| {
                 let price = |name: &str| -> Result<Price, StoreError> {
                     let d: Decimal = row.try_get(name).map_err(unavailable)?;
-                    Price::new_checked(d.normalize()).map_err(StoreError::Rejected)
+                    Price::new_checked(d.normalize()).map_err(StoreError::Corrupt)
                 };
                 let volume: Decimal = row.try_get("volume").map_err(unavailable)?;
                 let trades: i64 = row.try_get("trades").map_err(unavailable)?;
@@ -278,8 +279,7 @@ impl Store for PgStore {
                     high: price("high")?,
                     low: price("low")?,
                     close: price("close")?,
-                    volume: Volume::new_checked(volume.normalize())
-                        .map_err(StoreError::Rejected)?,
+                    volume: Volume::new_checked(volume.normalize()).map_err(StoreError::Corrupt)?,
                     trades: u64::try_from(trades).unwrap_or(0),
                 })
             })

@@ -81,6 +81,7 @@ fn unavailable(e: sqlx::Error) -> StoreError {
         sqlx::Error::Database(db) if db.is_check_violation() || db.is_foreign_key_violation() => {
             StoreError::Rejected(e.to_string())
         }
+        sqlx::Error::PoolTimedOut => StoreError::Timeout(e.to_string()),
         _ => StoreError::Unavailable(e.to_string()),
     }
 }
@@ -229,7 +230,7 @@ fn flush(builder: &mut CandleBuilder, same_ts: &mut Vec<StreamTick>) {
 /// A stored decimal string.
 fn decimal(text: &str) -> Result<rust_decimal::Decimal, StoreError> {
     rust_decimal::Decimal::from_str_exact(text)
-        .map_err(|e| StoreError::Rejected(format!("stored decimal {text:?} unreadable: {e}")))
+        .map_err(|e| StoreError::Corrupt(format!("stored decimal {text:?} unreadable: {e}")))
 }
 
 /// A stored row back into a tick.
