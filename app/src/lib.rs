@@ -25,6 +25,80 @@ use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{ParamSegment, SsrMode, StaticSegment};
 
+/// Who may open a page. The server's page guard reads [`PAGES`]; a path
+/// that is no page here (the API, static files) has guards of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, always (the sign-in page).
+    Open,
+    /// Anyone; a signed-in user when the server requires an API key.
+    Viewer,
+    /// Signed-in admins only.
+    Admin,
+}
+
+/// One page of the router and who may open it.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    /// The route, with `{name}` for one path segment.
+    pub path: &'static str,
+    pub access: Access,
+}
+
+/// Every page [`App`] routes, with its access: a new page is added here and
+/// in the `Routes` below, side by side.
+pub const PAGES: &[Page] = &[
+    Page {
+        path: "/",
+        access: Access::Viewer,
+    },
+    Page {
+        path: "/login",
+        access: Access::Open,
+    },
+    Page {
+        path: "/admin/health",
+        access: Access::Admin,
+    },
+    Page {
+        path: "/symbols/{id}",
+        access: Access::Viewer,
+    },
+];
+
+/// The page `path` is, if it is one of [`PAGES`].
+pub fn page(path: &str) -> Option<&'static Page> {
+    let path = path
+        .strip_suffix('/')
+        .filter(|p| !p.is_empty())
+        .unwrap_or(path);
+    PAGES.iter().find(|p| {
+        let mut want = p.path.split('/');
+        let mut got = path.split('/');
+        loop {
+            match (want.next(), got.next()) {
+                (None, None) => return true,
+                (Some(w), Some(g)) if w.starts_with('{') && !g.is_empty() => {}
+                (Some(w), Some(g)) if w == g => {}
+                _ => return false,
+            }
+        }
+    })
+}
+
+/// The page a signed-in user sees where their role is not enough, rendered
+/// by the server's page guard with a 403.
+#[component]
+pub fn Forbidden(username: String, role: String) -> impl IntoView {
+    view! {
+        <main class="page">
+            <h1>"Forbidden"</h1>
+            <p class="error">"This page is for admins; you are signed in as " {username} " (" {role} ")."</p>
+            <p><a href="/">"Back to the dashboard"</a> " · " <a href="/login">"Sign in as someone else"</a></p>
+        </main>
+    }
+}
+
 /// The HTML document around every page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -86,5 +160,29 @@ fn NotFound() -> impl IntoView {
             <h1>"Page not found"</h1>
             <p><a href="/">"Back to the dashboard"</a></p>
         </main>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_find_their_page_and_its_access() {
+        let access = |p: &str| page(p).map(|p| p.access);
+        assert_eq!(access("/"), Some(Access::Viewer));
+        assert_eq!(access("/login"), Some(Access::Open));
+        assert_eq!(access("/admin/health"), Some(Access::Admin));
+        assert_eq!(access("/admin/health/"), Some(Access::Admin));
+        assert_eq!(access("/symbols/AAPL"), Some(Access::Viewer));
+        assert_eq!(access("/symbols/"), None, "a segment must not be empty");
+        assert_eq!(access("/symbols/AAPL/x"), None);
+        assert_eq!(
+            access("/api/symbols"),
+            None,
+            "the API has guards of its own"
+        );
+        assert_eq!(access("/echarts.min.js"), None);
+        assert_eq!(access("/pkg/tickpulse.js"), None);
     }
 }

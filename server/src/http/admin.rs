@@ -4,9 +4,10 @@
 //!   or `x-api-key: ADMIN_API_KEY` for scripts.
 //! - Other `/api/*` routes: open, or, with `API_KEY` set, `x-api-key:
 //!   API_KEY` or any signed-in user.
-//! - Pages: `/admin/*` redirects a visitor to the login page and answers a
-//!   signed-in viewer 403; with `API_KEY` set every page but the login page
-//!   needs a signed-in user.
+//! - Pages: each page's access is declared beside the routes, in
+//!   `tickpulse_app::PAGES`. An admin page redirects a visitor to the login
+//!   page and answers a signed-in viewer 403 (the app's `Forbidden` view);
+//!   with `API_KEY` set every page but the login page needs a signed-in user.
 
 use crate::error::ApiError;
 use crate::gateway::sse::event_stream;
@@ -22,6 +23,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use std::time::Duration;
 use subtle::ConstantTimeEq;
+use tickpulse_app::Access;
 use tickpulse_core::account::{Role, SignedIn};
 use tickpulse_core::health::{NodeHealth, Severity, Thresholds};
 use tower_sessions::Session;
@@ -120,18 +122,17 @@ pub async fn page_guard(
     request: Request,
     next: Next,
 ) -> Response {
-    let path = request.uri().path().to_owned();
-    let admin_page = path == "/admin" || path.starts_with("/admin/");
-    let open = path == "/login"
-        || path.starts_with("/api/")
-        || path.starts_with("/auth/")
-        || path.starts_with("/ingest/")
-        || path.starts_with("/health/")
-        || path == "/metrics"
-        || path.starts_with("/pkg/")
-        // Static files (favicon.svg, echarts.min.js, …).
-        || path.rsplit('/').next().is_some_and(|last| last.contains('.'));
-    let needs_user = admin_page || (!open && state.config.api_key.is_some());
+    // Only pages are guarded here: the API, the webhook, static files and
+    // the server functions have guards of their own.
+    let Some(page) = tickpulse_app::page(request.uri().path()) else {
+        return next.run(request).await;
+    };
+    let admin_page = page.access == Access::Admin;
+    let needs_user = match page.access {
+        Access::Open => false,
+        Access::Viewer => state.config.api_key.is_some(),
+        Access::Admin => true,
+    };
     if !needs_user {
         return next.run(request).await;
     }
@@ -149,29 +150,22 @@ pub async fn page_guard(
     };
     match signed_in(&state, session.as_ref()).await {
         Ok(Some(user)) if !admin_page || user.role == Role::Admin => next.run(request).await,
-        Ok(Some(user)) => (
-            StatusCode::FORBIDDEN,
-            Html(format!(
-                "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Forbidden · tickpulse</title>\
-                 <link rel=\"stylesheet\" href=\"/pkg/tickpulse.css\"></head><body><main class=\"page\">\
-                 <h1>Forbidden</h1><p class=\"error\">This page is for admins; you are signed in as {} ({}).</p>\
-                 <p><a href=\"/\">Back to the dashboard</a> · <a href=\"/login\">Sign in as someone else</a></p>\
-                 </main></body></html>",
-                html_escape(&user.username),
-                user.role
-            )),
-        )
-            .into_response(),
+        Ok(Some(user)) => (StatusCode::FORBIDDEN, Html(forbidden_page(&user))).into_response(),
         Ok(None) => login(),
         Err(e) => e.into_response(),
     }
 }
 
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+/// The 403 page: the app's [`tickpulse_app::Forbidden`] view in a small
+/// document of its own (no router, no hydration).
+fn forbidden_page(user: &SignedIn) -> String {
+    use leptos::prelude::*;
+    let (username, role) = (user.username.clone(), user.role.to_string());
+    let main = view! { <tickpulse_app::Forbidden username role/> }.to_html();
+    format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Forbidden · tickpulse</title>\
+         <link rel=\"stylesheet\" href=\"/pkg/tickpulse.css\"></head><body>{main}</body></html>"
+    )
 }
 
 #[derive(serde::Serialize)]
