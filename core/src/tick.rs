@@ -97,6 +97,8 @@ impl StreamTick {
 impl Tick {
     /// Whether this tick should replace `stored` in a latest-value view:
     /// a later event time wins; on equal event times the later arrival wins.
+    /// The Redis bus applies the same rule inside its append script
+    /// (`server/src/bus/redis/scripts/append.lua`); change both together.
     pub fn supersedes(&self, stored: &Tick) -> bool {
         self.ts >= stored.ts
     }

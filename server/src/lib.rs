@@ -215,7 +215,9 @@ fn start_database(
     });
     let admin = (config.admin_username.clone(), config.admin_password.clone());
     let tasks_ = tasks.clone();
-    let mut migrated = false;
+    // Set once the later tasks are started: a restart then has nothing left
+    // to do (and must not start them twice).
+    let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
     tasks.supervise("database", move || {
         let (bus, store, accounts, metrics, tasks) = (
             bus.clone(),
@@ -224,11 +226,10 @@ fn start_database(
             metrics.clone(),
             tasks_.clone(),
         );
-        let (admin, persist) = (admin.clone(), persist.clone());
-        // Once migrated, a restart of this task has nothing left to do.
-        let done = std::mem::replace(&mut migrated, true);
+        let (admin, persist, started) = (admin.clone(), persist.clone(), started.clone());
         async move {
-            if done {
+            use std::sync::atomic::Ordering::SeqCst;
+            if started.load(SeqCst) {
                 return;
             }
             let mut shutdown = tasks.shutdown();
@@ -245,6 +246,7 @@ fn start_database(
             {
                 tracing::error!(error = %e, "the first admin (ADMIN_USERNAME) was not created");
             }
+            started.store(true, SeqCst);
             let sessions = store.sessions();
             let stop = tasks.shutdown();
             tasks.supervise("session-sweeper", move || {

@@ -7,8 +7,8 @@
 //! update channel; it does not validate (that is `tickpulse_core`) and it
 //! does not batch requests (that is the writer).
 
-mod journal;
 pub mod memory;
+pub mod policy;
 pub mod redis;
 
 pub use self::memory::{MemoryBus, MemorySettings};
@@ -175,8 +175,10 @@ pub enum Read {
     OwnPending,
 }
 
+/// The tick stream: appending, reading by consumer group, acknowledging,
+/// dead letters and trimming. Every accepted tick passes here.
 #[async_trait]
-pub trait Bus: Send + Sync + 'static {
+pub trait TickStream: Send + Sync + 'static {
     /// Appends the ticks that are not duplicates to the stream, updates the
     /// latest-tick view where a tick is newer than the stored one, and
     /// publishes the appended ticks as one update message. Returns only after
@@ -185,21 +187,12 @@ pub trait Bus: Send + Sync + 'static {
     /// # Errors
     /// When the backend cannot be reached or did not answer in time.
     async fn append(&self, ticks: &[Tick], received_at: Timestamp) -> Result<Accepted, BusError>;
-
-    /// The latest tick of every symbol, ordered by symbol.
-    async fn latest_all(&self) -> Result<Vec<LatestTick>, BusError>;
-
-    /// Subscribes to update messages. The stream ends when the subscription
-    /// is lost; the caller resubscribes.
-    async fn subscribe(&self) -> Result<Updates, BusError>;
-
-    /// Checks that the backend answers.
-    async fn ping(&self) -> Result<(), BusError>;
-
+    /// Up to `count` entries of the tick stream from `from` on (inclusive),
+    /// in stream order, outside any group (for rebuilding state).
+    async fn range(&self, from: StreamId, count: usize) -> Result<Vec<Delivered>, BusError>;
     /// Creates the consumer group on the tick stream if it does not exist;
     /// a new group starts at the beginning of the stream.
     async fn create_group(&self, group: &str) -> Result<(), BusError>;
-
     /// About `count` ticks for `consumer` of `group`. A backend that packs
     /// the ticks of one append into one entry hands out whole entries, so
     /// a read may return more ticks than `count`, or fewer.
@@ -210,7 +203,6 @@ pub trait Bus: Send + Sync + 'static {
         read: Read,
         count: usize,
     ) -> Result<Vec<Delivered>, BusError>;
-
     /// Takes over about `count` ticks (whole entries, as `read_group`) of
     /// other consumers of `group` that have been pending for at least
     /// `min_idle` (their consumer died).
@@ -221,38 +213,17 @@ pub trait Bus: Send + Sync + 'static {
         min_idle: Duration,
         count: usize,
     ) -> Result<Vec<Delivered>, BusError>;
-
     /// Acknowledges the entries holding these ticks: the group is done with
     /// them (with packed entries, with every tick of them).
     async fn ack(&self, group: &str, ids: &[StreamId]) -> Result<(), BusError>;
-
-    /// Up to `count` entries of the tick stream from `from` on (inclusive),
-    /// in stream order, outside any group (for rebuilding state).
-    async fn range(&self, from: StreamId, count: usize) -> Result<Vec<Delivered>, BusError>;
-
-    /// Stores the views (one per symbol) and publishes them as one update.
-    async fn write_views(&self, views: &[View]) -> Result<(), BusError>;
-
-    /// The view of one symbol, once the calc stage has computed it.
-    async fn view(&self, symbol: &Symbol) -> Result<Option<View>, BusError>;
-
-    /// Every stored view.
-    async fn views(&self) -> Result<Vec<View>, BusError>;
-
-    /// Takes or renews the lease `name` for `holder` for `ttl`; `true` while
-    /// `holder` has it. A holder that stops renewing loses it after `ttl`.
-    async fn lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, BusError>;
-
     /// Up to `max` entries `group` has not acknowledged yet (pending or not
     /// yet delivered), oldest first: ticks accepted but not yet through
     /// that stage. All entries when the group does not exist.
     async fn unacknowledged(&self, group: &str, max: usize) -> Result<Vec<Delivered>, BusError>;
-
     /// Trims the tick stream below the oldest entry some consumer group has
     /// not acknowledged and below the retention period, whichever is older.
     /// Returns the number of entries removed.
     async fn trim(&self) -> Result<u64, BusError>;
-
     /// Moves entries a group cannot process to the dead-letter stream: a
     /// copy of each entry (with the group and the reason) is added there and
     /// the entry is acknowledged for the group, in one atomic step. With
@@ -260,30 +231,57 @@ pub trait Bus: Send + Sync + 'static {
     /// ticks aside only once the other ticks of their read are done, or
     /// when the entry as a whole cannot be processed.
     async fn dead_letter(&self, group: &str, entries: &[DeadLetter]) -> Result<(), BusError>;
-
     /// Stream length, dead letters, pending per group.
     async fn stream_stats(&self) -> Result<StreamStats, BusError>;
+}
 
-    /// Records `node`'s heartbeat (a JSON document: roles, version, load…)
-    /// for `ttl`; a node that stops beating disappears after it.
-    async fn heartbeat(&self, node: &str, beat: &str, ttl: Duration) -> Result<(), BusError>;
+/// The compacted views: the latest tick per symbol (kept by `append`) and
+/// the Views the calc stage writes.
+#[async_trait]
+pub trait Views: Send + Sync + 'static {
+    /// The latest tick of every symbol, ordered by symbol.
+    async fn latest_all(&self) -> Result<Vec<LatestTick>, BusError>;
+    /// Stores the views (one per symbol) and publishes them as one update.
+    async fn write_views(&self, views: &[View]) -> Result<(), BusError>;
+    /// The view of one symbol, once the calc stage has computed it.
+    async fn view(&self, symbol: &Symbol) -> Result<Option<View>, BusError>;
+    /// Every stored view.
+    async fn views(&self) -> Result<Vec<View>, BusError>;
+}
 
-    /// The heartbeats of every node that beat within its TTL, as `(node,
-    /// beat)`, ordered by node.
-    async fn heartbeats(&self) -> Result<Vec<(String, String)>, BusError>;
-
-    /// Publishes alerts (a JSON array) to every subscriber.
-    async fn publish_alerts(&self, json: &str) -> Result<(), BusError>;
-
+/// What processes share to divide the work: leases (one active calc
+/// consumer, one monitor) and heartbeats.
+#[async_trait]
+pub trait Coordination: Send + Sync + 'static {
+    /// Takes or renews the lease `name` for `holder` for `ttl`; `true` while
+    /// `holder` has it. A holder that stops renewing loses it after `ttl`.
+    async fn lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, BusError>;
     /// Gives the lease up at once if `holder` has it (graceful stop), so a
     /// successor need not wait for it to expire.
     async fn release(&self, name: &str, holder: &str) -> Result<(), BusError>;
+    /// Records `node`'s heartbeat (a JSON document: roles, version, load…)
+    /// for `ttl`; a node that stops beating disappears after it.
+    async fn heartbeat(&self, node: &str, beat: &str, ttl: Duration) -> Result<(), BusError>;
+    /// The heartbeats of every node that beat within its TTL, as `(node,
+    /// beat)`, ordered by node.
+    async fn heartbeats(&self) -> Result<Vec<(String, String)>, BusError>;
 }
 
-/// The first stream id younger than `retain`: entries from here on are kept
-/// by [`Bus::trim`] even when every group acknowledged them.
-pub(crate) fn retained_from(retain: Duration) -> StreamId {
-    let retain_ms = u64::try_from(retain.as_millis()).unwrap_or(u64::MAX);
-    let now_ms = u64::try_from(Timestamp::now().as_millis()).unwrap_or(0);
-    StreamId::new((now_ms + 1).saturating_sub(retain_ms), 0)
+/// The live updates every process hears: appended ticks, views, alerts.
+#[async_trait]
+pub trait UpdateChannel: Send + Sync + 'static {
+    /// Subscribes to update messages. The stream ends when the subscription
+    /// is lost; the caller resubscribes.
+    async fn subscribe(&self) -> Result<Updates, BusError>;
+    /// Publishes alerts (a JSON array) to every subscriber.
+    async fn publish_alerts(&self, json: &str) -> Result<(), BusError>;
+    /// Checks that the backend answers.
+    async fn ping(&self) -> Result<(), BusError>;
 }
+
+/// Everything a bus does, in four parts by role; a backend implements all
+/// four and is then a `Bus`. Callers bring the part they use into scope
+/// (`use crate::bus::{Bus, TickStream}`).
+pub trait Bus: TickStream + Views + Coordination + UpdateChannel {}
+
+impl<T: TickStream + Views + Coordination + UpdateChannel> Bus for T {}

@@ -16,7 +16,7 @@
 //! the consumers are built for (the store skips stored ticks, the windows
 //! skip ticks they hold).
 
-use super::{BusError, Failure};
+use crate::bus::{BusError, Failure};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};

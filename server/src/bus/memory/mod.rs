@@ -9,32 +9,36 @@
 //! so it is never held across an await. With a journal
 //! ([`MemoryBus::with_journal`]) every confirmed change is written to it
 //! first, and a restarted process picks up where the last one stopped (see
-//! [`super::journal`]). Subscribers get updates through a
+//! [`journal`]). Subscribers get updates through a
 //! bounded broadcast channel: one that falls too far behind loses its
 //! subscription (its stream ends) and resubscribes, as after a lost Redis
 //! connection.
 
-use super::journal::{Journal, Record};
+mod journal;
+mod snapshot;
+mod state;
+
+use self::journal::{Journal, Record};
+pub use self::state::DeadEntry;
+use self::state::{Group, Pending, State};
 use super::{
-    Accepted, Appended, Bus, BusError, DeadLetter, Delivered, Failure, GroupStats, Published, Read,
-    StreamStats, Updates,
+    Accepted, Appended, BusError, Coordination, DeadLetter, Delivered, Failure, GroupStats,
+    Published, Read, StreamStats, TickStream, UpdateChannel, Updates, Views,
 };
 use async_trait::async_trait;
 use futures::StreamExt;
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::HashSet;
 #[cfg(test)]
 use std::fs::OpenOptions;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
-use tickpulse_core::{LatestTick, Price, StreamId, StreamTick, Symbol, Tick, Timestamp, View};
+use tickpulse_core::{LatestTick, StreamId, StreamTick, Symbol, Tick, Timestamp, View};
 use tokio::sync::{broadcast, Notify};
 
 const BACKEND: &str = "memory";
 /// Update messages a subscriber may fall behind before it loses its place.
 const CHANNEL_CAPACITY: usize = 4_096;
-/// About this many dead letters are kept; older ones are dropped.
-pub const DEAD_LETTER_CAP: usize = 100_000;
 
 /// Settings of a [`MemoryBus`].
 #[derive(Debug, Clone)]
@@ -51,49 +55,6 @@ pub struct MemoryBus {
     /// Woken on every append, for blocked group reads.
     appended: Notify,
     updates: broadcast::Sender<Published>,
-}
-
-#[derive(Default)]
-struct State {
-    stream: BTreeMap<StreamId, StreamTick>,
-    last_id: StreamId,
-    /// `event_id` → when it may be forgotten; `expiry` holds the same in
-    /// time order, so forgetting is cheap.
-    seen: HashMap<String, Instant>,
-    expiry: VecDeque<(Instant, String)>,
-    latest: BTreeMap<Symbol, (StreamTick, Price)>,
-    views: HashMap<Symbol, View>,
-    groups: HashMap<String, Group>,
-    leases: HashMap<String, (String, Instant)>,
-    /// node → (last beat, until when it counts).
-    beats: BTreeMap<String, (String, Instant)>,
-    dead: VecDeque<DeadEntry>,
-    journal: Option<Journal>,
-}
-
-#[derive(Default)]
-struct Group {
-    last_delivered: StreamId,
-    pending: BTreeMap<StreamId, Pending>,
-    /// Entries after `last_delivered` already acknowledged (known after a
-    /// restart, when acknowledgements came out of order): never handed out.
-    acked_ahead: HashSet<StreamId>,
-}
-
-struct Pending {
-    consumer: String,
-    since: Instant,
-    deliveries: u32,
-}
-
-/// A dead letter as kept: where it came from and why.
-#[derive(Debug, Clone)]
-pub struct DeadEntry {
-    pub source_id: StreamId,
-    pub group: String,
-    pub reason: String,
-    /// The entry's tick, when it was still in the stream.
-    pub tick: Option<StreamTick>,
 }
 
 impl MemoryBus {
@@ -152,16 +113,15 @@ impl MemoryBus {
         };
         let count = records.len();
         let path = tmp.clone();
-        let written =
-            tokio::task::spawn_blocking(move || super::journal::write_snapshot(&path, &records))
-                .await
-                .unwrap_or_else(|e| {
-                    Err(BusError::new(
-                        BACKEND,
-                        Failure::Unavailable,
-                        format!("journal rewrite stopped: {e}"),
-                    ))
-                });
+        let written = tokio::task::spawn_blocking(move || journal::write_snapshot(&path, &records))
+            .await
+            .unwrap_or_else(|e| {
+                Err(BusError::new(
+                    BACKEND,
+                    Failure::Unavailable,
+                    format!("journal rewrite stopped: {e}"),
+                ))
+            });
         let mut state = self.state();
         let Some(journal) = state.journal.as_mut() else {
             return Ok(());
@@ -292,226 +252,8 @@ fn next_id(last: StreamId, now_ms: u64) -> StreamId {
     }
 }
 
-impl State {
-    /// Puts an appended tick in the stream and the latest-tick view.
-    fn apply(&mut self, stream_tick: StreamTick) {
-        self.last_id = self.last_id.max(stream_tick.id);
-        match self.latest.get_mut(&stream_tick.tick.symbol) {
-            Some((latest, _)) => {
-                if stream_tick.tick.supersedes(&latest.tick) {
-                    *latest = stream_tick.clone();
-                }
-            }
-            None => {
-                let first = stream_tick.tick.price;
-                self.latest.insert(
-                    stream_tick.tick.symbol.clone(),
-                    (stream_tick.clone(), first),
-                );
-            }
-        }
-        self.stream.insert(stream_tick.id, stream_tick);
-    }
-
-    fn remember(&mut self, event_id: &str, until: Instant) {
-        self.seen.insert(event_id.to_owned(), until);
-        self.expiry.push_back((until, event_id.to_owned()));
-    }
-
-    fn add_dead(&mut self, entry: DeadEntry) {
-        self.dead.push_back(entry);
-        if self.dead.len() > DEAD_LETTER_CAP {
-            self.dead.pop_front();
-        }
-    }
-
-    /// Rebuilds the state from journal records. Groups restart from their
-    /// acknowledgements: an entry handed out but not acknowledged will be
-    /// handed out again.
-    fn replay(&mut self, records: Vec<Record>, dedupe_ttl: Duration) {
-        let now = Instant::now();
-        let now_ms = Timestamp::now().as_millis();
-        let ttl_ms = i64::try_from(dedupe_ttl.as_millis()).unwrap_or(i64::MAX);
-        let until = |until_ms: i64| {
-            let left = until_ms.saturating_sub(now_ms);
-            (left > 0).then(|| now + Duration::from_millis(left.unsigned_abs()))
-        };
-        let mut acked: HashMap<String, HashSet<StreamId>> = HashMap::new();
-        for record in records {
-            match record {
-                Record::Tick { tick } => {
-                    let received_ms = tick.received_at.as_millis();
-                    if let Some(at) = until(received_ms.saturating_add(ttl_ms)) {
-                        self.remember(tick.tick.event_id.as_str(), at);
-                    }
-                    self.apply(tick);
-                }
-                Record::Group { group } => {
-                    self.groups.entry(group.clone()).or_default();
-                    acked.entry(group).or_default();
-                }
-                Record::Ack { group, ids } => acked.entry(group).or_default().extend(ids),
-                Record::Views { views } => {
-                    for v in views {
-                        self.views.insert(v.symbol.clone(), v);
-                    }
-                }
-                Record::Dead {
-                    group,
-                    id,
-                    reason,
-                    tick,
-                } => {
-                    acked.entry(group.clone()).or_default().insert(id);
-                    self.add_dead(DeadEntry {
-                        source_id: id,
-                        group,
-                        reason,
-                        tick,
-                    });
-                }
-                Record::Latest { tick, first } => {
-                    self.last_id = self.last_id.max(tick.id);
-                    self.latest.insert(tick.tick.symbol.clone(), (tick, first));
-                }
-                Record::Seen { event_id, until_ms } => {
-                    if let Some(at) = until(until_ms) {
-                        self.remember(&event_id, at);
-                    }
-                }
-            }
-        }
-        // Each group resumes after the longest run of acknowledged entries
-        // and skips those acknowledged further on.
-        for (name, group) in &mut self.groups {
-            let done = acked.get(name);
-            let mut in_run = true;
-            for id in self.stream.keys() {
-                let is_done = done.is_some_and(|d| d.contains(id));
-                if in_run && is_done {
-                    group.last_delivered = *id;
-                } else if is_done {
-                    group.acked_ahead.insert(*id);
-                } else {
-                    in_run = false;
-                }
-            }
-            if let Some(done) = done {
-                if let Some(max) = done.iter().max() {
-                    // Everything up to an acknowledged entry that was trimmed
-                    // meanwhile is done too.
-                    if self.stream.keys().next().is_none_or(|first| max < first) {
-                        group.last_delivered = group.last_delivered.max(*max);
-                    }
-                }
-            }
-        }
-    }
-
-    /// The current state as journal records, for a rewrite.
-    fn snapshot(&self, now: Instant) -> Vec<Record> {
-        let mut out = Vec::with_capacity(self.stream.len() + self.latest.len() + 16);
-        for tick in self.stream.values() {
-            out.push(Record::Tick { tick: tick.clone() });
-        }
-        for (name, g) in &self.groups {
-            out.push(Record::Group {
-                group: name.clone(),
-            });
-            let ids: Vec<StreamId> = self
-                .stream
-                .range(..=g.last_delivered)
-                .map(|(id, _)| *id)
-                .filter(|id| !g.pending.contains_key(id))
-                .chain(g.acked_ahead.iter().copied())
-                .collect();
-            for chunk in ids.chunks(10_000) {
-                out.push(Record::Ack {
-                    group: name.clone(),
-                    ids: chunk.to_vec(),
-                });
-            }
-            if g.last_delivered > StreamId::ZERO && !self.stream.contains_key(&g.last_delivered) {
-                // Keeps the group's position when its last entry was trimmed.
-                out.push(Record::Ack {
-                    group: name.clone(),
-                    ids: vec![g.last_delivered],
-                });
-            }
-        }
-        for (tick, first) in self.latest.values() {
-            out.push(Record::Latest {
-                tick: tick.clone(),
-                first: *first,
-            });
-        }
-        let now_ms = Timestamp::now().as_millis();
-        for (event_id, until) in &self.seen {
-            let left = until.saturating_duration_since(now);
-            out.push(Record::Seen {
-                event_id: event_id.clone(),
-                until_ms: now_ms.saturating_add(i64::try_from(left.as_millis()).unwrap_or(0)),
-            });
-        }
-        let views: Vec<View> = self.views.values().cloned().collect();
-        for chunk in views.chunks(1_000) {
-            out.push(Record::Views {
-                views: chunk.to_vec(),
-            });
-        }
-        for d in &self.dead {
-            out.push(Record::Dead {
-                group: d.group.clone(),
-                id: d.source_id,
-                reason: d.reason.clone(),
-                tick: d.tick.clone(),
-            });
-        }
-        out
-    }
-
-    /// Writes records to the journal, if there is one.
-    fn journal(&mut self, records: &[Record]) -> Result<(), BusError> {
-        match &mut self.journal {
-            Some(j) => j.write(records),
-            None => Ok(()),
-        }
-    }
-
-    fn forget_expired(&mut self, now: Instant) {
-        while let Some((at, _)) = self.expiry.front() {
-            if *at > now {
-                break;
-            }
-            let (at, event_id) = self.expiry.pop_front().expect("front exists");
-            // Only when it was not seen again later (then a newer expiry is queued).
-            if self.seen.get(&event_id) == Some(&at) {
-                self.seen.remove(&event_id);
-            }
-        }
-    }
-
-    /// The first entry `group` has not acknowledged.
-    fn first_unacknowledged(group: &Group) -> StreamId {
-        group
-            .pending
-            .keys()
-            .next()
-            .copied()
-            .unwrap_or(group.last_delivered.next())
-    }
-
-    fn ack(&mut self, group: &str, ids: &[StreamId]) {
-        if let Some(g) = self.groups.get_mut(group) {
-            for id in ids {
-                g.pending.remove(id);
-            }
-        }
-    }
-}
-
 #[async_trait]
-impl Bus for MemoryBus {
+impl TickStream for MemoryBus {
     async fn append(&self, ticks: &[Tick], received_at: Timestamp) -> Result<Accepted, BusError> {
         let now = Instant::now();
         let now_ms = u64::try_from(Timestamp::now().as_millis()).unwrap_or(0);
@@ -567,33 +309,18 @@ impl Bus for MemoryBus {
         Ok(accepted)
     }
 
-    async fn latest_all(&self) -> Result<Vec<LatestTick>, BusError> {
+    async fn range(&self, from: StreamId, count: usize) -> Result<Vec<Delivered>, BusError> {
         Ok(self
             .state()
-            .latest
-            .values()
-            .map(|(tick, first)| LatestTick {
-                tick: tick.clone(),
-                first_price: *first,
+            .stream
+            .range(from..)
+            .take(count.max(1))
+            .map(|(id, tick)| Delivered {
+                id: *id,
+                tick: Ok(tick.clone()),
+                deliveries: 0,
             })
             .collect())
-    }
-
-    async fn subscribe(&self) -> Result<Updates, BusError> {
-        let rx = self.updates.subscribe();
-        let stream = futures::stream::unfold(rx, |mut rx| async move {
-            match rx.recv().await {
-                Ok(p) => Some((p, rx)),
-                // Fell behind or the bus is gone: the subscription ends and
-                // the subscriber resubscribes (and resynchronises).
-                Err(_) => None,
-            }
-        });
-        Ok(stream.boxed())
-    }
-
-    async fn ping(&self) -> Result<(), BusError> {
-        Ok(())
     }
 
     async fn create_group(&self, group: &str) -> Result<(), BusError> {
@@ -661,72 +388,6 @@ impl Bus for MemoryBus {
         Ok(())
     }
 
-    async fn range(&self, from: StreamId, count: usize) -> Result<Vec<Delivered>, BusError> {
-        Ok(self
-            .state()
-            .stream
-            .range(from..)
-            .take(count.max(1))
-            .map(|(id, tick)| Delivered {
-                id: *id,
-                tick: Ok(tick.clone()),
-                deliveries: 0,
-            })
-            .collect())
-    }
-
-    async fn write_views(&self, views: &[View]) -> Result<(), BusError> {
-        if views.is_empty() {
-            return Ok(());
-        }
-        let mut published = Vec::with_capacity(views.len());
-        for view in views {
-            published.push(Appended {
-                id: view.stream_id,
-                symbol: view.symbol.clone(),
-                json: json("view", view)?,
-            });
-        }
-        {
-            let mut state = self.state();
-            state.journal(&[Record::Views {
-                views: views.to_vec(),
-            }])?;
-            for view in views {
-                state.views.insert(view.symbol.clone(), view.clone());
-            }
-        }
-        let _ = self.updates.send(Published::Views(published));
-        Ok(())
-    }
-
-    async fn view(&self, symbol: &Symbol) -> Result<Option<View>, BusError> {
-        Ok(self.state().views.get(symbol).cloned())
-    }
-
-    async fn views(&self) -> Result<Vec<View>, BusError> {
-        Ok(self.state().views.values().cloned().collect())
-    }
-
-    async fn lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, BusError> {
-        let now = Instant::now();
-        let mut state = self.state();
-        match state.leases.get_mut(name) {
-            Some((h, until)) if *until > now && h != holder => Ok(false),
-            Some((h, until)) => {
-                holder.clone_into(h);
-                *until = now + ttl;
-                Ok(true)
-            }
-            None => {
-                state
-                    .leases
-                    .insert(name.to_owned(), (holder.to_owned(), now + ttl));
-                Ok(true)
-            }
-        }
-    }
-
     async fn unacknowledged(&self, group: &str, max: usize) -> Result<Vec<Delivered>, BusError> {
         let state = self.state();
         let from = state
@@ -746,17 +407,15 @@ impl Bus for MemoryBus {
     }
 
     async fn trim(&self) -> Result<u64, BusError> {
-        let retained = super::retained_from(self.settings.stream_retain);
         let (removed, rewrite) = {
             let mut state = self.state();
             if state.groups.is_empty() && state.stream.is_empty() {
                 return Ok(0);
             }
-            let keep_from = state
-                .groups
-                .values()
-                .map(State::first_unacknowledged)
-                .fold(retained, StreamId::min);
+            let keep_from = super::policy::trim_floor(
+                state.groups.values().map(State::first_unacknowledged),
+                self.settings.stream_retain,
+            );
             let kept = state.stream.split_off(&keep_from);
             let removed = std::mem::replace(&mut state.stream, kept).len();
             let rewrite = state.journal.as_ref().is_some_and(Journal::wants_rewrite);
@@ -818,6 +477,84 @@ impl Bus for MemoryBus {
             groups,
         })
     }
+}
+
+#[async_trait]
+impl Views for MemoryBus {
+    async fn latest_all(&self) -> Result<Vec<LatestTick>, BusError> {
+        Ok(self
+            .state()
+            .latest
+            .values()
+            .map(|(tick, first)| LatestTick {
+                tick: tick.clone(),
+                first_price: *first,
+            })
+            .collect())
+    }
+
+    async fn write_views(&self, views: &[View]) -> Result<(), BusError> {
+        if views.is_empty() {
+            return Ok(());
+        }
+        let mut published = Vec::with_capacity(views.len());
+        for view in views {
+            published.push(Appended {
+                id: view.stream_id,
+                symbol: view.symbol.clone(),
+                json: json("view", view)?,
+            });
+        }
+        {
+            let mut state = self.state();
+            state.journal(&[Record::Views {
+                views: views.to_vec(),
+            }])?;
+            for view in views {
+                state.views.insert(view.symbol.clone(), view.clone());
+            }
+        }
+        let _ = self.updates.send(Published::Views(published));
+        Ok(())
+    }
+
+    async fn view(&self, symbol: &Symbol) -> Result<Option<View>, BusError> {
+        Ok(self.state().views.get(symbol).cloned())
+    }
+
+    async fn views(&self) -> Result<Vec<View>, BusError> {
+        Ok(self.state().views.values().cloned().collect())
+    }
+}
+
+#[async_trait]
+impl Coordination for MemoryBus {
+    async fn lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, BusError> {
+        let now = Instant::now();
+        let mut state = self.state();
+        match state.leases.get_mut(name) {
+            Some((h, until)) if *until > now && h != holder => Ok(false),
+            Some((h, until)) => {
+                holder.clone_into(h);
+                *until = now + ttl;
+                Ok(true)
+            }
+            None => {
+                state
+                    .leases
+                    .insert(name.to_owned(), (holder.to_owned(), now + ttl));
+                Ok(true)
+            }
+        }
+    }
+
+    async fn release(&self, name: &str, holder: &str) -> Result<(), BusError> {
+        let mut state = self.state();
+        if state.leases.get(name).is_some_and(|(h, _)| h == holder) {
+            state.leases.remove(name);
+        }
+        Ok(())
+    }
 
     async fn heartbeat(&self, node: &str, beat: &str, ttl: Duration) -> Result<(), BusError> {
         let until = Instant::now() + ttl;
@@ -837,17 +574,29 @@ impl Bus for MemoryBus {
             .map(|(node, (beat, _))| (node.clone(), beat.clone()))
             .collect())
     }
+}
+
+#[async_trait]
+impl UpdateChannel for MemoryBus {
+    async fn subscribe(&self) -> Result<Updates, BusError> {
+        let rx = self.updates.subscribe();
+        let stream = futures::stream::unfold(rx, |mut rx| async move {
+            match rx.recv().await {
+                Ok(p) => Some((p, rx)),
+                // Fell behind or the bus is gone: the subscription ends and
+                // the subscriber resubscribes (and resynchronises).
+                Err(_) => None,
+            }
+        });
+        Ok(stream.boxed())
+    }
 
     async fn publish_alerts(&self, json: &str) -> Result<(), BusError> {
         let _ = self.updates.send(Published::Alerts(json.to_owned()));
         Ok(())
     }
 
-    async fn release(&self, name: &str, holder: &str) -> Result<(), BusError> {
-        let mut state = self.state();
-        if state.leases.get(name).is_some_and(|(h, _)| h == holder) {
-            state.leases.remove(name);
-        }
+    async fn ping(&self) -> Result<(), BusError> {
         Ok(())
     }
 }
@@ -855,7 +604,6 @@ impl Bus for MemoryBus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bus::Bus;
 
     fn settings() -> MemorySettings {
         MemorySettings {
@@ -1005,7 +753,7 @@ mod tests {
             "one at a time"
         );
         bus.append(&ticks("b", 2), Timestamp::now()).await.unwrap();
-        super::super::journal::write_snapshot(&tmp, &records).unwrap();
+        super::journal::write_snapshot(&tmp, &records).unwrap();
         bus.state()
             .journal
             .as_mut()

@@ -27,14 +27,19 @@
 //! - `node:{id}` — a node's last heartbeat (JSON), with a TTL
 //! - `ticks.dead` — dead-letter stream: entries a consumer group gave up on,
 //!   with fields `source_id`, `group`, `reason` and the original fields;
-//!   capped at about [`DEAD_LETTER_CAP`] entries
+//!   capped at about [`super::policy::DEAD_LETTER_CAP`] entries
 //!
 //! One append is one `EVALSHA` (`append.lua`): de-dupe, `XADD`, view update
 //! and `PUBLISH` in a single round trip, atomically.
 
+mod pack;
+
+pub use self::pack::{decode_update, entry_of, tick_id, PACK_MAX, SLOTS};
+use self::pack::{decode_views, entries_holding, unpack_entry, StreamEntry, Wanted};
+
 use super::{
-    Accepted, Appended, Bus, BusError, DeadLetter, Delivered, Failure, GroupStats, Published, Read,
-    StreamStats, Updates,
+    Accepted, BusError, Coordination, DeadLetter, Delivered, Failure, GroupStats, Published, Read,
+    StreamStats, TickStream, UpdateChannel, Updates, Views,
 };
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -45,26 +50,9 @@ use std::time::Duration;
 use tickpulse_core::{LatestTick, Price, StreamId, StreamTick, Symbol, Tick, Timestamp, View};
 
 const BACKEND: &str = "redis";
-/// Most ticks in one stream entry.
-pub const PACK_MAX: usize = 1_000;
-/// Stream ids per entry: tick `k` of entry `ms-s` is `ms-(s * SLOTS + k)`.
-pub const SLOTS: u64 = 10_000;
-const _: () = assert!((PACK_MAX as u64) < SLOTS);
 /// Most entries one read asks for: at most this many packs (100,000 ticks)
 /// arrive at once.
 const ENTRIES_PER_READ: usize = 100;
-
-/// The id of tick `k` of the entry `entry`.
-pub fn tick_id(entry: StreamId, k: u64) -> StreamId {
-    StreamId::new(entry.millis, entry.seq * SLOTS + k)
-}
-
-/// The entry holding the tick `tick`.
-pub fn entry_of(tick: StreamId) -> StreamId {
-    StreamId::new(tick.millis, tick.seq / SLOTS)
-}
-/// About this many dead letters are kept; older ones are trimmed.
-pub const DEAD_LETTER_CAP: u64 = 100_000;
 
 pub struct RedisBus {
     client: redis::Client,
@@ -113,8 +101,8 @@ impl RedisBus {
         Ok(Self {
             client,
             conn,
-            append: redis::Script::new(include_str!("append.lua")),
-            dead_letter: redis::Script::new(include_str!("dead_letter.lua")),
+            append: redis::Script::new(include_str!("scripts/append.lua")),
+            dead_letter: redis::Script::new(include_str!("scripts/dead_letter.lua")),
             // Renews the lease for its holder, or takes it when free.
             lease: redis::Script::new(
                 "local cur = redis.call('GET', KEYS[1])
@@ -195,7 +183,7 @@ struct StoredTick<'a> {
 }
 
 #[async_trait]
-impl Bus for RedisBus {
+impl TickStream for RedisBus {
     async fn append(&self, ticks: &[Tick], received_at: Timestamp) -> Result<Accepted, BusError> {
         // The bodies, joined per chunk of PACK_MAX ticks (a chunk of new
         // ticks is appended as it is), and where each body sits in its chunk.
@@ -269,57 +257,43 @@ impl Bus for RedisBus {
         Ok(flags.bytes().map(|b| b == b'1').collect())
     }
 
-    async fn latest_all(&self) -> Result<Vec<LatestTick>, BusError> {
+    async fn range(&self, from: StreamId, count: usize) -> Result<Vec<Delivered>, BusError> {
         let mut conn = self.conn.clone();
-        let mut pipe = redis::pipe();
-        pipe.hgetall(self.key("ticks:latest"))
-            .hgetall(self.key("ticks:first"));
-        let (ticks, firsts): (HashMap<String, String>, HashMap<String, String>) =
-            self.bounded(pipe.query_async(&mut conn)).await?;
-        let mut all = Vec::with_capacity(ticks.len());
-        for (symbol, tick) in ticks {
-            if let Some(first) = firsts.get(&symbol) {
-                all.push(to_latest(&tick, first)?);
-            }
-        }
-        all.sort_by(|a, b| a.symbol().cmp(b.symbol()));
-        Ok(all)
-    }
-
-    async fn subscribe(&self) -> Result<Updates, BusError> {
-        let mut pubsub = self.bounded(self.client.get_async_pubsub()).await?;
-        let views_channel = self.key("realtime:views");
-        let alerts_channel = self.key("realtime:alerts");
-        self.bounded(pubsub.subscribe(&[
-            self.key("realtime:updates"),
-            views_channel.clone(),
-            alerts_channel.clone(),
-        ]))
-        .await?;
-        let stream = pubsub.into_on_message().filter_map(move |msg| {
-            let channel = msg.get_channel_name();
-            let decoded = if channel == views_channel {
-                decode_views(msg.get_payload_bytes()).map(Published::Views)
-            } else if channel == alerts_channel {
-                String::from_utf8(msg.get_payload_bytes().to_vec())
-                    .map(Published::Alerts)
-                    .map_err(|e| e.to_string())
-            } else {
-                decode_update(msg.get_payload_bytes()).map(Published::Ticks)
+        let mut out: Vec<Delivered> = Vec::new();
+        // The first entry may hold ticks before `from`; they are skipped.
+        let mut start = entry_of(from).to_string();
+        while out.len() < count.max(1) {
+            let want = self.entries_for(count.max(1) - out.len());
+            let page: Vec<StreamEntry> = self
+                .bounded(
+                    redis::cmd("XRANGE")
+                        .arg(self.key("ticks.received"))
+                        .arg(&start)
+                        .arg("+")
+                        .arg("COUNT")
+                        .arg(want)
+                        .query_async(&mut conn),
+                )
+                .await?;
+            let Some(last) = page
+                .last()
+                .map(|e| String::from_utf8_lossy(&e.id).into_owned())
+            else {
+                break;
             };
-            async move {
-                decoded
-                    .map_err(|e| tracing::error!(error = %e, "unreadable update message skipped"))
-                    .ok()
+            let full = page.len() == want;
+            let wanted = Wanted {
+                from,
+                limit: count.max(1) - out.len(),
+            };
+            out.extend(self.unpack(page, 0, wanted));
+            if !full {
+                break;
             }
-        });
-        Ok(stream.boxed())
-    }
-
-    async fn ping(&self) -> Result<(), BusError> {
-        let mut conn = self.conn.clone();
-        let _: String = self.bounded(conn.ping()).await?;
-        Ok(())
+            start = format!("({last}");
+        }
+        out.truncate(count.max(1));
+        Ok(out)
     }
 
     async fn create_group(&self, group: &str) -> Result<(), BusError> {
@@ -433,89 +407,6 @@ impl Bus for RedisBus {
         Ok(())
     }
 
-    async fn range(&self, from: StreamId, count: usize) -> Result<Vec<Delivered>, BusError> {
-        let mut conn = self.conn.clone();
-        let mut out: Vec<Delivered> = Vec::new();
-        // The first entry may hold ticks before `from`; they are skipped.
-        let mut start = entry_of(from).to_string();
-        while out.len() < count.max(1) {
-            let want = self.entries_for(count.max(1) - out.len());
-            let page: Vec<StreamEntry> = self
-                .bounded(
-                    redis::cmd("XRANGE")
-                        .arg(self.key("ticks.received"))
-                        .arg(&start)
-                        .arg("+")
-                        .arg("COUNT")
-                        .arg(want)
-                        .query_async(&mut conn),
-                )
-                .await?;
-            let Some(last) = page
-                .last()
-                .map(|e| String::from_utf8_lossy(&e.id).into_owned())
-            else {
-                break;
-            };
-            let full = page.len() == want;
-            let wanted = Wanted {
-                from,
-                limit: count.max(1) - out.len(),
-            };
-            out.extend(self.unpack(page, 0, wanted));
-            if !full {
-                break;
-            }
-            start = format!("({last}");
-        }
-        out.truncate(count.max(1));
-        Ok(out)
-    }
-
-    async fn write_views(&self, views: &[View]) -> Result<(), BusError> {
-        if views.is_empty() {
-            return Ok(());
-        }
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        let mut all = Vec::with_capacity(views.len());
-        for view in views {
-            let json = serde_json::to_string(view).map_err(|e| corrupt("view", e))?;
-            pipe.hset(self.key("views"), view.symbol.as_str(), &json)
-                .ignore();
-            all.push(json);
-        }
-        pipe.publish(self.key("realtime:views"), format!("[{}]", all.join(",")))
-            .ignore();
-        let mut conn = self.conn.clone();
-        self.bounded(pipe.query_async::<()>(&mut conn)).await
-    }
-
-    async fn view(&self, symbol: &Symbol) -> Result<Option<View>, BusError> {
-        let mut conn = self.conn.clone();
-        let json: Option<String> = self
-            .bounded(conn.hget(self.key("views"), symbol.as_str()))
-            .await?;
-        json.map(|j| serde_json::from_str(&j).map_err(|e| corrupt("view", e)))
-            .transpose()
-    }
-
-    async fn views(&self) -> Result<Vec<View>, BusError> {
-        let mut conn = self.conn.clone();
-        let all: HashMap<String, String> = self.bounded(conn.hgetall(self.key("views"))).await?;
-        all.values()
-            .map(|j| serde_json::from_str(j).map_err(|e| corrupt("view", e)))
-            .collect()
-    }
-
-    async fn lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, BusError> {
-        let mut conn = self.conn.clone();
-        let mut inv = self.lease.key(self.key(&format!("lease:{name}")));
-        inv.arg(holder).arg(ttl.as_millis().max(1) as u64);
-        let held: i64 = self.bounded(inv.invoke_async(&mut conn)).await?;
-        Ok(held == 1)
-    }
-
     async fn unacknowledged(&self, group: &str, max: usize) -> Result<Vec<Delivered>, BusError> {
         let from = self
             .first_unacknowledged()
@@ -543,10 +434,7 @@ impl Bus for RedisBus {
         let Some(groups) = self.first_unacknowledged().await? else {
             return Ok(0);
         };
-        let keep_from = groups
-            .values()
-            .copied()
-            .fold(super::retained_from(self.stream_retain), StreamId::min);
+        let keep_from = super::policy::trim_floor(groups.into_values(), self.stream_retain);
         let mut conn = self.conn.clone();
         self.bounded(
             redis::cmd("XTRIM")
@@ -565,7 +453,7 @@ impl Bus for RedisBus {
         let mut inv = self.dead_letter.key(self.key("ticks.received"));
         inv.key(self.key("ticks.dead"))
             .arg(group)
-            .arg(DEAD_LETTER_CAP);
+            .arg(super::policy::DEAD_LETTER_CAP);
         // One copy per stream entry, with the reason given for its first tick.
         let mut done = std::collections::HashSet::new();
         for letter in entries {
@@ -607,6 +495,81 @@ impl Bus for RedisBus {
             dead_letters,
             groups,
         })
+    }
+}
+
+#[async_trait]
+impl Views for RedisBus {
+    async fn latest_all(&self) -> Result<Vec<LatestTick>, BusError> {
+        let mut conn = self.conn.clone();
+        let mut pipe = redis::pipe();
+        pipe.hgetall(self.key("ticks:latest"))
+            .hgetall(self.key("ticks:first"));
+        let (ticks, firsts): (HashMap<String, String>, HashMap<String, String>) =
+            self.bounded(pipe.query_async(&mut conn)).await?;
+        let mut all = Vec::with_capacity(ticks.len());
+        for (symbol, tick) in ticks {
+            if let Some(first) = firsts.get(&symbol) {
+                all.push(to_latest(&tick, first)?);
+            }
+        }
+        all.sort_by(|a, b| a.symbol().cmp(b.symbol()));
+        Ok(all)
+    }
+
+    async fn write_views(&self, views: &[View]) -> Result<(), BusError> {
+        if views.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        let mut all = Vec::with_capacity(views.len());
+        for view in views {
+            let json = serde_json::to_string(view).map_err(|e| corrupt("view", e))?;
+            pipe.hset(self.key("views"), view.symbol.as_str(), &json)
+                .ignore();
+            all.push(json);
+        }
+        pipe.publish(self.key("realtime:views"), format!("[{}]", all.join(",")))
+            .ignore();
+        let mut conn = self.conn.clone();
+        self.bounded(pipe.query_async::<()>(&mut conn)).await
+    }
+
+    async fn view(&self, symbol: &Symbol) -> Result<Option<View>, BusError> {
+        let mut conn = self.conn.clone();
+        let json: Option<String> = self
+            .bounded(conn.hget(self.key("views"), symbol.as_str()))
+            .await?;
+        json.map(|j| serde_json::from_str(&j).map_err(|e| corrupt("view", e)))
+            .transpose()
+    }
+
+    async fn views(&self) -> Result<Vec<View>, BusError> {
+        let mut conn = self.conn.clone();
+        let all: HashMap<String, String> = self.bounded(conn.hgetall(self.key("views"))).await?;
+        all.values()
+            .map(|j| serde_json::from_str(j).map_err(|e| corrupt("view", e)))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Coordination for RedisBus {
+    async fn lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, BusError> {
+        let mut conn = self.conn.clone();
+        let mut inv = self.lease.key(self.key(&format!("lease:{name}")));
+        inv.arg(holder).arg(ttl.as_millis().max(1) as u64);
+        let held: i64 = self.bounded(inv.invoke_async(&mut conn)).await?;
+        Ok(held == 1)
+    }
+
+    async fn release(&self, name: &str, holder: &str) -> Result<(), BusError> {
+        let mut conn = self.conn.clone();
+        let mut inv = self.release.key(self.key(&format!("lease:{name}")));
+        inv.arg(holder);
+        let _: i64 = self.bounded(inv.invoke_async(&mut conn)).await?;
+        Ok(())
     }
 
     async fn heartbeat(&self, node: &str, beat: &str, ttl: Duration) -> Result<(), BusError> {
@@ -652,6 +615,39 @@ impl Bus for RedisBus {
             .filter_map(|(key, beat)| Some((key.strip_prefix(&prefix)?.to_owned(), beat?)))
             .collect())
     }
+}
+
+#[async_trait]
+impl UpdateChannel for RedisBus {
+    async fn subscribe(&self) -> Result<Updates, BusError> {
+        let mut pubsub = self.bounded(self.client.get_async_pubsub()).await?;
+        let views_channel = self.key("realtime:views");
+        let alerts_channel = self.key("realtime:alerts");
+        self.bounded(pubsub.subscribe(&[
+            self.key("realtime:updates"),
+            views_channel.clone(),
+            alerts_channel.clone(),
+        ]))
+        .await?;
+        let stream = pubsub.into_on_message().filter_map(move |msg| {
+            let channel = msg.get_channel_name();
+            let decoded = if channel == views_channel {
+                decode_views(msg.get_payload_bytes()).map(Published::Views)
+            } else if channel == alerts_channel {
+                String::from_utf8(msg.get_payload_bytes().to_vec())
+                    .map(Published::Alerts)
+                    .map_err(|e| e.to_string())
+            } else {
+                decode_update(msg.get_payload_bytes()).map(Published::Ticks)
+            };
+            async move {
+                decoded
+                    .map_err(|e| tracing::error!(error = %e, "unreadable update message skipped"))
+                    .ok()
+            }
+        });
+        Ok(stream.boxed())
+    }
 
     async fn publish_alerts(&self, json: &str) -> Result<(), BusError> {
         let mut conn = self.conn.clone();
@@ -659,35 +655,11 @@ impl Bus for RedisBus {
             .await
     }
 
-    async fn release(&self, name: &str, holder: &str) -> Result<(), BusError> {
+    async fn ping(&self) -> Result<(), BusError> {
         let mut conn = self.conn.clone();
-        let mut inv = self.release.key(self.key(&format!("lease:{name}")));
-        inv.arg(holder);
-        let _: i64 = self.bounded(inv.invoke_async(&mut conn)).await?;
+        let _: String = self.bounded(conn.ping()).await?;
         Ok(())
     }
-}
-
-/// Decodes one `realtime:views` message: a JSON array of views.
-fn decode_views(message: &[u8]) -> Result<Vec<Appended>, String> {
-    #[derive(serde::Deserialize)]
-    struct Head {
-        symbol: Symbol,
-        stream_id: StreamId,
-    }
-    let items: Vec<&serde_json::value::RawValue> =
-        serde_json::from_slice(message).map_err(|e| e.to_string())?;
-    items
-        .into_iter()
-        .map(|raw| {
-            let head: Head = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
-            Ok(Appended {
-                id: head.stream_id,
-                symbol: head.symbol,
-                json: raw.get().to_owned(),
-            })
-        })
-        .collect()
 }
 
 impl RedisBus {
@@ -729,7 +701,7 @@ impl RedisBus {
         let mut conn = self.conn.clone();
         let mut first = HashMap::new();
         for group in groups {
-            let id = if group.pending > 0 {
+            let oldest_pending = if group.pending > 0 {
                 let (_, oldest, _, _): (u64, Option<String>, Option<String>, redis::Value) = self
                     .bounded(
                         redis::cmd("XPENDING")
@@ -738,13 +710,16 @@ impl RedisBus {
                             .query_async(&mut conn),
                     )
                     .await?;
-                oldest
-                    .ok_or_else(|| corrupt("XPENDING reply", "no oldest id"))?
-                    .parse()
-                    .map_err(|e| corrupt("stream id", e))?
+                Some(
+                    oldest
+                        .ok_or_else(|| corrupt("XPENDING reply", "no oldest id"))?
+                        .parse()
+                        .map_err(|e| corrupt("stream id", e))?,
+                )
             } else {
-                group.last_delivered.next()
+                None
             };
+            let id = super::policy::first_unacknowledged(oldest_pending, group.last_delivered);
             first.insert(group.name, id);
         }
         Ok(Some(first))
@@ -842,279 +817,8 @@ struct GroupInfo {
     lag: Option<u64>,
 }
 
-/// A stream entry as Redis returns it: its id and the value of its `ticks`
-/// field (or `tick`, one tick per entry, as streams written by earlier
-/// versions hold), read straight from the reply without a map of fields.
-struct StreamEntry {
-    id: Vec<u8>,
-    ticks: Option<Vec<u8>>,
-}
-
-impl redis::FromRedisValue for StreamEntry {
-    fn from_redis_value(v: redis::Value) -> Result<Self, redis::ParsingError> {
-        use redis::Value;
-        let Value::Array(mut parts) = v else {
-            return Err(format!("a stream entry is an array, not {v:?}").into());
-        };
-        let (Some(fields), Some(Value::BulkString(id)), None) =
-            (parts.pop(), parts.pop(), parts.pop())
-        else {
-            return Err("a stream entry is an id and its fields".to_owned().into());
-        };
-        let pairs: Vec<(Value, Value)> = match fields {
-            Value::Array(flat) => {
-                let mut flat = flat.into_iter();
-                std::iter::from_fn(|| Some((flat.next()?, flat.next()?))).collect()
-            }
-            Value::Map(pairs) => pairs,
-            Value::Nil => Vec::new(),
-            other => return Err(format!("unexpected entry fields {other:?}").into()),
-        };
-        let ticks = pairs
-            .into_iter()
-            .find_map(|(name, value)| match (name, value) {
-                (Value::BulkString(name), Value::BulkString(value))
-                    if name == b"ticks" || name == b"tick" =>
-                {
-                    Some(value)
-                }
-                _ => None,
-            });
-        Ok(Self { id, ticks })
-    }
-}
-
-/// The distinct stream entries holding `ticks`, in order.
-fn entries_holding(ticks: impl IntoIterator<Item = StreamId>) -> Vec<StreamId> {
-    let mut entries: Vec<StreamId> = ticks.into_iter().map(entry_of).collect();
-    entries.sort_unstable();
-    entries.dedup();
-    entries
-}
-
-/// Which ticks of the entries read are wanted: those from `from` on, until
-/// `out` holds `limit` (a range may start and stop inside a pack; the
-/// ticks around it are not even parsed).
-#[derive(Clone, Copy)]
-struct Wanted {
-    from: StreamId,
-    limit: usize,
-}
-
-impl Wanted {
-    /// Every tick (group reads).
-    const ALL: Wanted = Wanted {
-        from: StreamId::ZERO,
-        limit: usize::MAX,
-    };
-}
-
-/// Reads a stream entry back into its wanted ticks; returns how many ticks
-/// the entry holds (1 when it cannot tell). An entry that cannot be read
-/// whole is a poison entry: each of its ticks (or, when even their number
-/// is unknown, its first id) is reported with the reason, never dropped
-/// silently, and none of them is handed out as readable, so moving the
-/// entry aside never drops a good tick that was not processed.
-fn unpack_entry(
-    StreamEntry { id, ticks }: StreamEntry,
-    deliveries: u32,
-    wanted: Wanted,
-    out: &mut Vec<Delivered>,
-) -> usize {
-    let poison = |out: &mut Vec<Delivered>, id: StreamId, n: usize, reason: String| {
-        let room = wanted.limit.saturating_sub(out.len());
-        out.extend(
-            (0..n.max(1) as u64)
-                .map(|k| tick_id(id, k))
-                .filter(|id| *id >= wanted.from)
-                .take(room)
-                .map(|id| Delivered {
-                    id,
-                    tick: Err(reason.clone()),
-                    deliveries,
-                }),
-        );
-        n.max(1)
-    };
-    let parsed: Option<StreamId> = std::str::from_utf8(&id).ok().and_then(|s| s.parse().ok());
-    let Some(entry) = parsed else {
-        let reason = format!("unreadable entry id {:?}", String::from_utf8_lossy(&id));
-        return poison(out, StreamId::ZERO, 1, reason);
-    };
-    let Some(body) = ticks else {
-        return poison(out, entry, 1, "entry has no ticks field".into());
-    };
-    let body = match std::str::from_utf8(&body) {
-        Ok(body) => body,
-        Err(e) => return poison(out, entry, 1, format!("entry is not UTF-8: {e}")),
-    };
-    let lines = body.split('\n').count();
-    if lines > PACK_MAX {
-        return poison(
-            out,
-            entry,
-            1,
-            format!("entry holds {lines} ticks, at most {PACK_MAX} expected"),
-        );
-    }
-    let start = out.len();
-    for (k, line) in body.split('\n').enumerate() {
-        let id = tick_id(entry, k as u64);
-        if id < wanted.from {
-            continue;
-        }
-        if out.len() >= wanted.limit {
-            break;
-        }
-        match StreamTick::from_stored_json(line, id) {
-            Ok(tick) => out.push(Delivered {
-                id,
-                tick: Ok(tick),
-                deliveries,
-            }),
-            Err(e) => {
-                out.truncate(start);
-                return poison(
-                    out,
-                    entry,
-                    lines,
-                    format!("tick {k} of the entry is unreadable: {e}"),
-                );
-            }
-        }
-    }
-    lines
-}
-
 fn to_latest(tick: &str, first: &str) -> Result<LatestTick, BusError> {
     let tick: StreamTick = serde_json::from_str(tick).map_err(|e| corrupt("latest tick", e))?;
     let first_price = Price::parse(first).map_err(|e| corrupt("first price", e))?;
     Ok(LatestTick { tick, first_price })
-}
-
-/// Decodes one `realtime:updates` message: the ticks of one stream entry.
-///
-/// # Format
-/// A first line with the entry's id, then its `ticks` field: one line per
-/// tick holding its stored JSON (a `StreamTick` without `id`, which starts
-/// with its symbol). The append script publishes the pack it stored, so it
-/// builds nothing per tick; the tick ids (see [`tick_id`]) are put into the
-/// JSON here, once per message and process.
-///
-/// # Errors
-/// When the message does not have that shape.
-pub fn decode_update(message: &[u8]) -> Result<Vec<Appended>, String> {
-    let text = std::str::from_utf8(message).map_err(|e| e.to_string())?;
-    let (entry, bodies) = text.split_once('\n').ok_or("no entry id line")?;
-    let entry: StreamId = entry.parse()?;
-    bodies
-        .split('\n')
-        .enumerate()
-        .map(|(k, body)| {
-            let id = tick_id(entry, k as u64);
-            let rest = body.strip_prefix('{').ok_or("tick is not a JSON object")?;
-            // Symbols are plain characters: no escapes inside the quotes.
-            let symbol = rest
-                .strip_prefix("\"symbol\":\"")
-                .and_then(|s| s.split_once('"'))
-                .map(|(symbol, _)| symbol)
-                .ok_or("tick does not start with its symbol")?;
-            Ok(Appended {
-                id,
-                symbol: Symbol::new_checked(symbol)?,
-                json: format!("{{\"id\":\"{id}\",{rest}"),
-            })
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn decodes_ids_symbols_and_bodies() {
-        let msg = b"7-2\n{\"symbol\":\"A\",\"price\":\"1\"}\n{\"symbol\":\"B\",\"price\":\"2\"}";
-        let items = decode_update(msg).unwrap();
-        assert_eq!(items.len(), 2);
-        assert_eq!(items[1].id, StreamId::new(7, 2 * SLOTS + 1));
-        assert_eq!(items[1].symbol.as_str(), "B");
-        assert_eq!(
-            items[0].json,
-            r#"{"id":"7-20000","symbol":"A","price":"1"}"#
-        );
-    }
-
-    #[test]
-    fn tick_ids_lead_back_to_their_entry() {
-        let entry = StreamId::new(1_700_000_000_000, 3);
-        let ids: Vec<StreamId> = (0..PACK_MAX as u64).map(|k| tick_id(entry, k)).collect();
-        assert!(
-            ids.windows(2).all(|w| w[0] < w[1]),
-            "increasing within an entry"
-        );
-        assert!(ids.iter().all(|id| entry_of(*id) == entry));
-        let next = tick_id(entry.next(), 0);
-        assert!(next > *ids.last().unwrap(), "and across entries");
-        assert_eq!(
-            entries_holding(ids.iter().copied().chain([next])),
-            [entry, entry.next()]
-        );
-    }
-
-    fn entry(id: &str, ticks: &str) -> StreamEntry {
-        StreamEntry {
-            id: id.as_bytes().to_vec(),
-            ticks: Some(ticks.as_bytes().to_vec()),
-        }
-    }
-
-    #[test]
-    fn an_entry_unreadable_in_part_is_poison_whole() {
-        let good = r#"{"symbol":"A","price":"1","volume":"1","source":"s","ts":"2026-11-22T10:00:00Z","event_id":"e1","received_at":"2026-11-22T10:00:00Z"}"#;
-        let mut out = Vec::new();
-        let held = unpack_entry(
-            entry("5-1", &format!("{good}\n{good}")),
-            1,
-            Wanted::ALL,
-            &mut out,
-        );
-        assert_eq!(held, 2);
-        assert_eq!(out.len(), 2);
-        assert!(out.iter().all(|d| d.tick.is_ok()), "{out:?}");
-        assert_eq!(out[1].id, StreamId::new(5, SLOTS + 1));
-        out.clear();
-        unpack_entry(
-            entry("5-2", &format!("{good}\nnot json\n{good}")),
-            2,
-            Wanted::ALL,
-            &mut out,
-        );
-        assert_eq!(out.len(), 3, "every tick of the entry is reported");
-        assert!(out.iter().all(|d| d.tick.is_err() && d.deliveries == 2));
-        assert!(out.iter().all(|d| entry_of(d.id) == StreamId::new(5, 2)));
-        // A range inside a pack: the ticks before and after it are skipped.
-        out.clear();
-        let from = tick_id(StreamId::new(5, 3), 1);
-        let held = unpack_entry(
-            entry("5-3", &format!("{good}\n{good}\n{good}")),
-            0,
-            Wanted { from, limit: 1 },
-            &mut out,
-        );
-        assert_eq!(held, 3);
-        assert_eq!(out.iter().map(|d| d.id).collect::<Vec<_>>(), [from]);
-    }
-
-    #[test]
-    fn rejects_malformed_messages() {
-        assert!(decode_update(b"no newline").is_err());
-        assert!(decode_update(b"7-0\n{}").is_err(), "no symbol");
-        assert!(decode_update(b"7-0\n{\"price\":\"1\",\"symbol\":\"A\"}").is_err());
-        assert!(
-            decode_update(b"7-0\n{\"symbol\":\"a b\"}").is_err(),
-            "bad symbol"
-        );
-        assert!(decode_update(b"x\n{\"symbol\":\"A\"}").is_err());
-    }
 }

@@ -1,4 +1,4 @@
--- Appends a batch of validated ticks atomically (see bus/redis.rs).
+-- Appends a batch of validated ticks atomically (see bus/redis/mod.rs).
 --
 -- ARGV[1] key prefix, ARGV[2] de-dupe window (s), ARGV[3] number of ticks n,
 -- ARGV[4] most ticks per stream entry p, ARGV[5] id slots per entry,
@@ -25,12 +25,14 @@
 -- field `ticks`: their bodies joined by newlines. When the whole chunk is
 -- new, which is the usual case, that is the chunk as it came: the script
 -- touches no body. Tick k (from 0) of entry ms-s has the id
--- ms-(s * slots + k) (see bus/redis.rs). One PUBLISH per pack sends the
+-- ms-(s * slots + k) (see bus/redis/pack.rs). One PUBLISH per pack sends the
 -- entry id, a newline and the pack.
 -- Per symbol (once per call, not per tick): ticks:first keeps the first
 -- price; ticks:latest (+ its event time in ticks:latest:ts, compared as
 -- fixed-width strings) takes the symbol's newest new tick unless the stored
--- one is newer. On equal event times the later arrival wins.
+-- one is newer. On equal event times the later arrival wins: the rule of
+-- `Tick::supersedes` (core/src/tick.rs), which the embedded bus calls; the
+-- two must say the same.
 --
 -- Returns a string of '1' (appended) / '0' (duplicate), one per tick.
 local prefix, window, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
