@@ -118,7 +118,7 @@ async fn the_embedded_mode_serves_ingest_views_and_the_stream_without_redis() {
         .await
         .unwrap();
     {
-        use tickpulse_server::store::Store;
+        use tickpulse_server::store::TickStore;
         let found = store.committed(&["emb-durable".to_owned()]).await.unwrap();
         assert_eq!(found, ["emb-durable"], "committed before the answer");
     }
@@ -280,7 +280,7 @@ async fn a_sigkill_during_ingest_loses_no_acknowledged_tick() {
     let all_stored = eventually(Duration::from_secs(60), || {
         let (store, acked) = (&store, &acked);
         async move {
-            use tickpulse_server::store::Store;
+            use tickpulse_server::store::TickStore;
             let mut n = 0;
             for chunk in acked.chunks(1_000) {
                 n += store.committed(chunk).await.ok()?.len();

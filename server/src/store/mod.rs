@@ -7,21 +7,24 @@
 //! written twice); it does not decide what is written when (that is the
 //! persist consumer).
 
-pub(crate) mod ops;
+pub(crate) mod accounts;
+pub(crate) mod alerts;
 mod postgres;
 mod sessions;
 mod sqlite;
+pub(crate) mod ticks;
 
-pub use self::ops::{AlertFilter, OpsStore, UserRecord};
+pub use self::accounts::{AccountStore, UserRecord};
+pub use self::alerts::{AlertFilter, AlertStore};
 pub use self::postgres::PgStore;
 pub use self::sessions::SessionBackend;
 pub use self::sqlite::SqliteStore;
+pub use self::ticks::TickStore;
 
 use crate::config::Config;
 use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;
-use tickpulse_core::{Candle, Interval, StreamTick, Symbol, Timestamp};
 
 /// A store failure, by what the caller can do about it. The text is the
 /// cause for the log; it is never sent to a client.
@@ -42,44 +45,17 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// Ticks ([`Store`]'s own methods), accounts and alerts ([`OpsStore`]), and
-/// the session store, all in one database.
+/// One database holding the ticks ([`TickStore`]), the accounts
+/// ([`AccountStore`]), the alert log ([`AlertStore`]) and the login
+/// sessions; a backend implements all three and these.
 #[async_trait]
-pub trait Store: OpsStore {
+pub trait Store: TickStore + AccountStore + AlertStore {
     /// Creates the database when missing and applies the migrations not
     /// yet applied; until then the store is not ready.
     ///
     /// # Errors
     /// When the database cannot be reached or a migration fails.
     async fn migrate(&self) -> Result<(), StoreError>;
-
-    /// Writes the ticks in one transaction; ticks whose `event_id` is
-    /// already stored are skipped. Returns how many rows were new.
-    ///
-    /// # Errors
-    /// On any failure nothing of the batch is committed.
-    async fn insert_ticks(&self, ticks: &[StreamTick]) -> Result<u64, StoreError>;
-
-    /// Up to `limit` stored ticks of `symbol` with an event time before
-    /// `before`, newest first.
-    async fn history(
-        &self,
-        symbol: &Symbol,
-        before: Timestamp,
-        limit: usize,
-    ) -> Result<Vec<StreamTick>, StoreError>;
-
-    /// Candles of `symbol` for event times in `[from, to)`, oldest first.
-    async fn candles(
-        &self,
-        symbol: &Symbol,
-        interval: Interval,
-        from: Timestamp,
-        to: Timestamp,
-    ) -> Result<Vec<Candle>, StoreError>;
-
-    /// Which of `event_ids` are stored (committed).
-    async fn committed(&self, event_ids: &[String]) -> Result<Vec<String>, StoreError>;
 
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
@@ -112,37 +88,4 @@ pub async fn open(config: &Config) -> anyhow::Result<Option<Arc<dyn Store>>> {
         )),
         (None, Some(_)) => None,
     })
-}
-
-/// The columns of one stored tick, as both databases return them.
-pub(crate) struct StoredRow {
-    pub stream_id: String,
-    pub price: rust_decimal::Decimal,
-    pub volume: rust_decimal::Decimal,
-    pub source: String,
-    pub ts: i64,
-    pub event_id: String,
-    pub received_at: i64,
-}
-
-impl StoredRow {
-    /// Back into a tick of `symbol`; decimals are normalised ("1.50" is
-    /// "1.5"). The values were valid when written, so a failure means the
-    /// row was changed behind tickpulse's back.
-    pub(crate) fn into_tick(self, symbol: &Symbol) -> Result<StreamTick, StoreError> {
-        use tickpulse_core::{EventId, Price, Source, Tick, Volume};
-        let bad = |e: String| StoreError::Corrupt(format!("stored tick unreadable: {e}"));
-        Ok(StreamTick {
-            id: self.stream_id.parse().map_err(bad)?,
-            tick: Tick {
-                symbol: symbol.clone(),
-                price: Price::new_checked(self.price.normalize()).map_err(bad)?,
-                volume: Volume::new_checked(self.volume.normalize()).map_err(bad)?,
-                source: Source::new_checked(&self.source).map_err(bad)?,
-                ts: Timestamp::from_nanos(self.ts),
-                event_id: EventId::new_checked(&self.event_id).map_err(bad)?,
-            },
-            received_at: Timestamp::from_nanos(self.received_at),
-        })
-    }
 }

@@ -1,7 +1,8 @@
 //! [`PgStore`]: the store on Postgres (`md_ticks`, see `migrations/`).
 
+use super::ticks::StoredRow;
 use super::SessionBackend;
-use super::{Store, StoreError, StoredRow};
+use super::{Store, StoreError, TickStore};
 use async_trait::async_trait;
 use rust_decimal::Decimal;
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -200,14 +201,12 @@ fn unavailable(e: sqlx::Error) -> StoreError {
     }
 }
 
-super::ops::ops_store!(PgStore);
+super::accounts::account_store!(PgStore);
+super::ticks::select_history!(sqlx::PgPool);
+super::alerts::alert_store!(PgStore);
 
 #[async_trait]
-impl Store for PgStore {
-    async fn migrate(&self) -> Result<(), StoreError> {
-        self.create_and_migrate().await
-    }
-
+impl TickStore for PgStore {
     async fn insert_ticks(&self, ticks: &[StreamTick]) -> Result<u64, StoreError> {
         if ticks.is_empty() {
             return Ok(0);
@@ -229,17 +228,7 @@ impl Store for PgStore {
         before: Timestamp,
         limit: usize,
     ) -> Result<Vec<StreamTick>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT event_id, stream_id, price, volume, source, ts, received_at FROM md_ticks
-             WHERE symbol = $1 AND ts < $2 ORDER BY ts DESC, stream_id DESC LIMIT $3",
-        )
-        .bind(symbol.as_str())
-        .bind(before.as_nanos())
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        rows.iter().map(|row| to_tick(symbol, row)).collect()
+        select_history(&self.pool, symbol, before, limit).await
     }
 
     async fn candles(
@@ -292,6 +281,13 @@ impl Store for PgStore {
             .fetch_all(&self.pool)
             .await
             .map_err(unavailable)
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        self.create_and_migrate().await
     }
 
     fn backend(&self) -> &'static str {

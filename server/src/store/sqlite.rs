@@ -6,8 +6,9 @@
 //! aggregated in Rust ([`tickpulse_core::CandleBuilder`]) from the rows in
 //! event-time order, since SQLite cannot compare decimal strings.
 
+use super::ticks::StoredRow;
 use super::SessionBackend;
-use super::{Store, StoreError, StoredRow};
+use super::{Store, StoreError, TickStore};
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use sqlx::sqlite::{
@@ -86,18 +87,12 @@ fn unavailable(e: sqlx::Error) -> StoreError {
     }
 }
 
-super::ops::ops_store!(SqliteStore);
+super::accounts::account_store!(SqliteStore);
+super::ticks::select_history!(sqlx::SqlitePool);
+super::alerts::alert_store!(SqliteStore);
 
 #[async_trait]
-impl Store for SqliteStore {
-    async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR
-            .run(&self.pool)
-            .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        self.sessions().migrate().await.map_err(unavailable)
-    }
-
+impl TickStore for SqliteStore {
     async fn insert_ticks(&self, ticks: &[StreamTick]) -> Result<u64, StoreError> {
         if ticks.is_empty() {
             return Ok(0);
@@ -143,17 +138,7 @@ impl Store for SqliteStore {
         before: Timestamp,
         limit: usize,
     ) -> Result<Vec<StreamTick>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT event_id, stream_id, price, volume, source, ts, received_at FROM md_ticks
-             WHERE symbol = ? AND ts < ? ORDER BY ts DESC, stream_id DESC LIMIT ?",
-        )
-        .bind(symbol.as_str())
-        .bind(before.as_nanos())
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        rows.iter().map(|row| to_tick(symbol, row)).collect()
+        select_history(&self.pool, symbol, before, limit).await
     }
 
     async fn candles(
@@ -199,6 +184,17 @@ impl Store for SqliteStore {
             found.extend(query.fetch_all(&self.pool).await.map_err(unavailable)?);
         }
         Ok(found)
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        self.sessions().migrate().await.map_err(unavailable)
     }
 
     fn backend(&self) -> &'static str {
