@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod bus;
+
 use std::net::TcpListener as StdListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};

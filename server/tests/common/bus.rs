@@ -1,0 +1,131 @@
+//! The bus fixtures of the bus conformance suite and the Redis-only bus
+//! tests: a bus of each backend for one test, and small helpers over it.
+
+use std::sync::Arc;
+use std::time::Duration;
+use tickpulse_core::{StreamId, Tick, Timestamp};
+use tickpulse_server::bus::redis::RedisSettings;
+use tickpulse_server::bus::{Bus, MemoryBus, MemorySettings, Read, RedisBus};
+
+/// A bus for one test, and whatever cleans up after it.
+pub struct Fixture {
+    pub bus: Arc<dyn Bus>,
+    pub _cleanup: Option<Cleanup>,
+}
+
+pub trait Backend {
+    fn bus(retain: Duration, dedupe_ttl: Duration) -> Fixture;
+}
+
+pub struct Redis;
+pub struct Memory;
+
+impl Backend for Redis {
+    fn bus(retain: Duration, dedupe_ttl: Duration) -> Fixture {
+        let prefix = format!(
+            "test:conformance:{}:{}:",
+            std::process::id(),
+            Timestamp::now().as_nanos()
+        );
+        let bus = RedisBus::new(RedisSettings {
+            url: super::redis_url(),
+            prefix: prefix.clone(),
+            timeout: Duration::from_secs(2),
+            dedupe_ttl_secs: dedupe_ttl.as_secs().max(1),
+            stream_retain: retain,
+        })
+        .unwrap();
+        Fixture {
+            bus: Arc::new(bus),
+            _cleanup: Some(Cleanup(prefix)),
+        }
+    }
+}
+
+impl Backend for Memory {
+    fn bus(retain: Duration, dedupe_ttl: Duration) -> Fixture {
+        Fixture {
+            bus: Arc::new(MemoryBus::new(MemorySettings {
+                dedupe_ttl,
+                stream_retain: retain,
+            })),
+            _cleanup: None,
+        }
+    }
+}
+
+/// Deletes the keys of a prefix when dropped.
+pub struct Cleanup(pub String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        super::delete_keys(&super::redis_url(), &self.0);
+    }
+}
+
+pub fn plain<B: Backend>() -> Fixture {
+    B::bus(Duration::ZERO, Duration::from_secs(60))
+}
+
+pub fn tick_at(symbol: &str, price: &str, event_id: &str, ts_ms: i64) -> Tick {
+    let mut t = super::tick(symbol, price, event_id);
+    t["ts"] = ts_ms.into();
+    serde_json::from_value(t).unwrap()
+}
+
+pub fn ticks(prefix: &str, n: usize) -> Vec<Tick> {
+    (0..n)
+        .map(|i| serde_json::from_value(super::tick("BUS", "1", &format!("{prefix}{i}"))).unwrap())
+        .collect()
+}
+
+pub fn ids(entries: &[tickpulse_server::bus::Delivered]) -> Vec<StreamId> {
+    entries.iter().map(|d| d.id).collect()
+}
+
+pub const SHORT: Duration = Duration::from_millis(10);
+
+/// Appends `n` new ticks with event ids `{prefix}0…`, one call each: the
+/// group tests below act on single ticks, and a backend may hand out the
+/// ticks of one call together (the Redis bus packs them into one entry;
+/// see the `redis_…` tests at the end).
+pub async fn fill(bus: &Arc<dyn Bus>, prefix: &str, n: usize) {
+    for tick in ticks(prefix, n) {
+        let accepted = bus.append(&[tick], Timestamp::now()).await.unwrap();
+        assert_eq!(accepted, [true], "a new tick");
+    }
+}
+
+/// Up to `count` entries never delivered to `group`, for `consumer`.
+pub async fn read_new(
+    bus: &Arc<dyn Bus>,
+    group: &str,
+    consumer: &str,
+    count: usize,
+) -> Vec<tickpulse_server::bus::Delivered> {
+    bus.read_group(group, consumer, Read::New(SHORT), count)
+        .await
+        .unwrap()
+}
+
+/// Up to `count` entries pending for `consumer` of `group`, delivered again.
+pub async fn read_own(
+    bus: &Arc<dyn Bus>,
+    group: &str,
+    consumer: &str,
+    count: usize,
+) -> Vec<tickpulse_server::bus::Delivered> {
+    bus.read_group(group, consumer, Read::OwnPending, count)
+        .await
+        .unwrap()
+}
+
+/// Entries in the stream (one per tick when appended one at a time).
+pub async fn length(bus: &Arc<dyn Bus>) -> u64 {
+    bus.stream_stats().await.unwrap().length
+}
+
+/// Ticks in the stream.
+pub async fn in_stream(bus: &Arc<dyn Bus>) -> usize {
+    bus.range(StreamId::ZERO, 10_000).await.unwrap().len()
+}

@@ -1,0 +1,343 @@
+//! The store: every test below runs against Postgres (a database of its own)
+//! and against SQLite (a file of its own), under the same name
+//! (`postgres_store::…`, `sqlite_store::…`).
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+use tickpulse_core::{StreamTick, Symbol, Timestamp};
+
+use tickpulse_core::{candles, Interval};
+use tickpulse_server::store::{PgStore, SqliteStore, Store};
+
+struct StoreFixture {
+    store: Arc<dyn Store>,
+    _db: Option<common::TestDb>,
+    dir: Option<std::path::PathBuf>,
+}
+
+impl Drop for StoreFixture {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+trait StoreBackend {
+    async fn store() -> StoreFixture;
+}
+
+struct Postgres;
+struct Sqlite;
+
+impl StoreBackend for Postgres {
+    async fn store() -> StoreFixture {
+        let db = common::TestDb::create().await;
+        let store = PgStore::new(&db.url, Duration::from_secs(5)).unwrap();
+        store.migrate().await.unwrap();
+        StoreFixture {
+            store: Arc::new(store),
+            _db: Some(db),
+            dir: None,
+        }
+    }
+}
+
+impl StoreBackend for Sqlite {
+    async fn store() -> StoreFixture {
+        let dir = std::env::temp_dir().join(format!(
+            "tickpulse-store-{}-{}",
+            std::process::id(),
+            Timestamp::now().as_nanos()
+        ));
+        let store = SqliteStore::open(&dir.join("ticks.db")).await.unwrap();
+        store.migrate().await.unwrap();
+        StoreFixture {
+            store: Arc::new(store),
+            _db: None,
+            dir: Some(dir),
+        }
+    }
+}
+
+macro_rules! store_conformance {
+    ($($name:ident),* $(,)?) => {
+        mod postgres_store {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name::<super::Postgres>().await;
+            })*
+        }
+        mod sqlite_store {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name::<super::Sqlite>().await;
+            })*
+        }
+    };
+}
+
+store_conformance!(
+    each_event_id_is_stored_once,
+    prices_and_volumes_come_back_exact,
+    history_is_newest_first_before_a_time,
+    candles_match_the_same_computation_in_rust,
+    a_migrated_store_answers,
+    accounts_are_added_once_changed_and_removed,
+    alerts_are_logged_and_filtered_newest_first,
+);
+
+/// A stream tick as the stream would hand it out.
+fn stored(
+    n: u64,
+    symbol: &str,
+    price: &str,
+    volume: &str,
+    ts_ms: i64,
+    event_id: &str,
+) -> StreamTick {
+    serde_json::from_value(serde_json::json!({
+        "id": format!("{}-{n}", 1_795_000_000_000u64 + n / 100), "symbol": symbol,
+        "price": price, "volume": volume, "source": "test", "ts": ts_ms,
+        "event_id": event_id, "received_at": ts_ms + 1,
+    }))
+    .unwrap()
+}
+
+async fn each_event_id_is_stored_once<B: StoreBackend>() {
+    let f = B::store().await;
+    let t0 = common::now_ms() - 60_000;
+    let batch: Vec<StreamTick> = (0..5)
+        .map(|i| stored(i, "ONCE", "1", "1", t0 + i as i64, &format!("once-{i}")))
+        .collect();
+    assert_eq!(f.store.insert_ticks(&batch).await.unwrap(), 5);
+    // Written again, with two new ones: only those count.
+    let mut again = batch[2..].to_vec();
+    again.push(stored(5, "ONCE", "1", "1", t0 + 5, "once-5"));
+    again.push(stored(6, "ONCE", "1", "1", t0 + 6, "once-6"));
+    assert_eq!(f.store.insert_ticks(&again).await.unwrap(), 2);
+    assert_eq!(f.store.insert_ticks(&[]).await.unwrap(), 0);
+    let asked: Vec<String> = ["once-0", "once-6", "never"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    let mut found = f.store.committed(&asked).await.unwrap();
+    found.sort();
+    assert_eq!(found, ["once-0", "once-6"]);
+    let history = f
+        .store
+        .history(&Symbol::new("ONCE"), Timestamp::now(), 100)
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 7);
+}
+
+async fn prices_and_volumes_come_back_exact<B: StoreBackend>() {
+    let f = B::store().await;
+    let t0 = common::now_ms() - 60_000;
+    let tick = stored(
+        1,
+        "EXACT",
+        "64000.123456789012345678",
+        "1.50",
+        t0,
+        r"exact\1",
+    );
+    f.store
+        .insert_ticks(std::slice::from_ref(&tick))
+        .await
+        .unwrap();
+    let back = f
+        .store
+        .history(&Symbol::new("EXACT"), Timestamp::now(), 1)
+        .await
+        .unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].tick.price.to_string(), "64000.123456789012345678");
+    assert_eq!(back[0].tick.volume.to_string(), "1.5");
+    assert_eq!(back[0].tick.event_id, tick.tick.event_id);
+    assert_eq!(back[0].id, tick.id);
+    assert_eq!(back[0].tick.ts, tick.tick.ts);
+    assert_eq!(back[0].received_at, tick.received_at);
+    assert_eq!(back[0].tick.source, tick.tick.source);
+}
+
+async fn history_is_newest_first_before_a_time<B: StoreBackend>() {
+    let f = B::store().await;
+    let t0 = common::now_ms() - 60_000;
+    let ticks: Vec<StreamTick> = (0..10)
+        .map(|i| {
+            stored(
+                i,
+                "HIST",
+                "2",
+                "1",
+                t0 + 10 * i as i64,
+                &format!("hist-{i}"),
+            )
+        })
+        .collect();
+    // Another symbol in between must not show.
+    let mut all = ticks.clone();
+    all.push(stored(50, "OTHER", "3", "1", t0 + 5, "other-1"));
+    f.store.insert_ticks(&all).await.unwrap();
+    let before = Timestamp::from_epoch_millis(t0 + 75).unwrap();
+    let page = f
+        .store
+        .history(&Symbol::new("HIST"), before, 3)
+        .await
+        .unwrap();
+    let got: Vec<&str> = page.iter().map(|t| t.tick.event_id.as_str()).collect();
+    assert_eq!(got, ["hist-7", "hist-6", "hist-5"]);
+}
+
+async fn candles_match_the_same_computation_in_rust<B: StoreBackend>() {
+    let f = B::store().await;
+    let start = (common::now_ms() / 60_000 - 10) * 60_000;
+    // 300 ticks over five minutes, prices up and down, some at one time.
+    let ticks: Vec<StreamTick> = (0..300u64)
+        .map(|i| {
+            let ts = start + (i as i64 / 2) * 2_000;
+            let price = format!("{}.{:02}", 100 + (i * 37 % 23), i % 100);
+            let volume = format!("0.{}", 1 + i % 9);
+            stored(i, "CNDL", &price, &volume, ts, &format!("cndl-{i}"))
+        })
+        .collect();
+    f.store.insert_ticks(&ticks).await.unwrap();
+    let from = Timestamp::from_epoch_millis(start).unwrap();
+    let to = Timestamp::from_epoch_millis(start + 5 * 60_000).unwrap();
+    for interval in [Interval::S1, Interval::M1, Interval::M5] {
+        let got = f
+            .store
+            .candles(&Symbol::new("CNDL"), interval, from, to)
+            .await
+            .unwrap();
+        assert_eq!(got, candles(&ticks, interval), "{interval}");
+    }
+    // Only [from, to): a window of the first minute.
+    let first_minute = f
+        .store
+        .candles(
+            &Symbol::new("CNDL"),
+            Interval::M1,
+            from,
+            Timestamp::from_epoch_millis(start + 60_000).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(first_minute.len(), 1);
+    assert_eq!(first_minute[0].trades, 60);
+}
+
+async fn a_migrated_store_answers<B: StoreBackend>() {
+    let f = B::store().await;
+    f.store.ping().await.unwrap();
+    // Migrating again changes nothing.
+    f.store.migrate().await.unwrap();
+    f.store.ping().await.unwrap();
+}
+
+async fn accounts_are_added_once_changed_and_removed<B: StoreBackend>() {
+    use tickpulse_core::account::Role;
+    use tickpulse_server::store::UserRecord;
+    let f = B::store().await;
+    let s = &f.store;
+    assert_eq!(s.user_count().await.unwrap(), 0);
+    let user = |name: &str, role| UserRecord {
+        username: name.into(),
+        password_hash: format!("$argon2id$hash-of-{name}"),
+        role,
+        created_at: 1_795_000_000_000,
+    };
+    assert!(s.add_user(&user("zoe", Role::Viewer)).await.unwrap());
+    assert!(s.add_user(&user("adam", Role::Admin)).await.unwrap());
+    assert!(
+        !s.add_user(&user("zoe", Role::Admin)).await.unwrap(),
+        "a taken name is refused and left as it was"
+    );
+    assert_eq!(s.user_count().await.unwrap(), 2);
+    let all = s.users().await.unwrap();
+    assert_eq!(all, [user("adam", Role::Admin), user("zoe", Role::Viewer)]);
+    assert_eq!(
+        s.user("zoe").await.unwrap(),
+        Some(user("zoe", Role::Viewer))
+    );
+    assert_eq!(s.user("nobody").await.unwrap(), None);
+    assert!(s.set_password("zoe", "$argon2id$new").await.unwrap());
+    assert!(!s.set_password("nobody", "$argon2id$new").await.unwrap());
+    assert_eq!(
+        s.user("zoe").await.unwrap().unwrap().password_hash,
+        "$argon2id$new"
+    );
+    assert!(s.remove_user("zoe").await.unwrap());
+    assert!(!s.remove_user("zoe").await.unwrap());
+    assert_eq!(s.user_count().await.unwrap(), 1);
+}
+
+async fn alerts_are_logged_and_filtered_newest_first<B: StoreBackend>() {
+    use tickpulse_core::health::{Alert, Severity};
+    use tickpulse_server::store::AlertFilter;
+    let f = B::store().await;
+    let s = &f.store;
+    let alert = |at: i64, kind: &str, subject: &str, severity| Alert {
+        id: 0,
+        at,
+        kind: kind.into(),
+        subject: subject.into(),
+        severity,
+        message: format!("{kind} {subject}"),
+    };
+    s.add_alerts(&[
+        alert(1, "node.suspect", "n1", Severity::Warning),
+        alert(2, "node.down", "n1", Severity::Critical),
+        alert(3, "feed.stale", "sim", Severity::Warning),
+    ])
+    .await
+    .unwrap();
+    s.add_alerts(&[alert(4, "node.recovered", "n1", Severity::Info)])
+        .await
+        .unwrap();
+    let all = s
+        .alerts(&AlertFilter {
+            limit: 10,
+            ..AlertFilter::default()
+        })
+        .await
+        .unwrap();
+    let at: Vec<i64> = all.iter().map(|a| a.at).collect();
+    assert_eq!(at, [4, 3, 2, 1], "newest first");
+    assert!(all.windows(2).all(|w| w[0].id > w[1].id), "ids grow");
+    assert_eq!(all[1].message, "feed.stale sim");
+    let nodes = s
+        .alerts(&AlertFilter {
+            scope: Some("node".into()),
+            limit: 10,
+            ..AlertFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(nodes.len(), 3);
+    let critical = s
+        .alerts(&AlertFilter {
+            severity: Some(Severity::Critical),
+            subject: Some("n1".into()),
+            limit: 10,
+            ..AlertFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(critical.len(), 1);
+    assert_eq!(critical[0].kind, "node.down");
+    let page = s
+        .alerts(&AlertFilter {
+            before_id: Some(all[1].id),
+            limit: 1,
+            ..AlertFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].at, 2, "the page after the second newest");
+}
