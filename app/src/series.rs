@@ -136,11 +136,13 @@ mod tests {
     use super::*;
 
     fn tick(id: u64, ms: i64, price: &str, volume: &str) -> StreamTick {
-        serde_json::from_value(serde_json::json!({
-            "id": format!("{id}-0"), "symbol": "AAPL", "price": price, "volume": volume,
-            "source": "t", "ts": ms, "event_id": format!("e{id}"), "received_at": ms
-        }))
-        .unwrap()
+        tickpulse_core::fixture::stream_tick("AAPL")
+            .id(tickpulse_core::StreamId::new(id, 0))
+            .price(price)
+            .volume(volume)
+            .ts_ms(ms)
+            .event_id(&format!("e{id}"))
+            .build()
     }
 
     const T0: i64 = 1_795_000_020_000; // a whole minute

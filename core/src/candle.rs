@@ -171,11 +171,13 @@ mod tests {
     use super::*;
 
     fn tick(id: u64, ms: i64, price: &str, volume: &str) -> StreamTick {
-        serde_json::from_value(serde_json::json!({
-            "id": format!("{id}-0"), "symbol": "C", "price": price, "volume": volume,
-            "source": "t", "ts": ms, "event_id": format!("e{id}"), "received_at": ms
-        }))
-        .unwrap()
+        crate::fixture::stream_tick("C")
+            .id(crate::StreamId::new(id, 0))
+            .price(price)
+            .volume(volume)
+            .ts_ms(ms)
+            .event_id(&format!("e{id}"))
+            .build()
     }
 
     #[test]

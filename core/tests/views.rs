@@ -9,12 +9,14 @@ use tickpulse_core::{StreamTick, SymbolWindow, Timestamp, View, WindowSettings};
 const T0_MS: i64 = 1_795_341_600_000;
 
 fn tick(id: u64, at_secs: i64, price: &str, volume: &str) -> StreamTick {
-    serde_json::from_value(serde_json::json!({
-        "id": format!("{}-0", 1_000 + id), "symbol": "ACME", "price": price, "volume": volume,
-        "source": "t", "ts": T0_MS + at_secs * 1_000, "event_id": format!("e{id}"),
-        "received_at": T0_MS + at_secs * 1_000 + 5
-    }))
-    .unwrap()
+    tickpulse_core::fixture::stream_tick("ACME")
+        .id(tickpulse_core::StreamId::new(1_000 + id, 0))
+        .price(price)
+        .volume(volume)
+        .ts_ms(T0_MS + at_secs * 1_000)
+        .event_id(&format!("e{id}"))
+        .received_ms(T0_MS + at_secs * 1_000 + 5)
+        .build()
 }
 
 struct Step {

@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
-use tickpulse_core::{StreamTick, Symbol, Timestamp};
+use tickpulse_core::{StreamId, StreamTick, Symbol, Timestamp};
 
 use tickpulse_core::{candles, Interval};
 use tickpulse_server::store::{PgStore, SqliteStore, Store};
@@ -98,12 +98,15 @@ fn stored(
     ts_ms: i64,
     event_id: &str,
 ) -> StreamTick {
-    serde_json::from_value(serde_json::json!({
-        "id": format!("{}-{n}", 1_795_000_000_000u64 + n / 100), "symbol": symbol,
-        "price": price, "volume": volume, "source": "test", "ts": ts_ms,
-        "event_id": event_id, "received_at": ts_ms + 1,
-    }))
-    .unwrap()
+    tickpulse_core::fixture::stream_tick(symbol)
+        .id(StreamId::new(1_795_000_000_000u64 + n / 100, n))
+        .price(price)
+        .volume(volume)
+        .source("test")
+        .ts_ms(ts_ms)
+        .event_id(event_id)
+        .received_ms(ts_ms + 1)
+        .build()
 }
 
 async fn each_event_id_is_stored_once<B: StoreBackend>() {
