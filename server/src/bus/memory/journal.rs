@@ -223,19 +223,44 @@ impl Journal {
     }
 
     /// Adds the lines written since the snapshot to `tmp` and puts it in
-    /// the journal's place.
+    /// the journal's place, all at once (the bus itself does it in two
+    /// steps, see `MemoryBus::compact`).
     ///
     /// # Errors
     /// When a step fails; the old journal then stays in use.
+    #[cfg(test)]
     pub fn finish_rewrite(&mut self, tmp: &Path) -> Result<(), BusError> {
+        let head = self.tail_from(0);
+        if let Err(e) = append_synced(tmp, &head) {
+            self.abort_rewrite(tmp);
+            return Err(e);
+        }
+        self.finish_rewrite_after(tmp, head.len())
+    }
+
+    /// The lines written since the rewrite began, from byte `from` on.
+    pub fn tail_from(&self, from: usize) -> Vec<u8> {
+        self.tail
+            .as_deref()
+            .map_or_else(Vec::new, |t| t.get(from..).unwrap_or_default().to_vec())
+    }
+
+    /// The last step of a rewrite whose `tmp` already holds the snapshot and
+    /// the first `synced` bytes of the lines written since: adds the rest
+    /// (a short write) and puts `tmp` in the journal's place (a rename). No
+    /// fsync: the lines added here are as safe as any appended line.
+    ///
+    /// # Errors
+    /// When a step fails; the old journal then stays in use.
+    pub fn finish_rewrite_after(&mut self, tmp: &Path, synced: usize) -> Result<(), BusError> {
         let tail = self.tail.take().unwrap_or_default();
         let finish = || -> Result<File, BusError> {
             let mut file = OpenOptions::new()
                 .append(true)
                 .open(tmp)
                 .map_err(|e| failed("open", tmp, e))?;
-            file.write_all(&tail).map_err(|e| failed("write", tmp, e))?;
-            file.sync_all().map_err(|e| failed("sync", tmp, e))?;
+            file.write_all(tail.get(synced..).unwrap_or_default())
+                .map_err(|e| failed("write", tmp, e))?;
             std::fs::rename(tmp, &self.path).map_err(|e| failed("replace", &self.path, e))?;
             Ok(file)
         };
@@ -261,6 +286,20 @@ impl Journal {
         self.tail = None;
         let _ = std::fs::remove_file(tmp);
     }
+}
+
+/// Appends `lines` to `tmp` and syncs it (blocking; run it off the async
+/// threads).
+///
+/// # Errors
+/// When the file cannot be written.
+pub fn append_synced(tmp: &Path, lines: &[u8]) -> Result<(), BusError> {
+    let mut file = OpenOptions::new()
+        .append(true)
+        .open(tmp)
+        .map_err(|e| failed("open", tmp, e))?;
+    file.write_all(lines).map_err(|e| failed("write", tmp, e))?;
+    file.sync_all().map_err(|e| failed("sync", tmp, e))
 }
 
 /// Writes a snapshot to `tmp` and syncs it (blocking; run it off the

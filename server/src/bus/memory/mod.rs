@@ -31,7 +31,7 @@ use std::collections::HashSet;
 #[cfg(test)]
 use std::fs::OpenOptions;
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 use tickpulse_core::{LatestTick, StreamId, StreamTick, Symbol, Tick, Timestamp, View};
 use tokio::sync::{broadcast, Notify};
@@ -50,7 +50,8 @@ pub struct MemorySettings {
 }
 
 pub struct MemoryBus {
-    state: Mutex<State>,
+    /// Shared with the journal rewrite, which runs on a blocking thread.
+    state: Arc<Mutex<State>>,
     settings: MemorySettings,
     /// Woken on every append, for blocked group reads.
     appended: Notify,
@@ -61,7 +62,7 @@ impl MemoryBus {
     /// A bus that keeps everything in memory only.
     pub fn new(settings: MemorySettings) -> Self {
         Self {
-            state: Mutex::new(State::default()),
+            state: Arc::new(Mutex::new(State::default())),
             settings,
             appended: Notify::new(),
             updates: broadcast::channel(CHANNEL_CAPACITY).0,
@@ -100,6 +101,11 @@ impl MemoryBus {
     /// Rewrites the journal from the current state now (it happens by
     /// itself after the journal has grown by `COMPACT_AFTER`).
     ///
+    /// Every file operation runs on a blocking thread, never on a runtime
+    /// worker: the snapshot and the lines written meanwhile are written and
+    /// synced without the bus's lock; only the last step (the lines of the
+    /// last moments, a short write, and the rename) takes it.
+    ///
     /// # Errors
     /// When the journal cannot be written; the old one stays.
     pub async fn compact(&self) -> Result<(), BusError> {
@@ -112,31 +118,40 @@ impl MemoryBus {
             (records, tmp)
         };
         let count = records.len();
-        let path = tmp.clone();
-        let written = tokio::task::spawn_blocking(move || journal::write_snapshot(&path, &records))
-            .await
-            .unwrap_or_else(|e| {
-                Err(BusError::new(
-                    BACKEND,
-                    Failure::Unavailable,
-                    format!("journal rewrite stopped: {e}"),
-                ))
-            });
-        let mut state = self.state();
-        let Some(journal) = state.journal.as_mut() else {
-            return Ok(());
-        };
-        match written {
-            Ok(()) => {
-                journal.finish_rewrite(&tmp)?;
-                tracing::info!(records = count, "bus journal rewritten");
-                Ok(())
-            }
-            Err(e) => {
-                journal.abort_rewrite(&tmp);
+        let shared = self.state.clone();
+        let rewrite = tokio::task::spawn_blocking(move || -> Result<(), BusError> {
+            let lock = || shared.lock().unwrap_or_else(PoisonError::into_inner);
+            let give_up = |e: BusError| {
+                if let Some(journal) = lock().journal.as_mut() {
+                    journal.abort_rewrite(&tmp);
+                }
                 Err(e)
+            };
+            if let Err(e) = journal::write_snapshot(&tmp, &records) {
+                return give_up(e);
             }
-        }
+            let head = lock()
+                .journal
+                .as_ref()
+                .map(|j| j.tail_from(0))
+                .unwrap_or_default();
+            if let Err(e) = journal::append_synced(&tmp, &head) {
+                return give_up(e);
+            }
+            match lock().journal.as_mut() {
+                Some(journal) => journal.finish_rewrite_after(&tmp, head.len()),
+                None => Ok(()),
+            }
+        });
+        rewrite.await.unwrap_or_else(|e| {
+            Err(BusError::new(
+                BACKEND,
+                Failure::Unavailable,
+                format!("journal rewrite stopped: {e}"),
+            ))
+        })?;
+        tracing::info!(records = count, "bus journal rewritten");
+        Ok(())
     }
 
     /// The dead letters, oldest first.
