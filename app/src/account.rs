@@ -3,7 +3,7 @@
 //! functions, which answer with a redirect: they work the same with and
 //! without WASM.
 
-use crate::error::Refusal;
+use crate::error::{AppError, Refusal};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use tickpulse_core::account::{Role, SignedIn};
@@ -36,37 +36,45 @@ pub async fn login(
     username: String,
     password: String,
     next: Option<String>,
-) -> Result<(), ServerFnError> {
+) -> Result<(), AppError> {
     let admin = crate::ssr::services()?.admin;
     let parts = crate::ssr::request()?;
     let next = safe_next(next.as_deref());
+    // A plain form posts here: every outcome is a redirect, so the page
+    // works the same without WASM; a refusal goes back to the login page.
     match admin.login(&parts, &username, &password).await {
         Ok(_) => leptos_axum::redirect(&next),
-        Err(refusal) => leptos_axum::redirect(&format!(
-            "/login?{}&next={}",
-            refusal.query(),
-            encode(&next)
-        )),
+        Err(e) => {
+            let refusal = match e {
+                AppError::SignIn(refusal) => refusal,
+                _ => Refusal::Unavailable,
+            };
+            leptos_axum::redirect(&format!(
+                "/login?{}&next={}",
+                refusal.query(),
+                encode(&next)
+            ));
+        }
     }
     Ok(())
 }
 
 /// Ends the session and goes to the login page.
 #[server(prefix = "/auth", endpoint = "logout")]
-pub async fn logout() -> Result<(), ServerFnError> {
+pub async fn logout() -> Result<(), AppError> {
     let admin = crate::ssr::services()?.admin;
     let parts = crate::ssr::request()?;
-    admin.logout(&parts).await.map_err(ServerFnError::new)?;
+    admin.logout(&parts).await.map_err(AppError::respond)?;
     leptos_axum::redirect("/login?signed_out=1");
     Ok(())
 }
 
 /// Who is signed in, if anyone.
 #[server(prefix = "/auth", endpoint = "whoami")]
-pub async fn whoami() -> Result<Option<SignedIn>, ServerFnError> {
+pub async fn whoami() -> Result<Option<SignedIn>, AppError> {
     let admin = crate::ssr::services()?.admin;
     let parts = crate::ssr::request()?;
-    admin.current(&parts).await.map_err(ServerFnError::new)
+    admin.current(&parts).await
 }
 
 /// The site bar: links, and who is signed in with a sign-out button.

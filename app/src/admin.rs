@@ -7,35 +7,28 @@
 //! the monitor raises them.
 
 use crate::components::{Connection, StatusBadge};
+use crate::error::AppError;
 use crate::format::{ago, bytes, hms};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
-use serde::{Deserialize, Serialize};
 use tickpulse_core::health::{Alert, Health};
 
-/// What the page gets.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum HealthAnswer {
-    Health(Box<Health>),
-    SignIn,
-    Forbidden,
-    Unavailable(String),
-}
-
+/// The health view, for an admin; otherwise why not, with the status
+/// (401, 403, 503) set on the page's response.
 #[server(prefix = "/auth", endpoint = "health")]
-pub async fn load_health() -> Result<HealthAnswer, ServerFnError> {
+pub async fn load_health() -> Result<Box<Health>, AppError> {
     use tickpulse_core::account::Role;
     let admin = crate::ssr::services()?.admin;
     let parts = crate::ssr::request()?;
-    Ok(match admin.current(&parts).await {
-        Err(e) => HealthAnswer::Unavailable(e),
-        Ok(None) => HealthAnswer::SignIn,
-        Ok(Some(user)) if user.role != Role::Admin => HealthAnswer::Forbidden,
-        Ok(Some(_)) => match admin.health().await {
-            Ok(h) => HealthAnswer::Health(Box::new(h)),
-            Err(e) => HealthAnswer::Unavailable(e),
-        },
-    })
+    match admin.current(&parts).await.map_err(AppError::respond)? {
+        None => Err(AppError::SignInRequired.respond()),
+        Some(user) if user.role != Role::Admin => Err(AppError::Forbidden.respond()),
+        Some(_) => admin
+            .health()
+            .await
+            .map(Box::new)
+            .map_err(AppError::respond),
+    }
 }
 
 /// The alerts the filters let through: `scope` (`node`/`feed`),
@@ -115,18 +108,15 @@ pub fn HealthPage() -> impl IntoView {
             <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match answer.await {
-                        Ok(HealthAnswer::Health(h)) => view! { <LiveHealth initial=*h status/> }.into_any(),
-                        Ok(HealthAnswer::SignIn) => view! {
+                        Ok(h) => view! { <LiveHealth initial=*h status/> }.into_any(),
+                        Err(AppError::SignInRequired) => view! {
                             <p class="error" role="alert">
                                 "Sign in as an admin to see this page. "
                                 <a href="/login?next=/admin/health" rel="external">"Sign in"</a>
                             </p>
                         }.into_any(),
-                        Ok(HealthAnswer::Forbidden) => view! {
+                        Err(AppError::Forbidden) => view! {
                             <p class="error" role="alert">"This page is for admins."</p>
-                        }.into_any(),
-                        Ok(HealthAnswer::Unavailable(e)) => view! {
-                            <p class="error" role="alert">"Health is unavailable right now: " {e}</p>
                         }.into_any(),
                         Err(e) => view! {
                             <p class="error" role="alert">"Health is unavailable right now: " {e.to_string()}</p>

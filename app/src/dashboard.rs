@@ -9,6 +9,7 @@
 //! page reads all views again, so nothing missed while it was away stays.
 
 use crate::components::{Connection, StatusBadge};
+use crate::error::AppError;
 use leptos::prelude::*;
 use std::collections::HashMap;
 use tickpulse_client::{CacheConfig, PriceCache, Update as Cached};
@@ -16,12 +17,12 @@ use tickpulse_core::{Symbol, View};
 
 /// The View of every symbol, ordered by symbol.
 #[server]
-pub async fn load_views() -> Result<Vec<View>, ServerFnError> {
+pub async fn load_views() -> Result<Vec<View>, AppError> {
     crate::ssr::services()?
         .market
         .views()
         .await
-        .map_err(ServerFnError::new)
+        .map_err(|e| AppError::Unavailable(e).respond())
 }
 
 /// Which way the price moved with the last update of a row.

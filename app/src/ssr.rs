@@ -2,9 +2,9 @@
 //! The server crate implements them with the same functions its JSON API
 //! uses; the pages never see Redis or the database.
 
-use crate::error::Refusal;
+use crate::error::AppError;
 use axum::http::request::Parts;
-use leptos::prelude::{use_context, ServerFnError};
+use leptos::prelude::use_context;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -14,7 +14,8 @@ use tickpulse_core::{Candle, Interval, LatestTick, StreamTick, Symbol, View};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Read access to live market data. Errors are messages for the reader.
+/// Read access to live market data. Errors are messages for the reader;
+/// the server functions make them [`AppError::Unavailable`].
 pub trait MarketData: Send + Sync + 'static {
     /// The latest tick of every symbol, ordered by symbol.
     fn latest_all(&self) -> BoxFuture<'_, Result<Vec<LatestTick>, String>>;
@@ -45,13 +46,14 @@ pub trait Admin: Send + Sync + 'static {
         parts: &'a Parts,
         username: &'a str,
         password: &'a str,
-    ) -> BoxFuture<'a, Result<SignedIn, Refusal>>;
+    ) -> BoxFuture<'a, Result<SignedIn, AppError>>;
     /// Ends the session for good.
-    fn logout<'a>(&'a self, parts: &'a Parts) -> BoxFuture<'a, Result<(), String>>;
+    fn logout<'a>(&'a self, parts: &'a Parts) -> BoxFuture<'a, Result<(), AppError>>;
     /// The signed-in user, if any.
-    fn current<'a>(&'a self, parts: &'a Parts) -> BoxFuture<'a, Result<Option<SignedIn>, String>>;
+    fn current<'a>(&'a self, parts: &'a Parts)
+        -> BoxFuture<'a, Result<Option<SignedIn>, AppError>>;
     /// What the health view shows.
-    fn health(&self) -> BoxFuture<'_, Result<Health, String>>;
+    fn health(&self) -> BoxFuture<'_, Result<Health, AppError>>;
 }
 
 /// Provided as Leptos context to every page render and server function.
@@ -62,12 +64,12 @@ pub struct Services {
 }
 
 /// The services, from a server function or a page render.
-pub fn services() -> Result<Services, ServerFnError> {
+pub fn services() -> Result<Services, AppError> {
     use_context::<Services>()
-        .ok_or_else(|| ServerFnError::new("market data service is not configured"))
+        .ok_or_else(|| AppError::Call("the page services are not configured".into()))
 }
 
 /// The request being served, from a server function or a page render.
-pub fn request() -> Result<Parts, ServerFnError> {
-    use_context::<Parts>().ok_or_else(|| ServerFnError::new("no request in context"))
+pub fn request() -> Result<Parts, AppError> {
+    use_context::<Parts>().ok_or_else(|| AppError::Call("no request in context".into()))
 }

@@ -9,6 +9,7 @@
 //! coalesced to a few per second, whatever the tick rate.
 
 use crate::components::{Connection, StatusBadge};
+use crate::error::AppError;
 use crate::format::clock;
 use crate::series::LiveCandles;
 use leptos::prelude::*;
@@ -33,17 +34,25 @@ pub struct SymbolData {
 }
 
 #[cfg(feature = "ssr")]
-fn symbol_param(id: &str) -> Result<tickpulse_core::Symbol, ServerFnError> {
-    tickpulse_core::Symbol::new_checked(id)
-        .map_err(|e| ServerFnError::new(format!("{id:?} is not a symbol: {e}")))
+fn symbol_param(id: &str) -> Result<tickpulse_core::Symbol, AppError> {
+    tickpulse_core::Symbol::new_checked(id).map_err(|e| {
+        AppError::BadParam {
+            field: "id".into(),
+            message: format!("{id:?} is not a symbol: {e}"),
+        }
+        .respond()
+    })
 }
 
 /// The View and the latest ticks of one symbol.
 #[server]
-pub async fn load_symbol(id: String) -> Result<SymbolData, ServerFnError> {
+pub async fn load_symbol(id: String) -> Result<SymbolData, AppError> {
     let symbol = symbol_param(&id)?;
     let market = crate::ssr::services()?.market;
-    let view = market.view(&symbol).await.map_err(ServerFnError::new)?;
+    let view = market
+        .view(&symbol)
+        .await
+        .map_err(|e| AppError::Unavailable(e).respond())?;
     let (ticks, history_error) = match market.history(&symbol, RECENT_TICKS).await {
         Ok(ticks) => (ticks, None),
         Err(e) => (Vec::new(), Some(e)),
@@ -62,7 +71,7 @@ pub async fn load_symbol(id: String) -> Result<SymbolData, ServerFnError> {
 pub async fn load_candles(
     id: String,
     interval: Interval,
-) -> Result<Result<Vec<Candle>, String>, ServerFnError> {
+) -> Result<Result<Vec<Candle>, String>, AppError> {
     let symbol = symbol_param(&id)?;
     Ok(crate::ssr::services()?
         .market

@@ -12,7 +12,7 @@ use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tickpulse_app::error::Refusal;
+use tickpulse_app::error::{AppError, Refusal};
 use tickpulse_app::ssr::{Admin, BoxFuture, MarketData, Services};
 use tickpulse_app::{shell, App};
 use tickpulse_core::account::SignedIn;
@@ -106,50 +106,69 @@ impl Admin for StateAdmin {
         parts: &'a Parts,
         username: &'a str,
         password: &'a str,
-    ) -> BoxFuture<'a, Result<SignedIn, Refusal>> {
+    ) -> BoxFuture<'a, Result<SignedIn, AppError>> {
         Box::pin(async move {
             let (Some(accounts), Some(session)) = (self.accounts(), session(parts)) else {
-                return Err(Refusal::NoAccounts);
+                return Err(AppError::SignIn(Refusal::NoAccounts));
             };
             accounts
                 .login(session, username, password, &client_ip(parts))
                 .await
-                .map_err(|e| match e {
-                    LoginError::Invalid => Refusal::Invalid,
-                    LoginError::Throttled(wait) => Refusal::Throttled(wait.as_secs().max(1)),
-                    LoginError::Unavailable(reason) => {
-                        tracing::warn!(%reason, "sign-in failed: store unavailable");
-                        Refusal::Unavailable
-                    }
+                .map_err(|e| {
+                    AppError::SignIn(match e {
+                        LoginError::Invalid => Refusal::Invalid,
+                        LoginError::Throttled(wait) => Refusal::Throttled(wait.as_secs().max(1)),
+                        LoginError::Unavailable(reason) => {
+                            tracing::warn!(%reason, "sign-in failed: store unavailable");
+                            Refusal::Unavailable
+                        }
+                    })
                 })
         })
     }
 
-    fn logout<'a>(&'a self, parts: &'a Parts) -> BoxFuture<'a, Result<(), String>> {
+    fn logout<'a>(&'a self, parts: &'a Parts) -> BoxFuture<'a, Result<(), AppError>> {
         Box::pin(async move {
             match (self.accounts(), session(parts)) {
-                (Some(accounts), Some(session)) => accounts.logout(session).await,
+                (Some(accounts), Some(session)) => {
+                    accounts.logout(session).await.map_err(session_unavailable)
+                }
                 _ => Ok(()),
             }
         })
     }
 
-    fn current<'a>(&'a self, parts: &'a Parts) -> BoxFuture<'a, Result<Option<SignedIn>, String>> {
+    fn current<'a>(
+        &'a self,
+        parts: &'a Parts,
+    ) -> BoxFuture<'a, Result<Option<SignedIn>, AppError>> {
         Box::pin(async move {
             match (self.accounts(), session(parts)) {
-                (Some(accounts), Some(session)) => accounts.current(session).await,
+                (Some(accounts), Some(session)) => {
+                    accounts.current(session).await.map_err(session_unavailable)
+                }
                 _ => Ok(None),
             }
         })
     }
 
-    fn health(&self) -> BoxFuture<'_, Result<Health, String>> {
+    fn health(&self) -> BoxFuture<'_, Result<Health, AppError>> {
         Box::pin(async move {
-            crate::monitor::health(&self.0)
-                .await
-                .map_err(|e| e.to_string())
+            crate::monitor::health(&self.0).await.map_err(|e| {
+                tracing::warn!(error = %e, "health view not read");
+                AppError::Unavailable(
+                    "the message bus does not answer; the view comes back by itself".into(),
+                )
+            })
         })
     }
+}
+
+/// The session could not be read or ended: the cause goes to the log, the
+/// page says what to do.
+fn session_unavailable(reason: String) -> AppError {
+    tracing::warn!(%reason, "session not read");
+    AppError::Unavailable("the database does not answer; retry shortly".into())
 }
 
 /// Adds the page routes, the server functions and the static files.
