@@ -1,6 +1,8 @@
-//! Test fixtures (feature `test-util`, and this crate's own tests): stream
-//! ticks built from the few fields a test cares about, through the same JSON
-//! reading as real ones, so a fixture is always a valid tick.
+//! Test fixtures for every crate's tests: stream ticks built from the few
+//! fields a test cares about, through the same JSON reading as real ones, so
+//! a fixture is always a valid tick. Always compiled (it is a few lines):
+//! behind a feature, the test build of the workspace and its normal build
+//! would compile core and everything above it twice.
 
 use crate::{StreamId, StreamTick};
 

@@ -9,7 +9,6 @@ pub mod account;
 pub mod body;
 pub mod candle;
 pub mod decimal;
-#[cfg(any(test, feature = "test-util"))]
 pub mod fixture;
 pub mod health;
 pub mod stream_id;
