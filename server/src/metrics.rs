@@ -1,14 +1,22 @@
-//! Counters and histograms of this process, rendered for `GET /metrics` in
-//! the Prometheus text format (version 0.0.4).
+//! Counters and histograms of this process, kept with the `prometheus-client`
+//! crate and rendered for `GET /metrics` in its text format (OpenMetrics,
+//! which Prometheus reads as its text format 0.0.4).
 //!
-//! Everything is a plain atomic: recording costs an add, never a lock, so
-//! the hot paths (ingest, persist) can record every request and every tick.
-//! Gauges that live in the bus (stream length, pending per group) are read
-//! when the page is rendered.
+//! Recording costs what an atomic add costs: counters are atomics, and the
+//! labelled ones are looked up once, when the metrics are built, not per
+//! request (`bench/benches/metrics_ops.rs` measures both, beside plain
+//! atomics). Gauges that live in the bus (stream length, pending per group)
+//! are read when the page is rendered.
 
 use crate::bus::{Group, StreamStats};
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use prometheus_client::encoding::text::{encode_eof, encode_registry};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 
 /// Why an ingest request was refused; the `reason` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,101 +54,47 @@ impl Rejection {
     }
 }
 
-/// A cumulative histogram with fixed upper bounds.
-pub struct Histogram {
-    bounds: &'static [f64],
-    /// One count per bound, plus the `+Inf` bucket; not cumulative.
-    counts: Box<[AtomicU64]>,
-    /// The sum of observations, in millionths of the unit.
-    sum_micros: AtomicU64,
-}
-
-impl Histogram {
-    fn new(bounds: &'static [f64]) -> Self {
-        Self {
-            bounds,
-            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
-            sum_micros: AtomicU64::new(0),
-        }
-    }
-
-    fn bucket(&self, value: f64) -> usize {
-        self.bounds.partition_point(|b| *b < value)
-    }
-
-    pub fn observe(&self, value: f64) {
-        self.counts[self.bucket(value)].fetch_add(1, Relaxed);
-        self.sum_micros.fetch_add(micros(value), Relaxed);
-    }
-
-    /// Records many observations with one atomic add per bucket.
-    pub fn observe_many(&self, values: impl IntoIterator<Item = f64>) {
-        let mut local = vec![0u64; self.counts.len()];
-        let mut sum = 0u64;
-        for v in values {
-            local[self.bucket(v)] += 1;
-            sum = sum.saturating_add(micros(v));
-        }
-        for (count, add) in self.counts.iter().zip(local) {
-            if add > 0 {
-                count.fetch_add(add, Relaxed);
-            }
-        }
-        self.sum_micros.fetch_add(sum, Relaxed);
-    }
-
-    fn render(&self, out: &mut String, name: &str, help: &str) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        let mut cumulative = 0;
-        for (i, count) in self.counts.iter().enumerate() {
-            cumulative += count.load(Relaxed);
-            let le = self
-                .bounds
-                .get(i)
-                .map_or_else(|| "+Inf".to_owned(), ToString::to_string);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
-        }
-        let sum = self.sum_micros.load(Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {cumulative}");
-    }
-}
-
-fn micros(value: f64) -> u64 {
-    if value.is_finite() && value > 0.0 {
-        (value * 1e6) as u64
-    } else {
-        0
-    }
-}
-
-const SECONDS: &[f64] = &[
+const SECONDS: [f64; 17] = [
     0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0,
     60.0,
 ];
-const BATCH_SIZES: &[f64] = &[1.0, 10.0, 100.0, 500.0, 1_000.0, 2_000.0, 5_000.0, 10_000.0];
+const BATCH_SIZES: [f64; 8] = [1.0, 10.0, 100.0, 500.0, 1_000.0, 2_000.0, 5_000.0, 10_000.0];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GroupLabel {
+    group: String,
+}
 
 /// The counters of one process.
 pub struct Metrics {
-    pub ingested: AtomicU64,
-    pub duplicates: AtomicU64,
-    rejected: [AtomicU64; Rejection::ALL.len()],
-    pub persisted: AtomicU64,
+    registry: Registry,
+    pub ingested: Counter,
+    pub duplicates: Counter,
+    /// One handle per [`Rejection`], in its order.
+    rejected: Vec<Counter>,
+    pub persisted: Counter,
     pub persist_batch_size: Histogram,
     pub persist_batch_seconds: Histogram,
     pub persist_lag_seconds: Histogram,
-    pub views_written: AtomicU64,
-    pub calc_late_ticks: AtomicU64,
-    /// Entries moved to the dead-letter stream, by consumer group.
-    pub dead_lettered_calc: AtomicU64,
-    pub dead_lettered_persist: AtomicU64,
+    pub views_written: Counter,
+    pub calc_late_ticks: Counter,
+    /// Entries moved to the dead-letter stream: calc's, persist's.
+    dead_lettered: [Counter; 2],
     /// Update messages SSE clients of this process fell behind on (they got
     /// a reset snapshot, the latest tick per symbol, instead).
-    pub sse_skipped: AtomicU64,
+    pub sse_skipped: Counter,
     /// Reset snapshots sent (a client fell behind, or the bus subscription
     /// was lost and restored).
-    pub sse_resets: AtomicU64,
+    pub sse_resets: Counter,
+    sse_clients: Gauge,
+    bus_up: Gauge,
     /// Receive-to-commit time of the oldest tick of the last persisted
-    /// batch, in microseconds (0 before the first batch).
+    /// batch, in microseconds (0 before the first batch); for heartbeats.
     pub persist_lag_last_micros: AtomicU64,
     /// Per feed source: the ticks this process accepted.
     pub feeds: FeedStats,
@@ -148,20 +102,116 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
+        let mut registry = Registry::default();
+        let mut counter = |name: &str, help: &str| {
+            let c = Counter::default();
+            registry.register(name, help, c.clone());
+            c
+        };
+        let ingested = counter(
+            "tickpulse_ticks_ingested",
+            "Ticks accepted by ingest (new, not duplicates)",
+        );
+        let duplicates = counter(
+            "tickpulse_ticks_duplicate",
+            "Ticks refused as duplicates of an event_id already seen",
+        );
+        let persisted = counter(
+            "tickpulse_ticks_persisted",
+            "Ticks written to the database by this process's persist consumer",
+        );
+        let views_written = counter(
+            "tickpulse_views_written",
+            "Views written by this process's calc consumer",
+        );
+        let calc_late_ticks = counter(
+            "tickpulse_calc_late_ticks",
+            "Ticks older than their symbol's window, left out of the window statistics",
+        );
+        let sse_skipped = counter(
+            "tickpulse_sse_skipped",
+            "Update messages SSE clients fell behind on; they got the latest tick per symbol in a reset snapshot instead",
+        );
+        let sse_resets = counter(
+            "tickpulse_sse_resets",
+            "Reset snapshots sent to SSE clients",
+        );
+        let rejected_family = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "tickpulse_ingest_rejected",
+            "Ingest requests answered with an error, by reason",
+            rejected_family.clone(),
+        );
+        let rejected = Rejection::ALL
+            .iter()
+            .map(|r| {
+                rejected_family
+                    .get_or_create(&ReasonLabel { reason: r.label() })
+                    .clone()
+            })
+            .collect();
+        let dead_family = Family::<GroupLabel, Counter>::default();
+        registry.register(
+            "tickpulse_dead_lettered",
+            "Stream entries moved to the dead-letter stream, by consumer group",
+            dead_family.clone(),
+        );
+        let dead = |g: Group| {
+            dead_family
+                .get_or_create(&GroupLabel {
+                    group: g.name().to_owned(),
+                })
+                .clone()
+        };
+        let dead_lettered = [dead(Group::Calc), dead(Group::Persist)];
+        let mut histogram = |name: &str, help: &str, bounds: &[f64]| {
+            let h = Histogram::new(bounds.iter().copied());
+            registry.register(name, help, h.clone());
+            h
+        };
+        let persist_batch_size = histogram(
+            "tickpulse_persist_batch_size",
+            "Ticks per persist transaction",
+            &BATCH_SIZES,
+        );
+        let persist_batch_seconds = histogram(
+            "tickpulse_persist_batch_seconds",
+            "Time to commit one persist transaction",
+            &SECONDS,
+        );
+        let persist_lag_seconds = histogram(
+            "tickpulse_persist_lag_seconds",
+            "Per tick, seconds from its receipt by ingest to its commit in the database",
+            &SECONDS,
+        );
+        let sse_clients = Gauge::default();
+        registry.register(
+            "tickpulse_sse_clients",
+            "SSE clients connected to this process",
+            sse_clients.clone(),
+        );
+        let bus_up = Gauge::default();
+        registry.register(
+            "tickpulse_bus_up",
+            "Whether the bus answered while this page was rendered",
+            bus_up.clone(),
+        );
         Self {
-            ingested: AtomicU64::new(0),
-            duplicates: AtomicU64::new(0),
-            rejected: Default::default(),
-            persisted: AtomicU64::new(0),
-            persist_batch_size: Histogram::new(BATCH_SIZES),
-            persist_batch_seconds: Histogram::new(SECONDS),
-            persist_lag_seconds: Histogram::new(SECONDS),
-            views_written: AtomicU64::new(0),
-            calc_late_ticks: AtomicU64::new(0),
-            dead_lettered_calc: AtomicU64::new(0),
-            dead_lettered_persist: AtomicU64::new(0),
-            sse_skipped: AtomicU64::new(0),
-            sse_resets: AtomicU64::new(0),
+            registry,
+            ingested,
+            duplicates,
+            rejected,
+            persisted,
+            persist_batch_size,
+            persist_batch_seconds,
+            persist_lag_seconds,
+            views_written,
+            calc_late_ticks,
+            dead_lettered,
+            sse_skipped,
+            sse_resets,
+            sse_clients,
+            bus_up,
             persist_lag_last_micros: AtomicU64::new(0),
             feeds: FeedStats::default(),
         }
@@ -221,157 +271,81 @@ pub struct Gauges {
 
 impl Metrics {
     pub fn reject(&self, why: Rejection) {
-        self.rejected[why as usize].fetch_add(1, Relaxed);
+        self.rejected[why as usize].inc();
     }
 
     pub fn rejected(&self, why: Rejection) -> u64 {
-        self.rejected[why as usize].load(Relaxed)
+        self.rejected[why as usize].get()
     }
 
     /// Counts entries moved to the dead-letter stream by `group`.
     pub fn dead_lettered(&self, group: Group, n: usize) {
         let counter = match group {
-            Group::Calc => &self.dead_lettered_calc,
-            Group::Persist => &self.dead_lettered_persist,
+            Group::Calc => &self.dead_lettered[0],
+            Group::Persist => &self.dead_lettered[1],
         };
-        counter.fetch_add(n as u64, Relaxed);
+        counter.inc_by(n as u64);
     }
 
-    /// The whole page in the Prometheus text format.
+    /// The whole page. The bus's gauges are only there while the bus
+    /// answers (`tickpulse_bus_up` says whether it did).
     pub fn render(&self, gauges: &Gauges) -> String {
-        let mut out = String::with_capacity(4_096);
-        let counter = |out: &mut String, name: &str, help: &str, v: &AtomicU64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                v.load(Relaxed)
-            );
-        };
-        counter(
-            &mut out,
-            "tickpulse_ticks_ingested_total",
-            "Ticks accepted by ingest (new, not duplicates).",
-            &self.ingested,
-        );
-        counter(
-            &mut out,
-            "tickpulse_ticks_duplicate_total",
-            "Ticks refused as duplicates of an event_id already seen.",
-            &self.duplicates,
-        );
-        let _ = writeln!(
-            out,
-            "# HELP tickpulse_ingest_rejected_total Ingest requests answered with an error, by reason.\n\
-             # TYPE tickpulse_ingest_rejected_total counter"
-        );
-        for why in Rejection::ALL {
-            let _ = writeln!(
-                out,
-                "tickpulse_ingest_rejected_total{{reason=\"{}\"}} {}",
-                why.label(),
-                self.rejected(why)
-            );
-        }
-        counter(
-            &mut out,
-            "tickpulse_ticks_persisted_total",
-            "Ticks written to the database by this process's persist consumer.",
-            &self.persisted,
-        );
-        self.persist_batch_size.render(
-            &mut out,
-            "tickpulse_persist_batch_size",
-            "Ticks per persist transaction.",
-        );
-        self.persist_batch_seconds.render(
-            &mut out,
-            "tickpulse_persist_batch_seconds",
-            "Time to commit one persist transaction.",
-        );
-        self.persist_lag_seconds.render(
-            &mut out,
-            "tickpulse_persist_lag_seconds",
-            "Per tick, seconds from its receipt by ingest to its commit in the database.",
-        );
-        counter(
-            &mut out,
-            "tickpulse_views_written_total",
-            "Views written by this process's calc consumer.",
-            &self.views_written,
-        );
-        counter(
-            &mut out,
-            "tickpulse_calc_late_ticks_total",
-            "Ticks older than their symbol's window, left out of the window statistics.",
-            &self.calc_late_ticks,
-        );
-        let _ = writeln!(
-            out,
-            "# HELP tickpulse_dead_lettered_total Stream entries moved to the dead-letter stream, by consumer group.\n\
-             # TYPE tickpulse_dead_lettered_total counter\n\
-             tickpulse_dead_lettered_total{{group=\"calc\"}} {}\n\
-             tickpulse_dead_lettered_total{{group=\"persist\"}} {}",
-            self.dead_lettered_calc.load(Relaxed),
-            self.dead_lettered_persist.load(Relaxed)
-        );
-        counter(
-            &mut out,
-            "tickpulse_sse_skipped_total",
-            "Update messages SSE clients fell behind on; they got the latest tick per symbol in a reset snapshot instead.",
-            &self.sse_skipped,
-        );
-        counter(
-            &mut out,
-            "tickpulse_sse_resets_total",
-            "Reset snapshots sent to SSE clients.",
-            &self.sse_resets,
-        );
-        let _ = writeln!(
-            out,
-            "# HELP tickpulse_sse_clients SSE clients connected to this process.\n\
-             # TYPE tickpulse_sse_clients gauge\ntickpulse_sse_clients {}",
-            gauges.sse_clients
-        );
-        let up = u8::from(gauges.stream.is_ok());
-        let _ = writeln!(
-            out,
-            "# HELP tickpulse_bus_up Whether the bus answered while this page was rendered.\n\
-             # TYPE tickpulse_bus_up gauge\ntickpulse_bus_up {up}"
-        );
+        let mut out = String::with_capacity(8_192);
+        self.sse_clients
+            .set(i64::try_from(gauges.sse_clients).unwrap_or(i64::MAX));
+        self.bus_up.set(i64::from(gauges.stream.is_ok()));
+        let _ = encode_registry(&mut out, &self.registry);
         if let Ok(stats) = &gauges.stream {
-            let _ = writeln!(
-                out,
-                "# HELP tickpulse_stream_length Entries in the tick stream.\n\
-                 # TYPE tickpulse_stream_length gauge\ntickpulse_stream_length {}\n\
-                 # HELP tickpulse_dead_letter_length Entries in the dead-letter stream.\n\
-                 # TYPE tickpulse_dead_letter_length gauge\ntickpulse_dead_letter_length {}",
-                stats.length, stats.dead_letters
-            );
-            let _ = writeln!(
-                out,
-                "# HELP tickpulse_stream_pending Entries delivered to a consumer group and not acknowledged yet.\n\
-                 # TYPE tickpulse_stream_pending gauge"
-            );
-            for g in &stats.groups {
-                let _ = writeln!(
-                    out,
-                    "tickpulse_stream_pending{{group=\"{}\"}} {}",
-                    g.name, g.pending
-                );
-            }
-            let _ = writeln!(
-                out,
-                "# HELP tickpulse_stream_lag Entries not yet delivered to a consumer group.\n\
-                 # TYPE tickpulse_stream_lag gauge"
-            );
-            for g in &stats.groups {
-                if let Some(lag) = g.lag {
-                    let _ = writeln!(out, "tickpulse_stream_lag{{group=\"{}\"}} {lag}", g.name);
-                }
-            }
+            let _ = encode_registry(&mut out, &stream_registry(stats));
         }
+        let _ = encode_eof(&mut out);
         out
     }
+}
+
+/// The stream's gauges as read now, in a registry of their own.
+fn stream_registry(stats: &StreamStats) -> Registry {
+    let mut registry = Registry::default();
+    let gauge = |v: u64| {
+        let g: Gauge = Gauge::default();
+        g.set(i64::try_from(v).unwrap_or(i64::MAX));
+        g
+    };
+    registry.register(
+        "tickpulse_stream_length",
+        "Entries in the tick stream",
+        gauge(stats.length),
+    );
+    registry.register(
+        "tickpulse_dead_letter_length",
+        "Entries in the dead-letter stream",
+        gauge(stats.dead_letters),
+    );
+    let pending = Family::<GroupLabel, Gauge>::default();
+    let lag = Family::<GroupLabel, Gauge>::default();
+    for g in &stats.groups {
+        let label = GroupLabel {
+            group: g.name.clone(),
+        };
+        pending
+            .get_or_create(&label)
+            .set(i64::try_from(g.pending).unwrap_or(i64::MAX));
+        if let Some(l) = g.lag {
+            lag.get_or_create(&label)
+                .set(i64::try_from(l).unwrap_or(i64::MAX));
+        }
+    }
+    registry.register(
+        "tickpulse_stream_pending",
+        "Entries delivered to a consumer group and not acknowledged yet",
+        pending,
+    );
+    registry.register(
+        "tickpulse_stream_lag",
+        "Entries not yet delivered to a consumer group",
+        lag,
+    );
+    registry
 }
 
 #[cfg(test)]
@@ -380,17 +354,30 @@ mod tests {
 
     #[test]
     fn histogram_buckets_are_cumulative_and_inclusive() {
-        let h = Histogram::new(&[1.0, 2.0]);
-        h.observe(0.5);
-        h.observe(1.0);
-        h.observe_many([1.5, 3.0, 7.0]);
-        let mut out = String::new();
-        h.render(&mut out, "x", "help");
-        assert!(out.contains("x_bucket{le=\"1\"} 2\n"), "{out}");
-        assert!(out.contains("x_bucket{le=\"2\"} 3\n"), "{out}");
-        assert!(out.contains("x_bucket{le=\"+Inf\"} 5\n"), "{out}");
-        assert!(out.contains("x_sum 13\n"), "{out}");
-        assert!(out.contains("x_count 5\n"), "{out}");
+        let m = Metrics::default();
+        let h = &m.persist_batch_size;
+        for v in [0.5, 1.0, 1.5, 3.0, 7.0] {
+            h.observe(v);
+        }
+        let out = m.render(&Gauges {
+            stream: Err("down".into()),
+            sse_clients: 0,
+        });
+        let name = "tickpulse_persist_batch_size";
+        assert!(
+            out.contains(&format!("{name}_bucket{{le=\"1.0\"}} 2\n")),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!("{name}_bucket{{le=\"10.0\"}} 5\n")),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!("{name}_bucket{{le=\"+Inf\"}} 5\n")),
+            "{out}"
+        );
+        assert!(out.contains(&format!("{name}_sum 13.0\n")), "{out}");
+        assert!(out.contains(&format!("{name}_count 5\n")), "{out}");
     }
 
     #[test]

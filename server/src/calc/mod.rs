@@ -20,7 +20,6 @@ use crate::bus::{Bus, Delivered, Group, Read};
 use crate::consumer::GroupReader;
 use crate::metrics::Metrics;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tickpulse_core::{Applied, StreamId, Symbol, SymbolWindow, Timestamp, View, WindowSettings};
@@ -256,7 +255,7 @@ impl Calc {
             }
             touched.insert(tick.tick.symbol);
         }
-        self.reader.metrics.calc_late_ticks.fetch_add(late, Relaxed);
+        self.reader.metrics.calc_late_ticks.inc_by(late);
         let now = Timestamp::now();
         let views: Vec<View> = touched
             .iter()
@@ -273,10 +272,7 @@ impl Calc {
                 return false;
             }
         }
-        self.reader
-            .metrics
-            .views_written
-            .fetch_add(views.len() as u64, Relaxed);
+        self.reader.metrics.views_written.inc_by(views.len() as u64);
         self.reader.ack(&mut self.shutdown, &ids).await
     }
 }

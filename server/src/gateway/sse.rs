@@ -29,7 +29,6 @@ use bytes::{Bytes, BytesMut};
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use tickpulse_core::{LatestTick, StreamId, Symbol};
 use tokio::sync::{broadcast, watch};
@@ -226,9 +225,9 @@ impl Client {
                 }
                 Ok(Update::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => {
                     if let Err(broadcast::error::RecvError::Lagged(n)) = update {
-                        self.metrics.sse_skipped.fetch_add(n, Relaxed);
+                        self.metrics.sse_skipped.inc_by(n);
                     }
-                    self.metrics.sse_resets.fetch_add(1, Relaxed);
+                    self.metrics.sse_resets.inc_by(1);
                     return match snapshot(self.bus.as_ref(), self.filter.as_ref(), true).await {
                         Ok((event, after)) => {
                             self.after = after;

@@ -15,7 +15,6 @@ use axum::Json;
 use bytes::BytesMut;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::Ordering::Relaxed;
 use tickpulse_core::{parse_batch, parse_one, BodyFormat, Tick, Timestamp};
 
 /// Bodies larger than this are parsed off the async worker threads.
@@ -155,8 +154,8 @@ async fn write(state: &Ingest, ticks: Vec<Tick>, ack: Ack) -> Answer {
         .record(ticks.iter().map(|t| t.source.as_str()), now_ms);
     let counts = state.writer.write(ticks).await?;
     let m = &state.metrics;
-    m.ingested.fetch_add(counts.accepted as u64, Relaxed);
-    m.duplicates.fetch_add(counts.duplicates as u64, Relaxed);
+    m.ingested.inc_by(counts.accepted as u64);
+    m.duplicates.inc_by(counts.duplicates as u64);
     if let (Ack::Durable, Some(durability)) = (ack, &state.durability) {
         // Duplicates wait too: for their original to be committed.
         durability

@@ -53,7 +53,7 @@ impl Sampler {
     fn beat(&mut self, b: &Beater, stopping: bool) -> Beat {
         let now = Timestamp::now().as_millis();
         let m = &b.metrics;
-        let ingested = m.ingested.load(Relaxed);
+        let ingested = m.ingested.get();
         self.add_to_series(now, ingested - self.last_ingested.min(ingested));
         self.last_ingested = ingested;
         let cpu_pct = self.cpu_pct();
@@ -91,13 +91,13 @@ impl Sampler {
             stopping,
             counters: Counters {
                 ingested,
-                duplicates: m.duplicates.load(Relaxed),
+                duplicates: m.duplicates.get(),
                 rejected: crate::metrics::Rejection::ALL
                     .iter()
                     .map(|r| m.rejected(*r))
                     .sum(),
-                persisted: m.persisted.load(Relaxed),
-                views_written: m.views_written.load(Relaxed),
+                persisted: m.persisted.get(),
+                views_written: m.views_written.get(),
                 sse_clients: b.gateway.clients() as u64,
                 persist_lag_secs: (lag > 0).then(|| lag as f64 / 1e6),
             },

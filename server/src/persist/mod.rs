@@ -297,7 +297,7 @@ impl BatchWriter {
 
     fn record(&self, ticks: &[StreamTick], new: u64, took: Duration) {
         let m = &self.reader.metrics;
-        m.persisted.fetch_add(new, Relaxed);
+        m.persisted.inc_by(new);
         m.persist_batch_size.observe(ticks.len() as f64);
         m.persist_batch_seconds.observe(took.as_secs_f64());
         let now = Timestamp::now().as_nanos();
@@ -306,10 +306,9 @@ impl BatchWriter {
             m.persist_lag_last_micros
                 .store(micros.max(1) as u64, Relaxed);
         }
-        m.persist_lag_seconds.observe_many(
-            ticks
-                .iter()
-                .map(|t| (now - t.received_at.as_nanos()).max(0) as f64 / 1e9),
-        );
+        for t in ticks {
+            m.persist_lag_seconds
+                .observe((now - t.received_at.as_nanos()).max(0) as f64 / 1e9);
+        }
     }
 }
