@@ -145,6 +145,7 @@ class Crate:
         self.name = name
         self.root_file = root_file
         self.modules = {}  # tuple(path) -> file
+        self.reexports = {}  # module -> {name: absolute path it re-exports}
         self.add(root_file, ())
         for f in files:
             self.add(f, None)
@@ -152,11 +153,19 @@ class Crate:
     def add(self, f, path):
         self.modules[path] = f
 
-    def resolve(self, segs):
-        """The longest module prefix of `segs` (a tuple of names)."""
+    def resolve(self, segs, depth=0):
+        """The module that defines what `segs` (a tuple of names) points at:
+        the longest module prefix, followed through `pub use` re-exports of
+        that module (`crate::Price` is `crate::decimal` when the root
+        re-exports `decimal::Price`)."""
         for k in range(len(segs), -1, -1):
-            if tuple(segs[:k]) in self.modules:
-                return tuple(segs[:k])
+            module = tuple(segs[:k])
+            if module in self.modules:
+                rest = tuple(segs[k:])
+                target = self.reexports.get(module, {}).get(rest[0]) if rest else None
+                if target is not None and depth < 8 and target != module:
+                    return self.resolve(target + rest[1:], depth + 1)
+                return module
         return ()
 
 
@@ -189,8 +198,38 @@ def crates_of(member):
                     if os.path.exists(cand):
                         declared.append((cand, path + (name,)))
                         break
+        collect_reexports(crate)
         crates.append(crate)
     return crates
+
+
+def collect_reexports(crate):
+    """Each module's `pub use` items that name something of this crate."""
+    for path, f in crate.modules.items():
+        text = drop_unit_tests(strip_comments_and_strings(open(f, encoding="utf-8").read()))
+        table = {}
+        for m in re.finditer(r"^[ \t]*pub(?:\([^)]*\))?\s+use\s+([^;]*);", text, re.M):
+            for segs, name in parse_use_tree(m.group(1)):
+                if not segs or not name:
+                    continue
+                head = segs[0]
+                if head in ("crate", "$crate"):
+                    target = tuple(segs[1:])
+                elif head == "self":
+                    target = path + tuple(segs[1:])
+                elif head == "super":
+                    up, rest = path, list(segs)
+                    while rest and rest[0] == "super":
+                        up, rest = up[:-1], rest[1:]
+                    target = up + tuple(rest)
+                elif path + (head,) in crate.modules:
+                    target = path + tuple(segs)
+                else:
+                    continue
+                # A re-exported module stays that module; an item points at
+                # the module path before its last name.
+                table[name] = target if target in crate.modules else target
+        crate.reexports[path] = table
 
 
 def references(crate):

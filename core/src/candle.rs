@@ -3,6 +3,7 @@
 //! The server computes candles in the database; [`candles`] is the same rule
 //! in Rust (used by clients and to check the database's result).
 
+use crate::ValueError;
 use crate::{Price, StreamTick, Timestamp, Volume};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -67,13 +68,13 @@ impl fmt::Display for Interval {
 }
 
 impl FromStr for Interval {
-    type Err = String;
+    type Err = ValueError;
 
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, ValueError> {
         Interval::ALL
             .into_iter()
             .find(|i| i.as_str() == s)
-            .ok_or_else(|| format!("{s:?} is not an interval; use 1s, 1m, 5m, 1h or 1d"))
+            .ok_or_else(|| ValueError::NotAnInterval(s.to_owned()))
     }
 }
 

@@ -5,6 +5,7 @@
 //! Parsing accepts plain and scientific notation; it never accepts NaN or
 //! infinities.
 
+use crate::ValueError;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
@@ -15,17 +16,17 @@ use std::str::FromStr;
 /// # Errors
 /// A human-readable reason when the text is not a finite decimal or is out of
 /// the representable range.
-pub fn parse_decimal(text: &str) -> Result<Decimal, String> {
+pub fn parse_decimal(text: &str) -> Result<Decimal, ValueError> {
     let t = text.trim();
     if t.is_empty() {
-        return Err("must be a decimal number, got an empty string".into());
+        return Err(ValueError::EmptyNumber);
     }
     let lower = t.to_ascii_lowercase();
     if matches!(
         lower.trim_start_matches(['+', '-']),
         "nan" | "inf" | "infinity"
     ) {
-        return Err(format!("must be a finite number, got {t:?}"));
+        return Err(ValueError::NotFinite(t.to_owned()));
     }
     let parsed = if lower.contains('e') {
         Decimal::from_scientific(t)
@@ -37,9 +38,9 @@ pub fn parse_decimal(text: &str) -> Result<Decimal, String> {
         | rust_decimal::Error::LessThanMinimumPossibleValue
         | rust_decimal::Error::Underflow
         | rust_decimal::Error::ScaleExceedsMaximumPrecision(_) => {
-            format!("{t:?} is out of range (at most 28 significant digits)")
+            ValueError::TooManyDigits(t.to_owned())
         }
-        _ => format!("must be a decimal number, got {t:?}"),
+        _ => ValueError::NotANumber(t.to_owned()),
     })
 }
 
@@ -51,16 +52,16 @@ pub struct Price(Decimal);
 impl Price {
     /// # Errors
     /// When the value is not strictly positive.
-    pub fn new_checked(value: Decimal) -> Result<Self, String> {
+    pub fn new_checked(value: Decimal) -> Result<Self, ValueError> {
         if value <= Decimal::ZERO {
-            return Err(format!("must be greater than 0, got {value}"));
+            return Err(ValueError::NotPositive(value));
         }
         Ok(Self(value.normalize()))
     }
 
     /// # Errors
     /// When the text is not a decimal number greater than 0.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, ValueError> {
         Self::new_checked(parse_decimal(text)?)
     }
 
@@ -79,16 +80,16 @@ impl Volume {
 
     /// # Errors
     /// When the value is negative.
-    pub fn new_checked(value: Decimal) -> Result<Self, String> {
+    pub fn new_checked(value: Decimal) -> Result<Self, ValueError> {
         if value < Decimal::ZERO {
-            return Err(format!("must be 0 or greater, got {value}"));
+            return Err(ValueError::Negative(value));
         }
         Ok(Self(value.normalize()))
     }
 
     /// # Errors
     /// When the text is not a decimal number of 0 or more.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, ValueError> {
         Self::new_checked(parse_decimal(text)?)
     }
 
@@ -106,8 +107,8 @@ macro_rules! decimal_newtype_impls {
         }
 
         impl FromStr for $t {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
+            type Err = ValueError;
+            fn from_str(s: &str) -> Result<Self, ValueError> {
                 Self::parse(s)
             }
         }

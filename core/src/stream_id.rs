@@ -5,6 +5,7 @@
 //! Ids grow strictly with every accepted tick, so they order ticks by arrival
 //! and serve as SSE event ids.
 
+use crate::ValueError;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
@@ -38,10 +39,10 @@ impl fmt::Display for StreamId {
 }
 
 impl FromStr for StreamId {
-    type Err = String;
+    type Err = ValueError;
 
-    fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("{s:?} is not a stream id (expected <millis>-<seq>)");
+    fn from_str(s: &str) -> Result<Self, ValueError> {
+        let bad = || ValueError::NotAStreamId(s.to_owned());
         let (ms, seq) = s.split_once('-').ok_or_else(bad)?;
         Ok(Self {
             millis: ms.parse().map_err(|_| bad())?,

@@ -3,6 +3,7 @@
 //! Each one can only be built through a checked constructor, so a value of
 //! these types is always valid; the rules live here and nowhere else.
 
+use crate::ValueError;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
 
@@ -24,15 +25,16 @@ impl Symbol {
     /// Checks and normalises a symbol.
     ///
     /// # Errors
-    /// A human-readable reason when the input is empty, too long or holds a
+    /// A [`ValueError`] when the input is empty, too long or holds a
     /// character outside the allowed set.
-    pub fn new_checked(input: &str) -> Result<Self, String> {
+    pub fn new_checked(input: &str) -> Result<Self, ValueError> {
         check_length(input, MAX_SYMBOL_LEN)?;
         let upper = input.to_ascii_uppercase();
         if let Some(bad) = upper.chars().find(|c| !is_symbol_char(*c)) {
-            return Err(format!(
-                "contains {bad:?}; allowed are A-Z, 0-9 and . _ : / -"
-            ));
+            return Err(ValueError::Character {
+                found: bad,
+                allowed: "A-Z, 0-9 and . _ : / -",
+            });
         }
         Ok(Self(upper))
     }
@@ -51,12 +53,12 @@ impl Symbol {
 }
 
 /// 1 to `max` characters (not bytes).
-fn check_length(input: &str, max: usize) -> Result<(), String> {
+fn check_length(input: &str, max: usize) -> Result<(), ValueError> {
     if input.is_empty() {
-        return Err("must not be empty".into());
+        return Err(ValueError::Empty);
     }
     if input.chars().count() > max {
-        return Err(format!("must be at most {max} characters"));
+        return Err(ValueError::TooLong { max });
     }
     Ok(())
 }
@@ -76,17 +78,18 @@ impl Source {
     pub const DEFAULT: &'static str = "unknown";
 
     /// # Errors
-    /// A human-readable reason when the input is empty, too long or holds a
+    /// A [`ValueError`] when the input is empty, too long or holds a
     /// character outside the allowed set.
-    pub fn new_checked(input: &str) -> Result<Self, String> {
+    pub fn new_checked(input: &str) -> Result<Self, ValueError> {
         check_length(input, MAX_SOURCE_LEN)?;
         if let Some(bad) = input
             .chars()
             .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '/' | '-')))
         {
-            return Err(format!(
-                "contains {bad:?}; allowed are letters, digits and . _ : / -"
-            ));
+            return Err(ValueError::Character {
+                found: bad,
+                allowed: "letters, digits and . _ : / -",
+            });
         }
         Ok(Self(input.to_owned()))
     }
@@ -108,12 +111,12 @@ pub struct EventId(String);
 
 impl EventId {
     /// # Errors
-    /// A human-readable reason when the input is empty, too long or holds a
+    /// A [`ValueError`] when the input is empty, too long or holds a
     /// control character.
-    pub fn new_checked(input: &str) -> Result<Self, String> {
+    pub fn new_checked(input: &str) -> Result<Self, ValueError> {
         check_length(input, MAX_EVENT_ID_LEN)?;
         if input.chars().any(char::is_control) {
-            return Err("must not contain control characters".into());
+            return Err(ValueError::ControlCharacter);
         }
         Ok(Self(input.to_owned()))
     }

@@ -4,6 +4,7 @@
 //! (`received_at`, when tickpulse accepted it) are both timestamps but never
 //! mixed up: they live in differently named fields everywhere.
 
+use crate::ValueError;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
@@ -32,16 +33,14 @@ impl Timestamp {
 
     /// # Errors
     /// When the value is negative or too large to represent in nanoseconds.
-    pub fn from_epoch_millis(millis: i64) -> Result<Self, String> {
+    pub fn from_epoch_millis(millis: i64) -> Result<Self, ValueError> {
         if millis < 0 {
-            return Err(format!(
-                "epoch milliseconds must not be negative, got {millis}"
-            ));
+            return Err(ValueError::NegativeEpoch(millis));
         }
         millis
             .checked_mul(NANOS_PER_MILLI)
             .map(Self)
-            .ok_or_else(|| format!("epoch milliseconds {millis} is out of range"))
+            .ok_or(ValueError::EpochOutOfRange(millis))
     }
 
     /// Parses an RFC 3339 timestamp such as `2026-11-22T10:00:00Z` or
@@ -49,15 +48,16 @@ impl Timestamp {
     ///
     /// # Errors
     /// When the text is not RFC 3339 or lies outside 1970–2262.
-    pub fn parse_rfc3339(text: &str) -> Result<Self, String> {
-        let dt = DateTime::parse_from_rfc3339(text).map_err(|e| {
-            format!("must be an RFC 3339 timestamp or epoch milliseconds, got {text:?} ({e})")
+    pub fn parse_rfc3339(text: &str) -> Result<Self, ValueError> {
+        let dt = DateTime::parse_from_rfc3339(text).map_err(|e| ValueError::NotATime {
+            text: text.to_owned(),
+            reason: e.to_string(),
         })?;
         let nanos = dt
             .timestamp_nanos_opt()
-            .ok_or_else(|| format!("{text:?} is out of range (1970-2262)"))?;
+            .ok_or_else(|| ValueError::TimeOutOfRange(text.to_owned()))?;
         if nanos < 0 {
-            return Err(format!("{text:?} is before 1970"));
+            return Err(ValueError::BeforeEpoch(text.to_owned()));
         }
         Ok(Self(nanos))
     }
@@ -67,11 +67,11 @@ impl Timestamp {
     ///
     /// # Errors
     /// When the text is neither, or out of range.
-    pub fn parse_flexible(text: &str) -> Result<Self, String> {
+    pub fn parse_flexible(text: &str) -> Result<Self, ValueError> {
         if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
             let ms = text
                 .parse()
-                .map_err(|_| format!("{text:?} is out of range"))?;
+                .map_err(|_| ValueError::NumberOutOfRange(text.to_owned()))?;
             Self::from_epoch_millis(ms)
         } else {
             Self::parse_rfc3339(text)

@@ -3,7 +3,7 @@
 //! with the name of its field rather than stopping at the first.
 
 use crate::decimal::parse_decimal;
-use crate::{EventId, Price, Source, Symbol, Tick, Timestamp, Volume};
+use crate::{EventId, Price, Source, Symbol, Tick, Timestamp, ValueError, Volume};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -91,9 +91,10 @@ pub fn validate(raw: &RawTick<'_>, now: Timestamp) -> Result<Tick, Vec<FieldErro
     let ts = required(&mut errors, "ts", raw.ts, |v| {
         let ts = as_timestamp(v)?;
         if ts.as_nanos() > now.as_nanos().saturating_add(MAX_FUTURE_SKEW_NANOS) {
-            return Err(format!(
-                "{ts} is more than 5 minutes in the future (server time {now})"
-            ));
+            return Err(ValueError::InFuture {
+                ts: ts.to_string(),
+                now: now.to_string(),
+            });
         }
         Ok(ts)
     });
@@ -127,7 +128,7 @@ fn required<T>(
     errors: &mut Vec<FieldError>,
     field: &str,
     value: Option<&RawValue>,
-    check: impl FnOnce(&RawValue) -> Result<T, String>,
+    check: impl FnOnce(&RawValue) -> Result<T, ValueError>,
 ) -> Option<T> {
     match present(value) {
         None => {
@@ -135,7 +136,7 @@ fn required<T>(
             None
         }
         Some(v) => check(v)
-            .map_err(|m| errors.push(FieldError::new(field, "invalid", m)))
+            .map_err(|m| errors.push(FieldError::new(field, "invalid", m.to_string())))
             .ok(),
     }
 }
@@ -145,14 +146,14 @@ fn optional<T>(
     errors: &mut Vec<FieldError>,
     field: &str,
     value: Option<&RawValue>,
-    check: impl FnOnce(&RawValue) -> Result<T, String>,
+    check: impl FnOnce(&RawValue) -> Result<T, ValueError>,
 ) -> Option<Option<T>> {
     match present(value) {
         None => Some(None),
         Some(v) => match check(v) {
             Ok(t) => Some(Some(t)),
             Err(m) => {
-                errors.push(FieldError::new(field, "invalid", m));
+                errors.push(FieldError::new(field, "invalid", m.to_string()));
                 None
             }
         },
@@ -169,34 +170,43 @@ fn kind(v: &RawValue) -> &'static str {
     }
 }
 
-fn as_str(v: &RawValue) -> Result<Cow<'_, str>, String> {
+fn as_str(v: &RawValue) -> Result<Cow<'_, str>, ValueError> {
     if v.get().starts_with('"') {
-        serde_json::from_str::<Cow<'_, str>>(v.get()).map_err(|e| e.to_string())
+        serde_json::from_str::<Cow<'_, str>>(v.get())
+            .map_err(|e| ValueError::BadString(e.to_string()))
     } else {
-        Err(format!("must be a string, got {}", kind(v)))
+        Err(ValueError::WrongType {
+            expected: "a string",
+            got: kind(v),
+        })
     }
 }
 
-fn as_decimal(v: &RawValue) -> Result<rust_decimal::Decimal, String> {
+fn as_decimal(v: &RawValue) -> Result<rust_decimal::Decimal, ValueError> {
     match kind(v) {
         "a string" => parse_decimal(&as_str(v)?),
         "a number" => parse_decimal(v.get()),
-        other => Err(format!("must be a number or a decimal string, got {other}")),
+        other => Err(ValueError::WrongType {
+            expected: "a number or a decimal string",
+            got: other,
+        }),
     }
 }
 
-fn as_timestamp(v: &RawValue) -> Result<Timestamp, String> {
+fn as_timestamp(v: &RawValue) -> Result<Timestamp, ValueError> {
     match kind(v) {
         "a number" => {
-            let ms: i64 = v.get().parse().map_err(|_| {
-                format!("epoch milliseconds must be a whole number, got {}", v.get())
-            })?;
+            let ms: i64 = v
+                .get()
+                .parse()
+                .map_err(|_| ValueError::NotWholeMillis(v.get().to_owned()))?;
             Timestamp::from_epoch_millis(ms)
         }
         "a string" => Timestamp::parse_flexible(&as_str(v)?),
-        other => Err(format!(
-            "must be an RFC 3339 string or epoch milliseconds, got {other}"
-        )),
+        other => Err(ValueError::WrongType {
+            expected: "an RFC 3339 string or epoch milliseconds",
+            got: other,
+        }),
     }
 }
 

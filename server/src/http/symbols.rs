@@ -25,9 +25,9 @@ pub async fn one(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<View>, ApiError> {
-    let symbol = Symbol::new_checked(&id).map_err(|message| ApiError::BadParam {
+    let symbol = Symbol::new_checked(&id).map_err(|e| ApiError::BadParam {
         field: "id",
-        message,
+        message: e.to_string(),
     })?;
     match state.bus.view(&symbol).await? {
         Some(view) => Ok(Json(view)),
@@ -38,14 +38,17 @@ pub async fn one(
 }
 
 fn symbol_param(id: &str) -> Result<Symbol, ApiError> {
-    Symbol::new_checked(id).map_err(|message| ApiError::BadParam {
+    Symbol::new_checked(id).map_err(|e| ApiError::BadParam {
         field: "id",
-        message,
+        message: e.to_string(),
     })
 }
 
 fn time_param(field: &'static str, text: &str) -> Result<Timestamp, ApiError> {
-    Timestamp::parse_flexible(text).map_err(|message| ApiError::BadParam { field, message })
+    Timestamp::parse_flexible(text).map_err(|e| ApiError::BadParam {
+        field,
+        message: e.to_string(),
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,16 +101,12 @@ pub async fn candles(
     Query(params): Query<CandleParams>,
 ) -> Result<Json<Vec<Candle>>, ApiError> {
     let symbol = symbol_param(&id)?;
-    let interval: Interval =
-        params
-            .interval
-            .as_deref()
-            .unwrap_or("1m")
-            .parse()
-            .map_err(|message| ApiError::BadParam {
-                field: "interval",
-                message,
-            })?;
+    let interval: Interval = params.interval.as_deref().unwrap_or("1m").parse().map_err(
+        |e: tickpulse_core::ValueError| ApiError::BadParam {
+            field: "interval",
+            message: e.to_string(),
+        },
+    )?;
     let to = params
         .to
         .as_deref()

@@ -258,7 +258,8 @@ impl TickStore for PgStore {
             .map(|row| {
                 let price = |name: &str| -> Result<Price, StoreError> {
                     let d: Decimal = row.try_get(name).map_err(unavailable)?;
-                    Price::new_checked(d.normalize()).map_err(StoreError::Corrupt)
+                    Price::new_checked(d.normalize())
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))
                 };
                 let volume: Decimal = row.try_get("volume").map_err(unavailable)?;
                 let trades: i64 = row.try_get("trades").map_err(unavailable)?;
@@ -268,7 +269,8 @@ impl TickStore for PgStore {
                     high: price("high")?,
                     low: price("low")?,
                     close: price("close")?,
-                    volume: Volume::new_checked(volume.normalize()).map_err(StoreError::Corrupt)?,
+                    volume: Volume::new_checked(volume.normalize())
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
                     trades: u64::try_from(trades).unwrap_or(0),
                 })
             })

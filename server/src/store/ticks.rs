@@ -87,7 +87,9 @@ impl StoredRow {
     /// row was changed behind tickpulse's back.
     pub(crate) fn into_tick(self, symbol: &Symbol) -> Result<StreamTick, StoreError> {
         use tickpulse_core::{EventId, Price, Source, Tick, Volume};
-        let bad = |e: String| StoreError::Corrupt(format!("stored tick unreadable: {e}"));
+        let bad = |e: tickpulse_core::ValueError| {
+            StoreError::Corrupt(format!("stored tick unreadable: {e}"))
+        };
         Ok(StreamTick {
             id: self.stream_id.parse().map_err(bad)?,
             tick: Tick {

@@ -198,7 +198,9 @@ pub(super) fn unpack_entry(
 pub fn decode_update(message: &[u8]) -> Result<Vec<Appended>, String> {
     let text = std::str::from_utf8(message).map_err(|e| e.to_string())?;
     let (entry, bodies) = text.split_once('\n').ok_or("no entry id line")?;
-    let entry: StreamId = entry.parse()?;
+    let entry: StreamId = entry
+        .parse()
+        .map_err(|e: tickpulse_core::ValueError| e.to_string())?;
     bodies
         .split('\n')
         .enumerate()
@@ -213,7 +215,7 @@ pub fn decode_update(message: &[u8]) -> Result<Vec<Appended>, String> {
                 .ok_or("tick does not start with its symbol")?;
             Ok(Appended {
                 id,
-                symbol: Symbol::new_checked(symbol)?,
+                symbol: Symbol::new_checked(symbol).map_err(|e| e.to_string())?,
                 json: format!("{{\"id\":\"{id}\",{rest}"),
             })
         })
