@@ -1,0 +1,55 @@
+//! What one heartbeat's process readings (CPU time, resident memory) cost
+//! through `sysinfo`, next to reading `/proc/self/stat` and
+//! `/proc/self/statm` by hand, the server's former way (Linux only).
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use std::hint::black_box;
+
+/// CPU ticks and resident pages from `/proc`, as the server read them.
+fn by_hand() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    let pages = std::fs::read_to_string("/proc/self/statm")
+        .ok()?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some((ticks, pages))
+}
+
+fn with_sysinfo() -> Option<(u64, u64)> {
+    use sysinfo::{ProcessRefreshKind, ProcessesToUpdate, System};
+    let pid = sysinfo::get_current_pid().ok()?;
+    let mut system = System::new();
+    system.refresh_processes_specifics(
+        ProcessesToUpdate::Some(&[pid]),
+        false,
+        ProcessRefreshKind::nothing().with_cpu().with_memory(),
+    );
+    system
+        .process(pid)
+        .map(|p| (p.accumulated_cpu_time(), p.memory()))
+}
+
+fn readings(c: &mut Criterion) {
+    let mut g = c.benchmark_group("one beat's process readings");
+    g.bench_function("/proc by hand (former)", |b| {
+        b.iter(|| black_box(by_hand()))
+    });
+    g.bench_function("sysinfo, one process", |b| {
+        b.iter(|| black_box(with_sysinfo()))
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(std::time::Duration::from_millis(500))
+        .measurement_time(std::time::Duration::from_secs(2));
+    targets = readings
+}
+criterion_main!(benches);
