@@ -1,0 +1,328 @@
+//! The tick stream on Redis: the append script, consumer-group reads,
+//! claims, acknowledgements, trimming and dead letters.
+
+use super::*;
+
+/// The tick as stored: a `StreamTick` without its id (Redis assigns it).
+#[derive(serde::Serialize)]
+struct StoredTick<'a> {
+    #[serde(flatten)]
+    tick: &'a Tick,
+    received_at: Timestamp,
+}
+
+#[async_trait]
+impl TickStream for RedisBus {
+    async fn append(&self, ticks: &[Tick], received_at: Timestamp) -> Result<Accepted, BusError> {
+        // The bodies, joined per chunk of PACK_MAX ticks (a chunk of new
+        // ticks is appended as it is), and where each body sits in its chunk.
+        let mut chunks: Vec<Vec<u8>> = Vec::with_capacity(ticks.len().div_ceil(PACK_MAX));
+        let mut spans: Vec<(usize, usize)> = Vec::with_capacity(ticks.len());
+        for part in ticks.chunks(PACK_MAX) {
+            let mut chunk = Vec::with_capacity(part.len() * 200);
+            for (i, tick) in part.iter().enumerate() {
+                if i > 0 {
+                    chunk.push(b'\n');
+                }
+                let at = chunk.len();
+                serde_json::to_writer(&mut chunk, &StoredTick { tick, received_at })
+                    .map_err(|e| corrupt("tick", e))?;
+                spans.push((at + 1, chunk.len() - at));
+            }
+            chunks.push(chunk);
+        }
+        // Per symbol, its ticks newest first (event time, then arrival), so
+        // the script takes the first new one for the latest-tick view.
+        let mut by_symbol: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut symbols: Vec<&str> = Vec::new();
+        for (i, tick) in ticks.iter().enumerate() {
+            let list = by_symbol.entry(tick.symbol.as_str()).or_insert_with(|| {
+                symbols.push(tick.symbol.as_str());
+                Vec::new()
+            });
+            list.push(i);
+        }
+        let mut inv = self.append.prepare_invoke();
+        inv.arg(&self.prefix)
+            .arg(self.dedupe_ttl_secs)
+            .arg(ticks.len())
+            .arg(PACK_MAX)
+            .arg(SLOTS)
+            .arg(chunks.len());
+        for chunk in &chunks {
+            inv.arg(chunk.as_slice());
+        }
+        for tick in ticks {
+            inv.arg(tick.event_id.as_str());
+        }
+        for symbol in symbols {
+            let mut list = by_symbol.remove(symbol).unwrap_or_default();
+            let first = list[0];
+            list.sort_unstable_by(|a, b| (ticks[*b].ts, b).cmp(&(ticks[*a].ts, a)));
+            let mut candidates = String::with_capacity(list.len() * 48);
+            for i in list {
+                use std::fmt::Write as _;
+                let (offset, length) = spans[i];
+                // The event time as `Timestamp::sortable_key` writes it.
+                let _ = write!(
+                    candidates,
+                    "{}:{:020}:{offset}:{length};",
+                    i + 1,
+                    ticks[i].ts.as_nanos()
+                );
+            }
+            inv.arg(symbol)
+                .arg(ticks[first].price.to_string())
+                .arg(candidates);
+        }
+        let mut conn = self.conn.clone();
+        let flags: String = self.bounded(inv.invoke_async(&mut conn)).await?;
+        if flags.len() != ticks.len() {
+            return Err(corrupt(
+                "append result",
+                format!("{} flags for {} ticks", flags.len(), ticks.len()),
+            ));
+        }
+        Ok(flags.bytes().map(|b| b == b'1').collect())
+    }
+
+    async fn range(&self, from: StreamId, count: usize) -> Result<Vec<Delivered>, BusError> {
+        let mut conn = self.conn.clone();
+        let mut out: Vec<Delivered> = Vec::new();
+        // The first entry may hold ticks before `from`; they are skipped.
+        let mut start = entry_of(from).to_string();
+        while out.len() < count.max(1) {
+            let want = self.entries_for(count.max(1) - out.len());
+            let page: Vec<StreamEntry> = self
+                .bounded(
+                    redis::cmd("XRANGE")
+                        .arg(self.key("ticks.received"))
+                        .arg(&start)
+                        .arg("+")
+                        .arg("COUNT")
+                        .arg(want)
+                        .query_async(&mut conn),
+                )
+                .await?;
+            let Some(last) = page
+                .last()
+                .map(|e| String::from_utf8_lossy(&e.id).into_owned())
+            else {
+                break;
+            };
+            let full = page.len() == want;
+            let wanted = Wanted {
+                from,
+                limit: count.max(1) - out.len(),
+            };
+            out.extend(self.unpack(page, 0, wanted));
+            if !full {
+                break;
+            }
+            start = format!("({last}");
+        }
+        out.truncate(count.max(1));
+        Ok(out)
+    }
+
+    async fn create_group(&self, group: &str) -> Result<(), BusError> {
+        let mut conn = self.conn.clone();
+        let created: redis::RedisResult<()> = self
+            .bounded_raw(
+                redis::cmd("XGROUP")
+                    .arg("CREATE")
+                    .arg(self.key("ticks.received"))
+                    .arg(group)
+                    .arg("0")
+                    .arg("MKSTREAM")
+                    .query_async(&mut conn),
+            )
+            .await?;
+        match created {
+            Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+            other => other.map_err(unavailable),
+        }
+    }
+
+    async fn read_group(
+        &self,
+        group: &str,
+        consumer: &str,
+        read: Read,
+        count: usize,
+    ) -> Result<Vec<Delivered>, BusError> {
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP")
+            .arg(group)
+            .arg(consumer)
+            .arg("COUNT")
+            .arg(self.entries_for(count));
+        let (start, wait) = match read {
+            Read::New(wait) => {
+                cmd.arg("BLOCK").arg(wait.as_millis().max(1) as u64);
+                (">", wait)
+            }
+            Read::OwnPending => ("0", Duration::ZERO),
+        };
+        cmd.arg("STREAMS")
+            .arg(self.key("ticks.received"))
+            .arg(start);
+        // A blocking read may legitimately take `wait`; the usual timeout
+        // comes on top of it. It uses its own connection so it never holds
+        // up the shared one.
+        let mut conn = self
+            .bounded(self.client.get_multiplexed_async_connection())
+            .await?;
+        let reply: Option<Vec<(String, Vec<StreamEntry>)>> =
+            match tokio::time::timeout(self.timeout + wait, cmd.query_async(&mut conn)).await {
+                Ok(r) => r.map_err(unavailable)?,
+                Err(_) => {
+                    return Err(BusError::new(
+                        BACKEND,
+                        Failure::Timeout,
+                        "XREADGROUP timed out",
+                    ))
+                }
+            };
+        let entries: Vec<StreamEntry> = reply
+            .into_iter()
+            .flatten()
+            .flat_map(|(_, entries)| entries)
+            .collect();
+        let mut entries = self.unpack(entries, 1, Wanted::ALL);
+        if read == Read::OwnPending {
+            self.count_deliveries(group, consumer, &mut entries).await?;
+        }
+        Ok(entries)
+    }
+
+    async fn claim_idle(
+        &self,
+        group: &str,
+        consumer: &str,
+        min_idle: Duration,
+        count: usize,
+    ) -> Result<Vec<Delivered>, BusError> {
+        let mut conn = self.conn.clone();
+        let (_next, entries, _deleted): (String, Vec<Option<StreamEntry>>, Vec<String>) = self
+            .bounded(
+                redis::cmd("XAUTOCLAIM")
+                    .arg(self.key("ticks.received"))
+                    .arg(group)
+                    .arg(consumer)
+                    .arg(min_idle.as_millis() as u64)
+                    .arg("0")
+                    .arg("COUNT")
+                    .arg(self.entries_for(count))
+                    .query_async(&mut conn),
+            )
+            .await?;
+        let mut entries = self.unpack(entries.into_iter().flatten().collect(), 1, Wanted::ALL);
+        self.count_deliveries(group, consumer, &mut entries).await?;
+        Ok(entries)
+    }
+
+    async fn ack(&self, group: &str, ids: &[StreamId]) -> Result<(), BusError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn.clone();
+        let mut cmd = redis::cmd("XACK");
+        cmd.arg(self.key("ticks.received")).arg(group);
+        for entry in entries_holding(ids.iter().copied()) {
+            cmd.arg(entry.to_string());
+        }
+        let _: u64 = self.bounded(cmd.query_async(&mut conn)).await?;
+        Ok(())
+    }
+
+    async fn unacknowledged(&self, group: &str, max: usize) -> Result<Vec<Delivered>, BusError> {
+        let from = self
+            .first_unacknowledged()
+            .await?
+            .and_then(|g| g.get(group).copied())
+            .map_or(StreamId::ZERO, |entry| tick_id(entry, 0));
+        let mut out = Vec::new();
+        let mut from = from;
+        while out.len() < max {
+            let page = self.range(from, (max - out.len()).min(10_000)).await?;
+            let Some(last) = page.last().map(|d| d.id) else {
+                break;
+            };
+            let full = page.len() == (max - out.len()).min(10_000);
+            out.extend(page);
+            if !full {
+                break;
+            }
+            from = last.next();
+        }
+        Ok(out)
+    }
+
+    async fn trim(&self) -> Result<u64, BusError> {
+        let Some(groups) = self.first_unacknowledged().await? else {
+            return Ok(0);
+        };
+        let keep_from = crate::bus::policy::trim_floor(groups.into_values(), self.stream_retain);
+        let mut conn = self.conn.clone();
+        self.bounded(
+            redis::cmd("XTRIM")
+                .arg(self.key("ticks.received"))
+                .arg("MINID")
+                .arg(keep_from.to_string())
+                .query_async(&mut conn),
+        )
+        .await
+    }
+
+    async fn dead_letter(&self, group: &str, entries: &[DeadLetter]) -> Result<(), BusError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut inv = self.dead_letter.key(self.key("ticks.received"));
+        inv.key(self.key("ticks.dead"))
+            .arg(group)
+            .arg(crate::bus::policy::DEAD_LETTER_CAP);
+        // One copy per stream entry, with the reason given for its first tick.
+        let mut done = std::collections::HashSet::new();
+        for letter in entries {
+            let entry = entry_of(letter.id);
+            if done.insert(entry) {
+                inv.arg(entry.to_string()).arg(&letter.reason);
+            }
+        }
+        let mut conn = self.conn.clone();
+        let _: i64 = self.bounded(inv.invoke_async(&mut conn)).await?;
+        Ok(())
+    }
+
+    async fn stream_stats(&self) -> Result<StreamStats, BusError> {
+        let mut conn = self.conn.clone();
+        let (length, dead_letters): (u64, u64) = self
+            .bounded(
+                redis::pipe()
+                    .cmd("XLEN")
+                    .arg(self.key("ticks.received"))
+                    .cmd("XLEN")
+                    .arg(self.key("ticks.dead"))
+                    .query_async(&mut conn),
+            )
+            .await?;
+        let groups = self
+            .groups()
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|g| GroupStats {
+                name: g.name,
+                pending: g.pending,
+                lag: g.lag,
+            })
+            .collect();
+        Ok(StreamStats {
+            length,
+            dead_letters,
+            groups,
+        })
+    }
+}
