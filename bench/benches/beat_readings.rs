@@ -2,6 +2,8 @@
 //! through `sysinfo`, next to reading `/proc/self/stat` and
 //! `/proc/self/statm` by hand, the server's former way (Linux only).
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
 
@@ -47,9 +49,7 @@ fn readings(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(std::time::Duration::from_millis(500))
-        .measurement_time(std::time::Duration::from_secs(2));
+    config = common::short_criterion();
     targets = readings
 }
 criterion_main!(benches);

@@ -4,6 +4,8 @@
 //! (two counter adds per ingest request, a rejection by reason, the persist
 //! lag of every tick of a 1,000-tick batch).
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, Criterion};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -83,9 +85,7 @@ fn recording(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(std::time::Duration::from_millis(500))
-        .measurement_time(std::time::Duration::from_secs(2));
+    config = common::short_criterion();
     targets = recording
 }
 criterion_main!(benches);
