@@ -1,5 +1,5 @@
 //! What one heartbeat's process readings (CPU time, resident memory) cost
-//! through `sysinfo`, next to reading `/proc/self/stat` and
+//! through `sysinfo` (the server's own function), next to reading `/proc/self/stat` and
 //! `/proc/self/statm` by hand, the server's former way (Linux only).
 
 mod common;
@@ -22,27 +22,13 @@ fn by_hand() -> Option<(u64, u64)> {
     Some((ticks, pages))
 }
 
-fn with_sysinfo() -> Option<(u64, u64)> {
-    use sysinfo::{ProcessRefreshKind, ProcessesToUpdate, System};
-    let pid = sysinfo::get_current_pid().ok()?;
-    let mut system = System::new();
-    system.refresh_processes_specifics(
-        ProcessesToUpdate::Some(&[pid]),
-        false,
-        ProcessRefreshKind::nothing().with_cpu().with_memory(),
-    );
-    system
-        .process(pid)
-        .map(|p| (p.accumulated_cpu_time(), p.memory()))
-}
-
 fn readings(c: &mut Criterion) {
     let mut g = c.benchmark_group("one beat's process readings");
     g.bench_function("/proc by hand (former)", |b| {
         b.iter(|| black_box(by_hand()))
     });
-    g.bench_function("sysinfo, one process", |b| {
-        b.iter(|| black_box(with_sysinfo()))
+    g.bench_function("server: sysinfo, one process", |b| {
+        b.iter(|| black_box(tickpulse_server::monitor::beat::process_readings()))
     });
     g.finish();
 }

@@ -111,7 +111,7 @@ impl ApiError {
     /// What the client reads. For a 4xx it is the error itself; for a 5xx
     /// it says in words what failed and what to do, and the cause (driver
     /// text, file names) stays in the log.
-    fn public_message(&self) -> String {
+    pub(crate) fn public_message(&self) -> String {
         match self {
             ApiError::Unavailable(e) => {
                 let part = match e.backend {

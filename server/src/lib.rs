@@ -172,12 +172,12 @@ pub async fn build_state(
     let config = Arc::new(config);
     Ok(AppState::new(Shared {
         leptos_options: site::leptos_options(&config),
-        ingest: Ingest {
+        ingest: Arc::new(Ingest {
             config: config.clone(),
             writer,
             durability,
             metrics: metrics.clone(),
-        },
+        }),
         config,
         bus,
         store,

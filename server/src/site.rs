@@ -3,6 +3,7 @@
 
 use crate::accounts::{Accounts, LoginError};
 use crate::config::Config;
+use crate::error::ApiError;
 use crate::reads::{candles_of, history_of};
 use crate::state::AppState;
 use axum::extract::ConnectInfo;
@@ -38,19 +39,19 @@ struct StateMarketData(AppState);
 
 impl MarketData for StateMarketData {
     fn latest_all(&self) -> BoxFuture<'_, Result<Vec<LatestTick>, String>> {
-        Box::pin(async move { self.0.bus.latest_all().await.map_err(|e| e.to_string()) })
+        Box::pin(async move { self.0.bus.latest_all().await.map_err(for_page) })
     }
 
     fn views(&self) -> BoxFuture<'_, Result<Vec<View>, String>> {
         Box::pin(async move {
-            let mut views = self.0.bus.views().await.map_err(|e| e.to_string())?;
+            let mut views = self.0.bus.views().await.map_err(for_page)?;
             views.sort_by(|a, b| a.symbol.cmp(&b.symbol));
             Ok(views)
         })
     }
 
     fn view<'a>(&'a self, symbol: &'a Symbol) -> BoxFuture<'a, Result<Option<View>, String>> {
-        Box::pin(async move { self.0.bus.view(symbol).await.map_err(|e| e.to_string()) })
+        Box::pin(async move { self.0.bus.view(symbol).await.map_err(for_page) })
     }
 
     fn history<'a>(
@@ -62,7 +63,7 @@ impl MarketData for StateMarketData {
         Box::pin(async move {
             history_of(&self.0, symbol, newest, limit)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(for_page)
         })
     }
 
@@ -74,7 +75,7 @@ impl MarketData for StateMarketData {
         Box::pin(async move {
             candles_of(&self.0, symbol, interval, None, None)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(for_page)
         })
     }
 }
@@ -162,6 +163,16 @@ impl Admin for StateAdmin {
             })
         })
     }
+}
+
+/// What a page says of a failed read: the same words as the JSON API's
+/// answer, never the driver's text, which goes to the log.
+fn for_page(e: impl Into<ApiError>) -> String {
+    let e = e.into();
+    if e.status().is_server_error() {
+        tracing::warn!(error = %e, "page read failed");
+    }
+    e.public_message()
 }
 
 /// The session could not be read or ended: the cause goes to the log, the

@@ -30,8 +30,9 @@ pub struct Shared {
     /// Every background task of this process; readiness reports the ones
     /// that are down, shutdown waits for all.
     pub tasks: Tasks,
-    /// The webhook's writer and durable acknowledgements.
-    pub ingest: Ingest,
+    /// The webhook's writer and durable acknowledgements (one reference
+    /// count per request).
+    pub ingest: Arc<Ingest>,
     pub gateway: Gateway,
     /// Counters of this process, for `GET /metrics`.
     pub metrics: Arc<Metrics>,
@@ -62,7 +63,7 @@ impl FromRef<AppState> for LeptosOptions {
 }
 
 /// The webhook reads only its own part.
-impl FromRef<AppState> for Ingest {
+impl FromRef<AppState> for Arc<Ingest> {
     fn from_ref(state: &AppState) -> Self {
         state.ingest.clone()
     }

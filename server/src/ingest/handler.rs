@@ -15,6 +15,7 @@ use axum::Json;
 use bytes::BytesMut;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use tickpulse_core::{parse_batch, parse_one, BodyFormat, Tick, Timestamp};
 
 /// Bodies larger than this are parsed off the async worker threads.
@@ -24,7 +25,7 @@ type Answer = Result<(StatusCode, Json<Acknowledged>), ApiError>;
 
 /// `POST /ingest/tick`: one JSON tick.
 pub async fn one(
-    State(state): State<Ingest>,
+    State(state): State<Arc<Ingest>>,
     Query(params): Query<IngestParams>,
     headers: HeaderMap,
     body: Body,
@@ -34,7 +35,7 @@ pub async fn one(
 
 /// `POST /ingest/ticks`: a JSON array or NDJSON, up to 10,000 ticks.
 pub async fn many(
-    State(state): State<Ingest>,
+    State(state): State<Arc<Ingest>>,
     Query(params): Query<IngestParams>,
     headers: HeaderMap,
     body: Body,

@@ -16,9 +16,8 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use std::sync::Arc;
 
-/// What the webhook's handlers reach: taken from the server's state for
-/// each request (a few reference counts).
-#[derive(Clone)]
+/// What the webhook's handlers reach, taken from the server's state for
+/// each request as one `Arc`.
 pub struct Ingest {
     pub config: Arc<Config>,
     pub writer: TickWriter,

@@ -165,6 +165,12 @@ fn this_process<T>(read: impl FnOnce(&sysinfo::Process) -> T) -> Option<T> {
     system.process(pid).map(read)
 }
 
+/// This process's CPU seconds (user + system) and resident bytes, read once
+/// (`bench/benches/beat_readings.rs` measures it).
+pub fn process_readings() -> Option<(f64, u64)> {
+    this_process(|p| (p.accumulated_cpu_time() as f64 / 1_000.0, p.memory()))
+}
+
 /// User + system CPU seconds of this process.
 #[cfg(test)]
 fn cpu_seconds() -> Option<f64> {
