@@ -140,6 +140,49 @@ pub struct Config {
     #[arg(long, env = "SSE_KEEPALIVE_SECS", default_value_t = 15)]
     pub sse_keepalive_secs: u64,
 
+    /// Ingest requests per second allowed per ingest credential, and
+    /// separately per client address (0: no limit). Past the burst, a
+    /// request gets 429 with `Retry-After`.
+    #[arg(long, env = "INGEST_RATE_PER_SEC", default_value_t = 100_000)]
+    pub ingest_rate_per_sec: u32,
+
+    /// Ingest requests a credential or an address may send at once before
+    /// `INGEST_RATE_PER_SEC` applies.
+    #[arg(long, env = "INGEST_RATE_BURST", default_value_t = 200_000)]
+    pub ingest_rate_burst: u32,
+
+    /// `/api/*` requests per second allowed per client address (0: no
+    /// limit); opening an SSE stream counts as one.
+    #[arg(long, env = "API_RATE_PER_SEC", default_value_t = 1_000)]
+    pub api_rate_per_sec: u32,
+
+    /// `/api/*` requests an address may send at once (5,000 streams opened
+    /// together fit).
+    #[arg(long, env = "API_RATE_BURST", default_value_t = 10_000)]
+    pub api_rate_burst: u32,
+
+    /// `/auth/*` requests (sign-in, sign-out, the session's calls) per
+    /// second per client address (0: no limit). Wrong passwords are also
+    /// throttled per account and address, whatever this says.
+    #[arg(long, env = "AUTH_RATE_PER_SEC", default_value_t = 10)]
+    pub auth_rate_per_sec: u32,
+
+    /// `/auth/*` requests an address may send at once.
+    #[arg(long, env = "AUTH_RATE_BURST", default_value_t = 50)]
+    pub auth_rate_burst: u32,
+
+    /// Take the client address for rate limits and sign-in throttling from
+    /// the last `X-Forwarded-For` entry (what the nearest proxy saw). Only
+    /// behind a proxy that sets it: otherwise clients could pick their own.
+    #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false)]
+    pub trust_forwarded_for: bool,
+
+    /// Seconds a connection's socket may accept nothing while there is
+    /// something to send (an SSE client that stopped reading) before the
+    /// connection is closed.
+    #[arg(long, env = "SSE_STALL_SECS", default_value_t = 30)]
+    pub sse_stall_secs: u64,
+
     /// Folder holding the built site (`pkg/` with the WASM, JS and CSS, plus
     /// the files of `public/`).
     #[arg(long, env = "SITE_ROOT", default_value = "target/site")]

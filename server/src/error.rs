@@ -48,6 +48,15 @@ pub enum ApiError {
     /// in time; resending is safe.
     #[error("{0}; they will be persisted, resend to wait again (duplicates are recognised)")]
     NotDurable(String),
+    /// Over a rate limit: the client may send again after `retry_after`
+    /// seconds.
+    #[error("too many {route} requests from this {per}; send again in {retry_after} s (the limit is {setting})")]
+    RateLimited {
+        route: &'static str,
+        per: &'static str,
+        setting: &'static str,
+        retry_after: u64,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -67,6 +76,7 @@ impl ApiError {
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::IngestDisabled
             | ApiError::Unavailable(_)
             | ApiError::Store(_)
@@ -91,6 +101,7 @@ impl ApiError {
             | ApiError::NotDurable(_)
             | ApiError::SessionUnavailable(_) => Rejection::Unavailable,
             ApiError::IngestDisabled | ApiError::NoStore(_) => Rejection::Disabled,
+            ApiError::RateLimited { .. } => Rejection::RateLimited,
             ApiError::NotFound(_) | ApiError::Internal(_) => Rejection::Other,
         }
     }
@@ -162,6 +173,9 @@ impl IntoResponse for ApiError {
             }
             ApiError::Unavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            ApiError::RateLimited { retry_after, .. } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
             }
             _ => {}
         }

@@ -59,6 +59,11 @@ pub fn router(state: AppState) -> Router {
             )),
             None => routes,
         }
+        // Outermost: a refused request costs no session lookup.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            http::limits::guard,
+        ))
     } else {
         http::health_routes().with_state(state)
     }
@@ -169,6 +174,18 @@ pub async fn build_state(
     let durability = store
         .clone()
         .map(|s| Durability::start(s, Duration::from_millis(config.durable_timeout_ms), &tasks));
+    let limits = Arc::new(http::limits::Limits::new(&config, metrics.clone()));
+    {
+        let (limits, stop) = (limits.clone(), tasks.shutdown());
+        tasks.supervise("limits-sweeper", move || {
+            let (limits, mut stop) = (limits.clone(), stop.clone());
+            async move {
+                while tasks::pause(&mut stop, Duration::from_secs(60)).await {
+                    limits.forget_idle();
+                }
+            }
+        });
+    }
     let config = Arc::new(config);
     Ok(AppState::new(Shared {
         leptos_options: site::leptos_options(&config),
@@ -177,7 +194,9 @@ pub async fn build_state(
             writer,
             durability,
             metrics: metrics.clone(),
+            limits: limits.clone(),
         }),
+        limits,
         config,
         bus,
         store,
@@ -303,6 +322,7 @@ pub async fn serve(
         );
     }
     let grace = Duration::from_secs(config.shutdown_grace_secs);
+    let stall = Duration::from_secs(config.sse_stall_secs.max(1));
     let (stop_tx, stop_rx) = watch::channel(false);
     let (stop_tasks, tasks_stop) = watch::channel(false);
     let state = build_state(config, stop_rx, Tasks::new(tasks_stop)).await?;
@@ -310,7 +330,8 @@ pub async fn serve(
         tracing::warn!(error = %e, "Redis does not answer yet; readiness reports unavailable until it does");
     }
     tracing::info!(addr = %listener.local_addr()?, "tickpulse listening");
-    let app = router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let app = router(state.clone()).into_make_service_with_connect_info::<http::conn::Peer>();
+    let listener = http::conn::StallListener::new(listener, stall, state.metrics.clone());
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

@@ -27,17 +27,19 @@ pub enum Rejection {
     UnsupportedMediaType,
     Unavailable,
     Disabled,
+    RateLimited,
     Other,
 }
 
 impl Rejection {
-    pub const ALL: [Rejection; 7] = [
+    pub const ALL: [Rejection; 8] = [
         Rejection::Unauthorized,
         Rejection::Invalid,
         Rejection::TooLarge,
         Rejection::UnsupportedMediaType,
         Rejection::Unavailable,
         Rejection::Disabled,
+        Rejection::RateLimited,
         Rejection::Other,
     ];
 
@@ -49,6 +51,7 @@ impl Rejection {
             Rejection::UnsupportedMediaType => "unsupported_media_type",
             Rejection::Unavailable => "unavailable",
             Rejection::Disabled => "disabled",
+            Rejection::RateLimited => "rate_limited",
             Rejection::Other => "other",
         }
     }
@@ -68,6 +71,11 @@ struct ReasonLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct GroupLabel {
     group: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabel {
+    route: &'static str,
 }
 
 /// The counters of one process.
@@ -91,6 +99,14 @@ pub struct Metrics {
     /// Reset snapshots sent (a client fell behind, or the bus subscription
     /// was lost and restored).
     pub sse_resets: Counter,
+    /// SSE clients disconnected because their socket accepted nothing for
+    /// `SSE_STALL_SECS`.
+    pub sse_dropped: Counter,
+    /// Bytes of SSE frames held for clients: in the fan-out ring and in
+    /// connections' send queues.
+    pub sse_buffered: Gauge,
+    /// Requests refused with 429, by route group.
+    rate_limited: Family<RouteLabel, Counter>,
     sse_clients: Gauge,
     bus_up: Gauge,
     /// Receive-to-commit time of the oldest tick of the last persisted
@@ -136,6 +152,19 @@ impl Default for Metrics {
             "tickpulse_sse_resets",
             "Reset snapshots sent to SSE clients",
         );
+        let sse_dropped = counter(
+            "tickpulse_sse_dropped",
+            "SSE clients disconnected because their socket accepted nothing for SSE_STALL_SECS",
+        );
+        let rate_limited = Family::<RouteLabel, Counter>::default();
+        registry.register(
+            "tickpulse_rate_limited",
+            "Requests refused with 429 because their client address or credential was over its rate limit, by route group",
+            rate_limited.clone(),
+        );
+        for route in ["ingest", "api", "auth"] {
+            let _ = rate_limited.get_or_create(&RouteLabel { route });
+        }
         let rejected_family = Family::<ReasonLabel, Counter>::default();
         registry.register(
             "tickpulse_ingest_rejected",
@@ -190,6 +219,12 @@ impl Default for Metrics {
             "SSE clients connected to this process",
             sse_clients.clone(),
         );
+        let sse_buffered = Gauge::default();
+        registry.register(
+            "tickpulse_sse_buffered_bytes",
+            "Bytes of SSE frames held for clients, in the fan-out ring and in connections' send queues",
+            sse_buffered.clone(),
+        );
         let bus_up = Gauge::default();
         registry.register(
             "tickpulse_bus_up",
@@ -210,6 +245,9 @@ impl Default for Metrics {
             dead_lettered,
             sse_skipped,
             sse_resets,
+            sse_dropped,
+            sse_buffered,
+            rate_limited,
             sse_clients,
             bus_up,
             persist_lag_last_micros: AtomicU64::new(0),
@@ -272,6 +310,11 @@ pub struct Gauges {
 impl Metrics {
     pub fn reject(&self, why: Rejection) {
         self.rejected[why as usize].inc();
+    }
+
+    /// Counts a request refused with 429 on `route` (its group's label).
+    pub fn rate_limited(&self, route: &'static str) {
+        self.rate_limited.get_or_create(&RouteLabel { route }).inc();
     }
 
     pub fn rejected(&self, why: Rejection) -> u64 {

@@ -4,14 +4,13 @@
 use crate::accounts::{Accounts, LoginError};
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::http::conn::addr_of;
 use crate::reads::{candles_of, history_of};
 use crate::state::AppState;
-use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
 use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use tickpulse_app::error::{AppError, Refusal};
 use tickpulse_app::ssr::{Admin, BoxFuture, MarketData, Services};
@@ -94,11 +93,9 @@ fn session(parts: &Parts) -> Option<&Session> {
 }
 
 /// The client's address, for login throttling.
-fn client_ip(parts: &Parts) -> String {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string())
+fn client_ip(parts: &Parts, trust_forwarded: bool) -> String {
+    addr_of(&parts.headers, &parts.extensions, trust_forwarded)
+        .map_or_else(|| "unknown".to_owned(), |a| a.to_string())
 }
 
 impl Admin for StateAdmin {
@@ -113,7 +110,12 @@ impl Admin for StateAdmin {
                 return Err(AppError::SignIn(Refusal::NoAccounts));
             };
             accounts
-                .login(session, username, password, &client_ip(parts))
+                .login(
+                    session,
+                    username,
+                    password,
+                    &client_ip(parts, self.0.config.trust_forwarded_for),
+                )
                 .await
                 .map_err(|e| {
                     AppError::SignIn(match e {

@@ -6,6 +6,7 @@ use crate::accounts::Accounts;
 use crate::bus::Bus;
 use crate::config::Config;
 use crate::gateway::Gateway;
+use crate::http::limits::Limits;
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -34,6 +35,8 @@ pub struct Shared {
     /// count per request).
     pub ingest: Arc<Ingest>,
     pub gateway: Gateway,
+    /// Request rate limits (also held by the webhook, for credentials).
+    pub limits: Arc<Limits>,
     /// Counters of this process, for `GET /metrics`.
     pub metrics: Arc<Metrics>,
     /// Turns true when the server shuts down; long-lived responses (SSE)

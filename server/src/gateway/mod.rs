@@ -8,6 +8,15 @@
 //! is told to resynchronise (it gets a fresh snapshot); it never slows the
 //! others and never grows memory. [`sse`] is the endpoint clients connect
 //! to.
+//!
+//! # Memory
+//! The ring holds [`RING_CAPACITY`] messages of at most about
+//! [`UPDATE_BYTES`] each (a large append is split), so what it keeps for a
+//! client that stopped reading is bounded in bytes whatever the tick rate
+//! or the batch size. Past the ring, a client holds only what the HTTP
+//! connection buffers for its socket; a socket that accepts nothing for
+//! `SSE_STALL_SECS` is closed (see [`crate::http::conn`]).
+//! `tickpulse_sse_buffered_bytes` is what the ring and the connections hold.
 
 pub mod sse;
 
@@ -16,13 +25,19 @@ use crate::metrics::Metrics;
 use crate::tasks::Tasks;
 use bytes::Bytes;
 use futures::StreamExt;
+use prometheus_client::metrics::gauge::Gauge;
 use std::sync::Arc;
 use std::time::Duration;
 use tickpulse_core::{StreamId, Symbol};
 use tokio::sync::{broadcast, watch};
 
 /// How many update messages the ring keeps for slow clients.
-const RING_CAPACITY: usize = 1_024;
+pub const RING_CAPACITY: usize = 1_024;
+
+/// Bytes of frames after which an update message is closed and the next
+/// one begins: the ring holds at most `RING_CAPACITY` times this (plus one
+/// frame each), about 16 MiB.
+pub const UPDATE_BYTES: usize = 16 * 1_024;
 
 /// One tick or view, ready to be written to any SSE client.
 #[derive(Debug)]
@@ -40,10 +55,90 @@ pub enum Kind {
     View,
 }
 
+/// Consecutive frames of one append or calc batch, counted in
+/// `tickpulse_sse_buffered_bytes` while any client may still send them.
+#[derive(Debug)]
+pub struct Frames {
+    frames: Vec<Frame>,
+    bytes: usize,
+    held: Gauge,
+}
+
+impl Frames {
+    fn new(frames: Vec<Frame>, held: &Gauge) -> Self {
+        let bytes = frames.iter().map(|f| f.bytes.len()).sum();
+        held.inc_by(i64::try_from(bytes).unwrap_or(i64::MAX));
+        Self {
+            frames,
+            bytes,
+            held: held.clone(),
+        }
+    }
+}
+
+impl std::ops::Deref for Frames {
+    type Target = [Frame];
+    fn deref(&self) -> &[Frame] {
+        &self.frames
+    }
+}
+
+impl Drop for Frames {
+    fn drop(&mut self) {
+        self.held
+            .dec_by(i64::try_from(self.bytes).unwrap_or(i64::MAX));
+    }
+}
+
+/// A chunk for a client's connection, counted in `held` until the
+/// connection has written (or dropped) it.
+pub fn held(chunk: Bytes, held: &Gauge) -> Bytes {
+    struct Held {
+        chunk: Bytes,
+        held: Gauge,
+    }
+    impl AsRef<[u8]> for Held {
+        fn as_ref(&self) -> &[u8] {
+            &self.chunk
+        }
+    }
+    impl Drop for Held {
+        fn drop(&mut self) {
+            self.held
+                .dec_by(i64::try_from(self.chunk.len()).unwrap_or(i64::MAX));
+        }
+    }
+    held.inc_by(i64::try_from(chunk.len()).unwrap_or(i64::MAX));
+    Bytes::from_owner(Held {
+        chunk,
+        held: held.clone(),
+    })
+}
+
+/// `frames` in messages of about `limit` bytes each, in order.
+fn split(frames: Vec<Frame>, limit: usize) -> Vec<Vec<Frame>> {
+    let mut out = Vec::new();
+    let mut current = Vec::new();
+    let mut bytes = 0;
+    for frame in frames {
+        bytes += frame.bytes.len();
+        current.push(frame);
+        if bytes >= limit {
+            out.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
 #[derive(Debug, Clone)]
 pub enum Update {
-    /// Ticks of one append in stream order, or the views of one calc batch.
-    Frames(Arc<[Frame]>),
+    /// Ticks of (part of) one append in stream order, or the views of (part
+    /// of) one calc batch.
+    Frames(Arc<Frames>),
     /// The subscription was lost and re-established: updates may have been
     /// missed, clients must take a fresh snapshot.
     Resync,
@@ -79,9 +174,16 @@ impl Gateway {
         let (alerts, _) = broadcast::channel(64);
         {
             let (bus, tx, alerts) = (bus.clone(), tx.clone(), alerts.clone());
+            let held = metrics.sse_buffered.clone();
             let stop = tasks.shutdown();
             tasks.supervise("gateway", move || {
-                run(bus.clone(), tx.clone(), alerts.clone(), stop.clone())
+                run(
+                    bus.clone(),
+                    tx.clone(),
+                    alerts.clone(),
+                    held.clone(),
+                    stop.clone(),
+                )
             });
         }
         Self {
@@ -113,6 +215,7 @@ async fn run(
     bus: Arc<dyn Bus>,
     tx: broadcast::Sender<Update>,
     alerts: broadcast::Sender<Arc<str>>,
+    held: Gauge,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut backoff = crate::tasks::Backoff::new();
@@ -146,7 +249,9 @@ async fn run(
                     };
                     // Nobody listens: skip rendering (ingest-only nodes).
                     if tx.receiver_count() > 0 && !items.is_empty() {
-                        let _ = tx.send(Update::Frames(frames(kind, items).into()));
+                        for part in split(frames(kind, items), UPDATE_BYTES) {
+                            let _ = tx.send(Update::Frames(Arc::new(Frames::new(part, &held))));
+                        }
                     }
                 }
                 tracing::warn!("update subscription lost; resubscribing");
@@ -199,5 +304,49 @@ mod tests {
             &f[0].bytes[..],
             b"event: tick\nid: 7-0\ndata: {\"id\":\"7-0\"}\n\n"
         );
+    }
+
+    fn ticks(n: u64) -> Vec<Frame> {
+        frames(
+            Kind::Tick,
+            (0..n)
+                .map(|i| Appended {
+                    id: StreamId::new(i, 0),
+                    symbol: Symbol::new("A"),
+                    json: "x".repeat(90),
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn a_large_append_is_split_in_order_and_small_ones_are_not() {
+        let parts = split(ticks(1_000), UPDATE_BYTES);
+        assert!(parts.len() > 1);
+        let ids: Vec<u64> = parts.iter().flatten().map(|f| f.id.millis).collect();
+        assert_eq!(ids, (0..1_000).collect::<Vec<_>>());
+        for part in &parts {
+            let bytes: usize = part.iter().map(|f| f.bytes.len()).sum();
+            assert!(bytes < UPDATE_BYTES + 200, "{bytes}");
+        }
+        assert_eq!(split(ticks(3), UPDATE_BYTES).len(), 1);
+        assert!(split(Vec::new(), UPDATE_BYTES).is_empty());
+    }
+
+    #[test]
+    fn held_bytes_count_frames_until_the_last_holder_drops_them() {
+        let held = Gauge::default();
+        let part = Arc::new(Frames::new(ticks(2), &held));
+        let expected: usize = part.iter().map(|f| f.bytes.len()).sum();
+        assert_eq!(held.get(), expected as i64);
+        let copy = part.clone();
+        drop(part);
+        assert_eq!(held.get(), expected as i64);
+        drop(copy);
+        assert_eq!(held.get(), 0);
+        let chunk = super::held(Bytes::from_static(b"abc"), &held);
+        assert_eq!((&chunk[..], held.get()), (&b"abc"[..], 3));
+        drop(chunk);
+        assert_eq!(held.get(), 0);
     }
 }

@@ -17,14 +17,16 @@
 //! repeat. When the stream no longer holds everything after that id, the
 //! client gets a `snapshot` with `"reset": true` instead.
 
-use super::{frames, Frame, Gateway, Kind, Update};
+use super::{frames, held, Frame, Gateway, Kind, Update};
 use crate::bus::{Appended, Bus};
 use crate::error::ApiError;
+use crate::http::conn::Peer;
 use crate::metrics::Metrics;
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::Response;
+use axum::Extension;
 use bytes::{Bytes, BytesMut};
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
@@ -39,14 +41,19 @@ pub struct StreamParams {
     symbols: Option<String>,
 }
 
-/// Ticks read from the stream per replayed chunk.
-const REPLAY_PAGE: usize = 2_000;
+/// Ticks read from the stream per replayed chunk (about 130 KB of frames:
+/// what a resuming client holds at a time).
+const REPLAY_PAGE: usize = 500;
 
 pub async fn sse(
     State(gateway): State<Gateway>,
     Query(params): Query<StreamParams>,
+    peer: Option<Extension<ConnectInfo<Peer>>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    if let Some(Extension(ConnectInfo(peer))) = peer {
+        peer.streaming();
+    }
     let filter = parse_filter(params.symbols.as_deref())?;
     let last_event_id = last_event_id(&headers)?;
     // Subscribe first, then read the snapshot or the stream: see the module docs.
@@ -65,6 +72,7 @@ pub async fn sse(
     };
     let mut keepalive = tokio::time::interval(gateway.keepalive);
     keepalive.reset();
+    let buffered = gateway.metrics.sse_buffered.clone();
     let client = Client {
         rx,
         filter,
@@ -77,9 +85,12 @@ pub async fn sse(
         replay_from: resume.map(StreamId::next),
         replayed_to: resume,
     };
-    Ok(event_stream(futures::stream::unfold(
-        client,
-        |mut c| async move { c.next_chunk().await.map(|chunk| (chunk, c)) },
+    let chunks = futures::stream::unfold(client, |mut c| async move {
+        c.next_chunk().await.map(|chunk| (chunk, c))
+    });
+    Ok(event_stream(futures::StreamExt::map(
+        chunks,
+        move |chunk| held(chunk, &buffered),
     )))
 }
 

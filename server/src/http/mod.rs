@@ -1,7 +1,9 @@
 //! The HTTP surface: the [`router`] and one module per group of endpoints.
 
 pub mod admin;
+pub mod conn;
 pub mod health;
+pub mod limits;
 pub mod symbols;
 
 use crate::error::ApiError;

@@ -43,6 +43,16 @@ pub async fn many(
     counted(&state, accept_many(&state, params, headers, body).await)
 }
 
+/// The credentials, then the credential's rate limit.
+fn authorize(state: &Ingest, headers: &HeaderMap) -> Result<(), ApiError> {
+    let credentials = state.config.ingest_credentials();
+    check_basic(headers, credentials)?;
+    match credentials {
+        Some((user, _)) => state.limits.check_credential(user),
+        None => Ok(()),
+    }
+}
+
 /// Counts a refused request by its reason.
 fn counted(state: &Ingest, answer: Answer) -> Answer {
     if let Err(e) = &answer {
@@ -57,7 +67,7 @@ async fn accept_one(
     headers: HeaderMap,
     body: Body,
 ) -> Answer {
-    check_basic(&headers, state.config.ingest_credentials())?;
+    authorize(state, &headers)?;
     let ack = params.ack(state)?;
     match media_type(&headers).as_str() {
         "application/json" => {}
@@ -79,7 +89,7 @@ async fn accept_many(
     headers: HeaderMap,
     body: Body,
 ) -> Answer {
-    check_basic(&headers, state.config.ingest_credentials())?;
+    authorize(state, &headers)?;
     let ack = params.ack(state)?;
     let format = match media_type(&headers).as_str() {
         "application/json" => BodyFormat::JsonArray,

@@ -24,4 +24,6 @@ pub struct Ingest {
     /// Confirms commits for `?ack=durable`, when there is a store.
     pub durability: Option<Durability>,
     pub metrics: Arc<Metrics>,
+    /// Checked once the credential is verified.
+    pub limits: Arc<crate::http::limits::Limits>,
 }
