@@ -15,6 +15,7 @@ pub mod error;
 pub mod format;
 #[cfg(feature = "hydrate")]
 mod live;
+pub mod security;
 pub mod series;
 #[cfg(feature = "ssr")]
 pub mod ssr;
@@ -101,6 +102,8 @@ pub fn Forbidden(username: String, role: String) -> impl IntoView {
 
 /// The HTML document around every page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    security::send_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">

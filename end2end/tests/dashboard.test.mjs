@@ -90,3 +90,19 @@ test('dark and light schemes follow the system setting', async () => {
   assert.equal(light, 'rgb(247, 248, 250)');
   await page.close();
 });
+
+test('the policy is enforced and its refusals are recorded: a string evaluated as code is refused', async () => {
+  const page = await openDashboard(ctx.browser, ctx.server.base);
+  const before = ctx.browser.cspViolations.length;
+  const outcome = await page.evaluate(() => {
+    try { return String(eval('1 + 1')); } catch (e) { return e.name; }
+  });
+  assert.equal(outcome, 'EvalError');
+  await page.waitForTimeout(200).catch(() => {});
+  for (let i = 0; i < 20 && ctx.browser.cspViolations.length === before; i++) await new Promise((r) => setTimeout(r, 100));
+  const recorded = ctx.browser.cspViolations.splice(before);
+  assert.equal(recorded.length >= 1, true, 'the refusal was recorded');
+  assert.match(recorded.join('\n'), /script-src|unsafe-eval|eval/);
+  assert.deepEqual(page.errors.filter((e) => !/Content Security Policy|CSP violation|EvalError|unsafe-eval/.test(e)), []);
+  await page.close();
+});

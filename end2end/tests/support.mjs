@@ -116,18 +116,42 @@ export function serverAndBrowser(options = {}) {
     ctx.browser = await launchBrowser();
   });
   after(async () => {
+    const violations = ctx.browser?.cspViolations ?? [];
     await ctx.browser?.close();
     await ctx.server?.cleanup();
+    if (violations.length) throw new Error(`Content Security Policy violations:\n${violations.join('\n')}`);
   });
   return ctx;
 }
 
+/** Headless Chromium. Every page of it reports what the pages' Content
+ * Security Policy refused into `browser.cspViolations`, which
+ * `serverAndBrowser` requires to be empty at the end. */
 export async function launchBrowser() {
-  return chromium.launch({
+  const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
+  browser.cspViolations = [];
+  const newContext = browser.newContext.bind(browser);
+  browser.newContext = async (options) => {
+    const context = await newContext(options);
+    await context.addInitScript(() => document.addEventListener('securitypolicyviolation', (e) =>
+      console.error(`CSP violation: ${e.effectiveDirective} refused ${e.blockedURI || 'inline code'}`)));
+    context.on('console', (m) => {
+      const text = m.text();
+      if (/CSP violation|Content Security Policy/.test(text)) browser.cspViolations.push(`${m.location()?.url}: ${text}`);
+    });
+    return context;
+  };
+  browser.newPage = async (options) => {
+    const context = await browser.newContext(options);
+    const page = await context.newPage();
+    page.on('close', () => context.close().catch(() => {}));
+    return page;
+  };
+  return browser;
 }
 
 /** Opens the dashboard and waits until it is live; collects page errors. */
@@ -136,7 +160,9 @@ export async function openDashboard(browser, base) {
   page.errors = [];
   page.on('pageerror', (e) => page.errors.push(e.message));
   page.on('console', (m) => { if (m.type() === 'error') page.errors.push(m.text()); });
-  await page.goto(base + '/');
+  const response = await page.goto(base + '/');
+  const policy = response.headers()['content-security-policy'] ?? '';
+  if (!policy.includes("'nonce-")) throw new Error(`the dashboard has no Content Security Policy with a nonce: ${policy}`);
   await page.waitForSelector('.status.live', { timeout: 15_000 });
   return page;
 }

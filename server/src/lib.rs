@@ -59,6 +59,7 @@ pub fn router(state: AppState) -> Router {
             )),
             None => routes,
         }
+        .layer(axum::middleware::from_fn(http::browser::guard))
         // Outermost: a refused request costs no session lookup.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

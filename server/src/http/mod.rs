@@ -1,6 +1,7 @@
 //! The HTTP surface: the [`router`] and one module per group of endpoints.
 
 pub mod admin;
+pub mod browser;
 pub mod conn;
 pub mod health;
 pub mod limits;

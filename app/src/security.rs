@@ -1,0 +1,53 @@
+//! The pages' Content Security Policy: exactly what they load.
+//!
+//! - scripts: this origin (the bundle's JS, the local ECharts) and the
+//!   inline hydration and resource scripts, which carry this response's
+//!   nonce; `'wasm-unsafe-eval'` lets the bundle compile its WASM;
+//! - styles: this origin's stylesheet; inline `style` attributes only
+//!   (ECharts positions its tooltip with them), never `<style>` elements;
+//! - connections (the WASM fetch, server functions, SSE): this origin;
+//! - no frames, no plugins, no `<base>`, forms post only here.
+
+/// The policy for a page whose inline scripts carry `nonce`.
+pub fn policy(nonce: &str) -> String {
+    format!(
+        "default-src 'none'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self'; style-src-elem 'self'; style-src-attr 'unsafe-inline'; \
+         img-src 'self'; font-src 'self'; connect-src 'self'; manifest-src 'self'; \
+         base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'"
+    )
+}
+
+/// Puts the policy on the response being rendered (server side only).
+#[cfg(feature = "ssr")]
+pub fn send_policy() {
+    use leptos::prelude::use_context;
+    let (Some(nonce), Some(response)) = (
+        leptos::nonce::use_nonce(),
+        use_context::<leptos_axum::ResponseOptions>(),
+    ) else {
+        return;
+    };
+    if let Ok(value) = axum::http::HeaderValue::from_str(&policy(&nonce.to_string())) {
+        response.insert_header(axum::http::header::CONTENT_SECURITY_POLICY, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_names_the_nonce_and_forbids_framing() {
+        let p = policy("abc");
+        assert!(p.contains("'nonce-abc'"));
+        assert!(p.contains("frame-ancestors 'none'"));
+        assert!(p.contains("default-src 'none'"));
+        let scripts = p
+            .split(';')
+            .map(str::trim)
+            .find(|d| d.starts_with("script-src "))
+            .unwrap();
+        assert!(!scripts.contains("'unsafe-inline'") && !scripts.contains(" 'unsafe-eval'"));
+    }
+}

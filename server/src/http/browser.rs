@@ -1,0 +1,107 @@
+//! What browsers are told and what they may not do.
+//!
+//! Every response gets `X-Content-Type-Options: nosniff`, a
+//! `Referrer-Policy` and `X-Frame-Options: DENY`. Pages carry their own
+//! Content Security Policy with this response's script nonce (set while
+//! they render, `tickpulse_app::security`); any other response gets one
+//! that allows nothing, so a file opened directly (an SVG) runs no script
+//! and nothing can be framed.
+//!
+//! A state-changing request (anything but GET, HEAD and OPTIONS) from a
+//! browser must come from this site: `Sec-Fetch-Site` says `same-origin`
+//! (or `none`, typed by the user), or, from a browser that does not send
+//! it, `Origin` names this host. Anything else is refused with 403 before it
+//! runs. Requests without either header (programs, `curl`) are not
+//! browsers' cross-site posts and pass; the webhook (`/ingest/*`) is for
+//! programs and is not checked.
+
+use crate::error::ApiError;
+use axum::extract::Request;
+use axum::http::{header, HeaderMap, HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+/// The policy of responses that are not pages.
+const NOTHING: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
+
+pub async fn guard(request: Request, next: Next) -> Response {
+    let checked = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) && !request.uri().path().starts_with("/ingest/");
+    let mut response = match checked.then(|| cross_site(request.headers())).flatten() {
+        Some(why) => ApiError::Forbidden(why).into_response(),
+        None => next.run(request).await,
+    };
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(NOTHING),
+        );
+    }
+    response
+}
+
+/// Why a state-changing request is a cross-site one, if it is.
+fn cross_site(headers: &HeaderMap) -> Option<&'static str> {
+    const REFUSED: &str = "cross-site requests are refused: post from this site's own pages";
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return match site.as_bytes() {
+            b"same-origin" | b"none" => None,
+            _ => Some(REFUSED),
+        };
+    }
+    let origin = headers.get(header::ORIGIN)?;
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .map(|(_, rest)| rest);
+    match (origin_host, host) {
+        (Some(o), Some(h)) if o.eq_ignore_ascii_case(h) => None,
+        _ => Some(REFUSED),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn only_this_site_may_post() {
+        assert_eq!(cross_site(&headers(&[])), None, "not a browser");
+        assert_eq!(
+            cross_site(&headers(&[("sec-fetch-site", "same-origin")])),
+            None
+        );
+        assert!(cross_site(&headers(&[("sec-fetch-site", "cross-site")])).is_some());
+        assert!(cross_site(&headers(&[("sec-fetch-site", "same-site")])).is_some());
+        let host = ("host", "example.com:3000");
+        assert_eq!(
+            cross_site(&headers(&[host, ("origin", "http://example.com:3000")])),
+            None
+        );
+        assert!(cross_site(&headers(&[host, ("origin", "http://evil.test")])).is_some());
+        assert!(cross_site(&headers(&[host, ("origin", "null")])).is_some());
+        assert!(cross_site(&headers(&[("origin", "http://example.com:3000")])).is_some());
+    }
+}
