@@ -110,6 +110,23 @@ fi
 if ! command -v curl >/dev/null 2>&1; then
   apt_install curl
 fi
+# cargo-fuzz runs the fuzz targets; it needs a nightly toolchain.
+if rustup run nightly rustc --version >/dev/null 2>&1; then
+  if ! cargo fuzz --version >/dev/null 2>&1; then
+    say "installing cargo-fuzz (a minute or two, once)"
+    cargo install cargo-fuzz --locked
+  fi
+  ok "$(cargo fuzz --version) with $(rustup run nightly rustc --version)"
+else
+  ok "no nightly toolchain: the fuzzing smoke run will be skipped (rustup toolchain install nightly)"
+fi
+# schemathesis checks the running server against its OpenAPI document.
+schemathesis_version=4.32.5
+if [ "$(schemathesis --version 2>/dev/null | awk '{print $3}')" != "$schemathesis_version" ]; then
+  say "installing schemathesis $schemathesis_version (pip)"
+  python3 -m pip install --quiet --disable-pip-version-check "schemathesis==$schemathesis_version"
+fi
+ok "schemathesis $schemathesis_version"
 # Install the browser driver library (never a browser: Debian's is used).
 if [ ! -d end2end/node_modules/playwright-core ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
   say "installing end-to-end test dependencies (npm ci)"

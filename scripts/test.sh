@@ -3,7 +3,10 @@
 #   1. formatting check and the import-cycle check (scripts/check-cycles.py)
 #   2. cargo tests of the workspace (unit, property and integration tests,
 #      the latter against the local Redis, which is started if none answers)
-#   3. the browser tests in end2end/ (headless Chromium against a real server)
+#   3. a fuzzing smoke run of every parser (scripts/fuzz.sh smoke; skipped,
+#      saying so, without cargo-fuzz and a nightly toolchain)
+#   4. schemathesis against the running server's OpenAPI document
+#   5. the browser tests in end2end/ (headless Chromium against a real server)
 # Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,11 +26,18 @@ python3 scripts/check-cycles.py
 say "running the Rust tests (cargo test)"
 cargo test --workspace --exclude tickpulse-frontend 2>&1 | tee "$log_dir/cargo.log"
 
+say "fuzzing each parser for ${FUZZ_SECONDS:-60} s (scripts/fuzz.sh smoke)"
+scripts/fuzz.sh smoke "${FUZZ_SECONDS:-60}"
+
 say "building the site and the server for the browser tests (debug)"
 scripts/build-site.sh debug
 cargo build -p tickpulse-server
 
 target_dir="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)"
+
+say "checking the API against its OpenAPI document (scripts/schemathesis.sh)"
+scripts/schemathesis.sh "$target_dir/debug/tickpulse" 2>&1 | tee "$log_dir/schemathesis.log"
+schema_cases=$(awk '/generated, .* passed/ {print $(NF-1); exit}' "$log_dir/schemathesis.log")
 for mode in redis embedded; do
   say "running the browser tests against the $mode mode (end2end/, headless Chromium)"
   (cd end2end && TICKPULSE_MODE=$mode TICKPULSE_BIN="$target_dir/debug/tickpulse" SITE_ROOT="${SITE_ROOT:-$target_dir/site}" npm test) 2>&1 | tee "$log_dir/e2e-$mode.log"
@@ -37,5 +47,5 @@ rust_passed=$(awk '/^test result:/ {sum += $4} END {print sum + 0}' "$log_dir/ca
 rust_failed=$(awk '/^test result:/ {sum += $6} END {print sum + 0}' "$log_dir/cargo.log")
 e2e_passed=$(cat "$log_dir"/e2e-*.log | awk '/^# pass/ {sum += $3} END {print sum + 0}')
 e2e_failed=$(cat "$log_dir"/e2e-*.log | awk '/^# fail/ {sum += $3} END {print sum + 0}')
-say "all tests passed: $rust_passed Rust tests, ${e2e_passed:-0} browser tests"
+say "all tests passed: $rust_passed Rust tests, ${e2e_passed:-0} browser tests, ${schema_cases:-0} schemathesis cases"
 echo "$((rust_passed + ${e2e_passed:-0})) passed, $((rust_failed + ${e2e_failed:-0})) failed"

@@ -22,6 +22,7 @@ pub enum BodyFormat {
 
 /// The problems of one tick of a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ItemError {
     /// Position of the tick in the batch (0-based); absent for a single tick.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -11,6 +11,7 @@ use std::str::FromStr;
 
 /// A candle interval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Interval {
     #[serde(rename = "1s")]
     S1,
@@ -80,6 +81,7 @@ impl FromStr for Interval {
 
 /// Open, high, low, close, volume and number of trades of one bucket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Candle {
     /// Start of the bucket.
     pub bucket: Timestamp,

@@ -12,6 +12,8 @@ pub mod decimal;
 pub mod error;
 pub mod fixture;
 pub mod health;
+#[cfg(feature = "openapi")]
+mod openapi;
 pub mod stream_id;
 pub mod symbol;
 pub mod tick;

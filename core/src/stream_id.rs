@@ -21,9 +21,16 @@ impl StreamId {
 
     /// The smallest id after this one.
     pub const fn next(self) -> Self {
+        if self.seq == u64::MAX {
+            // The next millisecond's first id (Redis orders ids this way).
+            return Self {
+                millis: self.millis.saturating_add(1),
+                seq: if self.millis == u64::MAX { u64::MAX } else { 0 },
+            };
+        }
         Self {
             millis: self.millis,
-            seq: self.seq.saturating_add(1),
+            seq: self.seq + 1,
         }
     }
 
@@ -35,6 +42,23 @@ impl StreamId {
 impl fmt::Display for StreamId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}-{}", self.millis, self.seq)
+    }
+}
+
+impl StreamId {
+    /// Reads a `Last-Event-ID` header value: surrounding blanks are
+    /// ignored, and an empty value means none was sent.
+    ///
+    /// # Errors
+    /// When the value is not UTF-8 or not a stream id.
+    pub fn from_last_event_id(value: &[u8]) -> Result<Option<Self>, ValueError> {
+        let text = std::str::from_utf8(value)
+            .map_err(|_| ValueError::NotAStreamId(String::from_utf8_lossy(value).into_owned()))?
+            .trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        text.parse().map(Some)
     }
 }
 
@@ -77,5 +101,9 @@ mod tests {
         assert_eq!(b.to_string(), "1732269600125-10");
         assert!("12".parse::<StreamId>().is_err());
         assert!("a-1".parse::<StreamId>().is_err());
+        assert_eq!(StreamId::new(5, 1).next(), StreamId::new(5, 2));
+        assert_eq!(StreamId::new(5, u64::MAX).next(), StreamId::new(6, 0));
+        let last = StreamId::new(u64::MAX, u64::MAX);
+        assert_eq!(last.next(), last);
     }
 }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 /// One price observation for one symbol, as sent by a feeder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Tick {
     pub symbol: Symbol,
     pub price: Price,
@@ -27,6 +28,7 @@ pub struct Tick {
 
 /// A tick as accepted into the stream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StreamTick {
     /// The stream id (`<millis>-<seq>`), monotonically increasing per stream;
     /// SSE clients see it as the event `id:`.
@@ -108,6 +110,7 @@ impl Tick {
 /// seen for it: what the dashboard shows per row and what an SSE `snapshot`
 /// carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LatestTick {
     #[serde(flatten)]
     pub tick: StreamTick,
@@ -150,6 +153,7 @@ mod tests {
 
 /// The data of an SSE `snapshot` event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Snapshot {
     /// `true` when this snapshot replaces state after missed updates (the
     /// client fell behind or the server lost its subscription).

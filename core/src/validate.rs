@@ -15,6 +15,7 @@ pub const MAX_FUTURE_SKEW_NANOS: i64 = 5 * 60 * 1_000_000_000;
 
 /// One problem with one field of the input.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldError {
     /// The JSON field name, exactly as the API documents it.
     pub field: String,

@@ -270,6 +270,9 @@ pub enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Prints the HTTP API's OpenAPI document (what `GET /api/openapi.json`
+    /// serves) and exits.
+    Openapi,
 }
 
 #[derive(Debug, Clone, Subcommand)]

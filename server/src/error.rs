@@ -61,8 +61,10 @@ pub enum ApiError {
     Internal(String),
 }
 
-#[derive(Serialize)]
-struct ErrorBody {
+/// Every error answer: what went wrong in words, and per field (and per
+/// tick of a batch) what was wrong with it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
     error: String,
     details: Vec<ItemError>,
 }

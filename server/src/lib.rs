@@ -8,6 +8,7 @@ pub mod bus;
 pub mod calc;
 pub mod config;
 pub mod consumer;
+pub mod edge;
 pub mod error;
 pub mod gateway;
 pub mod http;
@@ -59,11 +60,11 @@ pub fn router(state: AppState) -> Router {
             )),
             None => routes,
         }
-        .layer(axum::middleware::from_fn(http::browser::guard))
+        .layer(axum::middleware::from_fn(edge::browser::guard))
         // Outermost: a refused request costs no session lookup.
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            http::limits::guard,
+            state.limits.clone(),
+            edge::limits::guard,
         ))
     } else {
         http::health_routes().with_state(state)
@@ -175,7 +176,7 @@ pub async fn build_state(
     let durability = store
         .clone()
         .map(|s| Durability::start(s, Duration::from_millis(config.durable_timeout_ms), &tasks));
-    let limits = Arc::new(http::limits::Limits::new(&config, metrics.clone()));
+    let limits = Arc::new(edge::limits::Limits::new(&config, metrics.clone()));
     {
         let (limits, stop) = (limits.clone(), tasks.shutdown());
         tasks.supervise("limits-sweeper", move || {
@@ -331,8 +332,8 @@ pub async fn serve(
         tracing::warn!(error = %e, "Redis does not answer yet; readiness reports unavailable until it does");
     }
     tracing::info!(addr = %listener.local_addr()?, "tickpulse listening");
-    let app = router(state.clone()).into_make_service_with_connect_info::<http::conn::Peer>();
-    let listener = http::conn::StallListener::new(listener, stall, state.metrics.clone());
+    let app = router(state.clone()).into_make_service_with_connect_info::<edge::conn::Peer>();
+    let listener = edge::conn::StallListener::new(listener, stall, state.metrics.clone());
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

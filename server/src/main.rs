@@ -28,8 +28,15 @@ async fn main() -> anyhow::Result<()> {
             .with_writer(std::io::stderr)
             .init(),
     }
-    if let Some(Command::User { action }) = &config.command {
-        return tickpulse_server::accounts::cli::run(&config, action).await;
+    match &config.command {
+        Some(Command::User { action }) => {
+            return tickpulse_server::accounts::cli::run(&config, action).await;
+        }
+        Some(Command::Openapi) => {
+            print!("{}", tickpulse_server::http::openapi::document());
+            return Ok(());
+        }
+        None => {}
     }
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await

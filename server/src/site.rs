@@ -3,8 +3,8 @@
 
 use crate::accounts::{Accounts, LoginError};
 use crate::config::Config;
+use crate::edge::conn::addr_of;
 use crate::error::ApiError;
-use crate::http::conn::addr_of;
 use crate::reads::{candles_of, history_of};
 use crate::state::AppState;
 use axum::http::request::Parts;

@@ -5,8 +5,8 @@
 use crate::accounts::Accounts;
 use crate::bus::Bus;
 use crate::config::Config;
+use crate::edge::limits::Limits;
 use crate::gateway::Gateway;
-use crate::http::limits::Limits;
 use crate::ingest::Ingest;
 use crate::metrics::Metrics;
 use crate::store::Store;

@@ -60,7 +60,7 @@ pub(crate) async fn retry<
 }
 
 /// How a supervised task is doing, as readiness and the logs tell it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskState {
     Running,

@@ -10,6 +10,7 @@ pub const SERIES_BUCKETS: usize = 90;
 
 /// One heartbeat of a process, as it stores it (JSON) every beat interval.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Beat {
     pub node: String,
     pub roles: Vec<String>,
@@ -41,6 +42,7 @@ pub struct Beat {
 
 /// Cumulative counters of one process.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Counters {
     pub ingested: u64,
     pub duplicates: u64,
@@ -54,6 +56,7 @@ pub struct Counters {
 
 /// One feed source as one process saw it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FeedBeat {
     pub source: String,
     /// When this process last accepted a tick of the source, ms.

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum NodeStatus {
     Up,
@@ -30,6 +31,7 @@ impl NodeStatus {
 
 /// When a node or a feed changes state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Thresholds {
     /// How often each process beats.
     pub beat_ms: i64,
@@ -68,6 +70,7 @@ pub fn node_status(now: i64, beat: &Beat, th: &Thresholds) -> NodeStatus {
 
 /// One feed source over every node.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FeedHealth {
     pub source: String,
     pub last_tick: i64,

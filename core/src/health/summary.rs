@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// A node as the health view shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NodeHealth {
     pub status: NodeStatus,
     /// ms since the last beat.
@@ -54,6 +55,7 @@ pub fn ingest_series(now: i64, beats: &[Beat]) -> Vec<(i64, f64)> {
 
 /// A consumer group's backlog.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GroupBacklog {
     pub group: String,
     pub pending: u64,
@@ -62,6 +64,7 @@ pub struct GroupBacklog {
 
 /// The pipeline as a whole.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Pipeline {
     /// Ticks/s accepted by all live nodes over the last complete bucket.
     pub ingest_rate: f64,
@@ -76,6 +79,7 @@ pub struct Pipeline {
 
 /// Everything the admin health view shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Health {
     pub at: i64,
     pub thresholds: Thresholds,

@@ -15,7 +15,7 @@
 //! client that stopped reading is bounded in bytes whatever the tick rate
 //! or the batch size. Past the ring, a client holds only what the HTTP
 //! connection buffers for its socket; a socket that accepts nothing for
-//! `SSE_STALL_SECS` is closed (see [`crate::http::conn`]).
+//! `SSE_STALL_SECS` is closed (see [`crate::edge::conn`]).
 //! `tickpulse_sse_buffered_bytes` is what the ring and the connections hold.
 
 pub mod sse;

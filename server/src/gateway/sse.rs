@@ -19,11 +19,12 @@
 
 use super::{frames, held, Frame, Gateway, Kind, Update};
 use crate::bus::{Appended, Bus};
-use crate::error::ApiError;
-use crate::http::conn::Peer;
+use crate::edge::conn::Peer;
+use crate::edge::extract::Query;
+use crate::error::{ApiError, ErrorBody};
 use crate::metrics::Metrics;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::Response;
 use axum::Extension;
@@ -35,9 +36,11 @@ use std::sync::Arc;
 use tickpulse_core::{LatestTick, StreamId, Symbol};
 use tokio::sync::{broadcast, watch};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StreamParams {
     /// Comma-separated symbols; absent or empty means all.
+    #[param(example = "BTC-USD,ETH-USD")]
     symbols: Option<String>,
 }
 
@@ -45,6 +48,22 @@ pub struct StreamParams {
 /// what a resuming client holds at a time).
 const REPLAY_PAGE: usize = 500;
 
+#[utoipa::path(
+    get, path = "/api/stream", tag = "market data",
+    params(
+        StreamParams,
+        ("last-event-id" = Option<StreamId>, Header, description = "Resume after this tick (browsers send it by themselves on reconnect)"),
+    ),
+    responses(
+        (status = 200, description = "Server-Sent Events: `snapshot` (a `Snapshot`), `tick` (a `StreamTick`, `id:` its stream id) and `view` (a `View`), with keep-alive comments", content_type = "text/event-stream", body = String),
+        (status = 400, description = "A symbol or `Last-Event-ID` is invalid; `details` names it", body = ErrorBody),
+        (status = 401, description = "`API_KEY` is set and neither `x-api-key` nor a session was sent", body = ErrorBody),
+        (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "The bus is unavailable; retry shortly", body = ErrorBody),
+    ),
+    security((), ("api_key" = []), ("session" = []))
+)]
 pub async fn sse(
     State(gateway): State<Gateway>,
     Query(params): Query<StreamParams>,
@@ -115,13 +134,9 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<StreamId>, ApiError> {
     let Some(value) = headers.get("last-event-id") else {
         return Ok(None);
     };
-    let text = value.to_str().unwrap_or("").trim();
-    if text.is_empty() {
-        return Ok(None);
-    }
-    text.parse().map(Some).map_err(|e| ApiError::BadParam {
+    StreamId::from_last_event_id(value.as_bytes()).map_err(|e| ApiError::BadParam {
         field: "Last-Event-ID",
-        message: format!("{text:?} is not a stream id: {e}"),
+        message: e.to_string(),
     })
 }
 

@@ -9,12 +9,13 @@
 //!   page and answers a signed-in viewer 403 (the app's `Forbidden` view);
 //!   with `API_KEY` set every page but the login page needs a signed-in user.
 
-use crate::error::ApiError;
+use crate::edge::extract::Query;
+use crate::error::{ApiError, ErrorBody};
 use crate::gateway::sse::event_stream;
 use crate::monitor;
 use crate::state::AppState;
 use crate::store::AlertFilter;
-use axum::extract::{Query, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -168,13 +169,25 @@ fn forbidden_page(user: &SignedIn) -> String {
     )
 }
 
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct Nodes {
     pub thresholds: Thresholds,
     pub nodes: Vec<NodeHealth>,
 }
 
 /// `GET /api/admin/nodes`: every node with its status.
+#[utoipa::path(
+    get, path = "/api/admin/nodes", tag = "admin",
+    responses(
+        (status = 200, description = "Every node that sent a heartbeat recently, with its status", body = Nodes),
+        (status = 401, description = "Neither an admin session nor `x-api-key` with `ADMIN_API_KEY`", body = ErrorBody),
+        (status = 403, description = "Signed in, but not as an admin", body = ErrorBody),
+        (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "The bus or the database is unavailable; retry shortly", body = ErrorBody),
+    ),
+    security(("admin_key" = []), ("session" = []))
+)]
 pub async fn nodes(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -191,6 +204,18 @@ pub async fn nodes(
 }
 
 /// `GET /api/admin/health`: what the health view shows.
+#[utoipa::path(
+    get, path = "/api/admin/health", tag = "admin",
+    responses(
+        (status = 200, description = "Nodes, feeds, the pipeline and the latest alerts", body = tickpulse_core::health::Health),
+        (status = 401, description = "Neither an admin session nor `x-api-key` with `ADMIN_API_KEY`", body = ErrorBody),
+        (status = 403, description = "Signed in, but not as an admin", body = ErrorBody),
+        (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "The bus or the database is unavailable; retry shortly", body = ErrorBody),
+    ),
+    security(("admin_key" = []), ("session" = []))
+)]
 pub async fn health(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -200,12 +225,22 @@ pub async fn health(
     Ok(Json(monitor::health(&state).await?).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventParams {
+    /// `node` or `feed`.
+    #[param(pattern = "^(node|feed)$")]
     scope: Option<String>,
+    /// `info`, `warning` or `critical`.
+    #[param(value_type = Option<Severity>)]
     severity: Option<String>,
+    /// A node id or a feed source.
     subject: Option<String>,
+    /// Events per page, 1–1000 (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
+    /// The smallest id of the previous page.
+    #[param(value_type = Option<i64>)]
     before: Option<String>,
 }
 
@@ -263,7 +298,7 @@ impl EventParams {
     }
 }
 
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct Events {
     pub events: Vec<tickpulse_core::health::Alert>,
 }
@@ -271,6 +306,20 @@ pub struct Events {
 /// `GET /api/admin/events?scope=node|feed&severity=&subject=&limit=&before=`:
 /// the alert log, newest first; `before` is the smallest id of the
 /// previous page.
+#[utoipa::path(
+    get, path = "/api/admin/events", tag = "admin",
+    params(EventParams),
+    responses(
+        (status = 200, description = "The alert log, newest first", body = Events),
+        (status = 400, description = "A parameter is invalid; `details` names it", body = ErrorBody),
+        (status = 401, description = "Neither an admin session nor `x-api-key` with `ADMIN_API_KEY`", body = ErrorBody),
+        (status = 403, description = "Signed in, but not as an admin", body = ErrorBody),
+        (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "The bus or the database is unavailable; retry shortly", body = ErrorBody),
+    ),
+    security(("admin_key" = []), ("session" = []))
+)]
 pub async fn events(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -294,6 +343,18 @@ const HEALTH_EVERY: Duration = Duration::from_secs(1);
 /// `GET /api/admin/stream`: SSE with a `health` event (the whole view) at
 /// once and every second, and an `alert` event (a JSON array) the moment
 /// the monitor raises alerts. A session stream ends when its session does.
+#[utoipa::path(
+    get, path = "/api/admin/stream", tag = "admin",
+    responses(
+        (status = 200, description = "Server-Sent Events: `health` (a `Health`) at once and every second, `alert` (an array of `Alert`) when alerts are raised", content_type = "text/event-stream", body = String),
+        (status = 401, description = "Neither an admin session nor `x-api-key` with `ADMIN_API_KEY`", body = ErrorBody),
+        (status = 403, description = "Signed in, but not as an admin", body = ErrorBody),
+        (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "The bus or the database is unavailable; retry shortly", body = ErrorBody),
+    ),
+    security(("admin_key" = []), ("session" = []))
+)]
 pub async fn stream(
     State(state): State<AppState>,
     headers: HeaderMap,

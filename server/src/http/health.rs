@@ -4,13 +4,44 @@
 
 use crate::metrics::Gauges;
 use crate::state::AppState;
+use crate::tasks::TaskState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::Json;
-use serde_json::{json, Value};
+use serde::Serialize;
+use std::collections::BTreeMap;
 
-pub async fn liveness() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Liveness {
+    /// Always `ok`.
+    status: &'static str,
+}
+
+#[utoipa::path(
+    get, path = "/health/liveness", tag = "operations",
+    responses((status = 200, description = "The process answers", body = Liveness))
+)]
+pub async fn liveness() -> Json<Liveness> {
+    Json(Liveness { status: "ok" })
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    /// `ready`, `degraded` or `unavailable`.
+    #[schema(pattern = "^(ready|degraded|unavailable)$")]
+    status: &'static str,
+    /// `redis` or `embedded`.
+    bus: &'static str,
+    /// `ok`, why Redis does not answer, or `not used`.
+    redis: String,
+    /// The database kind (`postgres`, `sqlite`) or `none`.
+    store: &'static str,
+    /// `ok`, why the database does not answer, or `not configured`.
+    database: String,
+    /// Every background task by name.
+    tasks: BTreeMap<String, TaskState>,
+    /// The tasks that failed and wait to start again.
+    tasks_down: Vec<String>,
 }
 
 /// `ready` (200) when everything answers and every task runs; `degraded`
@@ -18,7 +49,14 @@ pub async fn liveness() -> Json<Value> {
 /// persistence catches up later), or a background task failed and waits to
 /// start again (`tasks_down` names it); `unavailable` (503) when Redis does
 /// not answer.
-pub async fn readiness(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+#[utoipa::path(
+    get, path = "/health/readiness", tag = "operations",
+    responses(
+        (status = 200, description = "`ready`, or `degraded` (the database or a task is down; ingest goes on)", body = Readiness),
+        (status = 503, description = "`unavailable`: the bus does not answer", body = Readiness),
+    )
+)]
+pub async fn readiness(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let redis = state.bus.ping().await.map_err(|e| e.to_string());
     let postgres = match &state.store {
         Some(store) => Some(store.ping().await.map_err(|e| e.to_string())),
@@ -31,12 +69,6 @@ pub async fn readiness(State(state): State<AppState>) -> (StatusCode, Json<Value
         _ if !tasks_down.is_empty() => ("degraded", StatusCode::OK),
         _ => ("ready", StatusCode::OK),
     };
-    let tasks: serde_json::Map<String, Value> = state
-        .tasks
-        .states()
-        .into_iter()
-        .map(|(name, s)| (name, json!(s)))
-        .collect();
     let describe =
         |r: &Result<(), String>| r.as_ref().map_or_else(Clone::clone, |()| "ok".to_owned());
     let database = postgres
@@ -50,15 +82,24 @@ pub async fn readiness(State(state): State<AppState>) -> (StatusCode, Json<Value
     };
     (
         code,
-        Json(json!({
-            "status": status, "bus": bus, "redis": redis, "store": store, "database": database,
-            "tasks": tasks, "tasks_down": tasks_down,
-        })),
+        Json(Readiness {
+            status,
+            bus,
+            redis,
+            store,
+            database,
+            tasks: state.tasks.states().into_iter().collect(),
+            tasks_down,
+        }),
     )
 }
 
 /// `GET /metrics`: this process's counters, and the stream figures read
 /// from the bus now (left out, with `tickpulse_bus_up 0`, when it is down).
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String))
+)]
 pub async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
     let gauges = Gauges {
         stream: state.bus.stream_stats().await.map_err(|e| e.to_string()),

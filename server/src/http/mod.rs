@@ -1,10 +1,8 @@
 //! The HTTP surface: the [`router`] and one module per group of endpoints.
 
 pub mod admin;
-pub mod browser;
-pub mod conn;
 pub mod health;
-pub mod limits;
+pub mod openapi;
 pub mod symbols;
 
 use crate::error::ApiError;
@@ -34,6 +32,7 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
         .route("/api/admin/events", get(admin::events))
         .route("/api/admin/health", get(admin::health))
         .route("/api/admin/stream", get(admin::stream))
+        .route("/api/openapi.json", get(openapi::openapi_json))
         .merge(public)
         .route("/api/{*rest}", any(not_found))
         .merge(health_routes())

@@ -3,10 +3,11 @@
 //! The handlers check the parameters; [`crate::reads`] does the reading, for
 //! these handlers and for the pages alike.
 
-use crate::error::ApiError;
+use crate::edge::extract::{Path, Query};
+use crate::error::{ApiError, ErrorBody};
 use crate::reads::{candles_of, history_of};
 use crate::state::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
 use tickpulse_core::{Candle, Interval, LatestTick, StreamTick, Symbol, Timestamp, View};
@@ -15,12 +16,37 @@ use tickpulse_core::{Candle, Interval, LatestTick, StreamTick, Symbol, Timestamp
 pub const MAX_HISTORY: usize = 5_000;
 
 /// Every symbol with its latest tick, ordered by symbol.
+#[utoipa::path(
+    get, path = "/api/symbols", tag = "market data",
+    responses(
+        (status = 200, description = "The latest tick of every symbol, by symbol", body = Vec<LatestTick>),
+        (status = 401, description = "`API_KEY` is set and neither `x-api-key` nor a session was sent", body = ErrorBody),
+        (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "The bus or the database is unavailable; retry shortly", body = ErrorBody),
+    ),
+    security((), ("api_key" = []), ("session" = []))
+)]
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<LatestTick>>, ApiError> {
     Ok(Json(state.bus.latest_all().await?))
 }
 
 /// The View of one symbol (last tick and window statistics); 404 when no
 /// tick of it has been through the calc stage yet.
+#[utoipa::path(
+    get, path = "/api/symbols/{id}", tag = "market data",
+    params(("id" = Symbol, Path, description = "The symbol")),
+    responses(
+        (status = 200, description = "The symbol's View: last tick and window statistics", body = View),
+        (status = 400, description = "`id` is not a symbol", body = ErrorBody),
+        (status = 404, description = "No view of this symbol yet", body = ErrorBody),
+        (status = 401, description = "`API_KEY` is set and neither `x-api-key` nor a session was sent", body = ErrorBody),
+        (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "The bus or the database is unavailable; retry shortly", body = ErrorBody),
+    ),
+    security((), ("api_key" = []), ("session" = []))
+)]
 pub async fn one(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -51,9 +77,14 @@ fn time_param(field: &'static str, text: &str) -> Result<Timestamp, ApiError> {
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryParams {
+    /// How many ticks, 1–5000 (default 1000).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 5000)]
     limit: Option<String>,
+    /// Only ticks with an event time before this (RFC 3339 or epoch ms).
+    #[param(value_type = Option<Timestamp>)]
     before: Option<String>,
 }
 
@@ -61,6 +92,19 @@ pub struct HistoryParams {
 /// with an event time before `before` (RFC 3339 or epoch ms; default: now
 /// and later). Ticks accepted but not yet persisted are included, so the
 /// history has no hole.
+#[utoipa::path(
+    get, path = "/api/symbols/{id}/history", tag = "market data",
+    params(("id" = Symbol, Path, description = "The symbol"), HistoryParams),
+    responses(
+        (status = 200, description = "Ticks, newest first", body = Vec<StreamTick>),
+        (status = 400, description = "A parameter is invalid; `details` names it", body = ErrorBody),
+        (status = 401, description = "`API_KEY` is set and neither `x-api-key` nor a session was sent", body = ErrorBody),
+        (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "The bus or the database is unavailable; retry shortly", body = ErrorBody),
+    ),
+    security((), ("api_key" = []), ("session" = []))
+)]
 pub async fn history(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -85,16 +129,36 @@ pub async fn history(
     Ok(Json(history_of(&state, &symbol, before, limit).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CandleParams {
+    /// Candle length (default 1m).
+    #[param(value_type = Option<Interval>)]
     interval: Option<String>,
+    /// First event time included (RFC 3339 or epoch ms).
+    #[param(value_type = Option<Timestamp>)]
     from: Option<String>,
+    /// First event time left out (RFC 3339 or epoch ms).
+    #[param(value_type = Option<Timestamp>)]
     to: Option<String>,
 }
 
 /// OHLCV candles of one symbol: `interval` 1s|1m|5m|1h|1d (default 1m),
 /// event times in `[from, to)` (RFC 3339 or epoch ms; default: the last 500
 /// intervals), at most 10,000 candles.
+#[utoipa::path(
+    get, path = "/api/symbols/{id}/candles", tag = "market data",
+    params(("id" = Symbol, Path, description = "The symbol"), CandleParams),
+    responses(
+        (status = 200, description = "Candles, oldest first", body = Vec<Candle>),
+        (status = 400, description = "A parameter is invalid, or the range holds more than 10,000 candles; `details` names it", body = ErrorBody),
+        (status = 401, description = "`API_KEY` is set and neither `x-api-key` nor a session was sent", body = ErrorBody),
+        (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "The bus or the database is unavailable; retry shortly", body = ErrorBody),
+    ),
+    security((), ("api_key" = []), ("session" = []))
+)]
 pub async fn candles(
     State(state): State<AppState>,
     Path(id): Path<String>,

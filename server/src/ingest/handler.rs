@@ -7,9 +7,10 @@
 use super::auth::check_basic;
 use super::writer::AppendCounts;
 use super::Ingest;
-use crate::error::ApiError;
+use crate::edge::extract::Query;
+use crate::error::{ApiError, ErrorBody};
 use axum::body::{Body, Bytes};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use bytes::BytesMut;
@@ -24,6 +25,22 @@ const BLOCKING_PARSE_BYTES: usize = 64 * 1024;
 type Answer = Result<(StatusCode, Json<Acknowledged>), ApiError>;
 
 /// `POST /ingest/tick`: one JSON tick.
+#[utoipa::path(
+    post, path = "/ingest/tick", tag = "ingest",
+    params(IngestParams),
+    request_body(content = Tick, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Accepted: in the stream (with `ack=durable`, also committed in the database)", body = Acknowledged),
+        (status = 400, description = "A field is missing or invalid; `details` names it", body = ErrorBody),
+        (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "The bus or the database is unavailable, or ingest is not configured; resending is safe", body = ErrorBody),
+    ),
+    security(("ingest" = []))
+)]
 pub async fn one(
     State(state): State<Arc<Ingest>>,
     Query(params): Query<IngestParams>,
@@ -34,6 +51,28 @@ pub async fn one(
 }
 
 /// `POST /ingest/ticks`: a JSON array or NDJSON, up to 10,000 ticks.
+#[utoipa::path(
+    post, path = "/ingest/ticks", tag = "ingest",
+    params(IngestParams),
+    request_body(
+        description = "Up to 10,000 ticks: a JSON array, or NDJSON (one tick per line). All are accepted or none.",
+        content(
+            (Vec<Tick> = "application/json"),
+            (String = "application/x-ndjson"),
+        )
+    ),
+    responses(
+        (status = 202, description = "Accepted: in the stream (with `ack=durable`, also committed in the database)", body = Acknowledged),
+        (status = 400, description = "A tick is invalid, or there are more than 10,000; `details` names it by index and field, and nothing was accepted", body = ErrorBody),
+        (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
+        (status = 413, description = "The body is too large", body = ErrorBody),
+        (status = 415, description = "Neither JSON nor NDJSON", body = ErrorBody),
+        (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorBody,
+            headers(("retry-after" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "The bus or the database is unavailable, or ingest is not configured; resending is safe", body = ErrorBody),
+    ),
+    security(("ingest" = []))
+)]
 pub async fn many(
     State(state): State<Arc<Ingest>>,
     Query(params): Query<IngestParams>,
@@ -124,8 +163,12 @@ enum Ack {
     Durable,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct IngestParams {
+    /// When to answer: `redis` (default) once the ticks are in the stream,
+    /// `durable` once they are committed in the database.
+    #[param(pattern = "^(redis|durable)$")]
     ack: Option<String>,
 }
 
@@ -145,11 +188,13 @@ impl IngestParams {
 
 /// The 202 answer: the counts, and `"durable": true` when the ticks are
 /// committed in Postgres.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Acknowledged {
     #[serde(flatten)]
     counts: AppendCounts,
+    /// Present (and true) when the ticks are committed in the database.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[schema(required = false)]
     durable: bool,
 }
 

@@ -25,5 +25,5 @@ pub struct Ingest {
     pub durability: Option<Durability>,
     pub metrics: Arc<Metrics>,
     /// Checked once the credential is verified.
-    pub limits: Arc<crate::http::limits::Limits>,
+    pub limits: Arc<crate::edge::limits::Limits>,
 }

@@ -18,8 +18,9 @@ use tokio::sync::{mpsc, oneshot, watch, Mutex};
 pub const MAX_COALESCED_TICKS: usize = 10_000;
 
 /// The answer to one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct AppendCounts {
+    /// Ticks new to the stream.
     pub accepted: usize,
     pub duplicates: usize,
 }

@@ -15,10 +15,9 @@
 //! many addresses come by.
 
 use crate::config::Config;
+use crate::edge::conn::client_addr;
 use crate::error::ApiError;
-use crate::http::conn::client_addr;
 use crate::metrics::{Metrics, Rejection};
-use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -77,6 +76,8 @@ pub struct Limits {
     by_credential: Option<DefaultKeyedRateLimiter<String>>,
     clock: DefaultClock,
     metrics: Arc<Metrics>,
+    /// Whether the client address is read from `X-Forwarded-For`.
+    trust_forwarded_for: bool,
 }
 
 fn quota(per_sec: u32, burst: u32) -> Option<Quota> {
@@ -94,6 +95,7 @@ impl Limits {
             by_credential: ingest.map(DefaultKeyedRateLimiter::keyed),
             clock: DefaultClock::default(),
             metrics,
+            trust_forwarded_for: config.trust_forwarded_for,
         }
     }
 
@@ -153,12 +155,12 @@ impl Limits {
 }
 
 /// Refuses a request over its address's limit before anything else runs.
-pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn guard(State(limits): State<Arc<Limits>>, request: Request, next: Next) -> Response {
     if let Some(route) = Route::of(request.uri().path()) {
-        if let Some(addr) = client_addr(&request, state.config.trust_forwarded_for) {
-            if let Err(refused) = state.limits.check_addr(route, addr) {
+        if let Some(addr) = client_addr(&request, limits.trust_forwarded_for) {
+            if let Err(refused) = limits.check_addr(route, addr) {
                 if route == Route::Ingest {
-                    state.metrics.reject(Rejection::RateLimited);
+                    limits.metrics.reject(Rejection::RateLimited);
                 }
                 return refused.into_response();
             }
