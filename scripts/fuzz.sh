@@ -33,10 +33,17 @@ log_dir="$(mktemp -d)"
 trap 'rm -rf "$log_dir"' EXIT
 
 # Runs one target with libFuzzer's options "$@"; its log goes to $log_dir.
+# New inputs go to the kept corpus in a long run, to a scratch folder in a
+# smoke run (which reads the kept corpus but leaves the tree as it was).
 run_target() {
   local t=$1; shift
   mkdir -p "fuzz/corpus/$t" "fuzz/artifacts/$t"
-  if cargo +nightly fuzz run --target-dir "$target_dir" -O -a "$t" "fuzz/corpus/$t" -- \
+  local corpus=("fuzz/corpus/$t")
+  if [ "$mode" = smoke ]; then
+    mkdir -p "$log_dir/corpus-$t"
+    corpus=("$log_dir/corpus-$t" "fuzz/corpus/$t")
+  fi
+  if cargo +nightly fuzz run --target-dir "$target_dir" -O -a "$t" "${corpus[@]}" -- \
       -artifact_prefix="fuzz/artifacts/$t/" -print_final_stats=1 "$@" > "$log_dir/$t.log" 2>&1; then
     echo ok > "$log_dir/$t.status"
   else
@@ -61,11 +68,11 @@ done
 elapsed=$(( $(date +%s) - started ))
 
 failed=0
-printf '%-12s %14s %10s %8s %8s\n' target executions exec/s corpus crashes
+printf '%-12s %14s %10s %10s %8s\n' target executions exec/s new-units crashes
 for t in "${targets[@]}"; do
   crashes=$(find "fuzz/artifacts/$t" -type f | wc -l)
-  printf '%-12s %14s %10s %8s %8s\n' "$t" "$(stat "$t" number_of_executed_units)" \
-    "$(stat "$t" average_exec_per_sec)" "$(find "fuzz/corpus/$t" -type f | wc -l)" "$crashes"
+  printf '%-12s %14s %10s %10s %8s\n' "$t" "$(stat "$t" number_of_executed_units)" \
+    "$(stat "$t" average_exec_per_sec)" "$(stat "$t" new_units_added)" "$crashes"
   if [ "$(cat "$log_dir/$t.status")" != ok ] || [ "$crashes" -gt 0 ]; then
     failed=1
     say "$t failed; the end of its log:"

@@ -177,14 +177,20 @@ fn syntax(text: &str, e: &serde_json::Error, index: Option<usize>) -> BodyError 
     }
 }
 
-/// The byte offset of a 1-based line and column as serde_json reports them.
+/// The byte offset of a 1-based line and column as serde_json reports them,
+/// moved back to the start of a character when it falls inside one (the
+/// column can point into a multi-byte character it stopped reading at).
 fn byte_offset(text: &str, line: usize, column: usize) -> usize {
     let line_start: usize = text
         .split_inclusive('\n')
         .take(line.saturating_sub(1))
         .map(str::len)
         .sum();
-    (line_start + column.saturating_sub(1)).min(text.len())
+    let mut offset = (line_start + column.saturating_sub(1)).min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    offset
 }
 
 /// The name of the field whose value starts nearest before the end of
@@ -209,6 +215,23 @@ mod tests {
 
     const A: &str = r#"{"symbol":"A","price":1,"ts":1,"event_id":"a"}"#;
     const B: &str = r#"{"symbol":"B","price":2,"ts":1,"event_id":"b"}"#;
+
+    /// Found by the `tick_json` and `batch_body` fuzz targets: a syntax
+    /// error right after a multi-byte character.
+    #[test]
+    fn a_syntax_error_inside_a_multibyte_character_is_a_400_not_a_panic() {
+        let bodies: [&[u8]; 2] = [
+            b"{\"symbol\":\"BTC-U?\xc8\xa9\t\"syD\",\"pricembol\":\"1\":",
+            b"                                                       \"pr2c                     \xef\xa2\xbf",
+        ];
+        for body in bodies {
+            assert!(matches!(
+                parse_one(body, now()),
+                Err(BodyError::Syntax { .. } | BodyError::NotUtf8)
+            ));
+            assert!(parse_batch(body, BodyFormat::Detect, now()).is_err());
+        }
+    }
 
     #[test]
     fn array_and_ndjson_give_the_same_ticks() {
