@@ -8,10 +8,13 @@
 //! - connections (the WASM fetch, server functions, SSE): this origin;
 //! - no frames, no plugins, no `<base>`, forms post only here.
 
-/// The policy for a page whose inline scripts carry `nonce`.
-pub fn policy(nonce: &str) -> String {
+/// The policy for a page whose inline scripts carry `nonce`; without one
+/// (a page the server writes by hand, with no inline script), scripts only
+/// from this origin.
+pub fn policy(nonce: Option<&str>) -> String {
+    let inline = nonce.map(|n| format!(" 'nonce-{n}'")).unwrap_or_default();
     format!(
-        "default-src 'none'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+        "default-src 'none'; script-src 'self'{inline} 'wasm-unsafe-eval'; \
          style-src 'self'; style-src-elem 'self'; style-src-attr 'unsafe-inline'; \
          img-src 'self'; font-src 'self'; connect-src 'self'; manifest-src 'self'; \
          base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'"
@@ -28,7 +31,7 @@ pub fn send_policy() {
     ) else {
         return;
     };
-    if let Ok(value) = axum::http::HeaderValue::from_str(&policy(&nonce.to_string())) {
+    if let Ok(value) = axum::http::HeaderValue::from_str(&policy(Some(&nonce.to_string()))) {
         response.insert_header(axum::http::header::CONTENT_SECURITY_POLICY, value);
     }
 }
@@ -39,7 +42,8 @@ mod tests {
 
     #[test]
     fn the_policy_names_the_nonce_and_forbids_framing() {
-        let p = policy("abc");
+        let p = policy(Some("abc"));
+        assert!(!policy(None).contains("nonce"));
         assert!(p.contains("'nonce-abc'"));
         assert!(p.contains("frame-ancestors 'none'"));
         assert!(p.contains("default-src 'none'"));

@@ -91,18 +91,22 @@ test('dark and light schemes follow the system setting', async () => {
   await page.close();
 });
 
-test('the policy is enforced and its refusals are recorded: a string evaluated as code is refused', async () => {
+test('the policy is enforced and its refusals are recorded: an injected inline script does not run', async () => {
   const page = await openDashboard(ctx.browser, ctx.server.base);
   const before = ctx.browser.cspViolations.length;
-  const outcome = await page.evaluate(() => {
-    try { return String(eval('1 + 1')); } catch (e) { return e.name; }
+  const ran = await page.evaluate(async () => {
+    const script = document.createElement('script');
+    script.textContent = 'window.injected = true;';
+    document.head.appendChild(script);
+    await new Promise((r) => setTimeout(r, 100));
+    return window.injected === true;
   });
-  assert.equal(outcome, 'EvalError');
-  await page.waitForTimeout(200).catch(() => {});
+  assert.equal(ran, false, 'an inline script without the nonce ran');
   for (let i = 0; i < 20 && ctx.browser.cspViolations.length === before; i++) await new Promise((r) => setTimeout(r, 100));
+  // What the policy refused here is this test's own doing: taken off the list.
   const recorded = ctx.browser.cspViolations.splice(before);
-  assert.equal(recorded.length >= 1, true, 'the refusal was recorded');
-  assert.match(recorded.join('\n'), /script-src|unsafe-eval|eval/);
-  assert.deepEqual(page.errors.filter((e) => !/Content Security Policy|CSP violation|EvalError|unsafe-eval/.test(e)), []);
+  assert.ok(recorded.length >= 1, 'the refusal was recorded');
+  assert.match(recorded.join('\n'), /script-src/);
+  assert.deepEqual(page.errors.filter((e) => !/Content Security Policy|CSP violation/.test(e)), []);
   await page.close();
 });

@@ -263,6 +263,16 @@ async fn sign_in_rotates_logout_ends_and_viewers_stay_out() {
     assert_eq!(to, "/admin/health");
     let viewer = viewer.unwrap();
     assert_eq!(status(base, "/admin/health", Some(&viewer)).await, 403);
+    // The 403 page is the server's own: a policy for its stylesheet, and no
+    // inline script allowed.
+    let forbidden = get(base, "/admin/health", Some(&viewer)).await;
+    let policy = forbidden.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(
+        policy.contains("style-src 'self'") && !policy.contains("nonce"),
+        "{policy}"
+    );
     assert_eq!(status(base, "/api/admin/nodes", Some(&viewer)).await, 403);
     assert_eq!(status(base, "/api/admin/events", Some(&viewer)).await, 403);
     // A new password ends the viewer's sessions.

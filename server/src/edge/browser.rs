@@ -3,9 +3,10 @@
 //! Every response gets `X-Content-Type-Options: nosniff`, a
 //! `Referrer-Policy` and `X-Frame-Options: DENY`. Pages carry their own
 //! Content Security Policy with this response's script nonce (set while
-//! they render, `tickpulse_app::security`); any other response gets one
-//! that allows nothing, so a file opened directly (an SVG) runs no script
-//! and nothing can be framed.
+//! they render, `tickpulse_app::security`); another HTML page (one the
+//! server writes by hand) gets the same policy without a nonce, so no
+//! inline script; any other response gets one that allows nothing, so a
+//! file opened directly (an SVG) runs no script and nothing can be framed.
 //!
 //! A state-changing request (anything but GET, HEAD and OPTIONS) from a
 //! browser must come from this site: `Sec-Fetch-Site` says `same-origin`
@@ -44,10 +45,16 @@ pub async fn guard(request: Request, next: Next) -> Response {
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
-        headers.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(NOTHING),
-        );
+        let html = headers
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|t| t.as_bytes().starts_with(b"text/html"));
+        let policy = if html {
+            HeaderValue::from_str(&tickpulse_app::security::policy(None))
+                .unwrap_or(HeaderValue::from_static(NOTHING))
+        } else {
+            HeaderValue::from_static(NOTHING)
+        };
+        headers.insert(header::CONTENT_SECURITY_POLICY, policy);
     }
     response
 }
