@@ -69,6 +69,59 @@ pub struct ErrorBody {
     details: Vec<ItemError>,
 }
 
+/// The refusals every read of the public API can answer with, for the
+/// OpenAPI document (`responses(..., ReadRefusals)`).
+#[derive(utoipa::IntoResponses)]
+pub enum ReadRefusals {
+    /// `API_KEY` is set and neither `x-api-key` nor a session was sent.
+    #[response(status = 401)]
+    SignInRequired(ErrorBody),
+    #[response(status = 429, description = "Over the rate limit; see `Retry-After`",
+        headers(("retry-after" = u64, description = "Seconds to wait")))]
+    RateLimited(ErrorBody),
+    /// The bus or the database is unavailable; retry shortly.
+    #[response(status = 503)]
+    Unavailable(ErrorBody),
+}
+
+/// The refusals of every admin endpoint, for the OpenAPI document.
+#[derive(utoipa::IntoResponses)]
+pub enum AdminRefusals {
+    /// Neither an admin session nor `x-api-key` with `ADMIN_API_KEY`.
+    #[response(status = 401)]
+    SignInRequired(ErrorBody),
+    /// Signed in, but not as an admin.
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+    #[response(status = 429, description = "Over the rate limit; see `Retry-After`",
+        headers(("retry-after" = u64, description = "Seconds to wait")))]
+    RateLimited(ErrorBody),
+    /// The bus or the database is unavailable; retry shortly.
+    #[response(status = 503)]
+    Unavailable(ErrorBody),
+}
+
+/// The refusals of both ingest endpoints, for the OpenAPI document.
+#[derive(utoipa::IntoResponses)]
+pub enum IngestRefusals {
+    /// Missing or wrong credentials.
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// The body is larger than `MAX_BODY_BYTES`.
+    #[response(status = 413)]
+    TooLarge(ErrorBody),
+    /// Neither JSON nor (for batches) NDJSON.
+    #[response(status = 415)]
+    UnsupportedMediaType(ErrorBody),
+    #[response(status = 429, description = "Over the rate limit; see `Retry-After`; nothing was written",
+        headers(("retry-after" = u64, description = "Seconds to wait")))]
+    RateLimited(ErrorBody),
+    /// The bus or the database is unavailable, or ingest is not configured;
+    /// nothing was written, resending is safe.
+    #[response(status = 503)]
+    Unavailable(ErrorBody),
+}
+
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {

@@ -74,6 +74,9 @@ pub struct Limits {
     /// Per client address, by [`Route`] (in `Route::ALL` order).
     by_addr: [Option<DefaultKeyedRateLimiter<IpAddr>>; 3],
     by_credential: Option<DefaultKeyedRateLimiter<String>>,
+    /// The configured ingest user, the key its requests are counted under
+    /// (kept here so a request costs no allocation).
+    ingest_user: String,
     clock: DefaultClock,
     metrics: Arc<Metrics>,
     /// Whether the client address is read from `X-Forwarded-For`.
@@ -93,6 +96,7 @@ impl Limits {
         Self {
             by_addr: [ingest, api, auth].map(|q| q.map(DefaultKeyedRateLimiter::keyed)),
             by_credential: ingest.map(DefaultKeyedRateLimiter::keyed),
+            ingest_user: config.ingest_username.clone().unwrap_or_default(),
             clock: DefaultClock::default(),
             metrics,
             trust_forwarded_for: config.trust_forwarded_for,
@@ -121,7 +125,14 @@ impl Limits {
         let Some(limiter) = &self.by_credential else {
             return Ok(());
         };
-        limiter.check_key(&user.to_owned()).map_err(|until| {
+        let owned;
+        let key = if user == self.ingest_user {
+            &self.ingest_user
+        } else {
+            owned = user.to_owned();
+            &owned
+        };
+        limiter.check_key(key).map_err(|until| {
             self.refused(
                 Route::Ingest,
                 "credential",

@@ -21,7 +21,7 @@ use super::{frames, held, Frame, Gateway, Kind, Update};
 use crate::bus::{Appended, Bus};
 use crate::edge::conn::Peer;
 use crate::edge::extract::Query;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, ReadRefusals};
 use crate::metrics::Metrics;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
@@ -57,10 +57,7 @@ const REPLAY_PAGE: usize = 500;
     responses(
         (status = 200, description = "Server-Sent Events: `snapshot` (a `Snapshot`), `tick` (a `StreamTick`, `id:` its stream id) and `view` (a `View`), with keep-alive comments", content_type = "text/event-stream", body = String),
         (status = 400, description = "A symbol or `Last-Event-ID` is invalid; `details` names it", body = ErrorBody),
-        (status = 401, description = "`API_KEY` is set and neither `x-api-key` nor a session was sent", body = ErrorBody),
-        (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorBody,
-            headers(("retry-after" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "The bus is unavailable; retry shortly", body = ErrorBody),
+        ReadRefusals,
     ),
     security((), ("api_key" = []), ("session" = []))
 )]

@@ -10,7 +10,7 @@
 //!   with `API_KEY` set every page but the login page needs a signed-in user.
 
 use crate::edge::extract::Query;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{AdminRefusals, ApiError, ErrorBody};
 use crate::gateway::sse::event_stream;
 use crate::monitor;
 use crate::state::AppState;
@@ -180,11 +180,7 @@ pub struct Nodes {
     get, path = "/api/admin/nodes", tag = "admin",
     responses(
         (status = 200, description = "Every node that sent a heartbeat recently, with its status", body = Nodes),
-        (status = 401, description = "Neither an admin session nor `x-api-key` with `ADMIN_API_KEY`", body = ErrorBody),
-        (status = 403, description = "Signed in, but not as an admin", body = ErrorBody),
-        (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorBody,
-            headers(("retry-after" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "The bus or the database is unavailable; retry shortly", body = ErrorBody),
+        AdminRefusals,
     ),
     security(("admin_key" = []), ("session" = []))
 )]
@@ -208,11 +204,7 @@ pub async fn nodes(
     get, path = "/api/admin/health", tag = "admin",
     responses(
         (status = 200, description = "Nodes, feeds, the pipeline and the latest alerts", body = tickpulse_core::health::Health),
-        (status = 401, description = "Neither an admin session nor `x-api-key` with `ADMIN_API_KEY`", body = ErrorBody),
-        (status = 403, description = "Signed in, but not as an admin", body = ErrorBody),
-        (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorBody,
-            headers(("retry-after" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "The bus or the database is unavailable; retry shortly", body = ErrorBody),
+        AdminRefusals,
     ),
     security(("admin_key" = []), ("session" = []))
 )]
@@ -312,11 +304,7 @@ pub struct Events {
     responses(
         (status = 200, description = "The alert log, newest first", body = Events),
         (status = 400, description = "A parameter is invalid; `details` names it", body = ErrorBody),
-        (status = 401, description = "Neither an admin session nor `x-api-key` with `ADMIN_API_KEY`", body = ErrorBody),
-        (status = 403, description = "Signed in, but not as an admin", body = ErrorBody),
-        (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorBody,
-            headers(("retry-after" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "The bus or the database is unavailable; retry shortly", body = ErrorBody),
+        AdminRefusals,
     ),
     security(("admin_key" = []), ("session" = []))
 )]
@@ -347,11 +335,7 @@ const HEALTH_EVERY: Duration = Duration::from_secs(1);
     get, path = "/api/admin/stream", tag = "admin",
     responses(
         (status = 200, description = "Server-Sent Events: `health` (a `Health`) at once and every second, `alert` (an array of `Alert`) when alerts are raised", content_type = "text/event-stream", body = String),
-        (status = 401, description = "Neither an admin session nor `x-api-key` with `ADMIN_API_KEY`", body = ErrorBody),
-        (status = 403, description = "Signed in, but not as an admin", body = ErrorBody),
-        (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorBody,
-            headers(("retry-after" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "The bus or the database is unavailable; retry shortly", body = ErrorBody),
+        AdminRefusals,
     ),
     security(("admin_key" = []), ("session" = []))
 )]

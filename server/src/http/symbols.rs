@@ -4,7 +4,7 @@
 //! these handlers and for the pages alike.
 
 use crate::edge::extract::{Path, Query};
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, ReadRefusals};
 use crate::reads::{candles_of, history_of};
 use crate::state::AppState;
 use axum::extract::State;
@@ -20,10 +20,7 @@ pub const MAX_HISTORY: usize = 5_000;
     get, path = "/api/symbols", tag = "market data",
     responses(
         (status = 200, description = "The latest tick of every symbol, by symbol", body = Vec<LatestTick>),
-        (status = 401, description = "`API_KEY` is set and neither `x-api-key` nor a session was sent", body = ErrorBody),
-        (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorBody,
-            headers(("retry-after" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "The bus or the database is unavailable; retry shortly", body = ErrorBody),
+        ReadRefusals,
     ),
     security((), ("api_key" = []), ("session" = []))
 )]
@@ -40,10 +37,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<LatestTick>>
         (status = 200, description = "The symbol's View: last tick and window statistics", body = View),
         (status = 400, description = "`id` is not a symbol", body = ErrorBody),
         (status = 404, description = "No view of this symbol yet", body = ErrorBody),
-        (status = 401, description = "`API_KEY` is set and neither `x-api-key` nor a session was sent", body = ErrorBody),
-        (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorBody,
-            headers(("retry-after" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "The bus or the database is unavailable; retry shortly", body = ErrorBody),
+        ReadRefusals,
     ),
     security((), ("api_key" = []), ("session" = []))
 )]
@@ -98,10 +92,7 @@ pub struct HistoryParams {
     responses(
         (status = 200, description = "Ticks, newest first", body = Vec<StreamTick>),
         (status = 400, description = "A parameter is invalid; `details` names it", body = ErrorBody),
-        (status = 401, description = "`API_KEY` is set and neither `x-api-key` nor a session was sent", body = ErrorBody),
-        (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorBody,
-            headers(("retry-after" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "The bus or the database is unavailable; retry shortly", body = ErrorBody),
+        ReadRefusals,
     ),
     security((), ("api_key" = []), ("session" = []))
 )]
@@ -152,10 +143,7 @@ pub struct CandleParams {
     responses(
         (status = 200, description = "Candles, oldest first", body = Vec<Candle>),
         (status = 400, description = "A parameter is invalid, or the range holds more than 10,000 candles; `details` names it", body = ErrorBody),
-        (status = 401, description = "`API_KEY` is set and neither `x-api-key` nor a session was sent", body = ErrorBody),
-        (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorBody,
-            headers(("retry-after" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "The bus or the database is unavailable; retry shortly", body = ErrorBody),
+        ReadRefusals,
     ),
     security((), ("api_key" = []), ("session" = []))
 )]

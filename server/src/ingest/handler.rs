@@ -8,7 +8,7 @@ use super::auth::check_basic;
 use super::writer::AppendCounts;
 use super::Ingest;
 use crate::edge::extract::Query;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, IngestRefusals};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -32,12 +32,7 @@ type Answer = Result<(StatusCode, Json<Acknowledged>), ApiError>;
     responses(
         (status = 202, description = "Accepted: in the stream (with `ack=durable`, also committed in the database)", body = Acknowledged),
         (status = 400, description = "A field is missing or invalid; `details` names it", body = ErrorBody),
-        (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
-        (status = 413, description = "The body is too large", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorBody,
-            headers(("retry-after" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "The bus or the database is unavailable, or ingest is not configured; resending is safe", body = ErrorBody),
+        IngestRefusals,
     ),
     security(("ingest" = []))
 )]
@@ -64,12 +59,7 @@ pub async fn one(
     responses(
         (status = 202, description = "Accepted: in the stream (with `ack=durable`, also committed in the database)", body = Acknowledged),
         (status = 400, description = "A tick is invalid, or there are more than 10,000; `details` names it by index and field, and nothing was accepted", body = ErrorBody),
-        (status = 401, description = "Missing or wrong credentials", body = ErrorBody),
-        (status = 413, description = "The body is too large", body = ErrorBody),
-        (status = 415, description = "Neither JSON nor NDJSON", body = ErrorBody),
-        (status = 429, description = "Over the rate limit; see `Retry-After`", body = ErrorBody,
-            headers(("retry-after" = u64, description = "Seconds to wait"))),
-        (status = 503, description = "The bus or the database is unavailable, or ingest is not configured; resending is safe", body = ErrorBody),
+        IngestRefusals,
     ),
     security(("ingest" = []))
 )]
