@@ -24,6 +24,8 @@ target_dir="${CARGO_TARGET_DIR:-target}"
 export TICKPULSE_ADDR="$addr"
 export SITE_ROOT="${SITE_ROOT:-$target_dir/site}"
 export INGEST_USERNAME="${INGEST_USERNAME:-feeder}"
+# The feeder's symbols can be traded at once (100 shares each, kept across runs).
+export CATALOG_SEED="${CATALOG_SEED:-demo}"
 if [ -z "${INGEST_PASSWORD:-}" ]; then
   # A fresh secret per run: the webhook is never open with a known password.
   INGEST_PASSWORD="$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 20)"

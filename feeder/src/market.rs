@@ -17,8 +17,19 @@ pub struct Instrument {
     pub decimals: u32,
 }
 
-/// The default instruments: a mix of crypto, stocks, FX and commodities.
+/// The default instruments: [`tickpulse_core::DEMO_SYMBOLS`], each with
+/// its profile.
 pub fn default_instruments() -> Vec<Instrument> {
+    instruments_for(
+        &tickpulse_core::DEMO_SYMBOLS
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// Start price, volatility and decimals of the well-known symbols.
+fn profiles() -> Vec<Instrument> {
     let spec: [(&str, f64, f64, u32); 10] = [
         ("BTC-USD", 64_000.0, 0.0010, 2),
         ("ETH-USD", 3_100.0, 0.0012, 2),
@@ -44,7 +55,7 @@ pub fn default_instruments() -> Vec<Instrument> {
 /// Instruments for the given symbols: known ones keep their profile, others
 /// get a profile derived from their name (stable across runs).
 pub fn instruments_for(symbols: &[String]) -> Vec<Instrument> {
-    let known = default_instruments();
+    let known = profiles();
     symbols
         .iter()
         .map(|s| {
@@ -143,6 +154,18 @@ fn standard_normal(rng: &mut SmallRng) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_demo_symbol_has_a_profile_of_its_own() {
+        let known = profiles();
+        for symbol in tickpulse_core::DEMO_SYMBOLS {
+            assert!(known.iter().any(|p| p.symbol == symbol), "{symbol}");
+        }
+        assert_eq!(
+            default_instruments().len(),
+            tickpulse_core::DEMO_SYMBOLS.len()
+        );
+    }
 
     #[test]
     fn ticks_are_valid_and_unique() {

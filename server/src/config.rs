@@ -140,6 +140,12 @@ pub struct Config {
     #[arg(long, env = "SSE_KEEPALIVE_SECS", default_value_t = 15)]
     pub sse_keepalive_secs: u64,
 
+    /// Stocks put in the catalog on start with 100 shares each, when not
+    /// there yet: comma-separated symbols, or `demo` for the feeder's
+    /// default ones (`scripts/run.sh` sets it).
+    #[arg(long, env = "CATALOG_SEED", value_delimiter = ',')]
+    pub catalog_seed: Vec<String>,
+
     /// Ingest requests per second allowed per ingest credential, and
     /// separately per client address (0: no limit). Past the burst, a
     /// request gets 429 with `Retry-After`.
@@ -270,6 +276,12 @@ pub enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Manage the stock catalog, in the database of DATABASE_URL (or the
+    /// embedded one under DATA_DIR).
+    Catalog {
+        #[command(subcommand)]
+        action: CatalogAction,
+    },
     /// Prints the HTTP API's OpenAPI document (what `GET /api/openapi.json`
     /// serves) and exits.
     Openapi,
@@ -291,6 +303,23 @@ pub enum UserAction {
     List,
     /// Removes an account; its sessions end.
     Remove { name: String },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum CatalogAction {
+    /// Adds a stock with the shares the house can sell.
+    Add {
+        symbol: String,
+        #[arg(long)]
+        quantity: u64,
+        /// What people call it; the symbol when absent.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Sets how many shares the house can still sell.
+    SetQuantity { symbol: String, quantity: u64 },
+    /// Lists the catalog.
+    List,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -22,6 +22,7 @@ pub mod site;
 pub mod state;
 pub mod store;
 pub mod tasks;
+pub mod trade;
 
 use crate::accounts::Accounts;
 use crate::bus::redis::RedisSettings;
@@ -143,15 +144,20 @@ pub async fn build_state(
         tracing::info!("no DATABASE_URL: ticks are not persisted, and there are no accounts");
     }
     let accounts = store.clone().map(|s| Arc::new(Accounts::new(s)));
+    let seed = trade::catalog::seed_symbols(&config.catalog_seed)
+        .map_err(|e| anyhow::anyhow!("CATALOG_SEED: {}", e.public_message()))?;
     if let (Some(store), Some(accounts)) = (&store, &accounts) {
         start_database(
             bus.clone(),
             store.clone(),
             accounts.clone(),
+            seed,
             &config,
             metrics.clone(),
             &tasks,
         );
+    } else if !seed.is_empty() {
+        tracing::warn!("CATALOG_SEED is set, but there is no database to keep a catalog in");
     }
     {
         // Its last beat says the node stops.
@@ -212,12 +218,14 @@ pub async fn build_state(
 
 /// The `database` task: applies the migrations (retrying while the
 /// database is down; every process with a database does, the migrator takes
-/// a lock), creates the first admin, then starts the `session-sweeper` and,
+/// a lock), creates the first admin, seeds the catalog (`CATALOG_SEED`),
+/// then starts the `session-sweeper` and,
 /// if this process has that role, the `persist` consumer.
 fn start_database(
     bus: Arc<dyn Bus>,
     store: Arc<dyn Store>,
     accounts: Arc<Accounts>,
+    seed: Vec<tickpulse_core::Symbol>,
     config: &Config,
     metrics: Arc<Metrics>,
     tasks: &Tasks,
@@ -247,7 +255,12 @@ fn start_database(
             metrics.clone(),
             tasks_.clone(),
         );
-        let (admin, persist, started) = (admin.clone(), persist.clone(), started.clone());
+        let (admin, persist, started, seed) = (
+            admin.clone(),
+            persist.clone(),
+            started.clone(),
+            seed.clone(),
+        );
         async move {
             use std::sync::atomic::Ordering::SeqCst;
             if started.load(SeqCst) {
@@ -266,6 +279,11 @@ fn start_database(
                 .await
             {
                 tracing::error!(error = %e, "the first admin (ADMIN_USERNAME) was not created");
+            }
+            match trade::catalog::seed(store.as_ref(), &seed).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(stocks = n, "seeded the catalog (CATALOG_SEED)"),
+                Err(e) => tracing::error!(error = %e, "the catalog was not seeded (CATALOG_SEED)"),
             }
             started.store(true, SeqCst);
             let sessions = store.sessions();

@@ -32,6 +32,9 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::User { action }) => {
             return tickpulse_server::accounts::cli::run(&config, action).await;
         }
+        Some(Command::Catalog { action }) => {
+            return tickpulse_server::trade::catalog::run(&config, action).await;
+        }
         Some(Command::Openapi) => {
             print!("{}", tickpulse_server::http::openapi::document());
             return Ok(());

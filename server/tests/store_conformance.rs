@@ -9,7 +9,7 @@ use std::time::Duration;
 use tickpulse_core::{StreamId, StreamTick, Symbol, Timestamp};
 
 use tickpulse_core::{candles, Interval};
-use tickpulse_server::store::{PgStore, SqliteStore, Store};
+use tickpulse_server::store::{CatalogEntry, PgStore, SqliteStore, Store, StoreError};
 
 struct StoreFixture {
     store: Arc<dyn Store>,
@@ -87,6 +87,7 @@ store_conformance!(
     a_migrated_store_answers,
     accounts_are_added_once_changed_and_removed,
     alerts_are_logged_and_filtered_newest_first,
+    the_catalog_adds_once_updates_and_never_goes_negative,
 );
 
 /// A stream tick as the stream would hand it out.
@@ -343,4 +344,58 @@ async fn alerts_are_logged_and_filtered_newest_first<B: StoreBackend>() {
         .unwrap();
     assert_eq!(page.len(), 1);
     assert_eq!(page[0].at, 2, "the page after the second newest");
+}
+
+async fn the_catalog_adds_once_updates_and_never_goes_negative<B: StoreBackend>() {
+    let f = B::store().await;
+    let s = &f.store;
+    let entry = |symbol: &str, available| CatalogEntry {
+        symbol: symbol.into(),
+        name: format!("{symbol} Inc."),
+        available,
+        created_at: 1_000,
+    };
+    assert!(s.add_stock(&entry("ZZZ", 5)).await.unwrap());
+    assert!(
+        !s.add_stock(&entry("ZZZ", 9)).await.unwrap(),
+        "a second add changes nothing"
+    );
+    assert_eq!(s.stock("ZZZ").await.unwrap(), Some(entry("ZZZ", 5)));
+    assert!(s.add_stock(&entry("AAA", 0)).await.unwrap());
+    let symbols: Vec<String> = s
+        .stocks()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.symbol)
+        .collect();
+    assert_eq!(symbols, ["AAA", "ZZZ"], "by symbol");
+    assert_eq!(s.stock("NONE").await.unwrap(), None);
+
+    // A put updates name and quantity and keeps when it was created.
+    let renamed = CatalogEntry {
+        name: "Zed".into(),
+        available: 7,
+        created_at: 2_000,
+        ..entry("ZZZ", 0)
+    };
+    assert!(!s.put_stock(&renamed).await.unwrap());
+    let back = s.stock("ZZZ").await.unwrap().unwrap();
+    assert_eq!(
+        (back.name.as_str(), back.available, back.created_at),
+        ("Zed", 7, 1_000)
+    );
+    assert!(
+        s.put_stock(&entry("NEW", 3)).await.unwrap(),
+        "a put adds a new symbol"
+    );
+
+    assert!(s.set_available("NEW", 0).await.unwrap());
+    assert!(!s.set_available("NONE", 1).await.unwrap());
+    // The database itself refuses a negative quantity, and keeps the old one.
+    assert!(matches!(
+        s.set_available("NEW", -1).await,
+        Err(StoreError::Rejected(_))
+    ));
+    assert_eq!(s.stock("NEW").await.unwrap().unwrap().available, 0);
 }

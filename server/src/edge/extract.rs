@@ -1,9 +1,9 @@
-//! `Query` and `Path` as the handlers use them: axum's, except that a
+//! `Query`, `Path` and `Json` as the handlers use them: axum's, except that a
 //! request they cannot read is refused with the API's JSON error (400,
 //! naming what was wrong) instead of axum's plain-text answer.
 
 use crate::error::ApiError;
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
@@ -36,6 +36,23 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
             .map(|p| Path(p.0))
             .map_err(|e| ApiError::BadParam {
                 field: "path",
+                message: e.body_text(),
+            })
+    }
+}
+
+/// A JSON body, read into `T`.
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        axum::Json::<T>::from_request(request, state)
+            .await
+            .map(|j| Json(j.0))
+            .map_err(|e| ApiError::BadParam {
+                field: "body",
                 message: e.body_text(),
             })
     }

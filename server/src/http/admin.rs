@@ -9,7 +9,7 @@
 //!   page and answers a signed-in viewer 403 (the app's `Forbidden` view);
 //!   with `API_KEY` set every page but the login page needs a signed-in user.
 
-use crate::edge::extract::Query;
+use crate::edge::extract::{Json as JsonBody, Path, Query};
 use crate::error::{AdminRefusals, ApiError, ErrorBody};
 use crate::gateway::sse::event_stream;
 use crate::monitor;
@@ -323,6 +323,40 @@ pub async fn events(
     Ok(Json(Events {
         events: store.alerts(&filter).await?,
     }))
+}
+
+/// `PUT /api/admin/catalog/{symbol}`: adds the stock (201) or sets its name
+/// and available quantity (200); the answer is the entry with its price.
+#[utoipa::path(
+    put, path = "/api/admin/catalog/{symbol}", tag = "trading",
+    params(("symbol" = tickpulse_core::Symbol, Path, description = "The stock")),
+    request_body(content = crate::trade::catalog::StockUpdate, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Updated", body = crate::trade::catalog::Stock),
+        (status = 201, description = "Added to the catalog", body = crate::trade::catalog::Stock),
+        (status = 400, description = "A field is invalid; `details` names it", body = ErrorBody),
+        AdminRefusals,
+    ),
+    security(("admin_key" = []), ("session" = []))
+)]
+pub async fn put_stock(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    MaybeSession(session): MaybeSession,
+    Path(symbol): Path<String>,
+    JsonBody(update): JsonBody<crate::trade::catalog::StockUpdate>,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers, session).await?;
+    let symbol = crate::trade::catalog::symbol("symbol", &symbol)?;
+    let store = super::stocks::store(&state)?;
+    let added = crate::trade::catalog::put(store, &symbol, &update).await?;
+    let stock = crate::trade::catalog::stock(store, state.bus.as_ref(), &symbol).await?;
+    let status = if added {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(stock)).into_response())
 }
 
 /// How often the admin stream sends the health view.

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod health;
 pub mod openapi;
+pub mod stocks;
 pub mod symbols;
 
 use crate::error::ApiError;
@@ -10,7 +11,7 @@ use crate::gateway::sse;
 use crate::ingest::handler as ingest;
 use crate::state::AppState;
 use axum::middleware;
-use axum::routing::{any, get, post};
+use axum::routing::{any, get, post, put};
 use axum::Router;
 
 /// Every JSON endpoint; the pages are added by [`crate::site`].
@@ -20,6 +21,7 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
         .route("/api/symbols/{id}", get(symbols::one))
         .route("/api/symbols/{id}/history", get(symbols::history))
         .route("/api/symbols/{id}/candles", get(symbols::candles))
+        .route("/api/stocks/{symbol}", get(stocks::one))
         .route("/api/stream", get(sse::sse))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -33,6 +35,7 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
         .route("/api/admin/health", get(admin::health))
         .route("/api/admin/stream", get(admin::stream))
         .route("/api/openapi.json", get(openapi::openapi_json))
+        .route("/api/admin/catalog/{symbol}", put(admin::put_stock))
         .merge(public)
         .route("/api/{*rest}", any(not_found))
         .merge(health_routes())

@@ -27,6 +27,8 @@ use utoipa::{Modify, OpenApi};
         super::admin::health,
         super::admin::events,
         super::admin::stream,
+        super::stocks::one,
+        super::admin::put_stock,
         super::health::liveness,
         super::health::readiness,
         super::health::metrics,
@@ -38,6 +40,7 @@ use utoipa::{Modify, OpenApi};
         (name = "ingest", description = "The feeders' webhook (HTTP Basic Auth)"),
         (name = "market data", description = "Latest prices, views, history, candles and the live stream"),
         (name = "admin", description = "Nodes, health and alerts (an admin session or ADMIN_API_KEY)"),
+        (name = "trading", description = "The stock catalog (paper trading)"),
         (name = "operations", description = "Probes, metrics and this document"),
     )
 )]
@@ -137,6 +140,8 @@ mod tests {
             "/health/liveness",
             "/health/readiness",
             "/api/openapi.json",
+            "/api/stocks/{symbol}",
+            "/api/admin/catalog/{symbol}",
         ] {
             assert!(doc.paths.paths.contains_key(path), "{path} is missing");
         }

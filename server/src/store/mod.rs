@@ -9,6 +9,7 @@
 
 pub(crate) mod accounts;
 pub(crate) mod alerts;
+pub(crate) mod catalog;
 mod postgres;
 mod sessions;
 mod sqlite;
@@ -16,6 +17,7 @@ pub(crate) mod ticks;
 
 pub use self::accounts::{AccountStore, UserRecord};
 pub use self::alerts::{AlertFilter, AlertStore};
+pub use self::catalog::{CatalogEntry, CatalogStore};
 pub use self::postgres::PgStore;
 pub use self::sessions::SessionBackend;
 pub use self::sqlite::SqliteStore;
@@ -46,10 +48,11 @@ pub enum StoreError {
 }
 
 /// One database holding the ticks ([`TickStore`]), the accounts
-/// ([`AccountStore`]), the alert log ([`AlertStore`]) and the login
-/// sessions; a backend implements all three and these.
+/// ([`AccountStore`]), the alert log ([`AlertStore`]), the stock catalog
+/// ([`CatalogStore`]) and the login sessions; a backend implements them all
+/// and these.
 #[async_trait]
-pub trait Store: TickStore + AccountStore + AlertStore {
+pub trait Store: TickStore + AccountStore + AlertStore + CatalogStore {
     /// Creates the database when missing and applies the migrations not
     /// yet applied; until then the store is not ready.
     ///

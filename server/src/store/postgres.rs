@@ -205,6 +205,8 @@ super::accounts::account_store!(PgStore);
 super::ticks::select_history!(sqlx::PgPool);
 super::alerts::alert_store!(PgStore);
 
+super::catalog::catalog_store!(PgStore);
+
 #[async_trait]
 impl TickStore for PgStore {
     async fn insert_ticks(&self, ticks: &[StreamTick]) -> Result<u64, StoreError> {

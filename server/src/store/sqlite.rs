@@ -90,6 +90,7 @@ fn unavailable(e: sqlx::Error) -> StoreError {
 super::accounts::account_store!(SqliteStore);
 super::ticks::select_history!(sqlx::SqlitePool);
 super::alerts::alert_store!(SqliteStore);
+super::catalog::catalog_store!(SqliteStore);
 
 #[async_trait]
 impl TickStore for SqliteStore {
