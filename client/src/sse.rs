@@ -36,46 +36,57 @@ impl EventParser {
     /// Feeds a chunk; returns the events it completed.
     pub fn push(&mut self, chunk: &str) -> Vec<SseEvent> {
         let mut out = Vec::new();
-        for c in chunk.chars() {
-            if c != '\n' {
-                self.line.push(c);
-                continue;
-            }
-            let line = std::mem::take(&mut self.line);
-            let line = line.strip_suffix('\r').unwrap_or(&line);
-            if line.is_empty() {
-                if let Some(data) = self.data.take() {
-                    out.push(SseEvent {
-                        event: self.event.take().unwrap_or_else(|| "message".into()),
-                        id: self.id.take().or_else(|| self.last_id.clone()),
-                        data,
-                    });
-                }
-                self.event = None;
-                continue;
-            }
-            if line.starts_with(':') {
-                continue; // a comment (keep-alive)
-            }
-            let (field, value) = line.split_once(':').unwrap_or((line, ""));
-            let value = value.strip_prefix(' ').unwrap_or(value);
-            match field {
-                "event" => self.event = Some(value.to_owned()),
-                "id" => {
-                    self.id = Some(value.to_owned());
-                    self.last_id = Some(value.to_owned());
-                }
-                "data" => match &mut self.data {
-                    Some(d) => {
-                        d.push('\n');
-                        d.push_str(value);
-                    }
-                    None => self.data = Some(value.to_owned()),
-                },
-                _ => {}
+        let mut rest = chunk;
+        while let Some(end) = rest.find('\n') {
+            let (piece, after) = (&rest[..end], &rest[end + 1..]);
+            rest = after;
+            if self.line.is_empty() {
+                self.line_done(piece, &mut out);
+            } else {
+                // The line began in an earlier chunk.
+                let mut line = std::mem::take(&mut self.line);
+                line.push_str(piece);
+                self.line_done(&line, &mut out);
             }
         }
+        self.line.push_str(rest);
         out
+    }
+
+    /// One whole line, without its `\n`.
+    fn line_done(&mut self, line: &str, out: &mut Vec<SseEvent>) {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.is_empty() {
+            if let Some(data) = self.data.take() {
+                out.push(SseEvent {
+                    event: self.event.take().unwrap_or_else(|| "message".into()),
+                    id: self.id.take().or_else(|| self.last_id.clone()),
+                    data,
+                });
+            }
+            self.event = None;
+            return;
+        }
+        if line.starts_with(':') {
+            return; // a comment (keep-alive)
+        }
+        let (field, value) = line.split_once(':').unwrap_or((line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        match field {
+            "event" => self.event = Some(value.to_owned()),
+            "id" => {
+                self.id = Some(value.to_owned());
+                self.last_id = Some(value.to_owned());
+            }
+            "data" => match &mut self.data {
+                Some(d) => {
+                    d.push('\n');
+                    d.push_str(value);
+                }
+                None => self.data = Some(value.to_owned()),
+            },
+            _ => {}
+        }
     }
 }
 
