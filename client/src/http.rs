@@ -5,17 +5,17 @@
 use crate::views::{FetchError, ViewSource};
 use tickpulse_core::{Symbol, View};
 
-/// The view in an answer to `GET url`: 404 is no view yet, another
+/// The value in an answer to `GET url`: 404 is none (yet), another
 /// failure status is unavailable.
-fn decode(
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
     url: &str,
     status: u16,
     body: Result<String, String>,
-) -> Result<Option<View>, FetchError> {
+) -> Result<Option<T>, FetchError> {
     let body = body.map_err(|e| FetchError::Unavailable(format!("GET {url}: {e}")))?;
     match status {
         404 => Ok(None),
-        200..=299 => serde_json::from_str::<View>(&body)
+        200..=299 => serde_json::from_str::<T>(&body)
             .map(Some)
             .map_err(|e| FetchError::Unreadable(format!("GET {url}: {e}"))),
         _ => Err(FetchError::Unavailable(format!(
@@ -111,17 +111,17 @@ mod tests {
     fn answers_are_read_the_same_way_on_every_transport() {
         let view = crate::test_view("AAPL", 3);
         let body = serde_json::to_string(&view).unwrap();
-        assert_eq!(decode("u", 200, Ok(body)), Ok(Some(view)));
-        assert_eq!(decode("u", 404, Ok("no view".into())), Ok(None));
+        assert_eq!(decode::<View>("u", 200, Ok(body)), Ok(Some(view)));
+        assert_eq!(decode::<View>("u", 404, Ok("no view".into())), Ok(None));
         assert!(
-            matches!(decode("u", 503, Ok("down".into())), Err(FetchError::Unavailable(m)) if m.contains("503 down"))
+            matches!(decode::<View>("u", 503, Ok("down".into())), Err(FetchError::Unavailable(m)) if m.contains("503 down"))
         );
         assert!(matches!(
-            decode("u", 200, Ok("{".into())),
+            decode::<View>("u", 200, Ok("{".into())),
             Err(FetchError::Unreadable(_))
         ));
         assert!(
-            matches!(decode("u", 0, Err("refused".into())), Err(FetchError::Unavailable(m)) if m.contains("refused"))
+            matches!(decode::<View>("u", 0, Err("refused".into())), Err(FetchError::Unavailable(m)) if m.contains("refused"))
         );
     }
 }

@@ -1,5 +1,6 @@
 //! The tickpulse client package: what programs and pages use to hold live
-//! prices. Pure state here ([`PriceCache`]); transports live with
+//! prices and stock lookups. Pure state here ([`PriceCache`],
+//! [`StockCache`]); transports live with
 //! their callers.
 
 pub mod cache;
@@ -7,6 +8,7 @@ pub mod cache;
 pub mod hot;
 pub mod http;
 pub mod sse;
+pub mod stocks;
 pub mod table;
 pub mod views;
 
@@ -18,6 +20,7 @@ pub use http::BrowserViews;
 #[cfg(not(target_arch = "wasm32"))]
 pub use http::HttpViews;
 pub use sse::{EventParser, SseEvent};
+pub use stocks::StockCache;
 pub use views::{CachedViews, FetchError, ViewSource};
 
 /// A view of `symbol` whose stream id is `id`-0, for the unit tests.

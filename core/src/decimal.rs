@@ -1,4 +1,5 @@
-//! Exact decimal quantities: [`Price`] (> 0) and [`Volume`] (>= 0).
+//! Exact decimal quantities: [`Price`] (> 0), [`Volume`] (>= 0) and
+//! [`Money`] (any sign: cash, market values, profit and loss).
 //!
 //! Values are kept as `rust_decimal::Decimal` (28 significant digits) and
 //! serialised as JSON strings so no consumer ever rounds them through `f64`.
@@ -98,6 +99,38 @@ impl Volume {
     }
 }
 
+/// An amount of money (cash, a market value, a profit or a loss): exact,
+/// any sign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Default)]
+#[serde(transparent)]
+pub struct Money(Decimal);
+
+impl Money {
+    pub const ZERO: Money = Money(Decimal::ZERO);
+
+    /// Always succeeds; the signature matches the other amounts'.
+    ///
+    /// # Errors
+    /// Never.
+    pub fn new_checked(value: Decimal) -> Result<Self, ValueError> {
+        Ok(Self(value.normalize()))
+    }
+
+    pub fn new(value: Decimal) -> Self {
+        Self(value.normalize())
+    }
+
+    /// # Errors
+    /// When the text is not a decimal number.
+    pub fn parse(text: &str) -> Result<Self, ValueError> {
+        Self::new_checked(parse_decimal(text)?)
+    }
+
+    pub fn value(self) -> Decimal {
+        self.0
+    }
+}
+
 macro_rules! decimal_newtype_impls {
     ($t:ty) => {
         impl fmt::Display for $t {
@@ -124,6 +157,7 @@ macro_rules! decimal_newtype_impls {
 }
 decimal_newtype_impls!(Price);
 decimal_newtype_impls!(Volume);
+decimal_newtype_impls!(Money);
 
 #[cfg(test)]
 mod tests {

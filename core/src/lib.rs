@@ -18,6 +18,7 @@ mod openapi;
 pub mod stream_id;
 pub mod symbol;
 pub mod tick;
+pub mod trade;
 pub mod time;
 pub mod validate;
 pub mod view;
@@ -25,7 +26,7 @@ pub mod window;
 
 pub use body::{parse_batch, parse_one, BodyError, BodyFormat, ItemError, MAX_BATCH_TICKS};
 pub use candle::{candles, Candle, CandleBuilder, Interval};
-pub use decimal::{Price, Volume};
+pub use decimal::{Money, Price, Volume};
 pub use demo::DEMO_SYMBOLS;
 pub use error::ValueError;
 pub use stream_id::StreamId;

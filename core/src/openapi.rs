@@ -5,7 +5,7 @@
 //! enforces, so a client generated from the document sends what tickpulse
 //! accepts.
 
-use crate::{EventId, Price, Source, StreamId, Symbol, Timestamp, Volume};
+use crate::{EventId, Money, Price, Source, StreamId, Symbol, Timestamp, Volume};
 use serde_json::json;
 use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
@@ -95,6 +95,14 @@ schema!(
                 .schema_type(Type::Number)
                 .minimum(Some(0))
         )
+);
+schema!(
+    Money,
+    string(
+        "An exact amount of money, any sign, as a decimal string",
+        Some("^-?[0-9]*\\.?[0-9]+$"),
+        "100000.25"
+    )
 );
 schema!(
     Timestamp,

@@ -121,11 +121,11 @@ pub fn validate(raw: &RawTick<'_>, now: Timestamp) -> Result<Tick, Vec<FieldErro
 }
 
 /// JSON `null` counts as absent.
-fn present(v: Option<&RawValue>) -> Option<&RawValue> {
+pub(crate) fn present(v: Option<&RawValue>) -> Option<&RawValue> {
     v.filter(|v| v.get() != "null")
 }
 
-fn required<T>(
+pub(crate) fn required<T>(
     errors: &mut Vec<FieldError>,
     field: &str,
     value: Option<&RawValue>,
@@ -143,7 +143,7 @@ fn required<T>(
 }
 
 /// `Some(None)` when absent, `None` when present but invalid.
-fn optional<T>(
+pub(crate) fn optional<T>(
     errors: &mut Vec<FieldError>,
     field: &str,
     value: Option<&RawValue>,
@@ -161,7 +161,7 @@ fn optional<T>(
     }
 }
 
-fn kind(v: &RawValue) -> &'static str {
+pub(crate) fn kind(v: &RawValue) -> &'static str {
     match v.get().as_bytes().first() {
         Some(b'"') => "a string",
         Some(b'{') => "an object",
@@ -171,7 +171,7 @@ fn kind(v: &RawValue) -> &'static str {
     }
 }
 
-fn as_str(v: &RawValue) -> Result<Cow<'_, str>, ValueError> {
+pub(crate) fn as_str(v: &RawValue) -> Result<Cow<'_, str>, ValueError> {
     if v.get().starts_with('"') {
         serde_json::from_str::<Cow<'_, str>>(v.get())
             .map_err(|e| ValueError::BadString(e.to_string()))
@@ -183,7 +183,7 @@ fn as_str(v: &RawValue) -> Result<Cow<'_, str>, ValueError> {
     }
 }
 
-fn as_decimal(v: &RawValue) -> Result<rust_decimal::Decimal, ValueError> {
+pub(crate) fn as_decimal(v: &RawValue) -> Result<rust_decimal::Decimal, ValueError> {
     match kind(v) {
         "a string" => parse_decimal(&as_str(v)?),
         "a number" => parse_decimal(v.get()),

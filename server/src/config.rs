@@ -60,12 +60,15 @@ pub struct Config {
     /// pages), `calc` (window statistics; one process at a time is active),
     /// `persist` (writes ticks to Postgres; needs DATABASE_URL), `monitor`
     /// (watches heartbeats and feeds, raises alerts; one process at a time
-    /// is active). Health endpoints and heartbeats come from every process.
+    /// is active), `trade` (fills resting limit orders from the tick
+    /// stream and expires day orders; needs DATABASE_URL; one process at a
+    /// time is active). Health endpoints and heartbeats come from every
+    /// process.
     #[arg(
         long,
         env = "ROLES",
         value_delimiter = ',',
-        default_value = "api,calc,persist,monitor"
+        default_value = "api,calc,persist,monitor,trade"
     )]
     pub roles: Vec<Role>,
 
@@ -139,6 +142,15 @@ pub struct Config {
     /// Seconds between SSE keep-alive comments.
     #[arg(long, env = "SSE_KEEPALIVE_SECS", default_value_t = 15)]
     pub sse_keepalive_secs: u64,
+
+    /// The cash a user's trading account opens with.
+    #[arg(long, env = "STARTING_CASH", default_value = "100000", value_parser = parse_cash)]
+    pub starting_cash: rust_decimal::Decimal,
+
+    /// A market order is refused (`no_live_price`) when the stock's last
+    /// price is older than this many seconds.
+    #[arg(long, env = "TRADE_STALE_SECS", default_value_t = 60)]
+    pub trade_stale_secs: u64,
 
     /// Stocks put in the catalog on start with 100 shares each, when not
     /// there yet: comma-separated symbols, or `demo` for the feeder's
@@ -255,6 +267,20 @@ pub enum Role {
     Calc,
     Persist,
     Monitor,
+    Trade,
+}
+
+/// `STARTING_CASH`: an exact decimal of 0 or more.
+fn parse_cash(text: &str) -> Result<rust_decimal::Decimal, String> {
+    tickpulse_core::Money::parse(text)
+        .map_err(|e| e.to_string())
+        .and_then(|m| {
+            if m.value().is_sign_negative() {
+                Err("must be 0 or more".to_owned())
+            } else {
+                Ok(m.value())
+            }
+        })
 }
 
 impl Role {
@@ -264,6 +290,7 @@ impl Role {
             Self::Calc => "calc",
             Self::Persist => "persist",
             Self::Monitor => "monitor",
+            Self::Trade => "trade",
         }
     }
 }
@@ -303,6 +330,9 @@ pub enum UserAction {
     List,
     /// Removes an account; its sessions end.
     Remove { name: String },
+    /// Prints a new personal token for the user, once (only its hash is
+    /// kept). Programs send it as `Authorization: Bearer <token>`.
+    Token { name: String },
 }
 
 #[derive(Debug, Clone, Subcommand)]

@@ -36,6 +36,13 @@ pub enum ApiError {
     UnsupportedMediaType { got: String, expected: &'static str },
     #[error("{0}")]
     NotFound(String),
+    /// The request conflicts with the resource's state (an order that is
+    /// already terminal).
+    #[error("{0}")]
+    Conflict(String),
+    /// An order refused by the trading rules; nothing was written.
+    #[error("{0}")]
+    Refused(tickpulse_core::trade::Refusal),
     #[error("ingest is disabled: set INGEST_USERNAME and INGEST_PASSWORD")]
     IngestDisabled,
     #[error("{0}")]
@@ -66,6 +73,11 @@ pub enum ApiError {
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     error: String,
+    /// A stable machine-readable reason, where there is one (an order's
+    /// refusal: `insufficient_cash`, `insufficient_quantity`,
+    /// `insufficient_position`, `no_live_price`, `unknown_symbol`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<&'static str>,
     details: Vec<ItemError>,
 }
 
@@ -101,6 +113,22 @@ pub enum AdminRefusals {
     Unavailable(ErrorBody),
 }
 
+/// The refusals of every trading endpoint, for the OpenAPI document.
+#[derive(utoipa::IntoResponses)]
+pub enum UserRefusals {
+    /// Neither a session nor a valid personal token
+    /// (`Authorization: Bearer`).
+    #[response(status = 401)]
+    SignInRequired(ErrorBody),
+    #[response(status = 429, description = "Over the rate limit; see `Retry-After`",
+        headers(("retry-after" = u64, description = "Seconds to wait")))]
+    RateLimited(ErrorBody),
+    /// The bus or the database is unavailable (nothing was written);
+    /// retry shortly.
+    #[response(status = 503)]
+    Unavailable(ErrorBody),
+}
+
 /// The refusals of both ingest endpoints, for the OpenAPI document.
 #[derive(utoipa::IntoResponses)]
 pub enum IngestRefusals {
@@ -131,6 +159,8 @@ impl ApiError {
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::IngestDisabled
             | ApiError::Unavailable(_)
@@ -157,7 +187,10 @@ impl ApiError {
             | ApiError::SessionUnavailable(_) => Rejection::Unavailable,
             ApiError::IngestDisabled | ApiError::NoStore(_) => Rejection::Disabled,
             ApiError::RateLimited { .. } => Rejection::RateLimited,
-            ApiError::NotFound(_) | ApiError::Internal(_) => Rejection::Other,
+            ApiError::NotFound(_)
+            | ApiError::Conflict(_)
+            | ApiError::Refused(_)
+            | ApiError::Internal(_) => Rejection::Other,
         }
     }
 
@@ -215,6 +248,10 @@ impl IntoResponse for ApiError {
         }
         let body = ErrorBody {
             error: self.public_message(),
+            code: match &self {
+                ApiError::Refused(refusal) => Some(refusal.code()),
+                _ => None,
+            },
             details: self.details(),
         };
         let mut response = (status, Json(body)).into_response();

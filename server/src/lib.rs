@@ -219,8 +219,8 @@ pub async fn build_state(
 /// The `database` task: applies the migrations (retrying while the
 /// database is down; every process with a database does, the migrator takes
 /// a lock), creates the first admin, seeds the catalog (`CATALOG_SEED`),
-/// then starts the `session-sweeper` and,
-/// if this process has that role, the `persist` consumer.
+/// then starts the `session-sweeper` and, if this process has those roles,
+/// the `trade` and `persist` consumers.
 fn start_database(
     bus: Arc<dyn Bus>,
     store: Arc<dyn Store>,
@@ -242,6 +242,14 @@ fn start_database(
             1
         },
     });
+    let trade = config.runs(Role::Trade).then(|| trade::role::TradeSettings {
+        consumer: config.node_id(),
+        batch_max: 5_000,
+        batch_wait: Duration::from_millis(50),
+        claim_idle: Duration::from_secs(config.claim_idle_secs),
+        lease_ttl: Duration::from_secs(10),
+        fault: trade::role::Fault::of(config.fault_injection.as_deref()),
+    });
     let admin = (config.admin_username.clone(), config.admin_password.clone());
     let tasks_ = tasks.clone();
     // Set once the later tasks are started: a restart then has nothing left
@@ -255,9 +263,10 @@ fn start_database(
             metrics.clone(),
             tasks_.clone(),
         );
-        let (admin, persist, started, seed) = (
+        let (admin, persist, trade, started, seed) = (
             admin.clone(),
             persist.clone(),
+            trade.clone(),
             started.clone(),
             seed.clone(),
         );
@@ -291,6 +300,19 @@ fn start_database(
             tasks.supervise("session-sweeper", move || {
                 sweep_sessions(sessions.clone(), stop.clone())
             });
+            if let Some(settings) = trade {
+                let (bus, store, metrics, stop) =
+                    (bus.clone(), store.clone(), metrics.clone(), tasks.shutdown());
+                tasks.supervise("trade", move || {
+                    trade::role::run(
+                        bus.clone(),
+                        store.clone(),
+                        settings.clone(),
+                        metrics.clone(),
+                        stop.clone(),
+                    )
+                });
+            }
             if let Some(settings) = persist {
                 let stop = tasks.shutdown();
                 tasks.supervise("persist", move || {

@@ -74,6 +74,13 @@ struct GroupLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OrderLabel {
+    r#type: &'static str,
+    side: &'static str,
+    status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabel {
     route: &'static str,
 }
@@ -91,8 +98,8 @@ pub struct Metrics {
     pub persist_lag_seconds: Histogram,
     pub views_written: Counter,
     pub calc_late_ticks: Counter,
-    /// Entries moved to the dead-letter stream: calc's, persist's.
-    dead_lettered: [Counter; 2],
+    /// Entries moved to the dead-letter stream: calc's, persist's, trade's.
+    dead_lettered: [Counter; 3],
     /// Update messages SSE clients of this process fell behind on (they got
     /// a reset snapshot, the latest tick per symbol, instead).
     pub sse_skipped: Counter,
@@ -109,6 +116,13 @@ pub struct Metrics {
     rate_limited: Family<RouteLabel, Counter>,
     sse_clients: Gauge,
     bus_up: Gauge,
+    /// Orders placed, by type, side and the status they were answered
+    /// with (`refused_<code>` for a refusal).
+    orders: Family<OrderLabel, Counter>,
+    /// Accept-to-answer time of `POST /api/orders`.
+    pub order_seconds: Histogram,
+    /// Fills made (at once, or by the trade role).
+    pub fills: Counter,
     /// Receive-to-commit time of the oldest tick of the last persisted
     /// batch, in microseconds (0 before the first batch); for heartbeats.
     pub persist_lag_last_micros: AtomicU64,
@@ -156,6 +170,10 @@ impl Default for Metrics {
             "tickpulse_sse_dropped",
             "SSE clients disconnected because their socket accepted nothing for SSE_STALL_SECS",
         );
+        let fills = counter(
+            "tickpulse_fills",
+            "Order fills made by this process (market orders at once, limit orders by the trade role)",
+        );
         let rate_limited = Family::<RouteLabel, Counter>::default();
         registry.register(
             "tickpulse_rate_limited",
@@ -192,7 +210,13 @@ impl Default for Metrics {
                 })
                 .clone()
         };
-        let dead_lettered = [dead(Group::Calc), dead(Group::Persist)];
+        let dead_lettered = [dead(Group::Calc), dead(Group::Persist), dead(Group::Trade)];
+        let orders = Family::<OrderLabel, Counter>::default();
+        registry.register(
+            "tickpulse_orders",
+            "Orders answered by this process, by type, side and status (refused_<code> for a refusal)",
+            orders.clone(),
+        );
         let mut histogram = |name: &str, help: &str, bounds: &[f64]| {
             let h = Histogram::new(bounds.iter().copied());
             registry.register(name, help, h.clone());
@@ -211,6 +235,11 @@ impl Default for Metrics {
         let persist_lag_seconds = histogram(
             "tickpulse_persist_lag_seconds",
             "Per tick, seconds from its receipt by ingest to its commit in the database",
+            &SECONDS,
+        );
+        let order_seconds = histogram(
+            "tickpulse_order_seconds",
+            "Seconds from accepting an order request to answering it",
             &SECONDS,
         );
         let sse_clients = Gauge::default();
@@ -250,6 +279,9 @@ impl Default for Metrics {
             rate_limited,
             sse_clients,
             bus_up,
+            orders,
+            order_seconds,
+            fills,
             persist_lag_last_micros: AtomicU64::new(0),
             feeds: FeedStats::default(),
         }
@@ -321,11 +353,20 @@ impl Metrics {
         self.rejected[why as usize].get()
     }
 
+    /// Counts an order answered with `status` (`refused_<code>` for a
+    /// refusal).
+    pub fn order(&self, r#type: &'static str, side: &'static str, status: &'static str) {
+        self.orders
+            .get_or_create(&OrderLabel { r#type, side, status })
+            .inc();
+    }
+
     /// Counts entries moved to the dead-letter stream by `group`.
     pub fn dead_lettered(&self, group: Group, n: usize) {
         let counter = match group {
             Group::Calc => &self.dead_lettered[0],
             Group::Persist => &self.dead_lettered[1],
+            Group::Trade => &self.dead_lettered[2],
         };
         counter.inc_by(n as u64);
     }

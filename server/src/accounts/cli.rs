@@ -1,4 +1,5 @@
-//! `tickpulse user add NAME [--admin] | passwd NAME | list | remove NAME`:
+//! `tickpulse user add NAME [--admin] | passwd NAME | list | remove NAME |
+//! token NAME`:
 //! account management against the configured database (the embedded one
 //! under `DATA_DIR` when `DATABASE_URL` is unset).
 //!
@@ -44,6 +45,9 @@ pub async fn run(config: &Config, action: &UserAction) -> anyhow::Result<()> {
             .remove(name)
             .await
             .map(|()| format!("removed {name}")),
+        UserAction::Token { name } => accounts.new_token(name).await.map(|token| {
+            format!("{token}\n(a personal token for {name}: send it as `Authorization: Bearer <token>`; it is shown only this once)")
+        }),
         UserAction::List => accounts.list().await.map(|users| {
             let mut out = format!("{:<32} {:<7} CREATED (UTC)", "USERNAME", "ROLE");
             for u in users {

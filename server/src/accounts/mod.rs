@@ -8,6 +8,7 @@ pub mod cli;
 mod cookie;
 pub mod limiter;
 pub mod password;
+pub mod token;
 
 pub use self::cookie::{layer, COOKIE};
 
@@ -235,6 +236,40 @@ impl Accounts {
         } else {
             Err(AccountError::NotFound(username))
         }
+    }
+
+    /// Makes a new personal token for `username` and returns it; only its
+    /// hash is stored.
+    ///
+    /// # Errors
+    /// No such user, or a database failure.
+    pub async fn new_token(&self, username: &str) -> Result<String, AccountError> {
+        let username = normalised(username)?;
+        let (token, hash) = token::generate();
+        if self
+            .store
+            .add_token(&username, &hash, Timestamp::now())
+            .await?
+        {
+            tracing::info!(user = %username, "personal token created");
+            Ok(token)
+        } else {
+            Err(AccountError::NotFound(username))
+        }
+    }
+
+    /// Whose personal token `token` is, if anyone's.
+    ///
+    /// # Errors
+    /// A database failure.
+    pub async fn token_user(&self, token: &str) -> Result<Option<SignedIn>, StoreError> {
+        let Some(username) = self.store.token_user(&token::hash(token)).await? else {
+            return Ok(None);
+        };
+        Ok(self.store.user(&username).await?.map(|u| SignedIn {
+            username: u.username,
+            role: u.role,
+        }))
     }
 
     /// # Errors

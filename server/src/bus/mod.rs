@@ -78,6 +78,8 @@ pub enum Group {
     Calc,
     /// The persist stage: ticks into the store.
     Persist,
+    /// The trade stage: ticks that fill resting limit orders.
+    Trade,
 }
 
 impl Group {
@@ -86,6 +88,7 @@ impl Group {
         match self {
             Self::Calc => "calc",
             Self::Persist => "persist",
+            Self::Trade => "trade",
         }
     }
 }
@@ -120,6 +123,42 @@ pub enum Published {
     /// Alerts the monitor raised (`node.down`, `feed.stale`…): a JSON array
     /// of [`tickpulse_core::health::Alert`].
     Alerts(String),
+    /// Order changes: a JSON array of `trade::Notice` (owner and
+    /// [`tickpulse_core::trade::OrderEvent`]).
+    Orders(String),
+    /// Changes of stocks' available quantities: a JSON array of
+    /// [`tickpulse_core::trade::StockEvent`].
+    Stocks(String),
+}
+
+/// What [`UpdateChannel::publish`] sends besides ticks and views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topic {
+    Alerts,
+    Orders,
+    Stocks,
+}
+
+impl Topic {
+    pub const ALL: [Topic; 3] = [Topic::Alerts, Topic::Orders, Topic::Stocks];
+
+    /// The channel's name (Redis: `realtime:<name>`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Alerts => "alerts",
+            Self::Orders => "orders",
+            Self::Stocks => "stocks",
+        }
+    }
+
+    /// The message subscribers hear for `json`.
+    pub fn message(self, json: String) -> Published {
+        match self {
+            Self::Alerts => Published::Alerts(json),
+            Self::Orders => Published::Orders(json),
+            Self::Stocks => Published::Stocks(json),
+        }
+    }
 }
 
 /// A stream of updates, in the order they were published.
@@ -267,14 +306,19 @@ pub trait Coordination: Send + Sync + 'static {
     async fn heartbeats(&self) -> Result<Vec<(String, String)>, BusError>;
 }
 
-/// The live updates every process hears: appended ticks, views, alerts.
+/// The live updates every process hears: appended ticks, views, alerts,
+/// order and stock changes.
 #[async_trait]
 pub trait UpdateChannel: Send + Sync + 'static {
     /// Subscribes to update messages. The stream ends when the subscription
     /// is lost; the caller resubscribes.
     async fn subscribe(&self) -> Result<Updates, BusError>;
+    /// Publishes `json` (a JSON array) on `topic` to every subscriber.
+    async fn publish(&self, topic: Topic, json: &str) -> Result<(), BusError>;
     /// Publishes alerts (a JSON array) to every subscriber.
-    async fn publish_alerts(&self, json: &str) -> Result<(), BusError>;
+    async fn publish_alerts(&self, json: &str) -> Result<(), BusError> {
+        self.publish(Topic::Alerts, json).await
+    }
     /// Checks that the backend answers.
     async fn ping(&self) -> Result<(), BusError>;
 }

@@ -53,6 +53,16 @@ pub struct Frame {
 pub enum Kind {
     Tick,
     View,
+    /// A change of a stock's available quantity (`event: stock`).
+    Stock,
+}
+
+/// One order change, ready to send to its owner's order streams.
+#[derive(Debug)]
+pub struct OrderFrame {
+    pub user: String,
+    /// `event: order\ndata: …\n\n`
+    pub bytes: Bytes,
 }
 
 /// Consecutive frames of one append or calc batch, counted in
@@ -149,6 +159,8 @@ pub struct Gateway {
     tx: broadcast::Sender<Update>,
     /// Alerts of the monitor (a JSON array each), for admin streams.
     alerts: broadcast::Sender<Arc<str>>,
+    /// Order changes, for the owners' order streams.
+    orders: broadcast::Sender<Arc<OrderFrame>>,
     /// Where a resuming client's missed ticks are read from.
     bus: Arc<dyn Bus>,
     metrics: Arc<Metrics>,
@@ -172,23 +184,24 @@ impl Gateway {
     ) -> Self {
         let (tx, _) = broadcast::channel(RING_CAPACITY);
         let (alerts, _) = broadcast::channel(64);
+        let (orders, _) = broadcast::channel(RING_CAPACITY);
         {
-            let (bus, tx, alerts) = (bus.clone(), tx.clone(), alerts.clone());
-            let held = metrics.sse_buffered.clone();
+            let (bus, fanout) = (
+                bus.clone(),
+                Fanout {
+                    tx: tx.clone(),
+                    alerts: alerts.clone(),
+                    orders: orders.clone(),
+                    held: metrics.sse_buffered.clone(),
+                },
+            );
             let stop = tasks.shutdown();
-            tasks.supervise("gateway", move || {
-                run(
-                    bus.clone(),
-                    tx.clone(),
-                    alerts.clone(),
-                    held.clone(),
-                    stop.clone(),
-                )
-            });
+            tasks.supervise("gateway", move || run(bus.clone(), fanout.clone(), stop.clone()));
         }
         Self {
             tx,
             alerts,
+            orders,
             bus,
             metrics,
             keepalive,
@@ -205,19 +218,34 @@ impl Gateway {
         self.alerts.subscribe()
     }
 
+    /// Order changes as they are published (every user's: order streams
+    /// pick their own).
+    pub fn orders(&self) -> broadcast::Receiver<Arc<OrderFrame>> {
+        self.orders.subscribe()
+    }
+
     /// Number of connected SSE clients of this process.
     pub fn clients(&self) -> usize {
         self.tx.receiver_count()
     }
 }
 
-async fn run(
-    bus: Arc<dyn Bus>,
+/// Where the subscription task sends what it hears.
+#[derive(Clone)]
+struct Fanout {
     tx: broadcast::Sender<Update>,
     alerts: broadcast::Sender<Arc<str>>,
+    orders: broadcast::Sender<Arc<OrderFrame>>,
     held: Gauge,
-    mut shutdown: watch::Receiver<bool>,
-) {
+}
+
+async fn run(bus: Arc<dyn Bus>, fanout: Fanout, mut shutdown: watch::Receiver<bool>) {
+    let Fanout {
+        tx,
+        alerts,
+        orders,
+        held,
+    } = fanout;
     let mut backoff = crate::tasks::Backoff::new();
     let mut first = true;
     loop {
@@ -246,6 +274,13 @@ async fn run(
                             let _ = alerts.send(json.into());
                             continue;
                         }
+                        Published::Orders(json) => {
+                            for frame in order_frames(&json) {
+                                let _ = orders.send(Arc::new(frame));
+                            }
+                            continue;
+                        }
+                        Published::Stocks(json) => (Kind::Stock, stock_items(&json)),
                     };
                     // Nobody listens: skip rendering (ingest-only nodes).
                     if tx.receiver_count() > 0 && !items.is_empty() {
@@ -279,12 +314,54 @@ pub fn frames(kind: Kind, items: Vec<Appended>) -> Vec<Frame> {
             bytes: Bytes::from(match kind {
                 Kind::Tick => format!("event: tick\nid: {}\ndata: {}\n\n", a.id, a.json),
                 Kind::View => format!("event: view\ndata: {}\n\n", a.json),
+                Kind::Stock => format!("event: stock\ndata: {}\n\n", a.json),
             }),
             symbol: a.symbol,
             id: a.id,
             kind,
         })
         .collect()
+}
+
+/// The order frames of an `orders` message (unreadable ones are logged
+/// and skipped).
+fn order_frames(json: &str) -> Vec<OrderFrame> {
+    match serde_json::from_str::<Vec<crate::trade::orders::Notice>>(json) {
+        Ok(notices) => notices
+            .into_iter()
+            .filter_map(|n| {
+                let data = serde_json::to_string(&n.event).ok()?;
+                Some(OrderFrame {
+                    user: n.user,
+                    bytes: Bytes::from(format!("event: order\ndata: {data}\n\n")),
+                })
+            })
+            .collect(),
+        Err(e) => {
+            tracing::error!(error = %e, "unreadable orders message skipped");
+            Vec::new()
+        }
+    }
+}
+
+/// The stock events of a `stocks` message, as items for [`frames`].
+fn stock_items(json: &str) -> Vec<Appended> {
+    match serde_json::from_str::<Vec<tickpulse_core::trade::StockEvent>>(json) {
+        Ok(events) => events
+            .into_iter()
+            .filter_map(|e| {
+                Some(Appended {
+                    id: StreamId::ZERO,
+                    json: serde_json::to_string(&e).ok()?,
+                    symbol: e.symbol,
+                })
+            })
+            .collect(),
+        Err(e) => {
+            tracing::error!(error = %e, "unreadable stocks message skipped");
+            Vec::new()
+        }
+    }
 }
 
 #[cfg(test)]

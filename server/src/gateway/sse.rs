@@ -3,7 +3,11 @@
 //! # Format
 //! First `event: snapshot` with `{"reset": false, "ticks": [LatestTick…]}`,
 //! then one `event: tick` per accepted tick with `id:` = its stream id and a
-//! `StreamTick` as data. Keep-alive comments every few seconds. When this
+//! `StreamTick` as data, `event: view` per View the calc stage writes, and
+//! `event: stock` (`{"symbol", "available"}`, no `id:`) whenever a trade or
+//! an admin changes a stock's available quantity, so caches of stock
+//! lookups stay right without polling. Keep-alive comments every few
+//! seconds. When this
 //! client fell behind or the server lost its bus subscription, another
 //! `snapshot` with `"reset": true` replaces everything the client holds.
 //!
@@ -55,7 +59,7 @@ const REPLAY_PAGE: usize = 500;
         ("last-event-id" = Option<StreamId>, Header, description = "Resume after this tick (browsers send it by themselves on reconnect)"),
     ),
     responses(
-        (status = 200, description = "Server-Sent Events: `snapshot` (a `Snapshot`), `tick` (a `StreamTick`, `id:` its stream id) and `view` (a `View`), with keep-alive comments", content_type = "text/event-stream", body = String),
+        (status = 200, description = "Server-Sent Events: `snapshot` (a `Snapshot`), `tick` (a `StreamTick`, `id:` its stream id), `view` (a `View`) and `stock` (a `StockEvent`: a stock's available quantity changed), with keep-alive comments", content_type = "text/event-stream", body = String),
         (status = 400, description = "A symbol or `Last-Event-ID` is invalid; `details` names it", body = ErrorBody),
         ReadRefusals,
     ),
@@ -309,8 +313,9 @@ impl Client {
             {
                 return false;
             }
-            // The snapshot holds ticks, not views: only ticks can repeat it.
-            if f.kind == Kind::View {
+            // The snapshot holds ticks, not views or stock changes: only
+            // ticks can repeat it.
+            if f.kind != Kind::Tick {
                 return true;
             }
             if self.replayed_to.is_some_and(|r| f.id <= r) {

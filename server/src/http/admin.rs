@@ -68,6 +68,40 @@ async fn signed_in(
     }
 }
 
+/// The user a trading request acts for: the owner of the personal token
+/// in `Authorization: Bearer …`, or the signed-in user of the session.
+///
+/// # Errors
+/// `SignInRequired` without either (or with a token that is not valid),
+/// `NoStore` without a database, or the check's failure.
+pub async fn require_user(
+    state: &AppState,
+    headers: &HeaderMap,
+    session: Option<&Session>,
+) -> Result<SignedIn, ApiError> {
+    let accounts = state.accounts.as_ref().ok_or(ApiError::NoStore("trading"))?;
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(ApiError::SignInRequired(
+                "Authorization must be `Bearer <personal token>`",
+            ))?;
+        return accounts
+            .token_user(token)
+            .await?
+            .ok_or(ApiError::SignInRequired(
+                "the personal token is not valid (make one with `tickpulse user token NAME`)",
+            ));
+    }
+    signed_in(state, session).await?.ok_or(ApiError::SignInRequired(
+        "sign in, or send Authorization: Bearer <personal token> (`tickpulse user token NAME` makes one)",
+    ))
+}
+
 /// Who called an admin endpoint.
 enum Caller {
     /// A script with the admin API key.
@@ -351,6 +385,15 @@ pub async fn put_stock(
     let store = super::stocks::store(&state)?;
     let added = crate::trade::catalog::put(store, &symbol, &update).await?;
     let stock = crate::trade::catalog::stock(store, state.bus.as_ref(), &symbol).await?;
+    crate::trade::orders::publish_json(
+        state.bus.as_ref(),
+        crate::bus::Topic::Stocks,
+        &[tickpulse_core::trade::StockEvent {
+            symbol: stock.symbol.clone(),
+            available: stock.available,
+        }],
+    )
+    .await;
     let status = if added {
         StatusCode::CREATED
     } else {

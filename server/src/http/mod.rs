@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod health;
 pub mod openapi;
+pub mod orders;
 pub mod stocks;
 pub mod symbols;
 
@@ -36,6 +37,11 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
         .route("/api/admin/stream", get(admin::stream))
         .route("/api/openapi.json", get(openapi::openapi_json))
         .route("/api/admin/catalog/{symbol}", put(admin::put_stock))
+        .route("/api/account", get(orders::account))
+        .route("/api/orders", post(orders::place).get(orders::list))
+        .route("/api/orders/stream", get(orders::stream))
+        .route("/api/orders/by-client-id/{id}", get(orders::by_client_id))
+        .route("/api/orders/{number}", get(orders::one).delete(orders::cancel))
         .merge(public)
         .route("/api/{*rest}", any(not_found))
         .merge(health_routes())

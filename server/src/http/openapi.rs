@@ -29,18 +29,30 @@ use utoipa::{Modify, OpenApi};
         super::admin::stream,
         super::stocks::one,
         super::admin::put_stock,
+        super::orders::account,
+        super::orders::place,
+        super::orders::list,
+        super::orders::one,
+        super::orders::by_client_id,
+        super::orders::cancel,
+        super::orders::stream,
         super::health::liveness,
         super::health::readiness,
         super::health::metrics,
         openapi_json,
     ),
-    components(schemas(tickpulse_core::Snapshot, tickpulse_core::Interval)),
+    components(schemas(
+        tickpulse_core::Snapshot,
+        tickpulse_core::Interval,
+        tickpulse_core::trade::OrderEvent,
+        tickpulse_core::trade::StockEvent
+    )),
     modifiers(&Security),
     tags(
         (name = "ingest", description = "The feeders' webhook (HTTP Basic Auth)"),
         (name = "market data", description = "Latest prices, views, history, candles and the live stream"),
         (name = "admin", description = "Nodes, health and alerts (an admin session or ADMIN_API_KEY)"),
-        (name = "trading", description = "The stock catalog (paper trading)"),
+        (name = "trading", description = "Paper trading: the stock catalog, accounts and orders (a session, or a personal token as `Authorization: Bearer`)"),
         (name = "operations", description = "Probes, metrics and this document"),
     )
 )]
@@ -74,6 +86,15 @@ impl Modify for Security {
                 "x-api-key",
                 "ADMIN_API_KEY",
             ))),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A personal token: `tickpulse user token NAME` prints one"))
+                    .build(),
+            ),
         );
         components.add_security_scheme(
             "session",
@@ -142,6 +163,11 @@ mod tests {
             "/api/openapi.json",
             "/api/stocks/{symbol}",
             "/api/admin/catalog/{symbol}",
+            "/api/account",
+            "/api/orders",
+            "/api/orders/{number}",
+            "/api/orders/by-client-id/{id}",
+            "/api/orders/stream",
         ] {
             assert!(doc.paths.paths.contains_key(path), "{path} is missing");
         }

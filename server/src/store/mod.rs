@@ -14,6 +14,7 @@ mod postgres;
 mod sessions;
 mod sqlite;
 pub(crate) mod ticks;
+pub(crate) mod trading;
 
 pub use self::accounts::{AccountStore, UserRecord};
 pub use self::alerts::{AlertFilter, AlertStore};
@@ -22,6 +23,7 @@ pub use self::postgres::PgStore;
 pub use self::sessions::SessionBackend;
 pub use self::sqlite::SqliteStore;
 pub use self::ticks::TickStore;
+pub use self::trading::TradeStore;
 
 use crate::config::Config;
 use async_trait::async_trait;
@@ -49,10 +51,10 @@ pub enum StoreError {
 
 /// One database holding the ticks ([`TickStore`]), the accounts
 /// ([`AccountStore`]), the alert log ([`AlertStore`]), the stock catalog
-/// ([`CatalogStore`]) and the login sessions; a backend implements them all
-/// and these.
+/// ([`CatalogStore`]), paper trading ([`TradeStore`]) and the login
+/// sessions; a backend implements them all and these.
 #[async_trait]
-pub trait Store: TickStore + AccountStore + AlertStore + CatalogStore {
+pub trait Store: TickStore + AccountStore + AlertStore + CatalogStore + TradeStore {
     /// Creates the database when missing and applies the migrations not
     /// yet applied; until then the store is not ready.
     ///

@@ -67,6 +67,12 @@ impl PgStore {
         &self.pool
     }
 
+    /// A transaction that may write; rows it changes are locked with
+    /// `FOR UPDATE` as they are read.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.pool.begin().await
+    }
+
     /// Writes the ticks with one `COPY` in one transaction.
     async fn copy_ticks(&self, ticks: &[StreamTick]) -> Result<u64, CopyFailed> {
         let mut rows = String::with_capacity(ticks.len() * 160);
@@ -206,6 +212,12 @@ super::ticks::select_history!(sqlx::PgPool);
 super::alerts::alert_store!(PgStore);
 
 super::catalog::catalog_store!(PgStore);
+super::trading::trade_store!(PgStore, sqlx::Postgres, lock = " FOR UPDATE");
+
+/// Money is stored as `NUMERIC`.
+fn money(value: Decimal) -> Decimal {
+    value
+}
 
 #[async_trait]
 impl TickStore for PgStore {

@@ -77,6 +77,19 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// A transaction that takes SQLite's write lock at once, so two of them
+    /// never both read and then both try to write (which fails one).
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+/// Money is stored as exact decimal text.
+fn money(value: rust_decimal::Decimal) -> String {
+    value.normalize().to_string()
+}
+
 fn unavailable(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.is_check_violation() || db.is_foreign_key_violation() => {
@@ -91,6 +104,7 @@ super::accounts::account_store!(SqliteStore);
 super::ticks::select_history!(sqlx::SqlitePool);
 super::alerts::alert_store!(SqliteStore);
 super::catalog::catalog_store!(SqliteStore);
+super::trading::trade_store!(SqliteStore, sqlx::Sqlite, lock = "");
 
 #[async_trait]
 impl TickStore for SqliteStore {

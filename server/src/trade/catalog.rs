@@ -5,24 +5,12 @@ use crate::bus::Bus;
 use crate::config::{CatalogAction, Config};
 use crate::error::ApiError;
 use crate::store::{CatalogEntry, Store};
-use serde::{Deserialize, Serialize};
-use tickpulse_core::{Price, Symbol, Timestamp};
+use serde::Deserialize;
+pub use tickpulse_core::trade::Stock;
+use tickpulse_core::{Symbol, Timestamp};
 
 /// The longest display name accepted.
 pub const MAX_NAME_LEN: usize = 64;
-
-/// A catalog entry with the live last price (`GET /api/stocks/{symbol}`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Stock {
-    pub symbol: Symbol,
-    pub name: String,
-    /// Shares the house can still sell.
-    pub available: u64,
-    /// The last price of the symbol's View; absent before its first tick.
-    pub price: Option<Price>,
-    /// The event time of that price.
-    pub price_ts: Option<Timestamp>,
-}
 
 /// What `PUT /api/admin/catalog/{symbol}` takes.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]

@@ -23,7 +23,7 @@ pub use self::state::DeadEntry;
 use self::state::{Group, Pending, State};
 use super::{
     Accepted, Appended, BusError, Coordination, DeadLetter, Delivered, Failure, GroupStats,
-    Published, Read, StreamStats, TickStream, UpdateChannel, Updates, Views,
+    Published, Read, StreamStats, TickStream, Topic, UpdateChannel, Updates, Views,
 };
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -606,8 +606,8 @@ impl UpdateChannel for MemoryBus {
         Ok(stream.boxed())
     }
 
-    async fn publish_alerts(&self, json: &str) -> Result<(), BusError> {
-        let _ = self.updates.send(Published::Alerts(json.to_owned()));
+    async fn publish(&self, topic: Topic, json: &str) -> Result<(), BusError> {
+        let _ = self.updates.send(topic.message(json.to_owned()));
         Ok(())
     }
 

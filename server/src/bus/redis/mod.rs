@@ -42,7 +42,7 @@ use self::pack::{decode_views, entries_holding, unpack_entry, StreamEntry, Wante
 
 use super::{
     Accepted, BusError, Coordination, DeadLetter, Delivered, Failure, GroupStats, Published, Read,
-    StreamStats, TickStream, UpdateChannel, Updates, Views,
+    StreamStats, TickStream, Topic, UpdateChannel, Updates, Views,
 };
 use async_trait::async_trait;
 use futures::StreamExt;

@@ -126,20 +126,21 @@ impl UpdateChannel for RedisBus {
     async fn subscribe(&self) -> Result<Updates, BusError> {
         let mut pubsub = self.bounded(self.client.get_async_pubsub()).await?;
         let views_channel = self.key("realtime:views");
-        let alerts_channel = self.key("realtime:alerts");
-        self.bounded(pubsub.subscribe(&[
-            self.key("realtime:updates"),
-            views_channel.clone(),
-            alerts_channel.clone(),
-        ]))
-        .await?;
+        let topics: Vec<(String, Topic)> = Topic::ALL
+            .iter()
+            .map(|t| (self.key(&format!("realtime:{}", t.name())), *t))
+            .collect();
+        let mut channels = vec![self.key("realtime:updates"), views_channel.clone()];
+        channels.extend(topics.iter().map(|(c, _)| c.clone()));
+        self.bounded(pubsub.subscribe(&channels)).await?;
         let stream = pubsub.into_on_message().filter_map(move |msg| {
             let channel = msg.get_channel_name();
+            let topic = topics.iter().find(|(c, _)| c == channel).map(|(_, t)| *t);
             let decoded = if channel == views_channel {
                 decode_views(msg.get_payload_bytes()).map(Published::Views)
-            } else if channel == alerts_channel {
+            } else if let Some(topic) = topic {
                 String::from_utf8(msg.get_payload_bytes().to_vec())
-                    .map(Published::Alerts)
+                    .map(|json| topic.message(json))
                     .map_err(|e| e.to_string())
             } else {
                 decode_update(msg.get_payload_bytes()).map(Published::Ticks)
@@ -153,9 +154,9 @@ impl UpdateChannel for RedisBus {
         Ok(stream.boxed())
     }
 
-    async fn publish_alerts(&self, json: &str) -> Result<(), BusError> {
+    async fn publish(&self, topic: Topic, json: &str) -> Result<(), BusError> {
         let mut conn = self.conn.clone();
-        self.bounded(conn.publish::<_, _, ()>(self.key("realtime:alerts"), json))
+        self.bounded(conn.publish::<_, _, ()>(self.key(&format!("realtime:{}", topic.name())), json))
             .await
     }
 

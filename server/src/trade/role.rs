@@ -1,0 +1,366 @@
+//! The `trade` role: fills resting limit orders from the tick stream and
+//! expires `day` orders when their UTC day ends.
+//!
+//! Consumer group `trade` on the tick stream; one process at a time is
+//! active, by the lease `trade` (like calc). Per batch of ticks it reads the
+//! open limit orders on the batch's symbols from the store (one query),
+//! then, tick by tick in stream order, fills each order the tick crosses
+//! (a buy at or under its limit, a sell at or over it) at the tick's price,
+//! and only then acknowledges the entries. A tick received before an order
+//! was placed never fills it.
+//!
+//! Exactly once: the fill and the order's new state are one transaction
+//! that first checks the order is still open (and the `fill` table holds at
+//! most one row per order and tick). A process that dies before the
+//! commit leaves its entries pending; the next active one (after a restart,
+//! or another process once the lease expires) reads them again and fills
+//! the order then. One that dies after the commit but before the
+//! acknowledgement hands the tick out again, and the order is no longer
+//! open.
+
+use crate::bus::{Bus, Delivered, Group, Read};
+use crate::consumer::GroupReader;
+use crate::metrics::Metrics;
+use crate::store::trading::Change;
+use crate::store::{Store, StoreError};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tickpulse_core::trade::OrderStatus;
+use tickpulse_core::{StreamTick, Symbol, Timestamp};
+use tokio::sync::watch;
+
+pub const GROUP: Group = Group::Trade;
+const LEASE: &str = "trade";
+/// How often open `day` orders are checked for the end of their day.
+const EXPIRE_EVERY: Duration = Duration::from_secs(5);
+
+/// Where a test stops the process abruptly (`FAULT_INJECTION`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// `trade-exit-before-fill`: exits right before committing a fill.
+    ExitBeforeFill,
+    /// `trade-exit-after-fill`: exits right after committing a fill, before
+    /// the tick is acknowledged.
+    ExitAfterFill,
+}
+
+impl Fault {
+    pub fn of(setting: Option<&str>) -> Option<Self> {
+        let setting = setting?;
+        setting.split(',').find_map(|f| match f.trim() {
+            "trade-exit-before-fill" => Some(Self::ExitBeforeFill),
+            "trade-exit-after-fill" => Some(Self::ExitAfterFill),
+            _ => None,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TradeSettings {
+    /// This consumer's name in the group and its lease holder id.
+    pub consumer: String,
+    pub batch_max: usize,
+    pub batch_wait: Duration,
+    pub claim_idle: Duration,
+    pub lease_ttl: Duration,
+    pub fault: Option<Fault>,
+}
+
+pub async fn run(
+    bus: Arc<dyn Bus>,
+    store: Arc<dyn Store>,
+    settings: TradeSettings,
+    metrics: Arc<Metrics>,
+    shutdown: watch::Receiver<bool>,
+) {
+    Trade {
+        reader: GroupReader::new(
+            bus.clone(),
+            GROUP,
+            settings.consumer.clone(),
+            settings.claim_idle,
+            metrics.clone(),
+        ),
+        bus,
+        store,
+        settings,
+        metrics,
+        shutdown,
+    }
+    .run()
+    .await;
+}
+
+struct Trade {
+    bus: Arc<dyn Bus>,
+    store: Arc<dyn Store>,
+    settings: TradeSettings,
+    reader: GroupReader,
+    metrics: Arc<Metrics>,
+    shutdown: watch::Receiver<bool>,
+}
+
+enum Ended {
+    Shutdown,
+    LeaseLost,
+}
+
+impl Trade {
+    async fn pause(&mut self, d: Duration) -> bool {
+        crate::tasks::pause(&mut self.shutdown, d).await
+    }
+
+    async fn run(mut self) {
+        let mut announced = false;
+        loop {
+            match self
+                .bus
+                .lease(LEASE, &self.settings.consumer, self.settings.lease_ttl)
+                .await
+            {
+                Ok(true) => {
+                    tracing::info!(consumer = %self.settings.consumer, "trade consumer active");
+                    announced = false;
+                    match self.active().await {
+                        Ended::Shutdown => {
+                            let _ = self.bus.release(LEASE, &self.settings.consumer).await;
+                            return;
+                        }
+                        Ended::LeaseLost => tracing::warn!("trade lease lost; standing by"),
+                    }
+                }
+                Ok(false) if !announced => {
+                    tracing::info!("another process runs trade; standing by");
+                    announced = true;
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot reach the trade lease"),
+            }
+            if !self.pause(self.settings.lease_ttl / 3).await {
+                return;
+            }
+        }
+    }
+
+    async fn active(&mut self) -> Ended {
+        if let Err(e) = self.bus.create_group(GROUP.name()).await {
+            tracing::warn!(error = %e, "cannot create the trade group; retrying");
+            return Ended::LeaseLost;
+        }
+        match self.process_own_pending().await {
+            Ok(true) => {}
+            Ok(false) => return Ended::Shutdown,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read own pending entries; retrying");
+                return Ended::LeaseLost;
+            }
+        }
+        let mut renewed = Instant::now();
+        let mut expired = Instant::now() - EXPIRE_EVERY;
+        loop {
+            if *self.shutdown.borrow() {
+                return Ended::Shutdown;
+            }
+            if renewed.elapsed() >= self.settings.lease_ttl / 3 {
+                match self
+                    .bus
+                    .lease(LEASE, &self.settings.consumer, self.settings.lease_ttl)
+                    .await
+                {
+                    Ok(true) => renewed = Instant::now(),
+                    _ => return Ended::LeaseLost,
+                }
+            }
+            if expired.elapsed() >= EXPIRE_EVERY {
+                expired = Instant::now();
+                self.expire().await;
+            }
+            let mut entries = self.reader.claim_if_due(self.settings.batch_max).await;
+            let read = tokio::select! {
+                r = self.bus.read_group(GROUP.name(), &self.settings.consumer, Read::New(self.settings.batch_wait), self.settings.batch_max) => r,
+                _ = self.shutdown.wait_for(|s| *s) => return Ended::Shutdown,
+            };
+            match read {
+                Ok(new) => entries.extend(new),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the tick stream");
+                    if !self.pause(Duration::from_millis(500)).await {
+                        return Ended::Shutdown;
+                    }
+                    match self.process_own_pending().await {
+                        Ok(true) => {}
+                        Ok(false) => return Ended::Shutdown,
+                        Err(e) => tracing::warn!(error = %e, "cannot read own pending entries"),
+                    }
+                }
+            }
+            if !entries.is_empty() && !self.process(entries).await {
+                return Ended::Shutdown;
+            }
+        }
+    }
+
+    /// Processes every entry pending for this consumer; `Ok(false)` on
+    /// shutdown.
+    async fn process_own_pending(&mut self) -> Result<bool, crate::bus::BusError> {
+        loop {
+            let pending = self.reader.own_pending(self.settings.batch_max).await?;
+            if pending.is_empty() {
+                return Ok(true);
+            }
+            if !self.process(pending).await {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// Fills what the ticks cross, publishes, acknowledges. `false` on
+    /// shutdown (the entries stay pending).
+    async fn process(&mut self, entries: Vec<Delivered>) -> bool {
+        let Some(ticks) = self.reader.sift(&mut self.shutdown, entries).await else {
+            return false;
+        };
+        let ids: Vec<_> = ticks.iter().map(|t| t.id).collect();
+        let mut symbols: Vec<Symbol> = ticks.iter().map(|t| t.tick.symbol.clone()).collect();
+        symbols.sort();
+        symbols.dedup();
+        let store = self.store.clone();
+        let Some(open) = crate::tasks::retry(&mut self.shutdown, "read the open limit orders", || {
+            store.open_limit_orders(&symbols)
+        })
+        .await
+        else {
+            return false;
+        };
+        let mut book: HashMap<Symbol, Vec<tickpulse_core::trade::Order>> = HashMap::new();
+        for o in open {
+            book.entry(o.order.symbol.clone()).or_default().push(o.order);
+        }
+        let mut changes = Vec::new();
+        for tick in &ticks {
+            let Some(orders) = book.get_mut(&tick.tick.symbol) else {
+                continue;
+            };
+            let mut i = 0;
+            while i < orders.len() {
+                if !fills(&orders[i], tick) {
+                    i += 1;
+                    continue;
+                }
+                let number = orders[i].number;
+                match self.fill(number, tick).await {
+                    Filled::Done(change) => {
+                        changes.extend(change);
+                        orders.remove(i);
+                    }
+                    Filled::Skip => i += 1,
+                    Filled::Shutdown => return false,
+                }
+            }
+        }
+        if !changes.is_empty() {
+            self.metrics.fills.inc_by(changes.len() as u64);
+            crate::trade::orders::publish(self.bus.as_ref(), &changes).await;
+        }
+        self.reader.ack(&mut self.shutdown, &ids).await
+    }
+
+    async fn fill(&mut self, number: i64, tick: &StreamTick) -> Filled {
+        if self.settings.fault == Some(Fault::ExitBeforeFill) {
+            tracing::error!(order = number, "exiting before the fill (FAULT_INJECTION)");
+            std::process::exit(75);
+        }
+        let mut backoff = crate::tasks::Backoff::new();
+        loop {
+            match self
+                .store
+                .fill_order(number, tick.tick.price, tick.id, tick.tick.ts)
+                .await
+            {
+                Ok(change) => {
+                    if let Some(change) = &change {
+                        tracing::info!(order = number, user = %change.user, price = %tick.tick.price, stream_id = %tick.id, "limit order filled");
+                    }
+                    if self.settings.fault == Some(Fault::ExitAfterFill) {
+                        tracing::error!(order = number, "exiting after the fill (FAULT_INJECTION)");
+                        std::process::exit(75);
+                    }
+                    return Filled::Done(change);
+                }
+                Err(e @ (StoreError::Corrupt(_) | StoreError::Rejected(_))) => {
+                    tracing::error!(order = number, error = %e, "order left unfilled: the database refused its fill");
+                    return Filled::Skip;
+                }
+                Err(e) => {
+                    tracing::warn!(order = number, error = %e, "cannot fill the order yet; retrying");
+                    if !self.pause(backoff.next()).await {
+                        return Filled::Shutdown;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Expires the open `day` orders whose day has ended.
+    async fn expire(&mut self) {
+        let now = Timestamp::now();
+        let numbers = match self.store.expiring_orders(now).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot look for expired orders");
+                return;
+            }
+        };
+        let mut changes: Vec<Change> = Vec::new();
+        for number in numbers {
+            match self
+                .store
+                .end_order(number, None, OrderStatus::Expired, now)
+                .await
+            {
+                Ok(crate::store::trading::Ended::Done(change)) => changes.push(change),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(order = number, error = %e, "cannot expire the order"),
+            }
+        }
+        if !changes.is_empty() {
+            tracing::info!(orders = changes.len(), "day orders expired");
+            crate::trade::orders::publish(self.bus.as_ref(), &changes).await;
+        }
+    }
+}
+
+enum Filled {
+    /// Filled now (`Some`), or no longer open (`None`).
+    Done(Option<Change>),
+    Skip,
+    Shutdown,
+}
+
+/// Whether `tick` fills `order`: the order was placed before the tick
+/// arrived, and the tick's price crosses its limit.
+fn fills(order: &tickpulse_core::trade::Order, tick: &StreamTick) -> bool {
+    order.limit_price.is_some_and(|limit| {
+        tick.received_at.as_millis() >= order.created_at.as_millis()
+            && tickpulse_core::trade::crosses(order.side, limit, tick.tick.price)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_are_named_in_the_setting() {
+        assert_eq!(Fault::of(None), None);
+        assert_eq!(
+            Fault::of(Some("calc-panic, trade-exit-before-fill")),
+            Some(Fault::ExitBeforeFill)
+        );
+        assert_eq!(
+            Fault::of(Some("trade-exit-after-fill")),
+            Some(Fault::ExitAfterFill)
+        );
+    }
+}
