@@ -88,6 +88,10 @@ store_conformance!(
     accounts_are_added_once_changed_and_removed,
     alerts_are_logged_and_filtered_newest_first,
     the_catalog_adds_once_updates_and_never_goes_negative,
+    orders_reserve_fill_and_release_in_one_transaction,
+    a_client_order_id_places_once_and_refusals_write_nothing,
+    concurrent_buys_never_take_the_last_share_twice,
+    tokens_belong_to_their_user,
 );
 
 /// A stream tick as the stream would hand it out.
@@ -398,4 +402,269 @@ async fn the_catalog_adds_once_updates_and_never_goes_negative<B: StoreBackend>(
         Err(StoreError::Rejected(_))
     ));
     assert_eq!(s.stock("NEW").await.unwrap().unwrap().available, 0);
+}
+
+mod trading {
+    use super::*;
+    use rust_decimal::Decimal;
+    use tickpulse_core::account::Role;
+    pub use tickpulse_core::trade::{OrderStatus as Status, Refusal as Refused};
+    use tickpulse_core::trade::order_request;
+    pub use tickpulse_core::Price;
+    pub use tickpulse_server::store::trading::{
+        Ended as EndedOrder, NewOrder, OrderQuery, Placed, StatusFilter as Filter,
+    };
+    use tickpulse_server::store::UserRecord;
+
+    pub const START: i64 = 1_000;
+
+    pub async fn user(s: &Arc<dyn Store>, name: &str) {
+        assert!(s
+            .add_user(&UserRecord {
+                username: name.into(),
+                password_hash: "$argon2id$not-used".into(),
+                role: Role::Viewer,
+                created_at: 1,
+            })
+            .await
+            .unwrap());
+    }
+
+    pub async fn stock(s: &Arc<dyn Store>, symbol: &str, available: i64) {
+        assert!(s
+            .add_stock(&CatalogEntry {
+                symbol: symbol.into(),
+                name: symbol.into(),
+                available,
+                created_at: 1,
+            })
+            .await
+            .unwrap());
+    }
+
+    /// Places the order `body` for `user` at `price` (none: no live price).
+    pub async fn place(
+        s: &Arc<dyn Store>,
+        user: &str,
+        body: &str,
+        client_id: &str,
+        price: Option<&str>,
+    ) -> Placed {
+        let request = order_request(body.as_bytes()).unwrap();
+        s.place_order(&NewOrder {
+            user,
+            request: &request,
+            client_order_id: client_id,
+            price: price.map(|p| Price::parse(p).unwrap()),
+            starting_cash: Decimal::from(START),
+            now: Timestamp::now(),
+        })
+        .await
+        .unwrap()
+    }
+
+    pub fn created(p: Placed) -> tickpulse_server::store::trading::Change {
+        match p {
+            Placed::Created(c) => c,
+            other => panic!("not placed: {other:?}"),
+        }
+    }
+
+    pub fn dec(text: &str) -> Decimal {
+        text.parse().unwrap()
+    }
+
+    pub fn all(limit: usize) -> OrderQuery {
+        OrderQuery {
+            status: Filter::All,
+            limit,
+            before: None,
+        }
+    }
+
+}
+
+async fn orders_reserve_fill_and_release_in_one_transaction<B: StoreBackend>() {
+    use rust_decimal::Decimal;
+    use trading::*;
+    let f = B::store().await;
+    let s = &f.store;
+    user(s, "ann").await;
+    stock(s, "TRD", 10).await;
+    // A market buy fills at once at the given price.
+    let buy = created(
+        place(s, "ann", r#"{"symbol":"TRD","side":"buy","quantity":3,"type":"market"}"#, "m1", Some("10.25")).await,
+    );
+    assert_eq!(buy.order.status, Status::Filled);
+    assert_eq!(buy.order.avg_fill_price.unwrap().to_string(), "10.25");
+    assert_eq!(buy.fill.as_ref().unwrap().quantity, 3);
+    assert_eq!(buy.stock.as_ref().unwrap().available, 7);
+    let h = s.holdings("ann", Decimal::from(START)).await.unwrap();
+    assert_eq!((h.cash, h.reserved_cash), (dec("969.25"), Decimal::ZERO));
+    assert_eq!((h.positions[0].quantity, h.positions[0].avg_price), (3, dec("10.25")));
+
+    // A limit buy under the market rests, holding cash and catalog shares,
+    // exactly as given.
+    let limit = created(
+        place(s, "ann", r#"{"symbol":"TRD","side":"buy","quantity":2,"type":"limit","limit_price":"123.4567","time_in_force":"gtc"}"#, "l1", Some("200")).await,
+    );
+    assert_eq!(limit.order.status, Status::New);
+    assert_eq!(limit.order.limit_price.unwrap().to_string(), "123.4567");
+    assert_eq!(limit.stock.as_ref().unwrap().available, 5);
+    let h = s.holdings("ann", Decimal::from(START)).await.unwrap();
+    assert_eq!(h.reserved_cash, dec("246.9134"));
+    let back = s.order(limit.order.number).await.unwrap().unwrap();
+    assert_eq!((back.user.as_str(), back.order.limit_price.unwrap().to_string()), ("ann", "123.4567".to_owned()));
+    // A price that does not cross leaves it; one that does fills it once.
+    let id = StreamId::new(1_795_000_000_000, 1);
+    let now = Timestamp::now();
+    assert!(s.fill_order(limit.order.number, Price::parse("124").unwrap(), id, now).await.unwrap().is_none());
+    let filled = s.fill_order(limit.order.number, Price::parse("120.5").unwrap(), id, now).await.unwrap().unwrap();
+    assert_eq!(filled.order.status, Status::Filled);
+    assert_eq!(filled.order.fills.len(), 1);
+    assert_eq!(filled.order.fills[0].stream_id, Some(id));
+    assert!(filled.stock.is_none(), "the shares were taken out of available when it was placed");
+    assert!(s.fill_order(limit.order.number, Price::parse("120.5").unwrap(), id, now).await.unwrap().is_none(), "filled once");
+    let h = s.holdings("ann", Decimal::from(START)).await.unwrap();
+    assert_eq!((h.cash, h.reserved_cash, h.positions[0].quantity), (dec("728.25"), Decimal::ZERO, 5));
+    assert_eq!(s.stock("TRD").await.unwrap().unwrap().available, 5);
+
+    // A limit sell reserves the shares; canceling gives them back, once.
+    let sell = created(
+        place(s, "ann", r#"{"symbol":"TRD","side":"sell","quantity":4,"type":"limit","limit_price":"500"}"#, "s1", Some("120")).await,
+    );
+    assert_eq!(sell.order.status, Status::New);
+    assert_eq!(s.holdings("ann", Decimal::from(START)).await.unwrap().positions[0].reserved, 4);
+    match s.end_order(sell.order.number, Some("bob"), Status::Canceled, now).await.unwrap() {
+        EndedOrder::NotFound => {}
+        other => panic!("another user's order: {other:?}"),
+    }
+    match s.end_order(sell.order.number, Some("ann"), Status::Canceled, now).await.unwrap() {
+        EndedOrder::Done(c) => assert_eq!((c.order.status, c.order.canceled_at.is_some()), (Status::Canceled, true)),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        s.end_order(sell.order.number, Some("ann"), Status::Canceled, now).await.unwrap(),
+        EndedOrder::Terminal(_)
+    ));
+    assert_eq!(s.holdings("ann", Decimal::from(START)).await.unwrap().positions[0].reserved, 0);
+
+    // Day orders expire at the end of their UTC day.
+    let day = created(
+        place(s, "ann", r#"{"symbol":"TRD","side":"buy","quantity":1,"type":"limit","limit_price":"1"}"#, "d1", None).await,
+    );
+    assert!(s.expiring_orders(now).await.unwrap().is_empty());
+    let end = tickpulse_core::trade::day_end(now);
+    assert_eq!(s.expiring_orders(end).await.unwrap(), [day.order.number]);
+
+    // Lists: newest first, by status, paged.
+    let numbers = |orders: Vec<tickpulse_core::trade::Order>| orders.iter().map(|o| o.number).collect::<Vec<_>>();
+    let every = numbers(s.orders("ann", &all(10)).await.unwrap());
+    assert_eq!(every, [day.order.number, sell.order.number, limit.order.number, buy.order.number]);
+    let open = s
+        .orders("ann", &OrderQuery { status: Filter::Open, limit: 10, before: None })
+        .await
+        .unwrap();
+    assert_eq!(numbers(open), [day.order.number]);
+    let page = s
+        .orders("ann", &OrderQuery { status: Filter::Closed, limit: 2, before: Some(sell.order.number) })
+        .await
+        .unwrap();
+    assert_eq!(numbers(page), [limit.order.number, buy.order.number]);
+    assert!(s.orders("bob", &all(10)).await.unwrap().is_empty());
+    assert_eq!(s.order_by_client_id("ann", "l1").await.unwrap().unwrap().number, limit.order.number);
+    assert!(s.order_by_client_id("bob", "l1").await.unwrap().is_none());
+    let open = s.open_limit_orders(&[Symbol::new("TRD"), Symbol::new("NONE")]).await.unwrap();
+    assert_eq!(open.iter().map(|o| o.order.number).collect::<Vec<_>>(), [day.order.number]);
+}
+
+async fn a_client_order_id_places_once_and_refusals_write_nothing<B: StoreBackend>() {
+    use rust_decimal::Decimal;
+    use trading::*;
+    let f = B::store().await;
+    let s = &f.store;
+    user(s, "ann").await;
+    stock(s, "ONE", 2).await;
+    let body = r#"{"symbol":"ONE","side":"buy","quantity":1,"type":"market"}"#;
+    let first = created(place(s, "ann", body, "same", Some("5")).await);
+    match place(s, "ann", body, "same", Some("6")).await {
+        Placed::Existing(order) => assert_eq!(order, first.order),
+        other => panic!("placed twice: {other:?}"),
+    }
+    let h = s.holdings("ann", Decimal::from(START)).await.unwrap();
+    assert_eq!((h.cash, h.positions[0].quantity), (dec("995"), 1));
+
+    let refused = |p: Placed| match p {
+        Placed::Refused(r) => r,
+        other => panic!("not refused: {other:?}"),
+    };
+    let big = r#"{"symbol":"ONE","side":"buy","quantity":2,"type":"market"}"#;
+    assert_eq!(refused(place(s, "ann", big, "r1", Some("5")).await), Refused::InsufficientQuantity);
+    assert_eq!(refused(place(s, "ann", body, "r2", None).await), Refused::NoLivePrice);
+    assert_eq!(refused(place(s, "ann", body, "r3", Some("996")).await), Refused::InsufficientCash);
+    let sell = r#"{"symbol":"ONE","side":"sell","quantity":2,"type":"market"}"#;
+    assert_eq!(refused(place(s, "ann", sell, "r4", Some("5")).await), Refused::InsufficientPosition);
+    let unknown = r#"{"symbol":"NOPE","side":"buy","quantity":1,"type":"market"}"#;
+    assert_eq!(refused(place(s, "ann", unknown, "r5", Some("5")).await), Refused::UnknownSymbol);
+    // Nothing of them was written: a refused id can be used again.
+    assert_eq!(s.orders("ann", &all(10)).await.unwrap().len(), 1);
+    assert!(s.order_by_client_id("ann", "r1").await.unwrap().is_none());
+    assert_eq!(s.stock("ONE").await.unwrap().unwrap().available, 1);
+    let h = s.holdings("ann", Decimal::from(START)).await.unwrap();
+    assert_eq!((h.cash, h.positions[0].quantity), (dec("995"), 1));
+    created(place(s, "ann", body, "r1", Some("5")).await);
+}
+
+async fn concurrent_buys_never_take_the_last_share_twice<B: StoreBackend>() {
+    use trading::*;
+    let f = B::store().await;
+    let s = &f.store;
+    for u in ["u0", "u1", "u2", "u3"] {
+        user(s, u).await;
+    }
+    stock(s, "LAST", 5).await;
+    let tasks: Vec<_> = (0..24)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let user = format!("u{}", i % 4);
+                place(&s, &user, r#"{"symbol":"LAST","side":"buy","quantity":1,"type":"market"}"#, &format!("c{i}"), Some("100")).await
+            })
+        })
+        .collect();
+    let mut filled = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Placed::Created(c) => {
+                assert_eq!(c.order.status, Status::Filled);
+                filled += 1;
+            }
+            Placed::Refused(r) => assert_eq!(r, Refused::InsufficientQuantity),
+            Placed::Existing(o) => panic!("{o:?}"),
+        }
+    }
+    assert_eq!(filled, 5);
+    assert_eq!(s.stock("LAST").await.unwrap().unwrap().available, 0);
+    let mut held = 0;
+    let mut cash = rust_decimal::Decimal::ZERO;
+    for u in ["u0", "u1", "u2", "u3"] {
+        let h = s.holdings(u, rust_decimal::Decimal::from(START)).await.unwrap();
+        held += h.positions.iter().map(|p| p.quantity).sum::<u64>();
+        cash += h.cash;
+    }
+    assert_eq!(held, 5);
+    assert_eq!(cash, rust_decimal::Decimal::from(4 * START - 500));
+}
+
+async fn tokens_belong_to_their_user<B: StoreBackend>() {
+    use trading::*;
+    let f = B::store().await;
+    let s = &f.store;
+    user(s, "ann").await;
+    assert!(!s.add_token("nobody", "h0", Timestamp::now()).await.unwrap());
+    assert!(s.add_token("ann", "h1", Timestamp::now()).await.unwrap());
+    assert_eq!(s.token_user("h1").await.unwrap().as_deref(), Some("ann"));
+    assert_eq!(s.token_user("h2").await.unwrap(), None);
+    assert!(s.remove_user("ann").await.unwrap());
+    assert_eq!(s.token_user("h1").await.unwrap(), None, "removed with the user");
 }

@@ -14,7 +14,7 @@ mod postgres;
 mod sessions;
 mod sqlite;
 pub(crate) mod ticks;
-pub(crate) mod trading;
+pub mod trading;
 
 pub use self::accounts::{AccountStore, UserRecord};
 pub use self::alerts::{AlertFilter, AlertStore};

@@ -3,8 +3,9 @@
 //! Postgres and SQLite and expanded into each store by [`trade_store!`].
 //!
 //! Every order, fill, cancel or expiry is one transaction that locks the
-//! order, the account, the catalog row and the position (in that order, so
-//! two transactions never wait on each other in a cycle), changes them with
+//! order (a new one: the account first), the account, the catalog row and
+//! the position, in that order, so two transactions never wait on each
+//! other in a cycle; it changes them with
 //! the rules of [`tickpulse_core::trade`], and writes them back. Postgres
 //! locks the rows (`FOR UPDATE`); SQLite takes its one write lock at
 //! `BEGIN IMMEDIATE`. Money is read as text (`CAST(… AS TEXT)`, exact in
@@ -528,6 +529,15 @@ macro_rules! trade_store {
                 .execute(&mut *tx)
                 .await
                 .map_err(unavailable)?;
+                // Lock the account before the order row goes in: the order's
+                // foreign key share-locks it, and two orders of one user that
+                // both held that share lock would wait on each other for the
+                // update lock.
+                sqlx::query(concat!("SELECT user_id FROM account WHERE user_id = $1", $lock))
+                    .bind(new.user)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
                 let expires_at = (r.time_in_force == TimeInForce::Day
                     && r.order_type == tickpulse_core::trade::OrderType::Limit)
                     .then(|| tickpulse_core::trade::day_end(new.now).as_millis());

@@ -38,10 +38,11 @@ const EXPIRE_EVERY: Duration = Duration::from_secs(5);
 /// Where a test stops the process abruptly (`FAULT_INJECTION`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
-    /// `trade-exit-before-fill`: exits right before committing a fill.
+    /// `trade-exit-before-fill`: exits instead of committing a fill (a
+    /// second after finding it, so the tick's own request is answered).
     ExitBeforeFill,
-    /// `trade-exit-after-fill`: exits right after committing a fill, before
-    /// the tick is acknowledged.
+    /// `trade-exit-after-fill`: exits a second after committing a fill,
+    /// before the tick is acknowledged.
     ExitAfterFill,
 }
 
@@ -269,6 +270,7 @@ impl Trade {
     async fn fill(&mut self, number: i64, tick: &StreamTick) -> Filled {
         if self.settings.fault == Some(Fault::ExitBeforeFill) {
             tracing::error!(order = number, "exiting before the fill (FAULT_INJECTION)");
+            tokio::time::sleep(Duration::from_secs(1)).await;
             std::process::exit(75);
         }
         let mut backoff = crate::tasks::Backoff::new();
@@ -284,6 +286,7 @@ impl Trade {
                     }
                     if self.settings.fault == Some(Fault::ExitAfterFill) {
                         tracing::error!(order = number, "exiting after the fill (FAULT_INJECTION)");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
                         std::process::exit(75);
                     }
                     return Filled::Done(change);
