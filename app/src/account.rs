@@ -17,7 +17,6 @@ pub fn safe_next(next: Option<&str>) -> String {
 }
 
 /// Percent-encodes a path for a query value (`/` kept).
-#[cfg(any(feature = "ssr", test))]
 pub fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
@@ -90,6 +89,7 @@ pub fn SiteBar() -> impl IntoView {
                         Ok(Some(user)) => {
                             let admin = user.role == Role::Admin;
                             view! {
+                                <a href="/trade" id="trade-link">"Trade"</a>
                                 {admin.then(|| view! { <a href="/admin/health">"Health"</a> })}
                                 <span class="user" data-user=user.username.clone()>
                                     "Signed in as " <strong>{user.username.clone()}</strong>

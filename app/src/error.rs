@@ -25,6 +25,14 @@ pub enum AppError {
     /// What was asked for does not exist (404).
     #[error("{0}")]
     NotFound(String),
+    /// An order the trading rules refused (422): the refusal's code
+    /// (`tickpulse_core::trade::Refusal::code`).
+    #[error("{0}")]
+    Refused(String),
+    /// The request conflicts with what it acts on (an order already
+    /// terminal; 409).
+    #[error("{0}")]
+    Conflict(String),
     /// A backend does not answer (503); the message says which.
     #[error("{0}")]
     Unavailable(String),
@@ -42,6 +50,8 @@ impl AppError {
             Self::Forbidden => 403,
             Self::BadParam { .. } => 400,
             Self::NotFound(_) => 404,
+            Self::Refused(_) => 422,
+            Self::Conflict(_) => 409,
             Self::Call(_) => 500,
         }
     }

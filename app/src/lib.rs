@@ -20,6 +20,7 @@ pub mod series;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 pub mod symbol;
+pub mod trade;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -34,6 +35,8 @@ pub enum Access {
     Open,
     /// Anyone; a signed-in user when the server requires an API key.
     Viewer,
+    /// Signed-in users of any role; a visitor is sent to the login page.
+    User,
     /// Signed-in admins only.
     Admin,
 }
@@ -64,6 +67,14 @@ pub const PAGES: &[Page] = &[
     Page {
         path: "/symbols/{id}",
         access: Access::Viewer,
+    },
+    Page {
+        path: "/trade",
+        access: Access::User,
+    },
+    Page {
+        path: "/trade/orders/{number}",
+        access: Access::User,
     },
 ];
 
@@ -147,6 +158,12 @@ pub fn App() -> impl IntoView {
                     view=symbol::SymbolPage
                     ssr=SsrMode::Async
                 />
+                <Route path=StaticSegment("trade") view=trade::TradePage ssr=SsrMode::Async/>
+                <Route
+                    path=(StaticSegment("trade"), StaticSegment("orders"), ParamSegment("number"))
+                    view=trade::OrderPage
+                    ssr=SsrMode::Async
+                />
             </Routes>
         </Router>
     }
@@ -186,6 +203,9 @@ mod tests {
             "the API has guards of its own"
         );
         assert_eq!(access("/echarts.min.js"), None);
+        assert_eq!(access("/trade"), Some(Access::User));
+        assert_eq!(access("/trade/orders/12"), Some(Access::User));
+        assert_eq!(access("/trade/place"), None, "a server function guards itself");
         assert_eq!(access("/pkg/tickpulse.js"), None);
     }
 }

@@ -10,6 +10,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use tickpulse_core::account::SignedIn;
 use tickpulse_core::health::Health;
+use crate::trade::Desk;
+use tickpulse_core::trade::{Order, Stock};
 use tickpulse_core::{Candle, Interval, LatestTick, StreamTick, Symbol, View};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -56,11 +58,44 @@ pub trait Admin: Send + Sync + 'static {
     fn health(&self) -> BoxFuture<'_, Result<Health, AppError>>;
 }
 
+/// Paper trading for a signed-in user, with the rules of the JSON API.
+pub trait Trading: Send + Sync + 'static {
+    /// The user's account at live prices, open orders and recent ones.
+    fn desk<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Desk, AppError>>;
+    /// A catalog entry with its live price; `None` when not in the catalog.
+    fn stock<'a>(&'a self, symbol: &'a Symbol) -> BoxFuture<'a, Result<Option<Stock>, AppError>>;
+    /// Places an order from a `POST /api/orders` body: `BadParam` names a
+    /// bad field, `Refused` carries the refusal code.
+    fn place<'a>(&'a self, user: &'a str, body: String) -> BoxFuture<'a, Result<Order, AppError>>;
+    /// Cancels the user's open order: `NotFound`, `Conflict` when terminal.
+    fn cancel<'a>(&'a self, user: &'a str, number: i64) -> BoxFuture<'a, Result<Order, AppError>>;
+    /// An order with its fills, for its owner or an admin.
+    fn order<'a>(
+        &'a self,
+        user: &'a SignedIn,
+        number: i64,
+    ) -> BoxFuture<'a, Result<Option<Order>, AppError>>;
+}
+
 /// Provided as Leptos context to every page render and server function.
 #[derive(Clone)]
 pub struct Services {
     pub market: Arc<dyn MarketData>,
     pub admin: Arc<dyn Admin>,
+    pub trading: Arc<dyn Trading>,
+}
+
+/// The signed-in user of the request, or `SignInRequired`.
+///
+/// # Errors
+/// Nobody is signed in, or the session cannot be read.
+pub async fn user() -> Result<SignedIn, AppError> {
+    let admin = services()?.admin;
+    let parts = request()?;
+    admin
+        .current(&parts)
+        .await?
+        .ok_or_else(|| AppError::SignInRequired.respond())
 }
 
 /// The services, from a server function or a page render.

@@ -13,7 +13,9 @@ use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::sync::Arc;
 use tickpulse_app::error::{AppError, Refusal};
-use tickpulse_app::ssr::{Admin, BoxFuture, MarketData, Services};
+use tickpulse_app::ssr::{Admin, BoxFuture, MarketData, Services, Trading};
+use tickpulse_app::trade::Desk;
+use tickpulse_core::trade::{Order, Stock};
 use tickpulse_app::{shell, App};
 use tickpulse_core::account::SignedIn;
 use tickpulse_core::health::Health;
@@ -167,6 +169,121 @@ impl Admin for StateAdmin {
     }
 }
 
+/// The pages' paper trading: the JSON API's functions.
+struct StateTrading(AppState);
+
+impl StateTrading {
+    fn store(&self) -> Result<&dyn crate::store::Store, AppError> {
+        crate::http::stocks::store(&self.0).map_err(for_app)
+    }
+
+    fn settings(&self) -> crate::trade::orders::Settings {
+        crate::trade::orders::Settings::of(&self.0.config)
+    }
+}
+
+/// A refusal of the JSON API, for a page: the same words and field.
+fn for_app(e: ApiError) -> AppError {
+    match e {
+        ApiError::BadBody(body) => {
+            let first = body.details().into_iter().next();
+            AppError::BadParam {
+                field: first.as_ref().map_or("body".into(), |d| d.error.field.clone()),
+                message: first.map_or_else(|| body.to_string(), |d| d.error.message),
+            }
+        }
+        ApiError::BadParam { field, message } => AppError::BadParam {
+            field: field.into(),
+            message,
+        },
+        ApiError::Refused(refusal) => AppError::Refused(refusal.code().into()),
+        ApiError::Conflict(message) => AppError::Conflict(message),
+        ApiError::NotFound(message) => AppError::NotFound(message),
+        other => AppError::Unavailable(for_page(other)),
+    }
+}
+
+impl Trading for StateTrading {
+    fn desk<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Desk, AppError>> {
+        use crate::store::trading::{OrderQuery, StatusFilter};
+        use crate::trade::orders;
+        Box::pin(async move {
+            let store = self.store()?;
+            let account = orders::account(store, self.0.bus.as_ref(), &self.settings(), user)
+                .await
+                .map_err(for_app)?;
+            let query = |status, limit| OrderQuery {
+                status,
+                limit,
+                before: None,
+            };
+            let open = orders::list(store, user, &query(StatusFilter::Open, 500))
+                .await
+                .map_err(for_app)?;
+            let history = orders::list(
+                store,
+                user,
+                &query(StatusFilter::All, tickpulse_app::trade::HISTORY),
+            )
+            .await
+            .map_err(for_app)?;
+            Ok(Desk {
+                account,
+                open,
+                history,
+            })
+        })
+    }
+
+    fn stock<'a>(&'a self, symbol: &'a Symbol) -> BoxFuture<'a, Result<Option<Stock>, AppError>> {
+        Box::pin(async move {
+            match crate::trade::catalog::stock(self.store()?, self.0.bus.as_ref(), symbol).await {
+                Ok(stock) => Ok(Some(stock)),
+                Err(ApiError::NotFound(_)) => Ok(None),
+                Err(e) => Err(for_app(e)),
+            }
+        })
+    }
+
+    fn place<'a>(&'a self, user: &'a str, body: String) -> BoxFuture<'a, Result<Order, AppError>> {
+        Box::pin(async move {
+            crate::trade::orders::place(
+                self.store()?,
+                self.0.bus.as_ref(),
+                &self.0.metrics,
+                &self.settings(),
+                user,
+                body.as_bytes(),
+            )
+            .await
+            .map(|(_, order)| order)
+            .map_err(for_app)
+        })
+    }
+
+    fn cancel<'a>(&'a self, user: &'a str, number: i64) -> BoxFuture<'a, Result<Order, AppError>> {
+        Box::pin(async move {
+            crate::trade::orders::cancel(self.store()?, self.0.bus.as_ref(), user, number)
+                .await
+                .map_err(for_app)
+        })
+    }
+
+    fn order<'a>(
+        &'a self,
+        user: &'a SignedIn,
+        number: i64,
+    ) -> BoxFuture<'a, Result<Option<Order>, AppError>> {
+        Box::pin(async move {
+            match crate::trade::orders::order(self.store()?, user, number).await {
+                Ok(order) => Ok(Some(order)),
+                Err(ApiError::NotFound(_)) => Ok(None),
+                Err(e) => Err(for_app(e)),
+            }
+        })
+    }
+}
+
 /// What a page says of a failed read: the same words as the JSON API's
 /// answer, never the driver's text, which goes to the log.
 fn for_page(e: impl Into<ApiError>) -> String {
@@ -189,6 +306,7 @@ pub fn routes(router: Router<AppState>, state: &AppState) -> Router<AppState> {
     let services = Services {
         market: Arc::new(StateMarketData(state.clone())),
         admin: Arc::new(StateAdmin(state.clone())),
+        trading: Arc::new(StateTrading(state.clone())),
     };
     let options = state.leptos_options.clone();
     router

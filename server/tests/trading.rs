@@ -157,19 +157,33 @@ impl Env {
     /// Starts a process (`NODE_ID` trading-`name`) with `extra` settings and
     /// waits until it is ready; its index.
     async fn start(&mut self, name: &str, extra: &[(&str, &str)]) -> usize {
-        let i = self.spawn(name, extra);
-        let base = self.nodes[i].base.clone();
-        let ready = eventually(Duration::from_secs(60), || {
-            let url = format!("{base}/health/readiness");
-            async move {
-                let r = reqwest::get(url).await.ok()?;
-                let body: Value = r.json().await.ok()?;
-                (body["status"] == "ready").then_some(())
+        // A port found free can be taken by another test's process before
+        // this one binds it: then it exits, and is started on another.
+        for _ in 0..3 {
+            let i = self.spawn(name, extra);
+            let base = self.nodes[i].base.clone();
+            let ready = eventually(Duration::from_secs(60), || {
+                let url = format!("{base}/health/readiness");
+                let exited = matches!(self.nodes[i].child.try_wait(), Ok(Some(_)));
+                async move {
+                    if exited {
+                        return Some(false);
+                    }
+                    let r = reqwest::get(url).await.ok()?;
+                    let body: Value = r.json().await.ok()?;
+                    (body["status"] == "ready").then_some(true)
+                }
+            })
+            .await;
+            match ready {
+                Some(true) => return i,
+                Some(false) => {
+                    self.nodes.pop();
+                }
+                None => panic!("{name} did not become ready"),
             }
-        })
-        .await;
-        assert!(ready.is_some(), "{name} did not become ready");
-        i
+        }
+        panic!("{name} could not start")
     }
 
     /// Starts a process without waiting for it; its index.

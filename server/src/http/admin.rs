@@ -166,7 +166,7 @@ pub async fn page_guard(
     let needs_user = match page.access {
         Access::Open => false,
         Access::Viewer => state.config.api_key.is_some(),
-        Access::Admin => true,
+        Access::User | Access::Admin => true,
     };
     if !needs_user {
         return next.run(request).await;
