@@ -14,6 +14,8 @@
 //!   between the fill and the acknowledgement) and replaced: the order is
 //!   filled exactly once;
 //! - every refusal code and every bad field;
+//! - a trade by one client shows in another client's stock cache without
+//!   a refetch (the `stock` event on `/api/stream`);
 //! - after each test, the invariants: shares are conserved, cash plus what
 //!   was bought minus what was sold is what the users started with, and
 //!   nothing is negative.
@@ -718,6 +720,46 @@ async fn refusals_and_bad_fields_are_named(env: &mut Env) {
     env.invariants().await;
 }
 
+async fn a_trade_shows_in_another_clients_cache(env: &mut Env) {
+    use tickpulse_client::stocks::fetch_stock;
+    use tickpulse_client::StockCache;
+    use tickpulse_core::Symbol;
+    let token = env.user("pusher");
+    env.stock("PUSH", 30, "7").await;
+    let symbol = Symbol::new("PUSH");
+    // A client (on the last process) caches the lookup and follows the stream.
+    let watcher = env.base(1).to_owned();
+    let mut cache = StockCache::new();
+    let stock = fetch_stock(&env.http, &watcher, &symbol).await.unwrap().unwrap();
+    assert_eq!(stock.available, 30);
+    cache.put(stock);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let url = format!("{watcher}/api/stream?symbols=PUSH");
+    let follower = tokio::spawn(async move {
+        tickpulse_client::sse::follow(&url, |event| tx.send(event).is_ok()).await;
+    });
+    let first = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap();
+    assert_eq!(first.event, "snapshot");
+
+    // Another client trades through the first process.
+    let (status, _) = env.order(0, &token, &market("PUSH", "buy", 4)).await;
+    assert_eq!(status, 201);
+    let seen = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(event) = rx.recv().await {
+            cache.on_event(&event);
+            if cache.get(&symbol).map(|s| s.available) == Some(26) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(seen, Ok(true), "the stock event reached the cache");
+    assert_eq!(cache.counts().1, 1, "fetched once: the change was pushed");
+    follower.abort();
+    env.invariants().await;
+}
+
 /// The order of `token` numbered `number`, once it is filled.
 async fn filled(env: &Env, token: &str, number: i64, limit: Duration) -> Value {
     let path = format!("/api/orders/{number}");
@@ -780,6 +822,16 @@ async fn shared_refusals_and_fields() {
 #[tokio::test]
 async fn embedded_refusals_and_fields() {
     refusals_and_bad_fields_are_named(&mut Env::standard(Mode::Embedded).await).await;
+}
+
+#[tokio::test]
+async fn shared_stock_cache_follows_pushed_changes() {
+    a_trade_shows_in_another_clients_cache(&mut Env::standard(Mode::Shared).await).await;
+}
+
+#[tokio::test]
+async fn embedded_stock_cache_follows_pushed_changes() {
+    a_trade_shows_in_another_clients_cache(&mut Env::standard(Mode::Embedded).await).await;
 }
 
 #[tokio::test]

@@ -1,0 +1,156 @@
+// Paper trading in a real browser against a real server: a visitor is sent
+// to the login page; a user looks up a stock, buys 3 at market and sees the
+// order filled, the position and its P&L move live with the price; a trade
+// by someone else shows in the stock's available quantity without a
+// reload; a limit order is placed and canceled; a refusal is shown in
+// words; another user's order number is not found. The forms also work
+// with JavaScript off.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { serverAndBrowser, curlTick, tick, waitForView } from './support.mjs';
+
+const KEY = 'e2e-trade-admin-key';
+const PASSWORD = 'e2e-trader-password';
+const SYMBOL = 'E2E-TRD';
+const ctx = serverAndBrowser({ database: true, env: { ADMIN_API_KEY: KEY } });
+
+async function signIn(page, user) {
+  await page.fill('input[name="username"]', user);
+  await page.fill('input[name="password"]', PASSWORD);
+  await Promise.all([page.waitForNavigation(), page.click('form.login button[type="submit"]')]);
+}
+
+let prepared = null;
+/** Two users (one with a token), and a stock with a live price. */
+async function prepare() {
+  if (prepared) return prepared;
+  const { server } = ctx;
+  server.user(['add', 'trader'], `${PASSWORD}\n`);
+  server.user(['add', 'other'], `${PASSWORD}\n`);
+  const token = server.user(['token', 'other']).split('\n')[0].trim();
+  const put = await fetch(`${server.base}/api/admin/catalog/${SYMBOL}`, {
+    method: 'PUT',
+    headers: { 'x-api-key': KEY, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'End to end', available: 20 }),
+  });
+  assert.equal(put.status, 201);
+  assert.equal(curlTick(server.base, tick(SYMBOL, '50')).status, 202);
+  await waitForView(server.base, SYMBOL);
+  prepared = { token };
+  return prepared;
+}
+
+async function order(page, fields) {
+  const form = page.locator('#order-form');
+  if (fields.side) await form.locator('select[name="side"]').selectOption(fields.side);
+  await form.locator('input[name="quantity"]').fill(String(fields.quantity));
+  await form.locator('select[name="kind"]').selectOption(fields.kind ?? 'market');
+  if (fields.limit) await form.locator('input[name="limit_price"]').fill(fields.limit);
+  await Promise.all([page.waitForNavigation(), form.locator('button[type="submit"]').click()]);
+  return page.locator('#trade-notice').textContent();
+}
+
+async function textOf(page, selector, expected, timeout = 15_000) {
+  await page.waitForFunction(
+    ([s, want]) => document.querySelector(s)?.textContent.trim() === want,
+    [selector, expected],
+    { timeout },
+  ).catch(async () => {
+    const got = await page.locator(selector).textContent().catch(() => null);
+    throw new Error(`${selector} shows ${JSON.stringify(got)}, not ${JSON.stringify(expected)}`);
+  });
+}
+
+test('a user buys at market and watches the position, then places and cancels a limit order', async () => {
+  const { token } = await prepare();
+  const { server } = ctx;
+  const page = await ctx.browser.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+
+  await page.goto(`${server.base}/trade?symbol=${SYMBOL}`);
+  assert.match(page.url(), /\/login\?next=/, 'a visitor signs in first');
+  await signIn(page, 'trader');
+  assert.equal(new URL(page.url()).pathname, '/trade');
+  await page.waitForSelector('.status.live', { timeout: 15_000 });
+  await textOf(page, '#stock .price', '50');
+  await textOf(page, '#stock .available', '20');
+
+  const placed = await order(page, { quantity: 3 });
+  assert.match(placed, /^Order \d+ placed: filled\.$/);
+  await textOf(page, `#positions tr[data-symbol="${SYMBOL}"] .quantity`, '3');
+  await textOf(page, '#stock .available', '17');
+  await textOf(page, '#cash', '99850');
+  await page.waitForSelector('.status.live', { timeout: 15_000 });
+
+  // The price moves: the position's value and P&L follow, live.
+  assert.equal(curlTick(server.base, tick(SYMBOL, '55')).status, 202);
+  await textOf(page, `#positions tr[data-symbol="${SYMBOL}"] .price`, '55');
+  await textOf(page, `#positions tr[data-symbol="${SYMBOL}"] .pnl`, '15');
+  await textOf(page, '#equity', '100015');
+
+  // Someone else buys: the stock's available quantity follows, pushed.
+  const r = await fetch(`${server.base}/api/orders`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ symbol: SYMBOL, side: 'buy', quantity: 2, type: 'market' }),
+  });
+  assert.equal(r.status, 201);
+  await textOf(page, '#stock .available', '15');
+
+  // A limit buy under the market rests, then is canceled.
+  const limit = await order(page, { quantity: 2, kind: 'limit', limit: '40' });
+  const number = limit.match(/^Order (\d+) placed: new\.$/)?.[1];
+  assert.ok(number, limit);
+  await page.waitForSelector(`#open-orders tr[data-number="${number}"][data-status="new"]`);
+  await textOf(page, '#reserved', '80');
+  await Promise.all([
+    page.waitForNavigation(),
+    page.click(`#open-orders tr[data-number="${number}"] button`),
+  ]);
+  assert.equal(await page.locator('#trade-notice').textContent(), `Order ${number} canceled; what it held is released.`);
+  await page.waitForSelector(`#history tr[data-number="${number}"][data-status="canceled"]`);
+  await textOf(page, '#reserved', '0');
+
+  // The order's number opens its detail, with its fill.
+  const first = placed.match(/^Order (\d+)/)[1];
+  await Promise.all([page.waitForNavigation(), page.click(`#history a[href="/trade/orders/${first}"]`)]);
+  await page.waitForSelector('#order[data-status="filled"]');
+  assert.equal(await page.locator('.fills tbody tr').count(), 1);
+
+  // A refusal is said in words.
+  await page.goto(`${server.base}/trade?symbol=${SYMBOL}`);
+  const refused = await order(page, { quantity: 1000 });
+  assert.equal(refused, 'Order refused: the house does not have that many shares available.');
+  const bad = await order(page, { quantity: 'many' });
+  assert.match(bad, /^Check quantity: /);
+  assert.deepEqual(errors, []);
+
+  // Another user's order number is not found.
+  const other = await ctx.browser.newPage();
+  await other.goto(`${server.base}/login`);
+  await signIn(other, 'other');
+  const response = await other.goto(`${server.base}/trade/orders/${first}`);
+  assert.equal(response.status(), 404);
+  assert.equal(await other.locator('#order-missing').textContent(), `You have no order ${first}.`);
+  await other.close();
+  await page.close();
+});
+
+test('the forms work with JavaScript off', async () => {
+  await prepare();
+  const { server } = ctx;
+  const context = await ctx.browser.newContext({ javaScriptEnabled: false });
+  const page = await context.newPage();
+  await page.goto(`${server.base}/login?next=/trade`);
+  await signIn(page, 'other');
+  await page.goto(`${server.base}/trade?symbol=${SYMBOL}`);
+  assert.notEqual((await page.locator('#stock .price').textContent()).trim(), '—');
+  const held = async () => Number(await page.locator(`#positions tr[data-symbol="${SYMBOL}"] .quantity`)
+    .textContent({ timeout: 1_000 }).catch(() => '0'));
+  const before = await held();
+  const placed = await order(page, { quantity: 1 });
+  assert.match(placed, /^Order \d+ placed: filled\.$/);
+  assert.equal(await held(), before + 1);
+  await context.close();
+});
