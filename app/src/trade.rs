@@ -561,7 +561,7 @@ mod tests {
     #[test]
     fn the_form_becomes_the_api_body() {
         let body = order_body("btc-usd ", "buy", "3", "market", Some("5"), Some("gtc"));
-        assert_eq!(body, r#"{"side":"buy","symbol":"btc-usd","type":"market","quantity":3}"#);
+        assert_eq!(body, r#"{"quantity":3,"side":"buy","symbol":"btc-usd","type":"market"}"#);
         let body = order_body("A", "sell", "1.5", "limit", Some("123.4567"), Some("day"));
         let parsed = tickpulse_core::trade::order_request(body.as_bytes()).unwrap_err();
         assert_eq!(parsed[0].field, "quantity");

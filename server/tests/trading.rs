@@ -106,7 +106,9 @@ impl Drop for Env {
 
 impl Env {
     async fn new(mode: Mode) -> Self {
-        let tag = format!("{}-{}", std::process::id(), common::now_ms());
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tag = format!("{}-{}-{n}", std::process::id(), common::now_ms());
         let db = match mode {
             Mode::Shared => Some(TestDb::create().await),
             Mode::Embedded => None,
