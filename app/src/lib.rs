@@ -205,7 +205,11 @@ mod tests {
         assert_eq!(access("/echarts.min.js"), None);
         assert_eq!(access("/trade"), Some(Access::User));
         assert_eq!(access("/trade/orders/12"), Some(Access::User));
-        assert_eq!(access("/trade/place"), None, "a server function guards itself");
+        assert_eq!(
+            access("/trade/place"),
+            None,
+            "a server function guards itself"
+        );
         assert_eq!(access("/pkg/tickpulse.js"), None);
     }
 }

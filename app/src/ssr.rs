@@ -10,8 +10,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use tickpulse_core::account::SignedIn;
 use tickpulse_core::health::Health;
-use crate::trade::Desk;
-use tickpulse_core::trade::{Order, Stock};
+use tickpulse_core::trade::{Desk, Order, Stock};
 use tickpulse_core::{Candle, Interval, LatestTick, StreamTick, Symbol, View};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

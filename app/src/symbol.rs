@@ -149,6 +149,7 @@ pub fn SymbolPage() -> impl IntoView {
             <header class="top">
                 <nav class="crumbs"><a href="/">"All symbols"</a></nav>
                 <h1 class="brand" data-symbol=move || id.get()>{move || id.get()}</h1>
+                <crate::trade::TradeLink symbol=id/>
                 <StatusBadge status/>
             </header>
             <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>

@@ -15,20 +15,9 @@ use crate::components::{Connection, StatusBadge};
 use crate::error::AppError;
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
-use serde::{Deserialize, Serialize};
 use tickpulse_client::StockCache;
-use tickpulse_core::trade::{Account, Order, Refusal, Stock};
+use tickpulse_core::trade::{Account, Desk, Order, Refusal, Stock};
 use tickpulse_core::{Price, Symbol};
-
-/// What the trade page shows of a user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Desk {
-    pub account: Account,
-    /// Open orders, newest first.
-    pub open: Vec<Order>,
-    /// The latest orders of any status, newest first.
-    pub history: Vec<Order>,
-}
 
 /// Orders the history shows.
 pub const HISTORY: usize = 50;
@@ -158,7 +147,12 @@ pub async fn place_order(
 #[server(prefix = "/trade", endpoint = "cancel")]
 pub async fn cancel_order(number: String) -> Result<(), AppError> {
     let outcome = match (crate::ssr::user().await, number.trim().parse::<i64>()) {
-        (Ok(user), Ok(n)) => crate::ssr::services()?.trading.cancel(&user.username, n).await,
+        (Ok(user), Ok(n)) => {
+            crate::ssr::services()?
+                .trading
+                .cancel(&user.username, n)
+                .await
+        }
         (Err(e), _) => Err(e),
         (_, Err(_)) => Err(AppError::BadParam {
             field: "number".into(),
@@ -180,7 +174,10 @@ fn notice(q: &leptos_router::params::ParamsMap) -> Option<(bool, String)> {
         return Some((true, format!("Order {n} placed: {status}.")));
     }
     if let Some(n) = q.get("canceled") {
-        return Some((true, format!("Order {n} canceled; what it held is released.")));
+        return Some((
+            true,
+            format!("Order {n} canceled; what it held is released."),
+        ));
     }
     if let Some(code) = q.get("refused") {
         let words = Refusal::parse(&code).map_or("the order was refused", |r| r.message());
@@ -214,14 +211,19 @@ pub fn TradePage() -> impl IntoView {
     let query = use_query_map();
     let desk = Resource::new(|| (), |_| load_desk());
     let looked_up = Memo::new(move |_| {
-        query.with(|q| q.get("symbol")).filter(|s| !s.trim().is_empty())
+        query
+            .with(|q| q.get("symbol"))
+            .filter(|s| !s.trim().is_empty())
     });
-    let lookup = Resource::new(move || looked_up.get(), |symbol| async move {
-        match symbol {
-            Some(s) => lookup_stock(s).await.map(Some),
-            None => Ok(None),
-        }
-    });
+    let lookup = Resource::new(
+        move || looked_up.get(),
+        |symbol| async move {
+            match symbol {
+                Some(s) => lookup_stock(s).await.map(Some),
+                None => Ok(None),
+            }
+        },
+    );
     let status = RwSignal::new(Connection::Connecting);
     // Live prices by symbol (from views), and the looked-up stock.
     let prices = RwSignal::new(std::collections::HashMap::<Symbol, Price>::new());
@@ -286,7 +288,9 @@ pub fn TradePage() -> impl IntoView {
 
 #[component]
 fn StockCard(stock: RwSignal<Option<Stock>>) -> impl IntoView {
-    let field = move |f: fn(&Stock) -> String| move || stock.with(|s| s.as_ref().map(f).unwrap_or_default());
+    let field = move |f: fn(&Stock) -> String| {
+        move || stock.with(|s| s.as_ref().map(f).unwrap_or_default())
+    };
     view! {
         <dl class="stock" id="stock">
             <dt>"Stock"</dt>
@@ -336,13 +340,21 @@ fn OrderForm(symbol: String) -> impl IntoView {
 }
 
 #[component]
-fn DeskView(desk: Desk, prices: RwSignal<std::collections::HashMap<Symbol, Price>>) -> impl IntoView {
-    let Desk { account, open, history } = desk;
+fn DeskView(
+    desk: Desk,
+    prices: RwSignal<std::collections::HashMap<Symbol, Price>>,
+) -> impl IntoView {
+    let Desk {
+        account,
+        open,
+        history,
+    } = desk;
     let account = Memo::new(move |_| {
         let live = prices.get();
         account.clone().revalued(|s| live.get(s).copied())
     });
-    let figure = move |f: fn(&Account) -> tickpulse_core::Money| move || account.with(|a| money(f(a)));
+    let figure =
+        move |f: fn(&Account) -> tickpulse_core::Money| move || account.with(|a| money(f(a)));
     view! {
         <section class="account" aria-label="Account">
             <dl class="figures">
@@ -354,7 +366,7 @@ fn DeskView(desk: Desk, prices: RwSignal<std::collections::HashMap<Symbol, Price
         </section>
         <section aria-label="Positions">
             <h2>"Positions"</h2>
-            <table class="positions" id="positions">
+            <table class="quotes positions" id="positions">
                 <thead><tr>
                     <th scope="col">"Stock"</th><th scope="col" class="num">"Quantity"</th>
                     <th scope="col" class="num">"Reserved"</th><th scope="col" class="num">"Avg price"</th>
@@ -394,7 +406,7 @@ fn DeskView(desk: Desk, prices: RwSignal<std::collections::HashMap<Symbol, Price
 #[component]
 fn OrderTable(orders: Vec<Order>, cancel: bool, id: &'static str) -> impl IntoView {
     view! {
-        <table class="orders" id=id>
+        <table class="quotes orders" id=id>
             <thead><tr>
                 <th scope="col">"Number"</th><th scope="col">"Stock"</th><th scope="col">"Side"</th>
                 <th scope="col">"Type"</th><th scope="col" class="num">"Quantity"</th>
@@ -474,9 +486,14 @@ fn follow(
                 data: data.to_owned(),
             };
             let current = stock.with_untracked(|s| s.as_ref().map(|s| s.symbol.clone()));
-            if stocks.try_update_value(|c| c.on_event(&event)).unwrap_or(false) {
+            if stocks
+                .try_update_value(|c| c.on_event(&event))
+                .unwrap_or(false)
+            {
                 if let Some(symbol) = current {
-                    let fresh = stocks.try_update_value(|c| c.get(&symbol).cloned()).flatten();
+                    let fresh = stocks
+                        .try_update_value(|c| c.get(&symbol).cloned())
+                        .flatten();
                     if fresh.is_some() {
                         stock.set(fresh);
                     }
@@ -486,17 +503,36 @@ fn follow(
     );
 }
 
+/// "Trade SYMBOL", for signed-in users (the symbol page's header).
+#[component]
+pub fn TradeLink(symbol: Memo<String>) -> impl IntoView {
+    let me = Resource::new(|| (), |_| crate::account::whoami());
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                me.await.ok().flatten().map(|_| {
+                    let s = symbol.get();
+                    view! { <a href=format!("/trade?symbol={}", encode(&s)) class="trade-link" id="trade-symbol">"Trade " {s.clone()}</a> }
+                })
+            })}
+        </Suspense>
+    }
+}
+
 /// `/trade/orders/{number}`: one order with its fills.
 #[component]
 pub fn OrderPage() -> impl IntoView {
     let params = use_params_map();
     let number = Memo::new(move |_| params.with(|p| p.get("number").unwrap_or_default()));
-    let order = Resource::new(move || number.get(), |text| async move {
-        match text.parse::<i64>() {
-            Ok(n) if n > 0 => load_order(n).await,
-            _ => Ok(None),
-        }
-    });
+    let order = Resource::new(
+        move || number.get(),
+        |text| async move {
+            match text.parse::<i64>() {
+                Ok(n) if n > 0 => load_order(n).await,
+                _ => Ok(None),
+            }
+        },
+    );
     view! {
         <main class="page order-page">
             <nav class="crumbs"><a href="/trade">"Trade"</a></nav>
@@ -522,7 +558,9 @@ pub fn OrderPage() -> impl IntoView {
 
 #[component]
 fn OrderDetail(order: Order) -> impl IntoView {
-    let time = |t: Option<tickpulse_core::Timestamp>| t.map(|t| t.to_rfc3339()).unwrap_or_else(|| "—".into());
+    let time = |t: Option<tickpulse_core::Timestamp>| {
+        t.map(|t| t.to_rfc3339()).unwrap_or_else(|| "—".into())
+    };
     view! {
         <dl class="order-detail" id="order" data-status=order.status.as_str()>
             <dt>"Status"</dt><dd class="status">{order.status.as_str().replace('_', " ")}</dd>
@@ -538,7 +576,7 @@ fn OrderDetail(order: Order) -> impl IntoView {
             <dt>"Canceled at"</dt><dd>{time(order.canceled_at)}</dd>
         </dl>
         <h2>"Fills"</h2>
-        <table class="fills">
+        <table class="quotes fills">
             <thead><tr><th scope="col">"Time (UTC)"</th><th scope="col" class="num">"Price"</th><th scope="col" class="num">"Quantity"</th><th scope="col">"Tick"</th></tr></thead>
             <tbody>
                 {order.fills.iter().map(|f| view! {
@@ -561,7 +599,10 @@ mod tests {
     #[test]
     fn the_form_becomes_the_api_body() {
         let body = order_body("btc-usd ", "buy", "3", "market", Some("5"), Some("gtc"));
-        assert_eq!(body, r#"{"quantity":3,"side":"buy","symbol":"btc-usd","type":"market"}"#);
+        assert_eq!(
+            body,
+            r#"{"quantity":3,"side":"buy","symbol":"btc-usd","type":"market"}"#
+        );
         let body = order_body("A", "sell", "1.5", "limit", Some("123.4567"), Some("day"));
         let parsed = tickpulse_core::trade::order_request(body.as_bytes()).unwrap_err();
         assert_eq!(parsed[0].field, "quantity");

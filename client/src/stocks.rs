@@ -77,8 +77,9 @@ impl StockCache {
     /// Unreadable data is ignored (the entry keeps its value).
     pub fn on_event(&mut self, event: &SseEvent) -> bool {
         match event.event.as_str() {
-            "stock" => serde_json::from_str::<StockEvent>(&event.data)
-                .is_ok_and(|e| self.apply(&e)),
+            "stock" => {
+                serde_json::from_str::<StockEvent>(&event.data).is_ok_and(|e| self.apply(&e))
+            }
             "tick" => serde_json::from_str::<StreamTick>(&event.data).is_ok_and(|t| {
                 match self.entries.get_mut(&t.tick.symbol) {
                     Some(stock) if stock.price_ts.is_none_or(|ts| ts <= t.tick.ts) => {
@@ -111,14 +112,22 @@ pub async fn fetch_stock(
     symbol: &Symbol,
 ) -> Result<Option<Stock>, crate::views::FetchError> {
     use crate::views::FetchError;
-    let url = format!("{}/api/stocks/{}", base.trim_end_matches('/'), symbol.as_str());
+    let url = format!(
+        "{}/api/stocks/{}",
+        base.trim_end_matches('/'),
+        symbol.as_str()
+    );
     let response = client
         .get(&url)
         .send()
         .await
         .map_err(|e| FetchError::Unavailable(format!("GET {url}: {e}")))?;
     let status = response.status().as_u16();
-    crate::http::decode(&url, status, response.text().await.map_err(|e| e.to_string()))
+    crate::http::decode(
+        &url,
+        status,
+        response.text().await.map_err(|e| e.to_string()),
+    )
 }
 
 #[cfg(test)]
@@ -153,7 +162,15 @@ mod tests {
         assert!(!cache.on_event(&event("stock", "{")));
         let tick = r#"{"id":"5-0","symbol":"A","price":"12.5","volume":"1","source":"t","ts":1795000000000,"event_id":"e","received_at":1795000000000}"#;
         assert!(cache.on_event(&event("tick", tick)));
-        assert_eq!(cache.get(&Symbol::new("A")).unwrap().price.unwrap().to_string(), "12.5");
+        assert_eq!(
+            cache
+                .get(&Symbol::new("A"))
+                .unwrap()
+                .price
+                .unwrap()
+                .to_string(),
+            "12.5"
+        );
         assert!(!cache.on_event(&event("snapshot", r#"{"reset":false,"ticks":[]}"#)));
         assert!(cache.on_event(&event("snapshot", r#"{"reset":true,"ticks":[]}"#)));
         assert!(cache.is_empty());

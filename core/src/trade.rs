@@ -261,9 +261,7 @@ pub fn client_order_id(text: &str) -> Result<String, String> {
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')))
     {
-        return Err(format!(
-            "contains {c:?}; allowed are A-Z a-z 0-9 . _ : -"
-        ));
+        return Err(format!("contains {c:?}; allowed are A-Z a-z 0-9 . _ : -"));
     }
     Ok(text.to_owned())
 }
@@ -290,7 +288,10 @@ pub fn order_request(body: &[u8]) -> Result<OrderRequest, Vec<FieldError>> {
             errors.push(FieldError::new(
                 name,
                 "unknown_field",
-                format!("is not an order field (expected {})", ORDER_FIELDS.join(", ")),
+                format!(
+                    "is not an order field (expected {})",
+                    ORDER_FIELDS.join(", ")
+                ),
             ));
         }
     }
@@ -318,11 +319,7 @@ pub fn order_request(body: &[u8]) -> Result<OrderRequest, Vec<FieldError>> {
         &mut errors,
         "time_in_force",
         get("time_in_force"),
-        named(
-            "day, gtc or ioc",
-            TimeInForce::ALL,
-            TimeInForce::as_str,
-        ),
+        named("day, gtc or ioc", TimeInForce::ALL, TimeInForce::as_str),
     );
     let client_id = optional(
         &mut errors,
@@ -343,7 +340,15 @@ pub fn order_request(body: &[u8]) -> Result<OrderRequest, Vec<FieldError>> {
         )),
         _ => {}
     }
-    match (symbol, side, quantity, order_type, limit, time_in_force, client_id) {
+    match (
+        symbol,
+        side,
+        quantity,
+        order_type,
+        limit,
+        time_in_force,
+        client_id,
+    ) {
         (
             Some(symbol),
             Some(side),
@@ -495,7 +500,12 @@ pub struct Account {
 
 impl Account {
     /// The account with its figures computed from cash and positions.
-    pub fn new(username: String, cash: Money, reserved_cash: Money, positions: Vec<Position>) -> Self {
+    pub fn new(
+        username: String,
+        cash: Money,
+        reserved_cash: Money,
+        positions: Vec<Position>,
+    ) -> Self {
         let held: Decimal = positions
             .iter()
             .map(|p| match p.market_value {
@@ -526,6 +536,17 @@ impl Account {
             .collect();
         Self::new(self.username, self.cash, self.reserved_cash, positions)
     }
+}
+
+/// What the trade page shows of a user: the account, open orders and the
+/// latest orders.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Desk {
+    pub account: Account,
+    /// Open orders, newest first.
+    pub open: Vec<Order>,
+    /// The latest orders of any status, newest first.
+    pub history: Vec<Order>,
 }
 
 /// `price × quantity`, or `None` when it overflows (no account could pay it).
@@ -629,7 +650,11 @@ pub fn crosses(side: Side, limit: Price, price: Price) -> bool {
 ///
 /// # Errors
 /// The refusal; the balances are then unchanged.
-pub fn place(order: &OrderRequest, price: Option<Price>, b: &mut Balances) -> Result<Placement, Refusal> {
+pub fn place(
+    order: &OrderRequest,
+    price: Option<Price>,
+    b: &mut Balances,
+) -> Result<Placement, Refusal> {
     let before = b.clone();
     let placed = place_inner(order, price, b);
     if placed.is_err() {
@@ -638,14 +663,21 @@ pub fn place(order: &OrderRequest, price: Option<Price>, b: &mut Balances) -> Re
     placed
 }
 
-fn place_inner(order: &OrderRequest, price: Option<Price>, b: &mut Balances) -> Result<Placement, Refusal> {
+fn place_inner(
+    order: &OrderRequest,
+    price: Option<Price>,
+    b: &mut Balances,
+) -> Result<Placement, Refusal> {
     let q = order.quantity;
     let filled = |status, price, quantity| Placement {
         status,
         fill: Some((price, quantity)),
         reserved_cash: Decimal::ZERO,
     };
-    let Some(limit) = order.limit_price.filter(|_| order.order_type == OrderType::Limit) else {
+    let Some(limit) = order
+        .limit_price
+        .filter(|_| order.order_type == OrderType::Limit)
+    else {
         let price = price.ok_or(Refusal::NoLivePrice)?;
         match order.side {
             Side::Buy => buy_now(b, price, q)?,
@@ -660,7 +692,9 @@ fn place_inner(order: &OrderRequest, price: Option<Price>, b: &mut Balances) -> 
             fill: None,
             reserved_cash: Decimal::ZERO,
         };
-        let Some(price) = now else { return Ok(canceled) };
+        let Some(price) = now else {
+            return Ok(canceled);
+        };
         let k = match order.side {
             Side::Buy => q.min(b.available),
             Side::Sell => q.min(b.quantity.saturating_sub(b.reserved)),
@@ -672,7 +706,11 @@ fn place_inner(order: &OrderRequest, price: Option<Price>, b: &mut Balances) -> 
             Side::Buy => buy_now(b, price, k)?,
             Side::Sell => sell_now(b, price, k)?,
         }
-        let status = if k == q { OrderStatus::Filled } else { OrderStatus::Canceled };
+        let status = if k == q {
+            OrderStatus::Filled
+        } else {
+            OrderStatus::Canceled
+        };
         return Ok(filled(status, price, k));
     }
     if let Some(price) = now {
@@ -776,8 +814,8 @@ mod tests {
         assert_eq!(r.limit_price.unwrap().to_string(), "123.4567");
         assert_eq!(r.time_in_force, TimeInForce::Gtc);
         assert_eq!(r.client_order_id.as_deref(), Some("a-1"));
-        let m = order_request(br#"{"symbol":"A","side":"sell","quantity":1,"type":"market"}"#)
-            .unwrap();
+        let m =
+            order_request(br#"{"symbol":"A","side":"sell","quantity":1,"type":"market"}"#).unwrap();
         assert_eq!((m.time_in_force, m.limit_price), (TimeInForce::Day, None));
     }
 
@@ -786,8 +824,18 @@ mod tests {
         assert_eq!(fields("{}"), ["symbol", "side", "quantity", "type"]);
         assert_eq!(fields("[1]"), ["body"]);
         assert_eq!(
-            fields(r#"{"symbol":"A B","side":"hold","quantity":0,"type":"stop","time_in_force":"week","client_order_id":"a b","x":1}"#),
-            ["x", "symbol", "side", "quantity", "type", "time_in_force", "client_order_id"]
+            fields(
+                r#"{"symbol":"A B","side":"hold","quantity":0,"type":"stop","time_in_force":"week","client_order_id":"a b","x":1}"#
+            ),
+            [
+                "x",
+                "symbol",
+                "side",
+                "quantity",
+                "type",
+                "time_in_force",
+                "client_order_id"
+            ]
         );
         for q in ["1.5", "-1", "\"3\"", "1000000001", "1e3"] {
             let body = format!(r#"{{"symbol":"A","side":"buy","quantity":{q},"type":"market"}}"#);
@@ -853,33 +901,80 @@ mod tests {
         let buy = request(r#"{"symbol":"A","side":"buy","quantity":4,"type":"market"}"#);
         let placed = place(&buy, price("10.5"), &mut b).unwrap();
         assert_eq!(placed.status, OrderStatus::Filled);
-        assert_eq!((b.cash, b.available, b.quantity), (Decimal::new(958, 0), 6, 4));
+        assert_eq!(
+            (b.cash, b.available, b.quantity),
+            (Decimal::new(958, 0), 6, 4)
+        );
         assert_eq!(place(&buy, None, &mut b), Err(Refusal::NoLivePrice));
         let big = request(r#"{"symbol":"A","side":"buy","quantity":7,"type":"market"}"#);
-        assert_eq!(place(&big, price("1"), &mut b), Err(Refusal::InsufficientQuantity));
-        assert_eq!(place(&buy, price("300"), &mut b), Err(Refusal::InsufficientCash));
+        assert_eq!(
+            place(&big, price("1"), &mut b),
+            Err(Refusal::InsufficientQuantity)
+        );
+        assert_eq!(
+            place(&buy, price("300"), &mut b),
+            Err(Refusal::InsufficientCash)
+        );
         let sell = request(r#"{"symbol":"A","side":"sell","quantity":5,"type":"market"}"#);
-        assert_eq!(place(&sell, price("1"), &mut b), Err(Refusal::InsufficientPosition));
-        assert_eq!((b.cash, b.available, b.quantity), (Decimal::new(958, 0), 6, 4));
+        assert_eq!(
+            place(&sell, price("1"), &mut b),
+            Err(Refusal::InsufficientPosition)
+        );
+        assert_eq!(
+            (b.cash, b.available, b.quantity),
+            (Decimal::new(958, 0), 6, 4)
+        );
         let sell = request(r#"{"symbol":"A","side":"sell","quantity":4,"type":"market"}"#);
         place(&sell, price("11"), &mut b).unwrap();
-        assert_eq!((b.cash, b.available, b.quantity, b.avg_price), (Decimal::new(1_002, 0), 10, 0, Decimal::ZERO));
+        assert_eq!(
+            (b.cash, b.available, b.quantity, b.avg_price),
+            (Decimal::new(1_002, 0), 10, 0, Decimal::ZERO)
+        );
     }
 
     #[test]
     fn resting_limits_reserve_and_give_back() {
         let mut b = balances();
-        let buy = request(r#"{"symbol":"A","side":"buy","quantity":2,"type":"limit","limit_price":"100"}"#);
+        let buy = request(
+            r#"{"symbol":"A","side":"buy","quantity":2,"type":"limit","limit_price":"100"}"#,
+        );
         let placed = place(&buy, price("120"), &mut b).unwrap();
-        assert_eq!((placed.status, placed.reserved_cash), (OrderStatus::New, Decimal::new(200, 0)));
-        assert_eq!((b.available, b.catalog_reserved, b.reserved_cash), (8, 2, Decimal::new(200, 0)));
+        assert_eq!(
+            (placed.status, placed.reserved_cash),
+            (OrderStatus::New, Decimal::new(200, 0))
+        );
+        assert_eq!(
+            (b.available, b.catalog_reserved, b.reserved_cash),
+            (8, 2, Decimal::new(200, 0))
+        );
         // Fills at the tick's price, below the limit; the rest of the hold goes back.
-        fill_resting(Side::Buy, 2, placed.reserved_cash, Price::parse("99").unwrap(), &mut b).unwrap();
-        assert_eq!((b.cash, b.reserved_cash, b.available, b.catalog_reserved, b.quantity), (Decimal::new(802, 0), Decimal::ZERO, 8, 0, 2));
-        let sell = request(r#"{"symbol":"A","side":"sell","quantity":2,"type":"limit","limit_price":"150","time_in_force":"gtc"}"#);
+        fill_resting(
+            Side::Buy,
+            2,
+            placed.reserved_cash,
+            Price::parse("99").unwrap(),
+            &mut b,
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                b.cash,
+                b.reserved_cash,
+                b.available,
+                b.catalog_reserved,
+                b.quantity
+            ),
+            (Decimal::new(802, 0), Decimal::ZERO, 8, 0, 2)
+        );
+        let sell = request(
+            r#"{"symbol":"A","side":"sell","quantity":2,"type":"limit","limit_price":"150","time_in_force":"gtc"}"#,
+        );
         place(&sell, price("120"), &mut b).unwrap();
         assert_eq!(b.reserved, 2);
-        assert_eq!(place(&sell, price("120"), &mut b), Err(Refusal::InsufficientPosition));
+        assert_eq!(
+            place(&sell, price("120"), &mut b),
+            Err(Refusal::InsufficientPosition)
+        );
         release(Side::Sell, 2, Decimal::ZERO, &mut b);
         assert_eq!(b.reserved, 0);
     }
@@ -887,12 +982,21 @@ mod tests {
     #[test]
     fn ioc_fills_what_it_can_and_marketable_limits_fill_now() {
         let mut b = balances();
-        let ioc = request(r#"{"symbol":"A","side":"buy","quantity":12,"type":"limit","limit_price":"5","time_in_force":"ioc"}"#);
+        let ioc = request(
+            r#"{"symbol":"A","side":"buy","quantity":12,"type":"limit","limit_price":"5","time_in_force":"ioc"}"#,
+        );
         let placed = place(&ioc, price("4"), &mut b).unwrap();
-        assert_eq!((placed.status, placed.fill), (OrderStatus::Canceled, Some((Price::parse("4").unwrap(), 10))));
+        assert_eq!(
+            (placed.status, placed.fill),
+            (
+                OrderStatus::Canceled,
+                Some((Price::parse("4").unwrap(), 10))
+            )
+        );
         assert_eq!(place(&ioc, price("6"), &mut b).unwrap().fill, None);
         let mut b = balances();
-        let limit = request(r#"{"symbol":"A","side":"buy","quantity":1,"type":"limit","limit_price":"5"}"#);
+        let limit =
+            request(r#"{"symbol":"A","side":"buy","quantity":1,"type":"limit","limit_price":"5"}"#);
         let placed = place(&limit, price("4.5"), &mut b).unwrap();
         assert_eq!(placed.status, OrderStatus::Filled);
         assert_eq!(b.cash, Decimal::new(9955, 1));

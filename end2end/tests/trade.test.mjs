@@ -68,10 +68,18 @@ test('a user buys at market and watches the position, then places and cancels a 
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
 
+  // A visitor sees no Trade link, and is sent to sign in first.
+  await page.goto(`${server.base}/symbols/${SYMBOL}`);
+  await page.waitForSelector('.site a.user');
+  assert.equal(await page.locator('#trade-symbol, #trade-link').count(), 0);
   await page.goto(`${server.base}/trade?symbol=${SYMBOL}`);
   assert.match(page.url(), /\/login\?next=/, 'a visitor signs in first');
   await signIn(page, 'trader');
   assert.equal(new URL(page.url()).pathname, '/trade');
+  await page.goto(`${server.base}/symbols/${SYMBOL}`);
+  await Promise.all([page.waitForNavigation(), page.click('#trade-symbol')]);
+  assert.equal(new URL(page.url()).search, `?symbol=${SYMBOL}`);
+  assert.equal(await page.locator('#trade-link').count(), 1);
   await page.waitForSelector('.status.live', { timeout: 15_000 });
   await textOf(page, '#stock .price', '50');
   await textOf(page, '#stock .available', '20');

@@ -242,14 +242,16 @@ fn start_database(
             1
         },
     });
-    let trade = config.runs(Role::Trade).then(|| trade::role::TradeSettings {
-        consumer: config.node_id(),
-        batch_max: 5_000,
-        batch_wait: Duration::from_millis(50),
-        claim_idle: Duration::from_secs(config.claim_idle_secs),
-        lease_ttl: Duration::from_secs(10),
-        fault: trade::role::Fault::of(config.fault_injection.as_deref()),
-    });
+    let trade = config
+        .runs(Role::Trade)
+        .then(|| trade::role::TradeSettings {
+            consumer: config.node_id(),
+            batch_max: 5_000,
+            batch_wait: Duration::from_millis(50),
+            claim_idle: Duration::from_secs(config.claim_idle_secs),
+            lease_ttl: Duration::from_secs(10),
+            fault: trade::role::Fault::of(config.fault_injection.as_deref()),
+        });
     let admin = (config.admin_username.clone(), config.admin_password.clone());
     let tasks_ = tasks.clone();
     // Set once the later tasks are started: a restart then has nothing left
@@ -301,8 +303,12 @@ fn start_database(
                 sweep_sessions(sessions.clone(), stop.clone())
             });
             if let Some(settings) = trade {
-                let (bus, store, metrics, stop) =
-                    (bus.clone(), store.clone(), metrics.clone(), tasks.shutdown());
+                let (bus, store, metrics, stop) = (
+                    bus.clone(),
+                    store.clone(),
+                    metrics.clone(),
+                    tasks.shutdown(),
+                );
                 tasks.supervise("trade", move || {
                     trade::role::run(
                         bus.clone(),

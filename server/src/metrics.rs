@@ -357,7 +357,11 @@ impl Metrics {
     /// refusal).
     pub fn order(&self, r#type: &'static str, side: &'static str, status: &'static str) {
         self.orders
-            .get_or_create(&OrderLabel { r#type, side, status })
+            .get_or_create(&OrderLabel {
+                r#type,
+                side,
+                status,
+            })
             .inc();
     }
 

@@ -14,11 +14,10 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::sync::Arc;
 use tickpulse_app::error::{AppError, Refusal};
 use tickpulse_app::ssr::{Admin, BoxFuture, MarketData, Services, Trading};
-use tickpulse_app::trade::Desk;
-use tickpulse_core::trade::{Order, Stock};
 use tickpulse_app::{shell, App};
 use tickpulse_core::account::SignedIn;
 use tickpulse_core::health::Health;
+use tickpulse_core::trade::{Desk, Order, Stock};
 use tickpulse_core::{Candle, Interval, LatestTick, StreamTick, Symbol, Timestamp, View};
 use tower_sessions::Session;
 
@@ -188,7 +187,9 @@ fn for_app(e: ApiError) -> AppError {
         ApiError::BadBody(body) => {
             let first = body.details().into_iter().next();
             AppError::BadParam {
-                field: first.as_ref().map_or("body".into(), |d| d.error.field.clone()),
+                field: first
+                    .as_ref()
+                    .map_or("body".into(), |d| d.error.field.clone()),
                 message: first.map_or_else(|| body.to_string(), |d| d.error.message),
             }
         }

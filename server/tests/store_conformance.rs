@@ -408,8 +408,8 @@ mod trading {
     use super::*;
     use rust_decimal::Decimal;
     use tickpulse_core::account::Role;
-    pub use tickpulse_core::trade::{OrderStatus as Status, Refusal as Refused};
     use tickpulse_core::trade::order_request;
+    pub use tickpulse_core::trade::{OrderStatus as Status, Refusal as Refused};
     pub use tickpulse_core::Price;
     pub use tickpulse_server::store::trading::{
         Ended as EndedOrder, NewOrder, OrderQuery, Placed, StatusFilter as Filter,
@@ -481,7 +481,6 @@ mod trading {
             before: None,
         }
     }
-
 }
 
 async fn orders_reserve_fill_and_release_in_one_transaction<B: StoreBackend>() {
@@ -493,7 +492,14 @@ async fn orders_reserve_fill_and_release_in_one_transaction<B: StoreBackend>() {
     stock(s, "TRD", 10).await;
     // A market buy fills at once at the given price.
     let buy = created(
-        place(s, "ann", r#"{"symbol":"TRD","side":"buy","quantity":3,"type":"market"}"#, "m1", Some("10.25")).await,
+        place(
+            s,
+            "ann",
+            r#"{"symbol":"TRD","side":"buy","quantity":3,"type":"market"}"#,
+            "m1",
+            Some("10.25"),
+        )
+        .await,
     );
     assert_eq!(buy.order.status, Status::Filled);
     assert_eq!(buy.order.avg_fill_price.unwrap().to_string(), "10.25");
@@ -501,7 +507,10 @@ async fn orders_reserve_fill_and_release_in_one_transaction<B: StoreBackend>() {
     assert_eq!(buy.stock.as_ref().unwrap().available, 7);
     let h = s.holdings("ann", Decimal::from(START)).await.unwrap();
     assert_eq!((h.cash, h.reserved_cash), (dec("969.25"), Decimal::ZERO));
-    assert_eq!((h.positions[0].quantity, h.positions[0].avg_price), (3, dec("10.25")));
+    assert_eq!(
+        (h.positions[0].quantity, h.positions[0].avg_price),
+        (3, dec("10.25"))
+    );
 
     // A limit buy under the market rests, holding cash and catalog shares,
     // exactly as given.
@@ -514,68 +523,172 @@ async fn orders_reserve_fill_and_release_in_one_transaction<B: StoreBackend>() {
     let h = s.holdings("ann", Decimal::from(START)).await.unwrap();
     assert_eq!(h.reserved_cash, dec("246.9134"));
     let back = s.order(limit.order.number).await.unwrap().unwrap();
-    assert_eq!((back.user.as_str(), back.order.limit_price.unwrap().to_string()), ("ann", "123.4567".to_owned()));
+    assert_eq!(
+        (
+            back.user.as_str(),
+            back.order.limit_price.unwrap().to_string()
+        ),
+        ("ann", "123.4567".to_owned())
+    );
     // A price that does not cross leaves it; one that does fills it once.
     let id = StreamId::new(1_795_000_000_000, 1);
     let now = Timestamp::now();
-    assert!(s.fill_order(limit.order.number, Price::parse("124").unwrap(), id, now).await.unwrap().is_none());
-    let filled = s.fill_order(limit.order.number, Price::parse("120.5").unwrap(), id, now).await.unwrap().unwrap();
+    assert!(s
+        .fill_order(limit.order.number, Price::parse("124").unwrap(), id, now)
+        .await
+        .unwrap()
+        .is_none());
+    let filled = s
+        .fill_order(limit.order.number, Price::parse("120.5").unwrap(), id, now)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(filled.order.status, Status::Filled);
     assert_eq!(filled.order.fills.len(), 1);
     assert_eq!(filled.order.fills[0].stream_id, Some(id));
-    assert!(filled.stock.is_none(), "the shares were taken out of available when it was placed");
-    assert!(s.fill_order(limit.order.number, Price::parse("120.5").unwrap(), id, now).await.unwrap().is_none(), "filled once");
+    assert!(
+        filled.stock.is_none(),
+        "the shares were taken out of available when it was placed"
+    );
+    assert!(
+        s.fill_order(limit.order.number, Price::parse("120.5").unwrap(), id, now)
+            .await
+            .unwrap()
+            .is_none(),
+        "filled once"
+    );
     let h = s.holdings("ann", Decimal::from(START)).await.unwrap();
-    assert_eq!((h.cash, h.reserved_cash, h.positions[0].quantity), (dec("728.25"), Decimal::ZERO, 5));
+    assert_eq!(
+        (h.cash, h.reserved_cash, h.positions[0].quantity),
+        (dec("728.25"), Decimal::ZERO, 5)
+    );
     assert_eq!(s.stock("TRD").await.unwrap().unwrap().available, 5);
 
     // A limit sell reserves the shares; canceling gives them back, once.
     let sell = created(
-        place(s, "ann", r#"{"symbol":"TRD","side":"sell","quantity":4,"type":"limit","limit_price":"500"}"#, "s1", Some("120")).await,
+        place(
+            s,
+            "ann",
+            r#"{"symbol":"TRD","side":"sell","quantity":4,"type":"limit","limit_price":"500"}"#,
+            "s1",
+            Some("120"),
+        )
+        .await,
     );
     assert_eq!(sell.order.status, Status::New);
-    assert_eq!(s.holdings("ann", Decimal::from(START)).await.unwrap().positions[0].reserved, 4);
-    match s.end_order(sell.order.number, Some("bob"), Status::Canceled, now).await.unwrap() {
+    assert_eq!(
+        s.holdings("ann", Decimal::from(START))
+            .await
+            .unwrap()
+            .positions[0]
+            .reserved,
+        4
+    );
+    match s
+        .end_order(sell.order.number, Some("bob"), Status::Canceled, now)
+        .await
+        .unwrap()
+    {
         EndedOrder::NotFound => {}
         other => panic!("another user's order: {other:?}"),
     }
-    match s.end_order(sell.order.number, Some("ann"), Status::Canceled, now).await.unwrap() {
-        EndedOrder::Done(c) => assert_eq!((c.order.status, c.order.canceled_at.is_some()), (Status::Canceled, true)),
+    match s
+        .end_order(sell.order.number, Some("ann"), Status::Canceled, now)
+        .await
+        .unwrap()
+    {
+        EndedOrder::Done(c) => assert_eq!(
+            (c.order.status, c.order.canceled_at.is_some()),
+            (Status::Canceled, true)
+        ),
         other => panic!("{other:?}"),
     }
     assert!(matches!(
-        s.end_order(sell.order.number, Some("ann"), Status::Canceled, now).await.unwrap(),
+        s.end_order(sell.order.number, Some("ann"), Status::Canceled, now)
+            .await
+            .unwrap(),
         EndedOrder::Terminal(_)
     ));
-    assert_eq!(s.holdings("ann", Decimal::from(START)).await.unwrap().positions[0].reserved, 0);
+    assert_eq!(
+        s.holdings("ann", Decimal::from(START))
+            .await
+            .unwrap()
+            .positions[0]
+            .reserved,
+        0
+    );
 
     // Day orders expire at the end of their UTC day.
     let day = created(
-        place(s, "ann", r#"{"symbol":"TRD","side":"buy","quantity":1,"type":"limit","limit_price":"1"}"#, "d1", None).await,
+        place(
+            s,
+            "ann",
+            r#"{"symbol":"TRD","side":"buy","quantity":1,"type":"limit","limit_price":"1"}"#,
+            "d1",
+            None,
+        )
+        .await,
     );
     assert!(s.expiring_orders(now).await.unwrap().is_empty());
     let end = tickpulse_core::trade::day_end(now);
     assert_eq!(s.expiring_orders(end).await.unwrap(), [day.order.number]);
 
     // Lists: newest first, by status, paged.
-    let numbers = |orders: Vec<tickpulse_core::trade::Order>| orders.iter().map(|o| o.number).collect::<Vec<_>>();
+    let numbers = |orders: Vec<tickpulse_core::trade::Order>| {
+        orders.iter().map(|o| o.number).collect::<Vec<_>>()
+    };
     let every = numbers(s.orders("ann", &all(10)).await.unwrap());
-    assert_eq!(every, [day.order.number, sell.order.number, limit.order.number, buy.order.number]);
+    assert_eq!(
+        every,
+        [
+            day.order.number,
+            sell.order.number,
+            limit.order.number,
+            buy.order.number
+        ]
+    );
     let open = s
-        .orders("ann", &OrderQuery { status: Filter::Open, limit: 10, before: None })
+        .orders(
+            "ann",
+            &OrderQuery {
+                status: Filter::Open,
+                limit: 10,
+                before: None,
+            },
+        )
         .await
         .unwrap();
     assert_eq!(numbers(open), [day.order.number]);
     let page = s
-        .orders("ann", &OrderQuery { status: Filter::Closed, limit: 2, before: Some(sell.order.number) })
+        .orders(
+            "ann",
+            &OrderQuery {
+                status: Filter::Closed,
+                limit: 2,
+                before: Some(sell.order.number),
+            },
+        )
         .await
         .unwrap();
     assert_eq!(numbers(page), [limit.order.number, buy.order.number]);
     assert!(s.orders("bob", &all(10)).await.unwrap().is_empty());
-    assert_eq!(s.order_by_client_id("ann", "l1").await.unwrap().unwrap().number, limit.order.number);
+    assert_eq!(
+        s.order_by_client_id("ann", "l1")
+            .await
+            .unwrap()
+            .unwrap()
+            .number,
+        limit.order.number
+    );
     assert!(s.order_by_client_id("bob", "l1").await.unwrap().is_none());
-    let open = s.open_limit_orders(&[Symbol::new("TRD"), Symbol::new("NONE")]).await.unwrap();
-    assert_eq!(open.iter().map(|o| o.order.number).collect::<Vec<_>>(), [day.order.number]);
+    let open = s
+        .open_limit_orders(&[Symbol::new("TRD"), Symbol::new("NONE")])
+        .await
+        .unwrap();
+    assert_eq!(
+        open.iter().map(|o| o.order.number).collect::<Vec<_>>(),
+        [day.order.number]
+    );
 }
 
 async fn a_client_order_id_places_once_and_refusals_write_nothing<B: StoreBackend>() {
@@ -599,13 +712,28 @@ async fn a_client_order_id_places_once_and_refusals_write_nothing<B: StoreBacken
         other => panic!("not refused: {other:?}"),
     };
     let big = r#"{"symbol":"ONE","side":"buy","quantity":2,"type":"market"}"#;
-    assert_eq!(refused(place(s, "ann", big, "r1", Some("5")).await), Refused::InsufficientQuantity);
-    assert_eq!(refused(place(s, "ann", body, "r2", None).await), Refused::NoLivePrice);
-    assert_eq!(refused(place(s, "ann", body, "r3", Some("996")).await), Refused::InsufficientCash);
+    assert_eq!(
+        refused(place(s, "ann", big, "r1", Some("5")).await),
+        Refused::InsufficientQuantity
+    );
+    assert_eq!(
+        refused(place(s, "ann", body, "r2", None).await),
+        Refused::NoLivePrice
+    );
+    assert_eq!(
+        refused(place(s, "ann", body, "r3", Some("996")).await),
+        Refused::InsufficientCash
+    );
     let sell = r#"{"symbol":"ONE","side":"sell","quantity":2,"type":"market"}"#;
-    assert_eq!(refused(place(s, "ann", sell, "r4", Some("5")).await), Refused::InsufficientPosition);
+    assert_eq!(
+        refused(place(s, "ann", sell, "r4", Some("5")).await),
+        Refused::InsufficientPosition
+    );
     let unknown = r#"{"symbol":"NOPE","side":"buy","quantity":1,"type":"market"}"#;
-    assert_eq!(refused(place(s, "ann", unknown, "r5", Some("5")).await), Refused::UnknownSymbol);
+    assert_eq!(
+        refused(place(s, "ann", unknown, "r5", Some("5")).await),
+        Refused::UnknownSymbol
+    );
     // Nothing of them was written: a refused id can be used again.
     assert_eq!(s.orders("ann", &all(10)).await.unwrap().len(), 1);
     assert!(s.order_by_client_id("ann", "r1").await.unwrap().is_none());
@@ -628,7 +756,14 @@ async fn concurrent_buys_never_take_the_last_share_twice<B: StoreBackend>() {
             let s = s.clone();
             tokio::spawn(async move {
                 let user = format!("u{}", i % 4);
-                place(&s, &user, r#"{"symbol":"LAST","side":"buy","quantity":1,"type":"market"}"#, &format!("c{i}"), Some("100")).await
+                place(
+                    &s,
+                    &user,
+                    r#"{"symbol":"LAST","side":"buy","quantity":1,"type":"market"}"#,
+                    &format!("c{i}"),
+                    Some("100"),
+                )
+                .await
             })
         })
         .collect();
@@ -648,7 +783,10 @@ async fn concurrent_buys_never_take_the_last_share_twice<B: StoreBackend>() {
     let mut held = 0;
     let mut cash = rust_decimal::Decimal::ZERO;
     for u in ["u0", "u1", "u2", "u3"] {
-        let h = s.holdings(u, rust_decimal::Decimal::from(START)).await.unwrap();
+        let h = s
+            .holdings(u, rust_decimal::Decimal::from(START))
+            .await
+            .unwrap();
         held += h.positions.iter().map(|p| p.quantity).sum::<u64>();
         cash += h.cash;
     }
@@ -666,5 +804,9 @@ async fn tokens_belong_to_their_user<B: StoreBackend>() {
     assert_eq!(s.token_user("h1").await.unwrap().as_deref(), Some("ann"));
     assert_eq!(s.token_user("h2").await.unwrap(), None);
     assert!(s.remove_user("ann").await.unwrap());
-    assert_eq!(s.token_user("h1").await.unwrap(), None, "removed with the user");
+    assert_eq!(
+        s.token_user("h1").await.unwrap(),
+        None,
+        "removed with the user"
+    );
 }

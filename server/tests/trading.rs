@@ -290,12 +290,18 @@ impl Env {
 
     /// Sends one tick of `symbol` at `price` (now), through process 0.
     async fn tick(&self, symbol: &str, price: &str) {
-        let n = self.ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let n = self
+            .ticks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let r = self
             .http
             .post(format!("{}/ingest/tick", self.base(0)))
             .basic_auth(common::USER, Some(common::PASSWORD))
-            .json(&common::tick(symbol, price, &format!("trading-{symbol}-{n}")))
+            .json(&common::tick(
+                symbol,
+                price,
+                &format!("trading-{symbol}-{n}"),
+            ))
             .send()
             .await
             .unwrap();
@@ -339,8 +345,14 @@ impl Env {
     }
 
     async fn order(&self, node: usize, token: &str, body: &Value) -> (u16, Value) {
-        self.request(node, reqwest::Method::POST, "/api/orders", token, Some(body))
-            .await
+        self.request(
+            node,
+            reqwest::Method::POST,
+            "/api/orders",
+            token,
+            Some(body),
+        )
+        .await
     }
 
     async fn get(&self, node: usize, token: &str, path: &str) -> (u16, Value) {
@@ -366,7 +378,9 @@ impl Env {
             for p in account["positions"].as_array().unwrap() {
                 let q = p["quantity"].as_u64().expect("a quantity of 0 or more");
                 assert!(p["reserved"].as_u64().unwrap() <= q, "{p}");
-                *held.entry(p["symbol"].as_str().unwrap().to_owned()).or_default() += q;
+                *held
+                    .entry(p["symbol"].as_str().unwrap().to_owned())
+                    .or_default() += q;
             }
             let (_, list) = self.get(i, token, "/api/orders?limit=500").await;
             for o in list["orders"].as_array().unwrap() {
@@ -409,7 +423,8 @@ impl Env {
                 .unwrap();
             let available = stock["available"].as_u64().expect("available is 0 or more");
             assert_eq!(
-                available + held.get(symbol).copied().unwrap_or(0)
+                available
+                    + held.get(symbol).copied().unwrap_or(0)
                     + promised.get(symbol).copied().unwrap_or(0),
                 *initial,
                 "{symbol}: available + held + promised to open buys = the initial quantity"
@@ -442,7 +457,10 @@ async fn fifty_buys_fill_exactly_ten(env: &mut Env) {
             assert_eq!(order["status"], "filled");
             assert_eq!(order["avg_fill_price"], "25.5");
         } else {
-            assert!(order["error"].as_str().unwrap().contains("shares"), "{order}");
+            assert!(
+                order["error"].as_str().unwrap().contains("shares"),
+                "{order}"
+            );
         }
     }
     let numbers: std::collections::HashSet<_> = answers
@@ -485,7 +503,10 @@ async fn the_same_post_twenty_times_is_one_order(env: &mut Env) {
     let (status, by_id) = env
         .get(1, &token, "/api/orders/by-client-id/same-order-1")
         .await;
-    assert_eq!((status, &by_id["number"]), (200, numbers.iter().next().unwrap()));
+    assert_eq!(
+        (status, &by_id["number"]),
+        (200, numbers.iter().next().unwrap())
+    );
     env.invariants().await;
 }
 
@@ -509,12 +530,19 @@ async fn limit_orders_rest_fill_once_and_cancel(env: &mut Env) {
 
     let limit = json!({"symbol": "LIM", "side": "buy", "quantity": 3, "type": "limit", "limit_price": "95.125", "time_in_force": "gtc"});
     let (status, order) = env.order(0, &ann, &limit).await;
-    assert_eq!((status, order["status"].as_str()), (201, Some("new")), "{order}");
+    assert_eq!(
+        (status, order["status"].as_str()),
+        (201, Some("new")),
+        "{order}"
+    );
     assert_eq!(order["limit_price"], "95.125");
     let number = order["number"].as_i64().unwrap();
     let (_, account) = env.get(0, &ann, "/api/account").await;
     assert_eq!(
-        (account["reserved_cash"].as_str(), account["buying_power"].as_str()),
+        (
+            account["reserved_cash"].as_str(),
+            account["buying_power"].as_str()
+        ),
         (Some("285.375"), Some("99714.625"))
     );
     let (_, _, event) = stream
@@ -522,7 +550,13 @@ async fn limit_orders_rest_fill_once_and_cancel(env: &mut Env) {
         .await
         .expect("the new order on the stream");
     let event: Value = serde_json::from_str(&event).unwrap();
-    assert_eq!((event["order"]["number"].as_i64(), event["order"]["status"].as_str()), (Some(number), Some("new")));
+    assert_eq!(
+        (
+            event["order"]["number"].as_i64(),
+            event["order"]["status"].as_str()
+        ),
+        (Some(number), Some("new"))
+    );
 
     // A tick above the limit does nothing; one under it fills, at its price.
     env.tick("LIM", "96").await;
@@ -536,24 +570,43 @@ async fn limit_orders_rest_fill_once_and_cancel(env: &mut Env) {
     assert_eq!(event["order"]["status"], "filled", "{event}");
     assert_eq!(event["order"]["filled_quantity"], 3);
     assert_eq!(event["order"]["avg_fill_price"], "95.1");
-    assert_eq!((event["fill"]["price"].as_str(), event["fill"]["quantity"].as_u64()), (Some("95.1"), Some(3)));
+    assert_eq!(
+        (
+            event["fill"]["price"].as_str(),
+            event["fill"]["quantity"].as_u64()
+        ),
+        (Some("95.1"), Some(3))
+    );
     env.tick("LIM", "94").await;
     env.priced("LIM", "94").await;
     let (_, order) = env.get(1, &ann, &format!("/api/orders/{number}")).await;
-    assert_eq!(order["fills"].as_array().unwrap().len(), 1, "filled once: {order}");
+    assert_eq!(
+        order["fills"].as_array().unwrap().len(),
+        1,
+        "filled once: {order}"
+    );
     assert!(order["filled_at"].is_string());
     let (_, account) = env.get(1, &ann, "/api/account").await;
     assert_eq!(account["cash"], "99714.7");
     assert_eq!(account["reserved_cash"], "0");
     let position = &account["positions"][0];
-    assert_eq!((position["quantity"].as_u64(), position["price"].as_str()), (Some(3), Some("94")));
+    assert_eq!(
+        (position["quantity"].as_u64(), position["price"].as_str()),
+        (Some(3), Some("94"))
+    );
     assert_eq!(position["unrealized_pnl"], "-3.3");
 
     // Another user's order number says nothing.
     let (status, _) = env.get(0, &bob, &format!("/api/orders/{number}")).await;
     assert_eq!(status, 404);
     let (status, _) = env
-        .request(1, reqwest::Method::DELETE, &format!("/api/orders/{number}"), &bob, None)
+        .request(
+            1,
+            reqwest::Method::DELETE,
+            &format!("/api/orders/{number}"),
+            &bob,
+            None,
+        )
         .await;
     assert_eq!(status, 404);
 
@@ -569,33 +622,65 @@ async fn limit_orders_rest_fill_once_and_cancel(env: &mut Env) {
     assert_eq!(status, 200);
     assert_eq!(open["orders"][0]["number"].as_i64(), Some(sell_number));
     let path = format!("/api/orders/{sell_number}");
-    let (status, canceled) = env.request(0, reqwest::Method::DELETE, &path, &ann, None).await;
-    assert_eq!((status, canceled["status"].as_str()), (200, Some("canceled")));
+    let (status, canceled) = env
+        .request(0, reqwest::Method::DELETE, &path, &ann, None)
+        .await;
+    assert_eq!(
+        (status, canceled["status"].as_str()),
+        (200, Some("canceled"))
+    );
     assert!(canceled["canceled_at"].is_string());
-    let (status, again) = env.request(1, reqwest::Method::DELETE, &path, &ann, None).await;
+    let (status, again) = env
+        .request(1, reqwest::Method::DELETE, &path, &ann, None)
+        .await;
     assert_eq!(status, 409, "{again}");
     let (_, account) = env.get(0, &ann, "/api/account").await;
     assert_eq!(account["positions"][0]["reserved"], 0);
-    let (_, _, event) = stream.next_of("order", Duration::from_secs(10)).await.unwrap();
+    let (_, _, event) = stream
+        .next_of("order", Duration::from_secs(10))
+        .await
+        .unwrap();
     assert!(event.contains("\"status\":\"new\""), "{event}");
-    let (_, _, event) = stream.next_of("order", Duration::from_secs(10)).await.unwrap();
+    let (_, _, event) = stream
+        .next_of("order", Duration::from_secs(10))
+        .await
+        .unwrap();
     assert!(event.contains("\"status\":\"canceled\""), "{event}");
 
     // An ioc order that cannot fill now is canceled at once; a buy that
     // rests holds the catalog's shares until it is canceled.
     let ioc = json!({"symbol": "LIM", "side": "buy", "quantity": 1, "type": "limit", "limit_price": "50", "time_in_force": "ioc"});
     let (status, order) = env.order(0, &bob, &ioc).await;
-    assert_eq!((status, order["status"].as_str(), order["filled_quantity"].as_u64()), (201, Some("canceled"), Some(0)));
+    assert_eq!(
+        (
+            status,
+            order["status"].as_str(),
+            order["filled_quantity"].as_u64()
+        ),
+        (201, Some("canceled"), Some(0))
+    );
     let rest = json!({"symbol": "LIM", "side": "buy", "quantity": 4, "type": "limit", "limit_price": "10"});
     let (_, order) = env.order(1, &bob, &rest).await;
     assert_eq!(order["status"], "new");
-    let stock: Value = reqwest::get(format!("{}/api/stocks/LIM", env.base(0))).await.unwrap().json().await.unwrap();
+    let stock: Value = reqwest::get(format!("{}/api/stocks/LIM", env.base(0)))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(stock["available"], 13, "20 − 3 bought − 4 promised");
     env.invariants().await;
     let path = format!("/api/orders/{}", order["number"]);
-    let (status, _) = env.request(0, reqwest::Method::DELETE, &path, &bob, None).await;
+    let (status, _) = env
+        .request(0, reqwest::Method::DELETE, &path, &bob, None)
+        .await;
     assert_eq!(status, 200);
-    let stock: Value = reqwest::get(format!("{}/api/stocks/LIM", env.base(1))).await.unwrap().json().await.unwrap();
+    let stock: Value = reqwest::get(format!("{}/api/stocks/LIM", env.base(1)))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(stock["available"], 17);
     env.invariants().await;
 }
@@ -618,13 +703,31 @@ async fn refusals_and_bad_fields_are_named(env: &mut Env) {
         assert!(!body["error"].as_str().unwrap().is_empty());
         body["code"].as_str().unwrap().to_owned()
     };
-    assert_eq!(code(env.order(0, &token, &market("REF", "buy", 4)).await), "insufficient_cash");
-    assert_eq!(code(env.order(1, &token, &market("REF", "buy", 6)).await), "insufficient_quantity");
-    assert_eq!(code(env.order(0, &token, &market("REF", "sell", 1)).await), "insufficient_position");
-    assert_eq!(code(env.order(1, &token, &market("NOPRICE", "buy", 1)).await), "no_live_price");
-    assert_eq!(code(env.order(0, &token, &market("NOSUCH", "buy", 1)).await), "unknown_symbol");
+    assert_eq!(
+        code(env.order(0, &token, &market("REF", "buy", 4)).await),
+        "insufficient_cash"
+    );
+    assert_eq!(
+        code(env.order(1, &token, &market("REF", "buy", 6)).await),
+        "insufficient_quantity"
+    );
+    assert_eq!(
+        code(env.order(0, &token, &market("REF", "sell", 1)).await),
+        "insufficient_position"
+    );
+    assert_eq!(
+        code(env.order(1, &token, &market("NOPRICE", "buy", 1)).await),
+        "no_live_price"
+    );
+    assert_eq!(
+        code(env.order(0, &token, &market("NOSUCH", "buy", 1)).await),
+        "unknown_symbol"
+    );
     let limit_cash = json!({"symbol": "REF", "side": "buy", "quantity": 5, "type": "limit", "limit_price": "29000"});
-    assert_eq!(code(env.order(1, &token, &limit_cash).await), "insufficient_cash");
+    assert_eq!(
+        code(env.order(1, &token, &limit_cash).await),
+        "insufficient_cash"
+    );
     // A price older than TRADE_STALE_SECS is not traded on.
     let old = json!({"symbol": "STALE", "price": "5", "ts": common::now_ms() - 120_000, "event_id": "trading-stale"});
     let add = env
@@ -647,16 +750,23 @@ async fn refusals_and_bad_fields_are_named(env: &mut Env) {
         .unwrap();
     assert!(r.status().is_success());
     env.priced("STALE", "5").await;
-    assert_eq!(code(env.order(0, &token, &market("STALE", "buy", 1)).await), "no_live_price");
+    assert_eq!(
+        code(env.order(0, &token, &market("STALE", "buy", 1)).await),
+        "no_live_price"
+    );
     let (_, list) = env.get(0, &token, "/api/orders").await;
-    assert!(list["orders"].as_array().unwrap().is_empty(), "refusals write nothing: {list}");
+    assert!(
+        list["orders"].as_array().unwrap().is_empty(),
+        "refusals write nothing: {list}"
+    );
 
     // Each bad field is a 400 that names it.
     let field = |(status, body): (u16, Value)| {
         assert_eq!(status, 400, "{body}");
         body["details"][0]["field"].as_str().unwrap().to_owned()
     };
-    let base = json!({"symbol": "REF", "side": "buy", "quantity": 1, "type": "limit", "limit_price": "1"});
+    let base =
+        json!({"symbol": "REF", "side": "buy", "quantity": 1, "type": "limit", "limit_price": "1"});
     for (name, value, expected) in [
         ("symbol", json!("a b"), "symbol"),
         ("side", json!("hold"), "side"),
@@ -708,7 +818,12 @@ async fn refusals_and_bad_fields_are_named(env: &mut Env) {
         assert_eq!(field(env.get(0, &token, path).await), name, "{path}");
     }
     // Without a user, or with a bad token: 401.
-    let r = env.http.get(format!("{}/api/account", env.base(0))).send().await.unwrap();
+    let r = env
+        .http
+        .get(format!("{}/api/account", env.base(0)))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     let (status, _) = env.get(0, "tp_not-a-token", "/api/account").await;
     assert_eq!(status, 401);
@@ -716,8 +831,13 @@ async fn refusals_and_bad_fields_are_named(env: &mut Env) {
     // Exact decimals, both ways.
     let exact = json!({"symbol": "REF", "side": "buy", "quantity": 1, "type": "limit", "limit_price": 123.4567});
     let (status, order) = env.order(1, &token, &exact).await;
-    assert_eq!((status, order["limit_price"].as_str()), (201, Some("123.4567")));
-    let (_, back) = env.get(0, &token, &format!("/api/orders/{}", order["number"])).await;
+    assert_eq!(
+        (status, order["limit_price"].as_str()),
+        (201, Some("123.4567"))
+    );
+    let (_, back) = env
+        .get(0, &token, &format!("/api/orders/{}", order["number"]))
+        .await;
     assert_eq!(back["limit_price"], "123.4567");
     env.invariants().await;
 }
@@ -732,7 +852,10 @@ async fn a_trade_shows_in_another_clients_cache(env: &mut Env) {
     // A client (on the last process) caches the lookup and follows the stream.
     let watcher = env.base(1).to_owned();
     let mut cache = StockCache::new();
-    let stock = fetch_stock(&env.http, &watcher, &symbol).await.unwrap().unwrap();
+    let stock = fetch_stock(&env.http, &watcher, &symbol)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stock.available, 30);
     cache.put(stock);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -740,7 +863,10 @@ async fn a_trade_shows_in_another_clients_cache(env: &mut Env) {
     let follower = tokio::spawn(async move {
         tickpulse_client::sse::follow(&url, |event| tx.send(event).is_ok()).await;
     });
-    let first = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(first.event, "snapshot");
 
     // Another client trades through the first process.
@@ -781,7 +907,11 @@ async fn filled(env: &Env, token: &str, number: i64, limit: Duration) -> Value {
 async fn buy_under_the_market(env: &Env, token: &str, node: usize, price: &str) -> i64 {
     let body = json!({"symbol": "KILL", "side": "buy", "quantity": 1, "type": "limit", "limit_price": price, "time_in_force": "gtc"});
     let (status, order) = env.order(node, token, &body).await;
-    assert_eq!((status, order["status"].as_str()), (201, Some("new")), "{order}");
+    assert_eq!(
+        (status, order["status"].as_str()),
+        (201, Some("new")),
+        "{order}"
+    );
     env.tick("KILL", price).await;
     order["number"].as_i64().unwrap()
 }
@@ -846,12 +976,21 @@ async fn shared_trade_process_killed_between_tick_and_fill() {
 
     // Dies before committing the fill: the next trade process fills it.
     let doomed = env
-        .start("trade-1", &[("ROLES", "trade"), ("FAULT_INJECTION", "trade-exit-before-fill")])
+        .start(
+            "trade-1",
+            &[
+                ("ROLES", "trade"),
+                ("FAULT_INJECTION", "trade-exit-before-fill"),
+            ],
+        )
         .await;
     let first = buy_under_the_market(&env, &token, 0, "90").await;
     assert_eq!(env.nodes[doomed].exited(Duration::from_secs(30)), Some(75));
     let (_, order) = env.get(0, &token, &format!("/api/orders/{first}")).await;
-    assert_eq!(order["status"], "new", "not filled by the process that died");
+    assert_eq!(
+        order["status"], "new",
+        "not filled by the process that died"
+    );
     let heir = env.start("trade-2", &[("ROLES", "trade")]).await;
     let order = filled(&env, &token, first, Duration::from_secs(60)).await;
     assert_eq!(order["fills"].as_array().unwrap().len(), 1, "{order}");
@@ -861,7 +1000,13 @@ async fn shared_trade_process_killed_between_tick_and_fill() {
     // Dies after committing it, before acknowledging the tick: the next one
     // reads the tick again and does not fill twice.
     let doomed = env
-        .start("trade-3", &[("ROLES", "trade"), ("FAULT_INJECTION", "trade-exit-after-fill")])
+        .start(
+            "trade-3",
+            &[
+                ("ROLES", "trade"),
+                ("FAULT_INJECTION", "trade-exit-after-fill"),
+            ],
+        )
         .await;
     let second = buy_under_the_market(&env, &token, 0, "80").await;
     assert_eq!(env.nodes[doomed].exited(Duration::from_secs(30)), Some(75));
@@ -876,7 +1021,8 @@ async fn shared_trade_process_killed_between_tick_and_fill() {
 #[tokio::test]
 async fn embedded_process_killed_between_tick_and_fill() {
     let mut env = Env::new(Mode::Embedded).await;
-    env.start("one", &[("FAULT_INJECTION", "trade-exit-before-fill")]).await;
+    env.start("one", &[("FAULT_INJECTION", "trade-exit-before-fill")])
+        .await;
     let token = env.user("survivor");
     env.stock("KILL", 10, "100").await;
     let first = buy_under_the_market(&env, &token, 0, "90").await;

@@ -16,8 +16,8 @@
 //! stored view already includes are put back without counting them again),
 //! so a restart does not reset the statistics.
 
-use crate::bus::{Bus, Delivered, Group, Read};
-use crate::consumer::GroupReader;
+use crate::bus::{Bus, Delivered, Group};
+use crate::consumer::{drain_own_pending, run_leased, step, Ended, GroupReader, Leased, Renewal};
 use crate::metrics::Metrics;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -51,7 +51,7 @@ pub async fn run(
     metrics: Arc<Metrics>,
     shutdown: watch::Receiver<bool>,
 ) {
-    Calc {
+    let mut stage = Calc {
         reader: GroupReader::new(
             bus.clone(),
             GROUP,
@@ -64,9 +64,8 @@ pub async fn run(
         shutdown,
         windows: HashMap::new(),
         watermarks: HashMap::new(),
-    }
-    .run()
-    .await;
+    };
+    run_leased(&mut stage).await;
 }
 
 struct Calc {
@@ -79,69 +78,49 @@ struct Calc {
     watermarks: HashMap<Symbol, StreamId>,
 }
 
-/// Why the active phase ended.
-enum Ended {
-    Shutdown,
-    LeaseLost,
-}
+#[async_trait::async_trait]
+impl Leased for Calc {
+    const LEASE: &'static str = LEASE;
 
-impl Calc {
-    async fn pause(&mut self, d: Duration) -> bool {
-        crate::tasks::pause(&mut self.shutdown, d).await
+    fn reader(&self) -> &GroupReader {
+        &self.reader
     }
 
-    async fn run(mut self) {
-        let mut announced = false;
-        loop {
-            match self
-                .bus
-                .lease(LEASE, &self.settings.consumer, self.settings.lease_ttl)
-                .await
-            {
-                Ok(true) => {
-                    tracing::info!(consumer = %self.settings.consumer, "calc consumer active");
-                    announced = false;
-                    match self.active().await {
-                        Ended::Shutdown => {
-                            let _ = self.bus.release(LEASE, &self.settings.consumer).await;
-                            return;
-                        }
-                        Ended::LeaseLost => tracing::warn!("calc lease lost; standing by"),
-                    }
-                }
-                Ok(false) if !announced => {
-                    tracing::info!("another process runs calc; standing by");
-                    announced = true;
-                }
-                Ok(false) => {}
-                Err(e) => tracing::warn!(error = %e, "cannot reach the calc lease"),
-            }
-            if !self.pause(self.settings.lease_ttl / 3).await {
-                return;
-            }
-        }
+    fn lease_ttl(&self) -> Duration {
+        self.settings.lease_ttl
+    }
+
+    fn batch(&self) -> (usize, Duration) {
+        (self.settings.batch_max, self.settings.batch_wait)
+    }
+
+    fn shutdown(&mut self) -> &mut watch::Receiver<bool> {
+        &mut self.shutdown
     }
 
     async fn active(&mut self) -> Ended {
+        self.work().await
+    }
+
+    async fn process(&mut self, entries: Vec<Delivered>) -> bool {
+        self.apply(entries).await
+    }
+}
+
+impl Calc {
+    async fn work(&mut self) -> Ended {
         if let Err(e) = self.prepare().await {
             tracing::warn!(error = %e, "cannot prepare calc; retrying");
             return Ended::LeaseLost;
         }
-        let mut renewed = Instant::now();
+        let mut renewal = Renewal::new();
         let mut trimmed = Instant::now();
         loop {
             if *self.shutdown.borrow() {
                 return Ended::Shutdown;
             }
-            if renewed.elapsed() >= self.settings.lease_ttl / 3 {
-                match self
-                    .bus
-                    .lease(LEASE, &self.settings.consumer, self.settings.lease_ttl)
-                    .await
-                {
-                    Ok(true) => renewed = Instant::now(),
-                    _ => return Ended::LeaseLost,
-                }
+            if !renewal.keep(&*self).await {
+                return Ended::LeaseLost;
             }
             // The active calc consumer is unique, so it also keeps the
             // stream short: only what every group acknowledged goes.
@@ -153,28 +132,7 @@ impl Calc {
                     Err(e) => tracing::warn!(error = %e, "cannot trim the tick stream"),
                 }
             }
-            let mut entries = self.reader.claim_if_due(self.settings.batch_max).await;
-            let read = tokio::select! {
-                r = self.bus.read_group(GROUP.name(), &self.settings.consumer, Read::New(self.settings.batch_wait), self.settings.batch_max) => r,
-                _ = self.shutdown.wait_for(|s| *s) => return Ended::Shutdown,
-            };
-            match read {
-                Ok(new) => entries.extend(new),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot read the tick stream");
-                    if !self.pause(Duration::from_millis(500)).await {
-                        return Ended::Shutdown;
-                    }
-                    // A read that timed out may still have handed entries
-                    // to this consumer; only its pending list has them now.
-                    match self.process_own_pending().await {
-                        Ok(true) => {}
-                        Ok(false) => return Ended::Shutdown,
-                        Err(e) => tracing::warn!(error = %e, "cannot read own pending entries"),
-                    }
-                }
-            }
-            if !entries.is_empty() && !self.process(entries).await {
+            if !step(self).await {
                 return Ended::Shutdown;
             }
         }
@@ -217,25 +175,11 @@ impl Calc {
             from = last.next();
         }
         tracing::info!(symbols = self.windows.len(), "calc windows restored");
-        self.process_own_pending().await.map(|_| ())
-    }
-
-    /// Processes every entry pending for this consumer until none is left;
-    /// `Ok(false)` on shutdown.
-    async fn process_own_pending(&mut self) -> Result<bool, crate::bus::BusError> {
-        loop {
-            let pending = self.reader.own_pending(self.settings.batch_max).await?;
-            if pending.is_empty() {
-                return Ok(true);
-            }
-            if !self.process(pending).await {
-                return Ok(false);
-            }
-        }
+        drain_own_pending(self).await.map(|_| ())
     }
 
     /// Applies, writes views, acknowledges. Returns `false` on shutdown.
-    async fn process(&mut self, entries: Vec<Delivered>) -> bool {
+    async fn apply(&mut self, entries: Vec<Delivered>) -> bool {
         if let Some(fault) = &self.settings.panic_once {
             if fault.swap(false, std::sync::atomic::Ordering::Relaxed) {
                 panic!("calc-panic injected by FAULT_INJECTION");

@@ -196,7 +196,9 @@ impl Gateway {
                 },
             );
             let stop = tasks.shutdown();
-            tasks.supervise("gateway", move || run(bus.clone(), fanout.clone(), stop.clone()));
+            tasks.supervise("gateway", move || {
+                run(bus.clone(), fanout.clone(), stop.clone())
+            });
         }
         Self {
             tx,

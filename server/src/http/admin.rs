@@ -79,7 +79,10 @@ pub async fn require_user(
     headers: &HeaderMap,
     session: Option<&Session>,
 ) -> Result<SignedIn, ApiError> {
-    let accounts = state.accounts.as_ref().ok_or(ApiError::NoStore("trading"))?;
+    let accounts = state
+        .accounts
+        .as_ref()
+        .ok_or(ApiError::NoStore("trading"))?;
     if let Some(value) = headers.get(header::AUTHORIZATION) {
         let token = value
             .to_str()

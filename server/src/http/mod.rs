@@ -41,7 +41,10 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
         .route("/api/orders", post(orders::place).get(orders::list))
         .route("/api/orders/stream", get(orders::stream))
         .route("/api/orders/by-client-id/{id}", get(orders::by_client_id))
-        .route("/api/orders/{number}", get(orders::one).delete(orders::cancel))
+        .route(
+            "/api/orders/{number}",
+            get(orders::one).delete(orders::cancel),
+        )
         .merge(public)
         .route("/api/{*rest}", any(not_found))
         .merge(health_routes())

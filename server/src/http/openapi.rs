@@ -92,7 +92,9 @@ impl Modify for Security {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("A personal token: `tickpulse user token NAME` prints one"))
+                    .description(Some(
+                        "A personal token: `tickpulse user token NAME` prints one",
+                    ))
                     .build(),
             ),
         );

@@ -309,9 +309,10 @@ pub async fn stream(
         keepalive,
         first: Some(first),
     };
-    Ok(event_stream(futures::stream::unfold(feed, |mut f| async move {
-        f.next_chunk().await.map(|chunk| (chunk, f))
-    })))
+    Ok(event_stream(futures::stream::unfold(
+        feed,
+        |mut f| async move { f.next_chunk().await.map(|chunk| (chunk, f)) },
+    )))
 }
 
 struct Feed {
@@ -389,12 +390,24 @@ mod tests {
         let q = params(None, None, None).query().unwrap();
         assert_eq!((q.status, q.limit, q.before), (StatusFilter::All, 50, None));
         let q = params(Some("open"), Some("7"), Some("12")).query().unwrap();
-        assert_eq!((q.status, q.limit, q.before), (StatusFilter::Open, 7, Some(12)));
-        assert_eq!(field(params(Some("x"), None, None).query().unwrap_err()), "status");
+        assert_eq!(
+            (q.status, q.limit, q.before),
+            (StatusFilter::Open, 7, Some(12))
+        );
+        assert_eq!(
+            field(params(Some("x"), None, None).query().unwrap_err()),
+            "status"
+        );
         for limit in ["0", "501", "a", "-1"] {
-            assert_eq!(field(params(None, Some(limit), None).query().unwrap_err()), "limit");
+            assert_eq!(
+                field(params(None, Some(limit), None).query().unwrap_err()),
+                "limit"
+            );
         }
-        assert_eq!(field(params(None, None, Some("0")).query().unwrap_err()), "before");
+        assert_eq!(
+            field(params(None, None, Some("0")).query().unwrap_err()),
+            "before"
+        );
         assert_eq!(field(number("x").unwrap_err()), "number");
         assert_eq!(number("12").unwrap(), 12);
     }

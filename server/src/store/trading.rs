@@ -143,14 +143,19 @@ pub trait TradeStore: Send + Sync + 'static {
     async fn expiring_orders(&self, now: Timestamp) -> Result<Vec<i64>, StoreError>;
     /// Stores a personal token's hash for `user`; `false` when there is no
     /// such user.
-    async fn add_token(&self, user: &str, token_hash: &str, at: Timestamp)
-        -> Result<bool, StoreError>;
+    async fn add_token(
+        &self,
+        user: &str,
+        token_hash: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError>;
     /// Whose token this hash is.
     async fn token_user(&self, token_hash: &str) -> Result<Option<String>, StoreError>;
 }
 
 /// The columns of an order, money as text.
-pub(crate) const ORDER_COLUMNS: &str = "number, user_id, client_order_id, symbol, side, type, quantity, \
+pub(crate) const ORDER_COLUMNS: &str =
+    "number, user_id, client_order_id, symbol, side, type, quantity, \
      CAST(limit_price AS TEXT) AS limit_price, time_in_force, status, filled_quantity, \
      CAST(avg_fill_price AS TEXT) AS avg_fill_price, CAST(reserved_cash AS TEXT) AS reserved_cash, \
      created_at, filled_at, canceled_at";

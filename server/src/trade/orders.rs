@@ -189,7 +189,12 @@ fn refused_label(refusal: tickpulse_core::trade::Refusal) -> &'static str {
 /// # Errors
 /// `NotFound` for an order that is not the user's, `Conflict` when it is
 /// already terminal, or the store's failure.
-pub async fn cancel(store: &dyn Store, bus: &dyn Bus, user: &str, number: i64) -> Result<Order, ApiError> {
+pub async fn cancel(
+    store: &dyn Store,
+    bus: &dyn Bus,
+    user: &str,
+    number: i64,
+) -> Result<Order, ApiError> {
     match store
         .end_order(number, Some(user), OrderStatus::Canceled, Timestamp::now())
         .await?
@@ -217,7 +222,9 @@ fn not_found(number: i64) -> ApiError {
 /// `NotFound`, or the store's failure.
 pub async fn order(store: &dyn Store, caller: &SignedIn, number: i64) -> Result<Order, ApiError> {
     match store.order(number).await? {
-        Some(OwnedOrder { user, order }) if user == caller.username || caller.role == Role::Admin => {
+        Some(OwnedOrder { user, order })
+            if user == caller.username || caller.role == Role::Admin =>
+        {
             Ok(order)
         }
         _ => Err(not_found(number)),
@@ -235,7 +242,11 @@ pub async fn by_client_id(store: &dyn Store, user: &str, id: &str) -> Result<Ord
 
 /// # Errors
 /// The store's failure.
-pub async fn list(store: &dyn Store, user: &str, query: &OrderQuery) -> Result<Vec<Order>, ApiError> {
+pub async fn list(
+    store: &dyn Store,
+    user: &str,
+    query: &OrderQuery,
+) -> Result<Vec<Order>, ApiError> {
     Ok(store.orders(user, query).await?)
 }
 

@@ -18,8 +18,8 @@
 //! acknowledgement hands the tick out again, and the order is no longer
 //! open.
 
-use crate::bus::{Bus, Delivered, Group, Read};
-use crate::consumer::GroupReader;
+use crate::bus::{Bus, Delivered, Group};
+use crate::consumer::{drain_own_pending, run_leased, step, Ended, GroupReader, Leased, Renewal};
 use crate::metrics::Metrics;
 use crate::store::trading::Change;
 use crate::store::{Store, StoreError};
@@ -75,7 +75,7 @@ pub async fn run(
     metrics: Arc<Metrics>,
     shutdown: watch::Receiver<bool>,
 ) {
-    Trade {
+    let mut stage = Trade {
         reader: GroupReader::new(
             bus.clone(),
             GROUP,
@@ -88,9 +88,8 @@ pub async fn run(
         settings,
         metrics,
         shutdown,
-    }
-    .run()
-    .await;
+    };
+    run_leased(&mut stage).await;
 }
 
 struct Trade {
@@ -102,9 +101,33 @@ struct Trade {
     shutdown: watch::Receiver<bool>,
 }
 
-enum Ended {
-    Shutdown,
-    LeaseLost,
+#[async_trait::async_trait]
+impl Leased for Trade {
+    const LEASE: &'static str = LEASE;
+
+    fn reader(&self) -> &GroupReader {
+        &self.reader
+    }
+
+    fn lease_ttl(&self) -> Duration {
+        self.settings.lease_ttl
+    }
+
+    fn batch(&self) -> (usize, Duration) {
+        (self.settings.batch_max, self.settings.batch_wait)
+    }
+
+    fn shutdown(&mut self) -> &mut watch::Receiver<bool> {
+        &mut self.shutdown
+    }
+
+    async fn active(&mut self) -> Ended {
+        self.work().await
+    }
+
+    async fn process(&mut self, entries: Vec<Delivered>) -> bool {
+        self.apply(entries).await
+    }
 }
 
 impl Trade {
@@ -112,44 +135,12 @@ impl Trade {
         crate::tasks::pause(&mut self.shutdown, d).await
     }
 
-    async fn run(mut self) {
-        let mut announced = false;
-        loop {
-            match self
-                .bus
-                .lease(LEASE, &self.settings.consumer, self.settings.lease_ttl)
-                .await
-            {
-                Ok(true) => {
-                    tracing::info!(consumer = %self.settings.consumer, "trade consumer active");
-                    announced = false;
-                    match self.active().await {
-                        Ended::Shutdown => {
-                            let _ = self.bus.release(LEASE, &self.settings.consumer).await;
-                            return;
-                        }
-                        Ended::LeaseLost => tracing::warn!("trade lease lost; standing by"),
-                    }
-                }
-                Ok(false) if !announced => {
-                    tracing::info!("another process runs trade; standing by");
-                    announced = true;
-                }
-                Ok(false) => {}
-                Err(e) => tracing::warn!(error = %e, "cannot reach the trade lease"),
-            }
-            if !self.pause(self.settings.lease_ttl / 3).await {
-                return;
-            }
-        }
-    }
-
-    async fn active(&mut self) -> Ended {
+    async fn work(&mut self) -> Ended {
         if let Err(e) = self.bus.create_group(GROUP.name()).await {
             tracing::warn!(error = %e, "cannot create the trade group; retrying");
             return Ended::LeaseLost;
         }
-        match self.process_own_pending().await {
+        match drain_own_pending(self).await {
             Ok(true) => {}
             Ok(false) => return Ended::Shutdown,
             Err(e) => {
@@ -157,68 +148,28 @@ impl Trade {
                 return Ended::LeaseLost;
             }
         }
-        let mut renewed = Instant::now();
+        let mut renewal = Renewal::new();
         let mut expired = Instant::now() - EXPIRE_EVERY;
         loop {
             if *self.shutdown.borrow() {
                 return Ended::Shutdown;
             }
-            if renewed.elapsed() >= self.settings.lease_ttl / 3 {
-                match self
-                    .bus
-                    .lease(LEASE, &self.settings.consumer, self.settings.lease_ttl)
-                    .await
-                {
-                    Ok(true) => renewed = Instant::now(),
-                    _ => return Ended::LeaseLost,
-                }
+            if !renewal.keep(&*self).await {
+                return Ended::LeaseLost;
             }
             if expired.elapsed() >= EXPIRE_EVERY {
                 expired = Instant::now();
                 self.expire().await;
             }
-            let mut entries = self.reader.claim_if_due(self.settings.batch_max).await;
-            let read = tokio::select! {
-                r = self.bus.read_group(GROUP.name(), &self.settings.consumer, Read::New(self.settings.batch_wait), self.settings.batch_max) => r,
-                _ = self.shutdown.wait_for(|s| *s) => return Ended::Shutdown,
-            };
-            match read {
-                Ok(new) => entries.extend(new),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot read the tick stream");
-                    if !self.pause(Duration::from_millis(500)).await {
-                        return Ended::Shutdown;
-                    }
-                    match self.process_own_pending().await {
-                        Ok(true) => {}
-                        Ok(false) => return Ended::Shutdown,
-                        Err(e) => tracing::warn!(error = %e, "cannot read own pending entries"),
-                    }
-                }
-            }
-            if !entries.is_empty() && !self.process(entries).await {
+            if !step(self).await {
                 return Ended::Shutdown;
-            }
-        }
-    }
-
-    /// Processes every entry pending for this consumer; `Ok(false)` on
-    /// shutdown.
-    async fn process_own_pending(&mut self) -> Result<bool, crate::bus::BusError> {
-        loop {
-            let pending = self.reader.own_pending(self.settings.batch_max).await?;
-            if pending.is_empty() {
-                return Ok(true);
-            }
-            if !self.process(pending).await {
-                return Ok(false);
             }
         }
     }
 
     /// Fills what the ticks cross, publishes, acknowledges. `false` on
     /// shutdown (the entries stay pending).
-    async fn process(&mut self, entries: Vec<Delivered>) -> bool {
+    async fn apply(&mut self, entries: Vec<Delivered>) -> bool {
         let Some(ticks) = self.reader.sift(&mut self.shutdown, entries).await else {
             return false;
         };
@@ -227,16 +178,19 @@ impl Trade {
         symbols.sort();
         symbols.dedup();
         let store = self.store.clone();
-        let Some(open) = crate::tasks::retry(&mut self.shutdown, "read the open limit orders", || {
-            store.open_limit_orders(&symbols)
-        })
-        .await
+        let Some(open) =
+            crate::tasks::retry(&mut self.shutdown, "read the open limit orders", || {
+                store.open_limit_orders(&symbols)
+            })
+            .await
         else {
             return false;
         };
         let mut book: HashMap<Symbol, Vec<tickpulse_core::trade::Order>> = HashMap::new();
         for o in open {
-            book.entry(o.order.symbol.clone()).or_default().push(o.order);
+            book.entry(o.order.symbol.clone())
+                .or_default()
+                .push(o.order);
         }
         let mut changes = Vec::new();
         for tick in &ticks {

@@ -156,8 +156,10 @@ impl UpdateChannel for RedisBus {
 
     async fn publish(&self, topic: Topic, json: &str) -> Result<(), BusError> {
         let mut conn = self.conn.clone();
-        self.bounded(conn.publish::<_, _, ()>(self.key(&format!("realtime:{}", topic.name())), json))
-            .await
+        self.bounded(
+            conn.publish::<_, _, ()>(self.key(&format!("realtime:{}", topic.name())), json),
+        )
+        .await
     }
 
     async fn ping(&self) -> Result<(), BusError> {
