@@ -40,6 +40,52 @@ async function prepare() {
   return prepared;
 }
 
+/** Exact decimal strings as scaled integers (8 places), for sums. */
+const units = (text) => {
+  const [whole, frac = ''] = String(text).split('.');
+  const sign = whole.startsWith('-') ? -1n : 1n;
+  return sign * (BigInt(whole.replace('-', '')) * 100000000n + BigInt((frac + '00000000').slice(0, 8)));
+};
+
+/** The invariants over both users: the stock's shares are conserved, cash
+ * plus what was bought minus what was sold is what they started with, and
+ * nothing is negative. Each of `readers` reads the API as one user. */
+async function invariants(readers) {
+  let cash = 0n;
+  let held = 0;
+  let promised = 0;
+  let flow = 0n;
+  for (const read of readers) {
+    const account = await read('/api/account');
+    assert.ok(units(account.cash) >= 0n, JSON.stringify(account));
+    cash += units(account.cash);
+    for (const p of account.positions) {
+      assert.ok(p.quantity >= 0 && p.reserved <= p.quantity);
+      if (p.symbol === SYMBOL) held += p.quantity;
+    }
+    const { orders } = await read('/api/orders?limit=500');
+    for (const { number } of orders) {
+      const o = await read(`/api/orders/${number}`);
+      let filled = 0;
+      for (const f of o.fills ?? []) {
+        filled += f.quantity;
+        const amount = units(f.price) * BigInt(f.quantity);
+        flow += o.side === 'buy' ? amount : -amount;
+      }
+      if (o.symbol === SYMBOL && o.side === 'buy' && ['new', 'partially_filled'].includes(o.status)) promised += o.quantity - filled;
+    }
+  }
+  assert.equal(cash + flow, units('100000') * BigInt(readers.length), 'cash + bought − sold = users × starting cash');
+  const stock = await (await fetch(`${ctx.server.base}/api/stocks/${SYMBOL}`)).json();
+  assert.ok(stock.available >= 0);
+  assert.equal(stock.available + held + promised, 20, 'available + held + promised = the initial quantity');
+}
+
+/** Reads the API as the user signed in on `page`, or with `token`. */
+const asPage = (page) => (path) => page.evaluate(async (p) => (await fetch(p)).json(), path);
+const asToken = (token) => async (path) =>
+  (await fetch(`${ctx.server.base}${path}`, { headers: { authorization: `Bearer ${token}` } })).json();
+
 async function order(page, fields) {
   const form = page.locator('#order-form');
   if (fields.side) await form.locator('select[name="side"]').selectOption(fields.side);
@@ -133,6 +179,7 @@ test('a user buys at market and watches the position, then places and cancels a 
   const bad = await order(page, { quantity: 'many' });
   assert.match(bad, /^Check quantity: /);
   assert.deepEqual(errors, []);
+  await invariants([asPage(page), asToken(token)]);
 
   // Another user's order number is not found.
   const other = await ctx.browser.newPage();
@@ -161,4 +208,7 @@ test('the forms work with JavaScript off', async () => {
   assert.match(placed, /^Order \d+ placed: filled\.$/);
   assert.equal(await held(), before + 1);
   await context.close();
+  const { token } = await prepare();
+  const trader = ctx.server.user(['token', 'trader']).split('\n')[0].trim();
+  await invariants([asToken(trader), asToken(token)]);
 });

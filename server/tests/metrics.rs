@@ -189,16 +189,16 @@ async fn a_poison_entry_is_dead_lettered_and_never_blocks_the_rest() {
     let view = s.view_when("POI", |v| v["tick_count"] == 21).await;
     assert_eq!(view["last"]["event_id"], "poi-after-19");
 
-    // Both groups set the entry aside, with its fields and the reason.
+    // Every group sets the entry aside, with its fields and the reason.
     let dead = eventually(Duration::from_secs(10), || async {
         let d = dead_letters(&s);
-        (d.len() == 2).then_some(d)
+        (d.len() == 3).then_some(d)
     })
     .await
-    .unwrap_or_else(|| panic!("two dead letters, found {:?}", dead_letters(&s)));
+    .unwrap_or_else(|| panic!("three dead letters, found {:?}", dead_letters(&s)));
     let mut groups: Vec<&str> = dead.iter().map(|(g, _, _)| g.as_str()).collect();
     groups.sort_unstable();
-    assert_eq!(groups, ["calc", "persist"]);
+    assert_eq!(groups, ["calc", "persist", "trade"]);
     for (_, reason, original) in &dead {
         assert!(reason.starts_with("unreadable entry"), "{reason}");
         assert_eq!(
@@ -218,7 +218,11 @@ async fn a_poison_entry_is_dead_lettered_and_never_blocks_the_rest() {
         sample(&page, "tickpulse_dead_lettered_total{group=\"calc\"}"),
         Some(1.0)
     );
-    assert_eq!(sample(&page, "tickpulse_dead_letter_length"), Some(2.0));
+    assert_eq!(
+        sample(&page, "tickpulse_dead_lettered_total{group=\"trade\"}"),
+        Some(1.0)
+    );
+    assert_eq!(sample(&page, "tickpulse_dead_letter_length"), Some(3.0));
     assert_eq!(
         sample(&page, "tickpulse_stream_pending{group=\"persist\"}"),
         Some(0.0)

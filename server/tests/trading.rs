@@ -476,6 +476,29 @@ async fn fifty_buys_fill_exactly_ten(env: &mut Env) {
         .await
         .unwrap();
     assert_eq!(stock["available"], 0);
+    // Every answer is counted, on the process that gave it.
+    let (mut filled, mut refused, mut fills, mut timed) = (0.0, 0.0, 0.0, 0.0);
+    for i in 0..env.nodes.len() {
+        let page = reqwest::get(format!("{}/metrics", env.base(i)))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for line in page.lines() {
+            let value = || line.rsplit(' ').next().unwrap().parse::<f64>().unwrap();
+            if line.starts_with(r#"tickpulse_orders_total{type="market",side="buy",status="filled"}"#) {
+                filled += value();
+            } else if line.starts_with(r#"tickpulse_orders_total{type="market",side="buy",status="refused_insufficient_quantity"}"#) {
+                refused += value();
+            } else if line.starts_with("tickpulse_fills_total ") {
+                fills += value();
+            } else if line.starts_with("tickpulse_order_seconds_count ") {
+                timed += value();
+            }
+        }
+    }
+    assert_eq!((filled, refused, fills, timed), (10.0, 40.0, 10.0, 50.0));
     env.invariants().await;
 }
 
