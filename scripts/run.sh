@@ -60,6 +60,9 @@ cat <<MSG
                   http://$addr/ingest/tick
     health      http://$addr/admin/health   (admins only; add one in another terminal:
                   $target_dir/release/tickpulse user add NAME --admin)
+    trade       http://$addr/trade   (any signed-in user, with ${STARTING_CASH:-100000} of paper cash;
+                  add one with $target_dir/release/tickpulse user add NAME, and a token for
+                  programs with $target_dir/release/tickpulse user token NAME)
   A simulated feeder sends ${FEEDER_RATE:-20} ticks/s. Ctrl-C stops everything.
 
 MSG

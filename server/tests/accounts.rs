@@ -379,6 +379,25 @@ async fn the_api_key_guards_the_public_api_and_the_pages() {
     let cookie = cookie.unwrap();
     assert_eq!(status(base, "/api/symbols", Some(&cookie)).await, 200);
     assert_eq!(status(base, "/", Some(&cookie)).await, 200);
+    // So does a user's personal token; a wrong one does not.
+    let (ok, out) = cli(&s.dir.join("data"), &["token", ADMIN], "");
+    assert!(ok, "{out}");
+    let token = out.lines().next().unwrap().trim().to_owned();
+    let bearer = |token: String| {
+        let url = format!("{base}/api/symbols");
+        async move {
+            client()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(bearer(token).await, 200);
+    assert_eq!(bearer("tp_wrong".into()).await, 401);
     let r = client()
         .post(format!("{base}/ingest/tick"))
         .basic_auth(common::USER, Some(common::PASSWORD))

@@ -3,7 +3,10 @@
 //! - `/api/admin/*` (nodes, events, health, live stream): an admin session,
 //!   or `x-api-key: ADMIN_API_KEY` for scripts.
 //! - Other `/api/*` routes: open, or, with `API_KEY` set, `x-api-key:
-//!   API_KEY` or any signed-in user.
+//!   API_KEY`, any signed-in user, or a personal token
+//!   (`Authorization: Bearer`).
+//! - Trading (`/api/account`, `/api/orders*`): a signed-in user or a
+//!   personal token, always.
 //! - Pages: each page's access is declared beside the routes, in
 //!   `tickpulse_app::PAGES`. An admin page redirects a visitor to the login
 //!   page and answers a signed-in viewer 403 (the app's `Forbidden` view);
@@ -145,6 +148,13 @@ pub async fn api_key_guard(
     };
     if key_matches(request.headers(), Some(key)) {
         return next.run(request).await;
+    }
+    // A program with a personal token counts as its user.
+    if request.headers().contains_key(header::AUTHORIZATION) {
+        return match require_user(&state, request.headers(), None).await {
+            Ok(_) => next.run(request).await,
+            Err(e) => e.into_response(),
+        };
     }
     match signed_in(&state, session.as_ref()).await {
         Ok(Some(_)) => next.run(request).await,
