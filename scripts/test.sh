@@ -37,7 +37,7 @@ target_dir="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)"
 
 say "checking the API against its OpenAPI document (scripts/schemathesis.sh)"
 scripts/schemathesis.sh "$target_dir/debug/tickpulse" 2>&1 | tee "$log_dir/schemathesis.log"
-schema_cases=$(awk '/generated, .* passed/ {print $(NF-1); exit}' "$log_dir/schemathesis.log")
+schema_cases=$(awk '/generated, .* passed/ {sum += $(NF-1)} END {print sum + 0}' "$log_dir/schemathesis.log")
 for mode in redis embedded; do
   say "running the browser tests against the $mode mode (end2end/, headless Chromium)"
   (cd end2end && TICKPULSE_MODE=$mode TICKPULSE_BIN="$target_dir/debug/tickpulse" SITE_ROOT="${SITE_ROOT:-$target_dir/site}" npm test) 2>&1 | tee "$log_dir/e2e-$mode.log"

@@ -111,8 +111,9 @@ pub fn outcome_query(outcome: &Result<Order, AppError>) -> String {
     }
 }
 
-/// Places an order from the form and goes back to `/trade`.
-#[server(prefix = "/trade", endpoint = "place")]
+/// Places an order from the form and goes back to `/trade`. Under `/api/`,
+/// so the API's rate limit applies to it as to `POST /api/orders`.
+#[server(prefix = "/api/trade", endpoint = "place")]
 pub async fn place_order(
     symbol: String,
     side: String,
@@ -144,7 +145,7 @@ pub async fn place_order(
 }
 
 /// Cancels an order from its button and goes back to `/trade`.
-#[server(prefix = "/trade", endpoint = "cancel")]
+#[server(prefix = "/api/trade", endpoint = "cancel")]
 pub async fn cancel_order(number: String) -> Result<(), AppError> {
     let outcome = match (crate::ssr::user().await, number.trim().parse::<i64>()) {
         (Ok(user), Ok(n)) => {
@@ -308,7 +309,7 @@ fn StockCard(stock: RwSignal<Option<Stock>>) -> impl IntoView {
 #[component]
 fn OrderForm(symbol: String) -> impl IntoView {
     view! {
-        <form method="post" action="/trade/place" class="order" id="order-form">
+        <form method="post" action="/api/trade/place" class="order" id="order-form">
             <label>"Stock " <input name="symbol" value=symbol required/></label>
             <label>
                 "Side "
@@ -430,7 +431,7 @@ fn OrderTable(orders: Vec<Order>, cancel: bool, id: &'static str) -> impl IntoVi
                             <td class="status">{o.status.as_str().replace('_', " ")}</td>
                             {cancel.then(|| view! {
                                 <td>
-                                    <form method="post" action="/trade/cancel" class="inline">
+                                    <form method="post" action="/api/trade/cancel" class="inline">
                                         <input type="hidden" name="number" value=number/>
                                         <button type="submit">"Cancel " {number}</button>
                                     </form>

@@ -157,6 +157,7 @@ pub struct OrderRequest {
     pub symbol: Symbol,
     pub side: Side,
     /// Whole shares, 1 to 1,000,000,000.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1_000_000_000))]
     pub quantity: u64,
     #[serde(rename = "type")]
     pub order_type: OrderType,
@@ -167,6 +168,7 @@ pub struct OrderRequest {
     pub time_in_force: TimeInForce,
     /// 1–64 of A-Z a-z 0-9 . _ : -; generated when absent. A second order
     /// with the same id is the first one again.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9._:-]{1,64}$"))]
     pub client_order_id: Option<String>,
 }
 

@@ -209,7 +209,7 @@ fn number(text: &str) -> Result<i64, ApiError> {
 
 #[utoipa::path(
     get, path = "/api/orders/{number}", tag = "trading",
-    params(("number" = i64, Path, description = "The order's number")),
+    params(("number" = i64, Path, minimum = 1, description = "The order's number")),
     responses(
         (status = 200, description = "The order with its fills", body = Order),
         (status = 400, description = "`number` is not an order number", body = ErrorBody),
@@ -231,7 +231,7 @@ pub async fn one(
 
 #[utoipa::path(
     get, path = "/api/orders/by-client-id/{id}", tag = "trading",
-    params(("id" = String, Path, description = "The order's client_order_id")),
+    params(("id" = String, Path, pattern = "^[A-Za-z0-9._:-]{1,64}$", description = "The order's client_order_id")),
     responses(
         (status = 200, description = "The order with its fills", body = Order),
         (status = 400, description = "`client_order_id` is not a client order id", body = ErrorBody),
@@ -258,7 +258,7 @@ pub async fn by_client_id(
 
 #[utoipa::path(
     delete, path = "/api/orders/{number}", tag = "trading",
-    params(("number" = i64, Path, description = "The order's number")),
+    params(("number" = i64, Path, minimum = 1, description = "The order's number")),
     responses(
         (status = 200, description = "Canceled; what it reserved is released", body = Order),
         (status = 400, description = "`number` is not an order number", body = ErrorBody),
