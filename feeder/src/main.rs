@@ -10,18 +10,94 @@ use tickpulse_feeder::{run, Endpoint, Pace, RunConfig};
 #[command(
     name = "tickpulse-feeder",
     version,
-    about = "Simulated market and load generator for tickpulse."
+    about = "Simulated market and load generator for tickpulse.",
+    args_conflicts_with_subcommands = true
 )]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    feed: Args,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Load-test paper trading and verify every order (see the README).
+    Trade(TradeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct TradeArgs {
+    /// Base URLs of the tickpulse processes, comma-separated: requests are
+    /// spread over them, and a failed one is resent to the next.
+    #[arg(
+        long,
+        env = "TICKPULSE_URL",
+        value_delimiter = ',',
+        default_value = "http://127.0.0.1:3000"
+    )]
+    url: Vec<String>,
+    /// Sessions at once, each with a user of its own.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// Rounds per session and phase (a lookup, and maybe an order).
+    #[arg(long, default_value_t = 50)]
+    iterations: usize,
+    /// Order probabilities per round, comma-separated: one phase each.
+    #[arg(long, value_delimiter = ',', default_value = "0,0.5,1")]
+    probability: Vec<f64>,
+    /// The stock cache: on, off, or both (each probability runs twice).
+    #[arg(long, value_parser = ["on", "off", "both"], default_value = "both")]
+    cache: String,
+    /// Random seed, to replay a run (default: random).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Pause between a session's rounds, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    think_ms: u64,
+    /// The server's ADMIN_API_KEY: makes the client's stocks, users and tokens.
+    #[arg(long, env = "ADMIN_API_KEY", hide_env_values = true)]
+    admin_key: Option<String>,
+    /// `user token` lines to use instead of making users (one per client).
+    #[arg(long)]
+    tokens_file: Option<std::path::PathBuf>,
+    /// Ingest user name, for the price feed of the client's stocks.
+    #[arg(long, env = "INGEST_USERNAME")]
+    username: String,
+    /// Ingest password.
+    #[arg(long, env = "INGEST_PASSWORD", hide_env_values = true)]
+    password: String,
+    /// Stocks the client makes and trades.
+    #[arg(long, default_value_t = 20)]
+    stocks: usize,
+    /// Shares of each.
+    #[arg(long, default_value_t = 100_000)]
+    quantity: u64,
+    /// Longest wait for one attempt of a request, in milliseconds.
+    #[arg(long, default_value_t = 5_000)]
+    timeout_ms: u64,
+    /// Write the latency chart (PNG) here.
+    #[arg(long)]
+    plot: Option<std::path::PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Seconds to wait for the first URL to become ready.
+    #[arg(long, default_value_t = 60)]
+    wait_ready: u64,
+}
+
+#[derive(Debug, clap::Args)]
 struct Args {
     /// Base URL of the tickpulse server.
     #[arg(long, env = "TICKPULSE_URL", default_value = "http://127.0.0.1:3000")]
     url: String,
     /// Ingest user name (HTTP Basic Auth).
     #[arg(long, env = "INGEST_USERNAME")]
-    username: String,
+    username: Option<String>,
     /// Ingest password.
     #[arg(long, env = "INGEST_PASSWORD", hide_env_values = true)]
-    password: String,
+    password: Option<String>,
     /// Comma-separated symbols to simulate (default: ten well-known ones).
     #[arg(
         long,
@@ -109,9 +185,77 @@ async fn wait_ready(url: &str, limit: Duration) -> anyhow::Result<()> {
     }
 }
 
+async fn trade(args: TradeArgs) -> anyhow::Result<()> {
+    use tickpulse_feeder::trade::{plot, run, TradeConfig};
+    if args.clients == 0 || args.iterations == 0 || args.stocks == 0 {
+        bail!("--clients, --iterations and --stocks must be at least 1");
+    }
+    if let Some(p) = args.probability.iter().find(|p| !(0.0..=1.0).contains(*p)) {
+        bail!("--probability {p} is not between 0 and 1");
+    }
+    if args.wait_ready > 0 {
+        wait_ready(&args.url[0], Duration::from_secs(args.wait_ready))
+            .await
+            .context("server not reachable")?;
+    }
+    let caches = match args.cache.as_str() {
+        "on" => vec![true],
+        "off" => vec![false],
+        _ => vec![true, false],
+    };
+    let seed = args.seed.unwrap_or_else(|| {
+        rand::RngCore::next_u64(&mut <rand::rngs::SmallRng as rand::SeedableRng>::from_os_rng())
+    });
+    eprintln!(
+        "trade: {} clients × {} rounds, probabilities {:?}, cache {}, seed {seed}, against {}",
+        args.clients,
+        args.iterations,
+        args.probability,
+        args.cache,
+        args.url.join(", ")
+    );
+    let report = run(TradeConfig {
+        urls: args.url,
+        clients: args.clients,
+        iterations: args.iterations,
+        probabilities: args.probability,
+        caches,
+        seed,
+        think: Duration::from_millis(args.think_ms),
+        admin_key: args.admin_key,
+        ingest: (args.username, args.password),
+        tokens_file: args.tokens_file,
+        stocks: args.stocks,
+        quantity: args.quantity,
+        timeout: Duration::from_millis(args.timeout_ms.max(1)),
+        progress: !args.json,
+    })
+    .await?;
+    if let Some(path) = &args.plot {
+        plot::write(&report.phases, path)?;
+        eprintln!("trade: chart written to {}", path.display());
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{report}");
+    }
+    if !report.mismatches.is_empty() {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let cli = Cli::parse();
+    if let Some(Command::Trade(args)) = cli.command {
+        return trade(args).await;
+    }
+    let args = cli.feed;
+    let (Some(username), Some(password)) = (args.username.clone(), args.password.clone()) else {
+        bail!("set --username and --password (or INGEST_USERNAME and INGEST_PASSWORD): the webhook's credentials");
+    };
     if !(args.rate > 0.0) && !args.load {
         bail!("--rate must be greater than 0");
     }
@@ -137,8 +281,8 @@ async fn main() -> anyhow::Result<()> {
     let config = RunConfig {
         endpoint: Endpoint {
             base_url: args.url.clone(),
-            username: args.username,
-            password: args.password,
+            username,
+            password,
         },
         instruments,
         source: args.source,

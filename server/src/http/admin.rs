@@ -110,7 +110,7 @@ pub async fn require_user(
 
 /// Who called an admin endpoint.
 enum Caller {
-    /// A script with the admin API key.
+    /// A script with the admin API key, or an admin's personal token.
     Key,
     /// An admin, by session; checked again while a stream lasts.
     Admin(Session),
@@ -123,6 +123,13 @@ async fn require_admin(
 ) -> Result<Caller, ApiError> {
     if key_matches(headers, state.config.admin_api_key.as_deref()) {
         return Ok(Caller::Key);
+    }
+    if headers.contains_key(header::AUTHORIZATION) {
+        let user = require_user(state, headers, None).await?;
+        return match user.role {
+            Role::Admin => Ok(Caller::Key),
+            _ => Err(ApiError::Forbidden("admins only")),
+        };
     }
     let sign_in =
         ApiError::SignInRequired("sign in as an admin, or send x-api-key with ADMIN_API_KEY");
@@ -413,6 +420,134 @@ pub async fn put_stock(
         StatusCode::OK
     };
     Ok((status, Json(stock)).into_response())
+}
+
+/// What `PUT /api/admin/users/{username}` takes.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserUpdate {
+    /// `viewer` (default) or `admin`.
+    pub role: Option<String>,
+    /// 12–1024 characters; absent: a random one nobody knows (the user then
+    /// acts only through personal tokens).
+    pub password: Option<String>,
+}
+
+/// A user as the admin API shows it (never a password or its hash).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct UserInfo {
+    pub username: String,
+    /// `viewer` or `admin`.
+    pub role: String,
+    pub created_at: tickpulse_core::Timestamp,
+}
+
+/// A new personal token: shown once, only its hash is kept.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct NewToken {
+    pub username: String,
+    /// Send it as `Authorization: Bearer <token>`.
+    pub token: String,
+}
+
+fn accounts(state: &AppState) -> Result<&crate::accounts::Accounts, ApiError> {
+    state
+        .accounts
+        .as_deref()
+        .ok_or(ApiError::NoStore("accounts"))
+}
+
+fn account_refusal(e: crate::accounts::AccountError) -> ApiError {
+    use crate::accounts::AccountError;
+    match e {
+        AccountError::Invalid { field, message } => ApiError::BadParam { field, message },
+        AccountError::NotFound(name) => ApiError::NotFound(format!("no user {name:?}")),
+        AccountError::Exists(name) => ApiError::Conflict(format!("user {name:?} already exists")),
+        AccountError::Store(e) => ApiError::Store(e),
+        AccountError::Hash(e) => ApiError::Internal(e),
+    }
+}
+
+/// `PUT /api/admin/users/{username}`: adds the user (201), or answers the
+/// one there, unchanged (200), so a setup script can run twice.
+#[utoipa::path(
+    put, path = "/api/admin/users/{username}", tag = "admin",
+    params(("username" = String, Path, description = "1–64 of a-z 0-9 . _ - @ (upper case is lowered)")),
+    request_body(content = UserUpdate, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Added", body = UserInfo),
+        (status = 200, description = "The user exists already: unchanged", body = UserInfo),
+        (status = 400, description = "A field is invalid; `details` names it", body = ErrorBody),
+        AdminRefusals,
+    ),
+    security(("admin_key" = []), ("bearer" = []), ("session" = []))
+)]
+pub async fn put_user(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    MaybeSession(session): MaybeSession,
+    Path(username): Path<String>,
+    JsonBody(update): JsonBody<UserUpdate>,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers, session).await?;
+    let role = match update.role.as_deref() {
+        None => Role::Viewer,
+        Some(text) => Role::parse(text).ok_or_else(|| ApiError::BadParam {
+            field: "role",
+            message: format!("must be viewer or admin, got {text:?}"),
+        })?,
+    };
+    let password = update
+        .password
+        .unwrap_or_else(|| crate::accounts::token::generate().0);
+    let accounts = accounts(&state)?;
+    let info = |u: crate::store::UserRecord| UserInfo {
+        username: u.username,
+        role: u.role.to_string(),
+        created_at: tickpulse_core::Timestamp::from_nanos(u.created_at.saturating_mul(1_000_000)),
+    };
+    match accounts.add(&username, &password, role).await {
+        Ok(user) => Ok((StatusCode::CREATED, Json(info(user))).into_response()),
+        Err(crate::accounts::AccountError::Exists(name)) => {
+            let user = accounts
+                .list()
+                .await
+                .map_err(account_refusal)?
+                .into_iter()
+                .find(|u| u.username == name)
+                .ok_or_else(|| ApiError::NotFound(format!("no user {name:?}")))?;
+            Ok((StatusCode::OK, Json(info(user))).into_response())
+        }
+        Err(e) => Err(account_refusal(e)),
+    }
+}
+
+/// `POST /api/admin/users/{username}/tokens`: a new personal token for the
+/// user, shown once.
+#[utoipa::path(
+    post, path = "/api/admin/users/{username}/tokens", tag = "admin",
+    params(("username" = String, Path, description = "The user")),
+    responses(
+        (status = 201, description = "The token, shown only now", body = NewToken),
+        (status = 400, description = "`username` is not a user name", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        AdminRefusals,
+    ),
+    security(("admin_key" = []), ("bearer" = []), ("session" = []))
+)]
+pub async fn new_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    MaybeSession(session): MaybeSession,
+    Path(username): Path<String>,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers, session).await?;
+    let token = accounts(&state)?
+        .new_token(&username)
+        .await
+        .map_err(account_refusal)?;
+    let username = tickpulse_core::account::username(&username).unwrap_or(username);
+    Ok((StatusCode::CREATED, Json(NewToken { username, token })).into_response())
 }
 
 /// How often the admin stream sends the health view.

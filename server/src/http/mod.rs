@@ -37,6 +37,8 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
         .route("/api/admin/stream", get(admin::stream))
         .route("/api/openapi.json", get(openapi::openapi_json))
         .route("/api/admin/catalog/{symbol}", put(admin::put_stock))
+        .route("/api/admin/users/{username}", put(admin::put_user))
+        .route("/api/admin/users/{username}/tokens", post(admin::new_token))
         .route("/api/account", get(orders::account))
         .route("/api/orders", post(orders::place).get(orders::list))
         .route("/api/orders/stream", get(orders::stream))
