@@ -76,6 +76,11 @@ struct TradeArgs {
     /// Longest wait for one attempt of a request, in milliseconds.
     #[arg(long, default_value_t = 5_000)]
     timeout_ms: u64,
+    /// Resend every n-th placed order at once with the same client id, as a
+    /// client whose answer was lost does (0: never); it must answer the
+    /// same order.
+    #[arg(long, default_value_t = 10)]
+    resend_every: usize,
     /// Write the latency chart (PNG) here.
     #[arg(long)]
     plot: Option<std::path::PathBuf>,
@@ -228,6 +233,7 @@ async fn trade(args: TradeArgs) -> anyhow::Result<()> {
         stocks: args.stocks,
         quantity: args.quantity,
         timeout: Duration::from_millis(args.timeout_ms.max(1)),
+        resend_every: args.resend_every,
         progress: !args.json,
     })
     .await?;

@@ -99,19 +99,21 @@ fn config(urls: Vec<String>, seed: u64) -> TradeConfig {
     TradeConfig {
         urls,
         clients: 8,
-        iterations: 300,
+        iterations: 200,
         probabilities: vec![0.8],
         caches: vec![false],
         seed,
-        // About 25 s of trading: long enough for a kill, a restart and a
+        // About 20 s of trading: long enough for a kill, a restart and a
         // lease takeover in the middle of it.
-        think: Duration::from_millis(60),
+        think: Duration::from_millis(80),
         admin_key: Some(ADMIN_KEY.into()),
         ingest: (common::USER.into(), common::PASSWORD.into()),
         tokens_file: None,
         stocks: 6,
         quantity: 100_000,
         timeout: Duration::from_secs(2),
+        // Every fifth order is sent twice, as after a lost answer.
+        resend_every: 5,
         progress: false,
     }
 }

@@ -56,6 +56,9 @@ pub struct TradeConfig {
     pub stocks: usize,
     pub quantity: u64,
     pub timeout: Duration,
+    /// Resend every n-th placed order at once, as a client whose answer got
+    /// lost would (0: never); the resend must answer the same order.
+    pub resend_every: usize,
     pub progress: bool,
 }
 
@@ -259,6 +262,7 @@ async fn session(
     seed: u64,
     think: Duration,
     run: String,
+    resend_every: usize,
 ) -> (Vec<Sent>, Recorder, Recorder) {
     let mut rng = SmallRng::seed_from_u64(seed ^ ((phase as u64) << 32) ^ client as u64);
     let (mut lookups, mut orders) = (Recorder::default(), Recorder::default());
@@ -339,6 +343,28 @@ async fn session(
                 answer.retries,
                 matches!(outcome, Outcome::Unknown(_) | Outcome::Unexpected(..)),
             );
+            let resend = match &outcome {
+                Outcome::Placed { .. } if resend_every > 0 && sent.len() % resend_every == 0 => {
+                    let again = shared.api.order(token, &body).await;
+                    orders.record(
+                        again.elapsed,
+                        again.retries,
+                        matches!(again.answer, Answer::Failed(_)),
+                    );
+                    Some(match again.answer {
+                        Answer::Http(s @ (200 | 201), o) => match o["number"].as_i64() {
+                            Some(number) => Outcome::Placed {
+                                number,
+                                created: s == 201,
+                            },
+                            None => Outcome::Unexpected(s, o.to_string()),
+                        },
+                        Answer::Http(s, b) => Outcome::Unexpected(s, b.to_string()),
+                        Answer::Failed(e) => Outcome::Unknown(e),
+                    })
+                }
+                _ => None,
+            };
             sent.push(Sent {
                 user: client,
                 client_order_id,
@@ -350,6 +376,7 @@ async fn session(
                 sent_ms,
                 answered_ms: now_ms(),
                 outcome,
+                resend,
             });
         }
         if !think.is_zero() {
@@ -367,6 +394,19 @@ async fn read_back(shared: &Shared, sent: &[Sent]) -> (Vec<String>, Recorder, u6
     let prices = shared.prices.lock().unwrap().clone();
     for s in sent {
         let token = &shared.tokens[s.user];
+        if let (Outcome::Placed { number, .. }, Some(again)) = (&s.outcome, &s.resend) {
+            match again {
+                Outcome::Placed {
+                    number: n,
+                    created: false,
+                } if n == number => {}
+                Outcome::Unknown(_) => {}
+                other => wrong.push(format!(
+                    "order {number} ({}): resending it answered {other:?}, not the same order",
+                    s.client_order_id
+                )),
+            }
+        }
         let by_id = shared
             .api
             .get(
@@ -640,6 +680,7 @@ pub async fn run(config: TradeConfig) -> anyhow::Result<TradeReport> {
                         config.seed,
                         config.think,
                         run.clone(),
+                        config.resend_every,
                     ))
                 })
                 .collect();

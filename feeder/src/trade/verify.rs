@@ -36,6 +36,8 @@ pub struct Sent {
     pub sent_ms: i64,
     pub answered_ms: i64,
     pub outcome: Outcome,
+    /// What an immediate resend of the same order answered, if it was resent.
+    pub resend: Option<Outcome>,
 }
 
 /// Every price the client saw per symbol (stream ticks, by the time the
@@ -296,6 +298,7 @@ mod tests {
                 number: 1,
                 created: true,
             },
+            resend: None,
         }
     }
 
