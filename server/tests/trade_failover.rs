@@ -99,11 +99,11 @@ fn config(urls: Vec<String>, seed: u64) -> TradeConfig {
     TradeConfig {
         urls,
         clients: 8,
-        iterations: 200,
+        iterations: 150,
         probabilities: vec![0.8],
         caches: vec![false],
         seed,
-        // About 20 s of trading: long enough for a kill, a restart and a
+        // About 15 s of trading: long enough for a kill, a restart and a
         // lease takeover in the middle of it.
         think: Duration::from_millis(80),
         admin_key: Some(ADMIN_KEY.into()),
