@@ -5,6 +5,7 @@
 #        bench/run.sh persist [bench-persist flags, e.g. --seconds 20]
 #        bench/run.sh cache   [bench-cache flags]
 #        bench/run.sh fanout  [bench-fanout flags, e.g. --clients 5000]
+#        bench/run.sh trade   [bench-trade flags, e.g. --clients 64 --stocks 500]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which="${1:-ingest}"; shift || true
@@ -23,5 +24,8 @@ case "$which" in
     # Two sockets per client (the client's and the server's end).
     ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
     exec "$target_dir/release/bench-fanout" --bin-dir "$target_dir/release" "$@" ;;
-  *) echo "unknown benchmark $which (known: ingest, persist, cache, fanout)" >&2; exit 2 ;;
+  trade)
+    command -v pgbench >/dev/null 2>&1 || { echo "pgbench is missing (Debian: postgresql-client)" >&2; exit 1; }
+    exec "$target_dir/release/bench-trade" --bin-dir "$target_dir/release" "$@" ;;
+  *) echo "unknown benchmark $which (known: ingest, persist, cache, fanout, trade)" >&2; exit 2 ;;
 esac

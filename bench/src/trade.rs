@@ -1,0 +1,301 @@
+//! `bench-trade`: paper trading's throughput and latency, next to a
+//! same-run baseline (DESIGN §9).
+//!
+//! 1. Orders: `tickpulse-feeder trade` (as a library) with 64 sessions, each
+//!    a user of its own, placing market orders (probability 1, lookups from
+//!    the stock cache) on 500 stocks whose prices move every 200 ms; orders/s
+//!    and order latency p50/p99, every order verified afterwards.
+//! 2. Baseline: `pgbench` with 64 clients running the SQL transaction
+//!    tickpulse runs per market buy (`bench/sql/market_buy.sql`: the same
+//!    statements and row locks) on the same database.
+//! 3. Lookups: probability 0, with the cache on and off; lookups/s.
+//! 4. The chart of the load client for probabilities 0, 0.2, 0.4, 0.6, 0.8,
+//!    cache on and off (`bench/reports/trade.png`).
+//!
+//! 1 and 3 run against one tickpulse process with Redis + Postgres and then
+//! in the embedded mode; 2 and 4 with Redis + Postgres.
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use sqlx::{Connection, PgConnection};
+use std::fmt::Write as _;
+use std::time::Duration;
+use tickpulse_bench::{
+    cleanup_redis, cpu_by_part, machine, publish, start_tickpulse, PASSWORD, USER,
+};
+use tickpulse_feeder::trade::{plot, run, TradeConfig, TradeReport};
+
+#[derive(Parser)]
+struct Args {
+    /// Sessions placing orders at once.
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Stocks traded.
+    #[arg(long, default_value_t = 500)]
+    stocks: usize,
+    /// Orders per session in the orders phase.
+    #[arg(long, default_value_t = 40)]
+    orders_per_client: usize,
+    /// Seconds of pgbench.
+    #[arg(long, default_value_t = 15)]
+    pgbench_seconds: u64,
+    /// Folder with the release binary `tickpulse`.
+    #[arg(long, default_value = "target/release")]
+    bin_dir: String,
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    redis_url: String,
+    /// A Postgres database the bench may connect to; one of its own is made
+    /// next to it and dropped at the end.
+    #[arg(
+        long,
+        env = "BENCH_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    database_url: String,
+    #[arg(long, default_value = "bench/reports/trade.md")]
+    out: String,
+    #[arg(long, default_value = "bench/reports/trade.png")]
+    plot: String,
+}
+
+const ADMIN_KEY: &str = "bench-admin-key";
+
+fn load(
+    base: &str,
+    args: &Args,
+    clients: usize,
+    iterations: usize,
+    probabilities: Vec<f64>,
+    caches: Vec<bool>,
+    seed: u64,
+) -> TradeConfig {
+    TradeConfig {
+        urls: vec![base.to_owned()],
+        clients,
+        iterations,
+        probabilities,
+        caches,
+        seed,
+        think: Duration::ZERO,
+        admin_key: Some(ADMIN_KEY.into()),
+        ingest: (USER.into(), PASSWORD.into()),
+        tokens_file: None,
+        stocks: args.stocks,
+        quantity: 1_000_000_000,
+        timeout: Duration::from_secs(10),
+        resend_every: 0,
+        progress: true,
+    }
+}
+
+fn clean(report: &TradeReport, what: &str) -> anyhow::Result<()> {
+    if !report.mismatches.is_empty() {
+        bail!(
+            "{what}: {} mismatches, e.g. {}",
+            report.mismatches.len(),
+            report.mismatches[0]
+        );
+    }
+    Ok(())
+}
+
+/// One mode's figures.
+struct Figures {
+    orders_per_sec: f64,
+    p50: f64,
+    p99: f64,
+    orders: u64,
+    cached_per_sec: f64,
+    uncached_per_sec: f64,
+    cpu: Vec<(&'static str, f64)>,
+}
+
+async fn measure(
+    args: &Args,
+    bin: &str,
+    env: &[(&str, &str)],
+    seed: u64,
+) -> anyhow::Result<(Figures, String)> {
+    let mut env = env.to_vec();
+    env.extend([
+        ("ADMIN_API_KEY", ADMIN_KEY),
+        ("API_RATE_PER_SEC", "0"),
+        ("STARTING_CASH", "1000000000"),
+    ]);
+    let (server, base) = start_tickpulse(bin, &env).await?;
+    let pid = server.0.id();
+    let before = cpu_by_part(pid);
+    let orders = run(load(
+        &base,
+        args,
+        args.clients,
+        args.orders_per_client,
+        vec![1.0],
+        vec![true],
+        seed,
+    ))
+    .await?;
+    let after = cpu_by_part(pid);
+    clean(&orders, "orders")?;
+    let phase = &orders.phases[0];
+    let lookups = run(load(
+        &base,
+        args,
+        16,
+        200,
+        vec![0.0],
+        vec![true, false],
+        seed + 1,
+    ))
+    .await?;
+    clean(&lookups, "lookups")?;
+    let rate = |i: usize| {
+        lookups.phases[i].lookups.count as f64 / lookups.phases[i].elapsed_secs.max(1e-9)
+    };
+    let cpu = before
+        .iter()
+        .zip(&after)
+        .map(|((name, b), (_, a))| (*name, a - b))
+        .collect();
+    drop(server);
+    Ok((
+        Figures {
+            orders_per_sec: phase.orders.count as f64 / phase.elapsed_secs.max(1e-9),
+            p50: phase.orders.p50_ms,
+            p99: phase.orders.p99_ms,
+            orders: phase.orders.count,
+            cached_per_sec: rate(0),
+            uncached_per_sec: rate(1),
+            cpu,
+        },
+        base,
+    ))
+}
+
+/// pgbench's transactions per second and average latency (ms).
+fn pgbench(db_url: &str, clients: usize, seconds: u64) -> anyhow::Result<(f64, f64)> {
+    let out = std::process::Command::new("pgbench")
+        .args([
+            "-n",
+            "-c",
+            &clients.to_string(),
+            "-j",
+            "2",
+            "-T",
+            &seconds.to_string(),
+            "-f",
+            "bench/sql/market_buy.sql",
+            db_url,
+        ])
+        .output()
+        .context("run pgbench (Debian's postgresql-client)")?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        bail!(
+            "pgbench failed: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let number = |prefix: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(prefix))
+            .and_then(|l| l.split('=').nth(1))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    Ok((
+        number("tps").context("pgbench printed no tps")?,
+        number("latency average").unwrap_or(0.0),
+    ))
+}
+
+async fn prepare_baseline(db_url: &str, stocks: usize) -> anyhow::Result<()> {
+    let mut db = PgConnection::connect(db_url).await?;
+    for u in 1..=64 {
+        sqlx::query("INSERT INTO app_user (username, password_hash, role, created_at) VALUES ($1, 'x', 'viewer', 0) ON CONFLICT DO NOTHING")
+            .bind(format!("bench-u{u}"))
+            .execute(&mut db)
+            .await?;
+    }
+    for s in 1..=stocks {
+        sqlx::query("INSERT INTO catalog (symbol, name, available, created_at) VALUES ($1, $1, 1000000000, 0) ON CONFLICT DO NOTHING")
+            .bind(format!("BENCH-{s:03}"))
+            .execute(&mut db)
+            .await?;
+    }
+    db.close().await?;
+    Ok(())
+}
+
+fn cpu_line(cpu: &[(&'static str, f64)]) -> String {
+    cpu.iter()
+        .map(|(name, secs)| format!("{name} {secs:.1} s"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let bin = format!("{}/tickpulse", args.bin_dir);
+    if !std::path::Path::new(&bin).exists() {
+        bail!("{bin} is missing: build with `cargo build --release -p tickpulse-server` (bench/run.sh does)");
+    }
+    let (admin_base, _) = args
+        .database_url
+        .rsplit_once('/')
+        .context("BENCH_DATABASE_URL has no database name")?;
+    let db_name = format!("tickpulse_bench_trade_{}", std::process::id());
+    let db_url = format!("{admin_base}/{db_name}");
+    let prefix = format!("bench:trade:{}:", std::process::id());
+    let seed = u64::from(std::process::id());
+    let data = std::env::temp_dir().join(format!("tickpulse-bench-trade-{}", std::process::id()));
+
+    let result: anyhow::Result<String> = async {
+        eprintln!("bench-trade: Redis + Postgres");
+        let shared_env = [("REDIS_URL", args.redis_url.as_str()), ("REDIS_KEY_PREFIX", prefix.as_str()), ("DATABASE_URL", db_url.as_str())];
+        let (shared, _) = measure(&args, &bin, &shared_env, seed).await?;
+        eprintln!("bench-trade: the chart (probabilities 0 to 0.8, cache on and off)");
+        let (server, base) = start_tickpulse(&bin, &[("REDIS_URL", args.redis_url.as_str()), ("REDIS_KEY_PREFIX", prefix.as_str()), ("DATABASE_URL", db_url.as_str()), ("ADMIN_API_KEY", ADMIN_KEY), ("API_RATE_PER_SEC", "0")]).await?;
+        let chart = run(load(&base, &args, 16, 40, vec![0.0, 0.2, 0.4, 0.6, 0.8], vec![true, false], seed + 2)).await?;
+        clean(&chart, "chart")?;
+        plot::write(&chart.phases, std::path::Path::new(&args.plot))?;
+        drop(server);
+        eprintln!("bench-trade: pgbench baseline ({} s)", args.pgbench_seconds);
+        prepare_baseline(&db_url, args.stocks).await?;
+        let (tps, pg_latency) = pgbench(&db_url, args.clients, args.pgbench_seconds)?;
+        eprintln!("bench-trade: embedded mode");
+        std::fs::create_dir_all(&data)?;
+        let data_dir = data.to_string_lossy().into_owned();
+        let embedded_env = [("REDIS_URL", ""), ("DATABASE_URL", ""), ("DATA_DIR", data_dir.as_str())];
+        let (embedded, _) = measure(&args, &bin, &embedded_env, seed + 3).await?;
+
+        let mut out = String::new();
+        writeln!(out, "# Paper trading: orders and lookups\n")?;
+        writeln!(out, "Machine: {}. Written by `bench/run.sh trade` ({}).\n", machine(), tickpulse_core::Timestamp::now())?;
+        writeln!(out, "{} sessions, each a user of its own, place market orders (1–5 shares, buy or sell) on {} stocks whose prices move every 200 ms; every order is read back and verified afterwards (0 mismatches, or the bench fails). The baseline is `pgbench` with {} clients running the SQL transaction of one market buy (`bench/sql/market_buy.sql`: tickpulse's statements and row locks) on the same Postgres database, in the same run.\n", args.clients, args.stocks, args.clients)?;
+        writeln!(out, "| figure | Redis + Postgres | embedded (SQLite) | target |")?;
+        writeln!(out, "| --- | ---: | ---: | --- |")?;
+        writeln!(out, "| orders/s ({} orders) | {:.0} | {:.0} | ≥ 50 % of pgbench |", shared.orders, shared.orders_per_sec, embedded.orders_per_sec)?;
+        writeln!(out, "| pgbench market-buy transactions/s (avg latency {pg_latency:.2} ms) | {tps:.0} | — | baseline |")?;
+        writeln!(out, "| orders/s ÷ pgbench | {:.0} % | — | ≥ 50 % |", 100.0 * shared.orders_per_sec / tps.max(1e-9))?;
+        writeln!(out, "| order latency p50 | {:.2} ms | {:.2} ms | |", shared.p50, embedded.p50)?;
+        writeln!(out, "| order latency p99 | {:.2} ms | {:.2} ms | ≤ 20 ms |", shared.p99, embedded.p99)?;
+        writeln!(out, "| lookups/s, cache on | {:.0} | {:.0} | |", shared.cached_per_sec, embedded.cached_per_sec)?;
+        writeln!(out, "| lookups/s, cache off | {:.0} | {:.0} | |", shared.uncached_per_sec, embedded.uncached_per_sec)?;
+        writeln!(out, "| cached ÷ uncached | {:.0}× | {:.0}× | ≥ 10× |", shared.cached_per_sec / shared.uncached_per_sec.max(1e-9), embedded.cached_per_sec / embedded.uncached_per_sec.max(1e-9))?;
+        writeln!(out, "\nCPU during the orders phase: Redis + Postgres: {}; embedded: {}.\n", cpu_line(&shared.cpu), cpu_line(&embedded.cpu))?;
+        writeln!(out, "The load client's chart (16 sessions × 40 rounds per probability, Redis + Postgres):\n\n![latency against order probability](trade.png)\n")?;
+        writeln!(out, "```\n{chart}```")?;
+        Ok(out)
+    }
+    .await;
+    let _ = cleanup_redis(&args.redis_url, &prefix);
+    let _ = std::fs::remove_dir_all(&data);
+    if let Ok(mut admin) = PgConnection::connect(&args.database_url).await {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await;
+    }
+    publish(&args.out, &result?)
+}
