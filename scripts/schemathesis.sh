@@ -34,7 +34,9 @@ for symbol in BTC-USD ETH-USD AAPL; do
 done
 cli() { env -u REDIS_URL -u DATABASE_URL DATA_DIR="$data_dir" RUST_LOG=error "$bin" user "$@"; }
 printf 'schema-trader-password\n' | cli add schema-trader >/dev/null
-token="$(cli token schema-trader | head -n 1)"
+# The whole output first: a pipe closed after one line would fail its second.
+token="$(cli token schema-trader)"
+token="${token%%$'\n'*}"
 say "schemathesis against $base/api/openapi.json (${MAX_EXAMPLES:-25} cases per operation)"
 # From the scratch folder: schemathesis keeps a cache where it runs.
 cd "$report_dir"
