@@ -16,9 +16,7 @@ if curl -s -o /dev/null --max-time 1 "http://$addr/" 2>/dev/null; then
   die "something already answers on $addr; stop it or choose another address with TICKPULSE_ADDR=127.0.0.1:3100"
 fi
 
-say "building tickpulse (release; the first build takes several minutes, later ones seconds)"
-cargo build --release -p tickpulse-server -p tickpulse-feeder
-scripts/build-site.sh release
+scripts/build-release.sh
 target_dir="${CARGO_TARGET_DIR:-target}"
 
 export TICKPULSE_ADDR="$addr"
@@ -30,6 +28,12 @@ if [ -z "${INGEST_PASSWORD:-}" ]; then
   # A fresh secret per run: the webhook is never open with a known password.
   INGEST_PASSWORD="$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 20)"
   export INGEST_PASSWORD
+fi
+
+if [ -z "${ADMIN_API_KEY:-}" ]; then
+  # The admin API's key, fresh per run too (the load client needs it).
+  ADMIN_API_KEY="$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 32)"
+  export ADMIN_API_KEY
 fi
 
 pids=()
@@ -63,6 +67,8 @@ cat <<MSG
     trade       http://$addr/trade   (any signed-in user, with ${STARTING_CASH:-100000} of paper cash;
                   add one with $target_dir/release/tickpulse user add NAME, and a token for
                   programs with $target_dir/release/tickpulse user token NAME)
+    load test   ADMIN_API_KEY='$ADMIN_API_KEY' INGEST_USERNAME='$INGEST_USERNAME' INGEST_PASSWORD='$INGEST_PASSWORD' \\
+                  $target_dir/release/tickpulse-feeder trade --url http://$addr --clients 16 --probability 0,0.5,1 --plot trade.png
   A simulated feeder sends ${FEEDER_RATE:-20} ticks/s. Ctrl-C stops everything.
 
 MSG

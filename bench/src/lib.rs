@@ -164,6 +164,66 @@ pub fn cleanup_redis(redis_url: &str, prefix: &str) -> anyhow::Result<()> {
     }
 }
 
+/// The flags of the benches that run the release tickpulse on Redis and
+/// on a Postgres database of their own.
+#[derive(clap::Args)]
+pub struct Services {
+    /// Folder with the release binary `tickpulse`.
+    #[arg(long, default_value = "target/release")]
+    pub bin_dir: String,
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
+    /// A Postgres database the bench may connect to; a database of its own
+    /// is created next to it and dropped at the end.
+    #[arg(
+        long,
+        env = "BENCH_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    pub database_url: String,
+}
+
+impl Services {
+    /// The release binary's path.
+    ///
+    /// # Errors
+    /// When it is not built.
+    pub fn tickpulse(&self) -> anyhow::Result<String> {
+        let bin = format!("{}/tickpulse", self.bin_dir);
+        if !std::path::Path::new(&bin).exists() {
+            bail!("{bin} is missing: build with `cargo build --release -p tickpulse-server` (bench/run.sh does)");
+        }
+        Ok(bin)
+    }
+
+    /// The URL of the bench's own database `name`, next to `--database-url`
+    /// (tickpulse creates it on start).
+    ///
+    /// # Errors
+    /// When `--database-url` names no database.
+    pub fn scratch_db(&self, name: &str) -> anyhow::Result<String> {
+        let (admin_base, _) = self
+            .database_url
+            .rsplit_once('/')
+            .context("BENCH_DATABASE_URL has no database name")?;
+        Ok(format!("{admin_base}/{name}"))
+    }
+
+    /// Drops the database `name`, connections and all.
+    ///
+    /// # Errors
+    /// When Postgres cannot be reached.
+    pub async fn drop_db(&self, name: &str) -> anyhow::Result<()> {
+        use sqlx::Connection;
+        let mut admin = sqlx::PgConnection::connect(&self.database_url).await?;
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await?;
+        admin.close().await?;
+        Ok(())
+    }
+}
+
 /// Writes the report to stdout and to `path` (creating its folder).
 pub fn publish(path: &str, report: &str) -> anyhow::Result<()> {
     print!("{report}");

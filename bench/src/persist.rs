@@ -27,7 +27,9 @@ use clap::Parser;
 use sqlx::{Connection, PgConnection, SqliteConnection};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
-use tickpulse_bench::{cleanup_redis, cpu_by_part, feeder, machine, publish, start_tickpulse};
+use tickpulse_bench::{
+    cleanup_redis, cpu_by_part, feeder, machine, publish, start_tickpulse, Services,
+};
 use tickpulse_feeder::{run, Pace, Report};
 
 #[derive(Parser)]
@@ -38,19 +40,8 @@ struct Args {
     /// Ticks per second in the lag phase.
     #[arg(long, default_value_t = 10_000.0)]
     lag_rate: f64,
-    /// Folder with the release binary `tickpulse`.
-    #[arg(long, default_value = "target/release")]
-    bin_dir: String,
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    redis_url: String,
-    /// A Postgres database the bench may connect to; a database of its own
-    /// is created next to it and dropped at the end.
-    #[arg(
-        long,
-        env = "BENCH_DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-    )]
-    database_url: String,
+    #[command(flatten)]
+    services: Services,
     #[arg(long, default_value = "bench/reports/persist.md")]
     out: String,
 }
@@ -232,16 +223,9 @@ const LAG: &str = "tickpulse_persist_lag_seconds";
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let server_bin = format!("{}/tickpulse", args.bin_dir);
-    if !std::path::Path::new(&server_bin).exists() {
-        bail!("{server_bin} is missing: build with `cargo build --release -p tickpulse-server` (bench/run.sh does)");
-    }
-    let (admin_base, _) = args
-        .database_url
-        .rsplit_once('/')
-        .context("BENCH_DATABASE_URL has no database name")?;
+    let server_bin = args.services.tickpulse()?;
     let db_name = format!("tickpulse_bench_{}", std::process::id());
-    let db_url = format!("{admin_base}/{db_name}");
+    let db_url = args.services.scratch_db(&db_name)?;
     eprintln!(
         "bench-persist: three phases of {} s, then the COPY baseline; about {} s",
         args.seconds,
@@ -251,14 +235,11 @@ async fn main() -> anyhow::Result<()> {
     let prefix = format!("bench:{}:", std::process::id());
     let mut conn = None;
     let result = measure(&args, &server_bin, &db_url, &prefix, &mut conn).await;
-    cleanup_redis(&args.redis_url, &prefix)?;
+    cleanup_redis(&args.services.redis_url, &prefix)?;
     if let Some(conn) = conn {
         let _ = conn.close().await;
     }
-    let mut admin = PgConnection::connect(&args.database_url).await?;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await?;
+    args.services.drop_db(&db_name).await?;
     let out = result?;
     publish(&args.out, &out)
 }
@@ -274,7 +255,7 @@ async fn measure(
         start_tickpulse(
             server_bin,
             &[
-                ("REDIS_URL", &args.redis_url),
+                ("REDIS_URL", &args.services.redis_url),
                 ("REDIS_KEY_PREFIX", &prefix),
                 ("DATABASE_URL", db_url),
                 ("ROLES", roles),

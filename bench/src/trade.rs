@@ -8,12 +8,17 @@
 //! 2. Baseline: `pgbench` with 64 clients running the SQL transaction
 //!    tickpulse runs per market buy (`bench/sql/market_buy.sql`: the same
 //!    statements and row locks) on the same database.
-//! 3. Lookups: probability 0, with the cache on and off; lookups/s.
-//! 4. The chart of the load client for probabilities 0, 0.2, 0.4, 0.6, 0.8,
+//! 3. Paced: the same 64 sessions, each waiting `--think-ms` between
+//!    rounds (below saturation): order latency p50/p99 when orders do not
+//!    queue behind each other.
+//! 4. Lookups: probability 0, with the cache on and off; lookups/s over
+//!    16 sessions × `--lookup-rounds` (each stock's first cached lookup is a
+//!    fetch).
+//! 5. The chart of the load client for probabilities 0, 0.2, 0.4, 0.6, 0.8,
 //!    cache on and off (`bench/reports/trade.png`).
 //!
-//! 1 and 3 run against one tickpulse process with Redis + Postgres and then
-//! in the embedded mode; 2 and 4 with Redis + Postgres.
+//! 1, 3 and 4 run against one tickpulse process with Redis + Postgres and
+//! then in the embedded mode; 2 and 5 with Redis + Postgres.
 
 use anyhow::{bail, Context};
 use clap::Parser;
@@ -21,7 +26,7 @@ use sqlx::{Connection, PgConnection};
 use std::fmt::Write as _;
 use std::time::Duration;
 use tickpulse_bench::{
-    cleanup_redis, cpu_by_part, machine, publish, start_tickpulse, PASSWORD, USER,
+    cleanup_redis, cpu_by_part, machine, publish, start_tickpulse, Services, PASSWORD, USER,
 };
 use tickpulse_feeder::trade::{plot, run, TradeConfig, TradeReport};
 
@@ -36,22 +41,17 @@ struct Args {
     /// Orders per session in the orders phase.
     #[arg(long, default_value_t = 40)]
     orders_per_client: usize,
+    /// Milliseconds each session waits between rounds in the paced phase.
+    #[arg(long, default_value_t = 200)]
+    think_ms: u64,
+    /// Rounds per session (16 sessions) in the lookups phase.
+    #[arg(long, default_value_t = 2000)]
+    lookup_rounds: usize,
     /// Seconds of pgbench.
     #[arg(long, default_value_t = 15)]
     pgbench_seconds: u64,
-    /// Folder with the release binary `tickpulse`.
-    #[arg(long, default_value = "target/release")]
-    bin_dir: String,
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
-    redis_url: String,
-    /// A Postgres database the bench may connect to; one of its own is made
-    /// next to it and dropped at the end.
-    #[arg(
-        long,
-        env = "BENCH_DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-    )]
-    database_url: String,
+    #[command(flatten)]
+    services: Services,
     #[arg(long, default_value = "bench/reports/trade.md")]
     out: String,
     #[arg(long, default_value = "bench/reports/trade.png")]
@@ -105,6 +105,9 @@ struct Figures {
     p50: f64,
     p99: f64,
     orders: u64,
+    paced_per_sec: f64,
+    paced_p50: f64,
+    paced_p99: f64,
     cached_per_sec: f64,
     uncached_per_sec: f64,
     cpu: Vec<(&'static str, f64)>,
@@ -138,11 +141,24 @@ async fn measure(
     let after = cpu_by_part(pid);
     clean(&orders, "orders")?;
     let phase = &orders.phases[0];
+    let mut paced_load = load(
+        &base,
+        args,
+        args.clients,
+        args.orders_per_client / 2,
+        vec![1.0],
+        vec![true],
+        seed + 4,
+    );
+    paced_load.think = Duration::from_millis(args.think_ms);
+    let paced = run(paced_load).await?;
+    clean(&paced, "paced orders")?;
+    let paced = &paced.phases[0];
     let lookups = run(load(
         &base,
         args,
         16,
-        200,
+        args.lookup_rounds,
         vec![0.0],
         vec![true, false],
         seed + 1,
@@ -164,6 +180,9 @@ async fn measure(
             p50: phase.orders.p50_ms,
             p99: phase.orders.p99_ms,
             orders: phase.orders.count,
+            paced_per_sec: paced.orders.count as f64 / paced.elapsed_secs.max(1e-9),
+            paced_p50: paced.orders.p50_ms,
+            paced_p99: paced.orders.p99_ms,
             cached_per_sec: rate(0),
             uncached_per_sec: rate(1),
             cpu,
@@ -237,26 +256,19 @@ fn cpu_line(cpu: &[(&'static str, f64)]) -> String {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let bin = format!("{}/tickpulse", args.bin_dir);
-    if !std::path::Path::new(&bin).exists() {
-        bail!("{bin} is missing: build with `cargo build --release -p tickpulse-server` (bench/run.sh does)");
-    }
-    let (admin_base, _) = args
-        .database_url
-        .rsplit_once('/')
-        .context("BENCH_DATABASE_URL has no database name")?;
+    let bin = args.services.tickpulse()?;
     let db_name = format!("tickpulse_bench_trade_{}", std::process::id());
-    let db_url = format!("{admin_base}/{db_name}");
+    let db_url = args.services.scratch_db(&db_name)?;
     let prefix = format!("bench:trade:{}:", std::process::id());
     let seed = u64::from(std::process::id());
     let data = std::env::temp_dir().join(format!("tickpulse-bench-trade-{}", std::process::id()));
 
     let result: anyhow::Result<String> = async {
         eprintln!("bench-trade: Redis + Postgres");
-        let shared_env = [("REDIS_URL", args.redis_url.as_str()), ("REDIS_KEY_PREFIX", prefix.as_str()), ("DATABASE_URL", db_url.as_str())];
+        let shared_env = [("REDIS_URL", args.services.redis_url.as_str()), ("REDIS_KEY_PREFIX", prefix.as_str()), ("DATABASE_URL", db_url.as_str())];
         let (shared, _) = measure(&args, &bin, &shared_env, seed).await?;
         eprintln!("bench-trade: the chart (probabilities 0 to 0.8, cache on and off)");
-        let (server, base) = start_tickpulse(&bin, &[("REDIS_URL", args.redis_url.as_str()), ("REDIS_KEY_PREFIX", prefix.as_str()), ("DATABASE_URL", db_url.as_str()), ("ADMIN_API_KEY", ADMIN_KEY), ("API_RATE_PER_SEC", "0")]).await?;
+        let (server, base) = start_tickpulse(&bin, &[("REDIS_URL", args.services.redis_url.as_str()), ("REDIS_KEY_PREFIX", prefix.as_str()), ("DATABASE_URL", db_url.as_str()), ("ADMIN_API_KEY", ADMIN_KEY), ("API_RATE_PER_SEC", "0")]).await?;
         let chart = run(load(&base, &args, 16, 40, vec![0.0, 0.2, 0.4, 0.6, 0.8], vec![true, false], seed + 2)).await?;
         clean(&chart, "chart")?;
         plot::write(&chart.phases, std::path::Path::new(&args.plot))?;
@@ -289,21 +301,21 @@ async fn main() -> anyhow::Result<()> {
         writeln!(out, "| orders/s ÷ pgbench | {:.0} % | — | ≥ 50 % |", 100.0 * shared.orders_per_sec / tps.max(1e-9))?;
         writeln!(out, "| order latency p50 | {:.2} ms | {:.2} ms | |", shared.p50, embedded.p50)?;
         writeln!(out, "| order latency p99 | {:.2} ms | {:.2} ms | ≤ 20 ms |", shared.p99, embedded.p99)?;
+        writeln!(out, "| paced ({} sessions, {} ms between rounds): orders/s | {:.0} | {:.0} | |", args.clients, args.think_ms, shared.paced_per_sec, embedded.paced_per_sec)?;
+        writeln!(out, "| paced: order latency p50 | {:.2} ms | {:.2} ms | |", shared.paced_p50, embedded.paced_p50)?;
+        writeln!(out, "| paced: order latency p99 | {:.2} ms | {:.2} ms | ≤ 20 ms |", shared.paced_p99, embedded.paced_p99)?;
         writeln!(out, "| lookups/s, cache on | {:.0} | {:.0} | |", shared.cached_per_sec, embedded.cached_per_sec)?;
         writeln!(out, "| lookups/s, cache off | {:.0} | {:.0} | |", shared.uncached_per_sec, embedded.uncached_per_sec)?;
         writeln!(out, "| cached ÷ uncached | {:.0}× | {:.0}× | ≥ 10× |", shared.cached_per_sec / shared.uncached_per_sec.max(1e-9), embedded.cached_per_sec / embedded.uncached_per_sec.max(1e-9))?;
+        writeln!(out, "\nUnpaced, the {} sessions wait for nothing but their answers, so the rate is the capacity and orders queue for it: by Little's law each one waits about sessions ÷ rate ({:.0} ms with Redis + Postgres, {:.0} ms embedded), as pgbench's clients do at the same count. The paced rows show the latency of an order that does not queue behind the others. Lookups: 16 sessions × {} rounds over {} stocks; with the cache on, each stock's first lookup is a fetch and the rest are answered from `StockCache`.", args.clients, 1000.0 * args.clients as f64 / shared.orders_per_sec.max(1e-9), 1000.0 * args.clients as f64 / embedded.orders_per_sec.max(1e-9), args.lookup_rounds, args.stocks)?;
         writeln!(out, "\nCPU during the orders phase: Redis + Postgres: {}; embedded: {}.\n", cpu_line(&shared.cpu), cpu_line(&embedded.cpu))?;
         writeln!(out, "The load client's chart (16 sessions × 40 rounds per probability, Redis + Postgres):\n\n![latency against order probability](trade.png)\n")?;
         writeln!(out, "```\n{chart}```")?;
         Ok(out)
     }
     .await;
-    let _ = cleanup_redis(&args.redis_url, &prefix);
+    let _ = cleanup_redis(&args.services.redis_url, &prefix);
     let _ = std::fs::remove_dir_all(&data);
-    if let Ok(mut admin) = PgConnection::connect(&args.database_url).await {
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"))
-            .execute(&mut admin)
-            .await;
-    }
+    let _ = args.services.drop_db(&db_name).await;
     publish(&args.out, &result?)
 }

@@ -29,7 +29,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{json, Value};
 use stats::{Kind, Recorder, Summary};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tickpulse_client::StockCache;
@@ -386,127 +386,173 @@ async fn session(
     (sent, lookups, orders)
 }
 
-/// Reads every order of `sent` back; what is wrong, and the read latencies.
-async fn read_back(shared: &Shared, sent: &[Sent]) -> (Vec<String>, Recorder, u64) {
-    let mut wrong = Vec::new();
-    let mut reads = Recorder::default();
-    let mut unknown_resolved = 0;
+/// Orders read back at once, per phase and at the end.
+const READERS: usize = 8;
+
+/// What reading one order back found.
+#[derive(Default)]
+struct ReadBack {
+    wrong: Vec<String>,
+    reads: Recorder,
+    /// Its answer was lost, and reading back settled it.
+    resolved: bool,
+    /// The order as read, when terminal (it never changes again).
+    settled: Option<(i64, Value)>,
+}
+
+/// The order read by number, kept when it is terminal.
+fn settled(number: i64, order: &Value) -> Option<(i64, Value)> {
+    serde_json::from_value::<tickpulse_core::trade::OrderStatus>(order["status"].clone())
+        .is_ok_and(|s| s.is_terminal())
+        .then(|| (number, order.clone()))
+}
+
+/// Reads every order of `sent` back, [`READERS`] at a time; what is wrong,
+/// the read latencies, how many lost answers it settled, and the terminal
+/// orders as read (by number).
+async fn read_back(
+    shared: &Shared,
+    sent: &[Sent],
+) -> (Vec<String>, Recorder, u64, HashMap<i64, Value>) {
+    use futures::StreamExt;
     let prices = shared.prices.lock().unwrap().clone();
-    for s in sent {
-        let token = &shared.tokens[s.user];
-        if let (Outcome::Placed { number, .. }, Some(again)) = (&s.outcome, &s.resend) {
-            match again {
-                Outcome::Placed {
-                    number: n,
-                    created: false,
-                } if n == number => {}
-                Outcome::Unknown(_) => {}
-                other => wrong.push(format!(
-                    "order {number} ({}): resending it answered {other:?}, not the same order",
-                    s.client_order_id
+    // Collected first: a closure kept inside the future would make it
+    // fail `Send` in callers that spawn it.
+    let reads: Vec<_> = sent.iter().map(|s| read_one(shared, s, &prices)).collect();
+    let mut all = futures::stream::iter(reads).buffered(READERS);
+    let (mut wrong, mut reads, mut resolved) = (Vec::new(), Recorder::default(), 0);
+    let mut terminal = HashMap::new();
+    while let Some(one) = all.next().await {
+        wrong.extend(one.wrong);
+        reads.merge(one.reads);
+        resolved += u64::from(one.resolved);
+        terminal.extend(one.settled);
+    }
+    (wrong, reads, resolved, terminal)
+}
+
+/// Reads one order back, by client id and by number, and checks it.
+async fn read_one(shared: &Shared, s: &Sent, prices: &PriceLog) -> ReadBack {
+    let mut out = ReadBack::default();
+    let token = &shared.tokens[s.user];
+    if let (Outcome::Placed { number, .. }, Some(again)) = (&s.outcome, &s.resend) {
+        match again {
+            Outcome::Placed {
+                number: n,
+                created: false,
+            } if n == number => {}
+            Outcome::Unknown(_) => {}
+            other => out.wrong.push(format!(
+                "order {number} ({}): resending it answered {other:?}, not the same order",
+                s.client_order_id
+            )),
+        }
+    }
+    let by_id = shared
+        .api
+        .get(
+            token,
+            &format!("/api/orders/by-client-id/{}", s.client_order_id),
+        )
+        .await;
+    out.reads.record(
+        by_id.elapsed,
+        by_id.retries,
+        matches!(by_id.answer, Answer::Failed(_)),
+    );
+    let name = |number: Option<i64>| match number {
+        Some(n) => format!("order {n} ({})", s.client_order_id),
+        None => format!("order {}", s.client_order_id),
+    };
+    match (&s.outcome, &by_id.answer) {
+        (Outcome::Placed { number, .. }, Answer::Http(200, order)) => {
+            if order["number"].as_i64() != Some(*number) {
+                out.wrong.push(format!(
+                    "{}: its client id reads back as order {}",
+                    name(Some(*number)),
+                    order["number"]
+                ));
+                return out;
+            }
+            let one = shared
+                .api
+                .get(token, &format!("/api/orders/{number}"))
+                .await;
+            out.reads.record(
+                one.elapsed,
+                one.retries,
+                matches!(one.answer, Answer::Failed(_)),
+            );
+            match &one.answer {
+                Answer::Http(200, order) => {
+                    for w in verify::check(s, order, prices) {
+                        out.wrong.push(format!("{}: {w}", name(Some(*number))));
+                    }
+                    out.settled = settled(*number, order);
+                }
+                other => out.wrong.push(format!(
+                    "{}: reading it back answered {other:?}",
+                    name(Some(*number))
                 )),
             }
         }
-        let by_id = shared
-            .api
-            .get(
-                token,
-                &format!("/api/orders/by-client-id/{}", s.client_order_id),
-            )
-            .await;
-        reads.record(
-            by_id.elapsed,
-            by_id.retries,
-            matches!(by_id.answer, Answer::Failed(_)),
-        );
-        let name = |number: Option<i64>| match number {
-            Some(n) => format!("order {n} ({})", s.client_order_id),
-            None => format!("order {}", s.client_order_id),
-        };
-        match (&s.outcome, &by_id.answer) {
-            (Outcome::Placed { number, .. }, Answer::Http(200, order)) => {
-                if order["number"].as_i64() != Some(*number) {
-                    wrong.push(format!(
-                        "{}: its client id reads back as order {}",
-                        name(Some(*number)),
-                        order["number"]
-                    ));
-                    continue;
-                }
-                let one = shared
-                    .api
-                    .get(token, &format!("/api/orders/{number}"))
-                    .await;
-                reads.record(
-                    one.elapsed,
-                    one.retries,
-                    matches!(one.answer, Answer::Failed(_)),
-                );
-                match &one.answer {
-                    Answer::Http(200, order) => {
-                        for w in verify::check(s, order, &prices) {
-                            wrong.push(format!("{}: {w}", name(Some(*number))));
-                        }
+        (Outcome::Placed { number, .. }, other) => {
+            out.wrong.push(format!(
+                "{}: acknowledged, but lost ({other:?})",
+                name(Some(*number))
+            ));
+        }
+        (Outcome::Refused(_), Answer::Http(404, _)) => {}
+        (Outcome::Refused(code), other) => {
+            out.wrong.push(format!(
+                "{}: refused ({code}), but it exists ({other:?})",
+                name(None)
+            ));
+        }
+        (Outcome::Unknown(_), Answer::Http(200 | 404, order)) => {
+            out.resolved = true;
+            if let Some(n) = order["number"].as_i64() {
+                let one = shared.api.get(token, &format!("/api/orders/{n}")).await;
+                if let Answer::Http(200, order) = &one.answer {
+                    // Placed while its answer was lost: it must still be what was sent.
+                    let mut late = s.clone();
+                    late.answered_ms = now_ms();
+                    for w in verify::check(&late, order, prices) {
+                        out.wrong.push(format!("{}: {w}", name(Some(n))));
                     }
-                    other => wrong.push(format!(
-                        "{}: reading it back answered {other:?}",
-                        name(Some(*number))
-                    )),
+                    out.settled = settled(n, order);
                 }
-            }
-            (Outcome::Placed { number, .. }, other) => {
-                wrong.push(format!(
-                    "{}: acknowledged, but lost ({other:?})",
-                    name(Some(*number))
-                ));
-            }
-            (Outcome::Refused(code), Answer::Http(404, _)) => {
-                let _ = code;
-            }
-            (Outcome::Refused(code), other) => {
-                wrong.push(format!(
-                    "{}: refused ({code}), but it exists ({other:?})",
-                    name(None)
-                ));
-            }
-            (Outcome::Unknown(_), Answer::Http(200 | 404, order)) => {
-                unknown_resolved += 1;
-                if let Some(n) = order["number"].as_i64() {
-                    let one = shared.api.get(token, &format!("/api/orders/{n}")).await;
-                    if let Answer::Http(200, order) = &one.answer {
-                        // Placed while its answer was lost: it must still be what was sent.
-                        let mut late = s.clone();
-                        late.answered_ms = now_ms();
-                        for w in verify::check(&late, order, &prices) {
-                            wrong.push(format!("{}: {w}", name(Some(n))));
-                        }
-                    }
-                }
-            }
-            (Outcome::Unexpected(status, body), _) => {
-                wrong.push(format!("{}: answered {status} {body}", name(None)));
-            }
-            (Outcome::Unknown(e), other) => {
-                wrong.push(format!(
-                    "{}: no answer ({e}) and cannot be read back ({other:?})",
-                    name(None)
-                ));
             }
         }
+        (Outcome::Unexpected(status, body), _) => {
+            out.wrong
+                .push(format!("{}: answered {status} {body}", name(None)));
+        }
+        (Outcome::Unknown(e), other) => {
+            out.wrong.push(format!(
+                "{}: no answer ({e}) and cannot be read back ({other:?})",
+                name(None)
+            ));
+        }
     }
-    (wrong, reads, unknown_resolved)
+    out
 }
 
 /// Every order of each user exists once and was sent by this client, and
-/// no resting limit order stayed open though a price crossed it.
-async fn no_doubles(shared: &Shared, sent: &[Sent]) -> (Vec<String>, Ledger) {
+/// no resting limit order stayed open though a price crossed it. Orders
+/// `terminal` already holds (read back terminal) are not read again.
+async fn no_doubles(
+    shared: &Shared,
+    sent: &[Sent],
+    terminal: &HashMap<i64, Value>,
+) -> (Vec<String>, Ledger) {
+    use futures::StreamExt;
     let mut wrong = Vec::new();
     let mut ledger = Ledger::default();
     let by_id: HashMap<&str, &Sent> = sent
         .iter()
         .map(|s| (s.client_order_id.as_str(), s))
         .collect();
-    let ids: HashSet<&str> = by_id.keys().copied().collect();
     let prices = shared.prices.lock().unwrap().clone();
     for token in &shared.tokens {
         if let Answer::Http(200, account) = shared.api.get(token, "/api/account").await.answer {
@@ -523,10 +569,12 @@ async fn no_doubles(shared: &Shared, sent: &[Sent]) -> (Vec<String>, Ledger) {
                 wrong.push(format!("cannot list the orders ({path})"));
                 break;
             };
-            for o in page["orders"].as_array().into_iter().flatten() {
+            let listed = page["orders"].as_array().cloned().unwrap_or_default();
+            let mut numbers = Vec::with_capacity(listed.len());
+            for o in &listed {
                 let id = o["client_order_id"].as_str().unwrap_or("").to_owned();
                 let number = o["number"].as_i64().unwrap_or(0);
-                if !ids.contains(id.as_str()) {
+                if !by_id.contains_key(id.as_str()) {
                     wrong.push(format!(
                         "order {number} ({id}) was never sent by this client"
                     ));
@@ -536,21 +584,40 @@ async fn no_doubles(shared: &Shared, sent: &[Sent]) -> (Vec<String>, Ledger) {
                         "orders {first} and {number} share the client id {id}: executed twice"
                     ));
                 }
-                if let Answer::Http(200, full) = shared
-                    .api
-                    .get(token, &format!("/api/orders/{number}"))
-                    .await
-                    .answer
+                numbers.push((number, id));
+            }
+            let reads: Vec<_> = numbers
+                .into_iter()
+                .map(|(number, id)| async move {
+                    let order = match terminal.get(&number) {
+                        Some(known) => Some(known.clone()),
+                        None => match shared
+                            .api
+                            .get(token, &format!("/api/orders/{number}"))
+                            .await
+                            .answer
+                        {
+                            Answer::Http(200, order) => Some(order),
+                            _ => None,
+                        },
+                    };
+                    (number, id, order)
+                })
+                .collect();
+            let mut full = futures::stream::iter(reads).buffered(READERS);
+            while let Some((number, id, order)) = full.next().await {
+                let Some(order) = order else {
+                    wrong.push(format!("order {number} ({id}) cannot be read"));
+                    continue;
+                };
+                ledger.order(&order);
+                if let Some(p) = by_id
+                    .get(id.as_str())
+                    .and_then(|s| verify::crossed_but_open(s, &order, &prices))
                 {
-                    ledger.order(&full);
-                    if let Some(p) = by_id
-                        .get(id.as_str())
-                        .and_then(|s| verify::crossed_but_open(s, &full, &prices))
-                    {
-                        wrong.push(format!(
-                            "order {number} ({id}) is still open though {p} crossed its limit"
-                        ));
-                    }
+                    wrong.push(format!(
+                        "order {number} ({id}) is still open though {p} crossed its limit"
+                    ));
                 }
             }
             match page["next_before"].as_i64() {
@@ -660,6 +727,7 @@ pub async fn run(config: TradeConfig) -> anyhow::Result<TradeReport> {
     .ok_or_else(|| anyhow::anyhow!("cannot read the first user's account"))?;
     let mut report = TradeReport::default();
     let mut all_sent: Vec<Sent> = Vec::new();
+    let mut terminal: HashMap<i64, Value> = HashMap::new();
     let mut phase = 0;
     for &probability in &config.probabilities {
         for &cache in &config.caches {
@@ -693,7 +761,8 @@ pub async fn run(config: TradeConfig) -> anyhow::Result<TradeReport> {
                 orders.merge(o);
             }
             let elapsed = started.elapsed();
-            let (wrong, reads, resolved) = read_back(&shared, &sent).await;
+            let (wrong, reads, resolved, settled) = read_back(&shared, &sent).await;
+            terminal.extend(settled);
             report.mismatches.extend(wrong);
             report.sent += sent.len() as u64;
             report.placed += sent
@@ -738,7 +807,7 @@ pub async fn run(config: TradeConfig) -> anyhow::Result<TradeReport> {
     for f in followers {
         f.abort();
     }
-    let (wrong, ledger) = no_doubles(&shared, &all_sent).await;
+    let (wrong, ledger) = no_doubles(&shared, &all_sent, &terminal).await;
     report.mismatches.extend(wrong);
     let mut stock_state = Vec::new();
     for s in &stocks {

@@ -1,6 +1,7 @@
 //! The load client's chart: mean and p99 latency against the order
 //! probability for lookups, orders and reads, one panel per cache mode, as
-//! a PNG (plotters, drawn with a system TrueType font).
+//! a PNG (plotters, drawn with a system TrueType font), written with a
+//! 216-colour palette so the file stays small enough to keep in the repo.
 
 use super::Phase;
 use plotters::prelude::*;
@@ -30,13 +31,48 @@ fn register_font() -> anyhow::Result<()> {
     Ok(())
 }
 
+const SIZE: (u32, u32) = (1400, 560);
+
 /// Writes the chart of `phases` to `path`.
 ///
 /// # Errors
 /// When no font is found or the file cannot be written.
 pub fn write(phases: &[Phase], path: &Path) -> anyhow::Result<()> {
     register_font()?;
-    let root = BitMapBackend::new(path, (1400, 560)).into_drawing_area();
+    let mut rgb = vec![0_u8; (SIZE.0 * SIZE.1 * 3) as usize];
+    draw(phases, &mut rgb)?;
+    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    encode_indexed(&rgb, SIZE, file)?;
+    Ok(())
+}
+
+/// One channel to the nearest of 0, 51, …, 255 (its index 0–5).
+fn level(c: u8) -> u8 {
+    ((u16::from(c) + 25) / 51) as u8
+}
+
+/// Writes RGB pixels as an 8-bit indexed PNG on the 6×6×6 colour cube.
+fn encode_indexed(rgb: &[u8], size: (u32, u32), out: impl std::io::Write) -> anyhow::Result<()> {
+    let palette: Vec<u8> = (0..216_u16)
+        .flat_map(|i| [i / 36, i / 6 % 6, i % 6].map(|l| (l * 51) as u8))
+        .collect();
+    let indices: Vec<u8> = rgb
+        .chunks_exact(3)
+        .map(|p| level(p[0]) * 36 + level(p[1]) * 6 + level(p[2]))
+        .collect();
+    let mut encoder = png::Encoder::new(out, size.0, size.1);
+    encoder.set_color(png::ColorType::Indexed);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_palette(palette);
+    encoder.set_compression(png::Compression::Best);
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(&indices)?;
+    writer.finish()?;
+    Ok(())
+}
+
+fn draw(phases: &[Phase], rgb: &mut [u8]) -> anyhow::Result<()> {
+    let root = BitMapBackend::with_buffer(rgb, SIZE).into_drawing_area();
     root.fill(&WHITE)?;
     let root = root.titled(
         "tickpulse paper trading: latency against order probability",

@@ -261,9 +261,13 @@ pub async fn account(
     user: &str,
 ) -> Result<Account, ApiError> {
     let holdings = store.holdings(user, settings.starting_cash).await?;
+    // The positions' prices, asked for at once.
+    let prices =
+        futures::future::try_join_all(holdings.positions.iter().map(|h| bus.view(&h.symbol)))
+            .await?;
     let mut positions = Vec::with_capacity(holdings.positions.len());
-    for h in holdings.positions {
-        let price = bus.view(&h.symbol).await?.map(|v| v.last.tick.price);
+    for (h, view) in holdings.positions.into_iter().zip(prices) {
+        let price = view.map(|v| v.last.tick.price);
         positions.push(
             Position {
                 symbol: h.symbol,
