@@ -268,6 +268,10 @@ async fn session(
     let (mut lookups, mut orders) = (Recorder::default(), Recorder::default());
     let mut sent = Vec::new();
     let token = &shared.tokens[client];
+    // Paced sessions start spread over one pause, not all at once.
+    if !think.is_zero() {
+        tokio::time::sleep(think.mul_f64(rng.random::<f64>())).await;
+    }
     for i in 0..iterations {
         let symbol = &shared.stocks[rng.random_range(0..shared.stocks.len())];
         let start = Instant::now();
