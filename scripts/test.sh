@@ -7,6 +7,8 @@
 #      saying so, without cargo-fuzz and a nightly toolchain)
 #   4. schemathesis against the running server's OpenAPI document
 #   5. the browser tests in end2end/ (headless Chromium against a real server)
+#   6. the deployment files: Dockerfile, compose.yaml and the Kubernetes
+#      overlays, linted and schema-checked offline (scripts/check-deploy.sh)
 # Usage: scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +33,7 @@ scripts/fuzz.sh smoke "${FUZZ_SECONDS:-60}"
 
 say "building the site and the server for the browser tests (debug)"
 scripts/build-site.sh debug
-cargo build -p tickpulse-server
+cargo build -p tickpulse-server -p tickpulse-feeder
 
 target_dir="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)"
 
@@ -42,6 +44,9 @@ for mode in redis embedded; do
   say "running the browser tests against the $mode mode (end2end/, headless Chromium)"
   (cd end2end && TICKPULSE_MODE=$mode TICKPULSE_BIN="$target_dir/debug/tickpulse" SITE_ROOT="${SITE_ROOT:-$target_dir/site}" npm test) 2>&1 | tee "$log_dir/e2e-$mode.log"
 done
+
+say "checking the deployment files (scripts/check-deploy.sh)"
+scripts/check-deploy.sh "$target_dir/debug"
 
 rust_passed=$(awk '/^test result:/ {sum += $4} END {print sum + 0}' "$log_dir/cargo.log")
 rust_failed=$(awk '/^test result:/ {sum += $6} END {print sum + 0}' "$log_dir/cargo.log")
