@@ -1,5 +1,5 @@
 //! The tickpulse client package: what programs and pages use to hold live
-//! prices and stock lookups. Pure state here ([`PriceCache`],
+//! prices, stock lookups and watchlists. Pure state here ([`PriceCache`],
 //! [`StockCache`]); transports live with
 //! their callers.
 
@@ -11,6 +11,7 @@ pub mod sse;
 pub mod stocks;
 pub mod table;
 pub mod views;
+pub mod watchlists;
 
 pub use cache::{CacheConfig, CacheStats, EvictionPolicy, Lru, PriceCache, Update};
 #[cfg(not(target_arch = "wasm32"))]
@@ -22,6 +23,9 @@ pub use http::HttpViews;
 pub use sse::{EventParser, SseEvent};
 pub use stocks::StockCache;
 pub use views::{CachedViews, FetchError, ViewSource};
+pub use watchlists::WatchlistError;
+#[cfg(not(target_arch = "wasm32"))]
+pub use watchlists::Watchlists;
 
 /// A view of `symbol` whose stream id is `id`-0, for the unit tests.
 #[cfg(test)]

@@ -95,12 +95,26 @@ impl EventParser {
 /// after 0.5 s, doubling up to 10 s while it keeps failing, with the last
 /// event id so the server replays what was missed.
 #[cfg(not(target_arch = "wasm32"))]
-pub async fn follow(url: &str, mut on_event: impl FnMut(SseEvent) -> bool) {
+pub async fn follow(url: &str, on_event: impl FnMut(SseEvent) -> bool) {
+    follow_with(url, None, on_event).await;
+}
+
+/// [`follow`], acting as the user of a personal token (`Authorization:
+/// Bearer`), as a watchlist's stream needs.
+#[cfg(not(target_arch = "wasm32"))]
+pub async fn follow_with(
+    url: &str,
+    token: Option<&str>,
+    mut on_event: impl FnMut(SseEvent) -> bool,
+) {
     let client = reqwest::Client::new();
     let mut parser = EventParser::new();
     let mut delay = std::time::Duration::from_millis(500);
     loop {
         let mut request = client.get(url).header("accept", "text/event-stream");
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
         if let Some(id) = parser.last_id() {
             request = request.header("last-event-id", id);
         }

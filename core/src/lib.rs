@@ -22,6 +22,7 @@ pub mod time;
 pub mod trade;
 pub mod validate;
 pub mod view;
+pub mod watchlist;
 pub mod window;
 
 pub use body::{parse_batch, parse_one, BodyError, BodyFormat, ItemError, MAX_BATCH_TICKS};

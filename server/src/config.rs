@@ -152,6 +152,10 @@ pub struct Config {
     #[arg(long, env = "TRADE_STALE_SECS", default_value_t = 60)]
     pub trade_stale_secs: u64,
 
+    /// The most symbols one watchlist holds.
+    #[arg(long, env = "WATCHLIST_MAX_SYMBOLS", default_value_t = tickpulse_core::watchlist::DEFAULT_MAX_SYMBOLS as u64, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub watchlist_max_symbols: u64,
+
     /// Stocks put in the catalog on start with 100 shares each, when not
     /// there yet: comma-separated symbols, or `demo` for the feeder's
     /// default ones (`scripts/run.sh` sets it).

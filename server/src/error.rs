@@ -43,6 +43,14 @@ pub enum ApiError {
     /// An order refused by the trading rules; nothing was written.
     #[error("{0}")]
     Refused(tickpulse_core::trade::Refusal),
+    /// Over a limit (a watchlist's symbols, the lists of a user); nothing
+    /// was written. 422 with `code`, and `details` naming `field`.
+    #[error("{message}")]
+    OverLimit {
+        code: &'static str,
+        field: &'static str,
+        message: String,
+    },
     #[error("ingest is disabled: set INGEST_USERNAME and INGEST_PASSWORD")]
     IngestDisabled,
     #[error("{0}")]
@@ -151,6 +159,16 @@ pub enum IngestRefusals {
 }
 
 impl ApiError {
+    /// A 400 for a body whose fields `errors` names.
+    pub fn fields(errors: Vec<FieldError>) -> Self {
+        ApiError::BadBody(BodyError::Invalid(
+            errors
+                .into_iter()
+                .map(|error| ItemError { index: None, error })
+                .collect(),
+        ))
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadBody(_) | ApiError::BadParam { .. } => StatusCode::BAD_REQUEST,
@@ -160,7 +178,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::Refused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Refused(_) | ApiError::OverLimit { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::IngestDisabled
             | ApiError::Unavailable(_)
@@ -190,6 +208,7 @@ impl ApiError {
             ApiError::NotFound(_)
             | ApiError::Conflict(_)
             | ApiError::Refused(_)
+            | ApiError::OverLimit { .. }
             | ApiError::Internal(_) => Rejection::Other,
         }
     }
@@ -203,6 +222,14 @@ impl ApiError {
                     error: FieldError::new(field, "invalid", message.clone()),
                 }]
             }
+            ApiError::OverLimit {
+                code,
+                field,
+                message,
+            } => vec![ItemError {
+                index: None,
+                error: FieldError::new(field, code, message.clone()),
+            }],
             _ => Vec::new(),
         }
     }
@@ -250,6 +277,7 @@ impl IntoResponse for ApiError {
             error: self.public_message(),
             code: match &self {
                 ApiError::Refused(refusal) => Some(refusal.code()),
+                ApiError::OverLimit { code, .. } => Some(*code),
                 _ => None,
             },
             details: self.details(),

@@ -23,6 +23,7 @@ pub mod state;
 pub mod store;
 pub mod tasks;
 pub mod trade;
+pub mod watchlists;
 
 use crate::accounts::Accounts;
 use crate::bus::redis::RedisSettings;

@@ -92,6 +92,10 @@ store_conformance!(
     a_client_order_id_places_once_and_refusals_write_nothing,
     concurrent_buys_never_take_the_last_share_twice,
     tokens_belong_to_their_user,
+    watchlists_keep_their_order_and_names_once_per_user,
+    watchlist_limits_refuse_and_write_nothing,
+    watchlists_belong_to_their_user,
+    concurrent_watchlist_changes_keep_the_limits,
 );
 
 /// A stream tick as the stream would hand it out.
@@ -809,4 +813,289 @@ async fn tokens_belong_to_their_user<B: StoreBackend>() {
         None,
         "removed with the user"
     );
+}
+
+mod lists {
+    pub use tickpulse_core::watchlist::Watchlist;
+    pub use tickpulse_server::store::watchlists::{Limits, WatchlistRefusal as No};
+
+    pub const LIMITS: Limits = Limits {
+        max_lists: 3,
+        max_symbols: 4,
+    };
+
+    pub fn symbols(names: &[&str]) -> Vec<tickpulse_core::Symbol> {
+        names
+            .iter()
+            .map(|n| tickpulse_core::Symbol::new(n))
+            .collect()
+    }
+
+    pub fn names(list: &Watchlist) -> Vec<&str> {
+        list.symbols.iter().map(|s| s.as_str()).collect()
+    }
+}
+
+async fn watchlists_keep_their_order_and_names_once_per_user<B: StoreBackend>() {
+    use lists::*;
+    let f = B::store().await;
+    let s = &f.store;
+    trading::user(s, "ann").await;
+    let tech = s
+        .create_watchlist("ann", "Tech", &symbols(&["NVDA", "AAPL"]), LIMITS, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(names(&tech), ["NVDA", "AAPL"]);
+    // Added at the end; adding again keeps one, where it was.
+    let after = s
+        .add_watchlist_symbol("ann", tech.id, &symbols(&["MSFT"])[0], LIMITS)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(names(&after), ["NVDA", "AAPL", "MSFT"]);
+    let again = s
+        .add_watchlist_symbol("ann", tech.id, &symbols(&["NVDA"])[0], LIMITS)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(names(&again), ["NVDA", "AAPL", "MSFT"]);
+    assert_eq!(
+        names(&s.watchlist("ann", tech.id).await.unwrap().unwrap()),
+        ["NVDA", "AAPL", "MSFT"]
+    );
+    // Names are unique per user whatever the case.
+    assert_eq!(
+        s.create_watchlist("ann", "TECH", &[], LIMITS, 2)
+            .await
+            .unwrap(),
+        Err(No::NameTaken("TECH".into()))
+    );
+    let other = s
+        .create_watchlist("ann", "Energy", &[], LIMITS, 3)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        s.update_watchlist("ann", other.id, Some("tech"), None, LIMITS)
+            .await
+            .unwrap(),
+        Err(No::NameTaken("tech".into()))
+    );
+    // Renaming to its own name in another case is fine; a replacement keeps
+    // the given order.
+    let renamed = s
+        .update_watchlist(
+            "ann",
+            tech.id,
+            Some("TECH"),
+            Some(&symbols(&["MSFT", "NVDA"])),
+            LIMITS,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (renamed.name.as_str(), names(&renamed)),
+        ("TECH", vec!["MSFT", "NVDA"])
+    );
+    let removed = s
+        .remove_watchlist_symbol("ann", tech.id, &symbols(&["MSFT"])[0])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(names(&removed), ["NVDA"]);
+    assert_eq!(
+        s.remove_watchlist_symbol("ann", tech.id, &symbols(&["MSFT"])[0])
+            .await
+            .unwrap(),
+        Err(No::NotInList(symbols(&["MSFT"])[0].clone()))
+    );
+    let all = s.watchlists("ann").await.unwrap();
+    assert_eq!(
+        all.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(),
+        ["TECH", "Energy"],
+        "oldest first"
+    );
+    assert!(s.delete_watchlist("ann", other.id).await.unwrap());
+    assert!(!s.delete_watchlist("ann", other.id).await.unwrap());
+    assert_eq!(s.watchlists("ann").await.unwrap().len(), 1);
+    // A removed user's lists go with them.
+    assert!(s.remove_user("ann").await.unwrap());
+    assert!(s.watchlist("ann", tech.id).await.unwrap().is_none());
+}
+
+async fn watchlist_limits_refuse_and_write_nothing<B: StoreBackend>() {
+    use lists::*;
+    let f = B::store().await;
+    let s = &f.store;
+    trading::user(s, "ann").await;
+    assert_eq!(
+        s.create_watchlist(
+            "ann",
+            "Big",
+            &symbols(&["A", "B", "C", "D", "E"]),
+            LIMITS,
+            1
+        )
+        .await
+        .unwrap(),
+        Err(No::TooManySymbols(4))
+    );
+    assert!(
+        s.watchlists("ann").await.unwrap().is_empty(),
+        "nothing saved"
+    );
+    let full = s
+        .create_watchlist("ann", "Full", &symbols(&["A", "B", "C", "D"]), LIMITS, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        s.add_watchlist_symbol("ann", full.id, &symbols(&["E"])[0], LIMITS)
+            .await
+            .unwrap(),
+        Err(No::TooManySymbols(4))
+    );
+    // A symbol already in a full list is still "added" (nothing changes).
+    assert!(s
+        .add_watchlist_symbol("ann", full.id, &symbols(&["A"])[0], LIMITS)
+        .await
+        .unwrap()
+        .is_ok());
+    assert_eq!(
+        s.update_watchlist(
+            "ann",
+            full.id,
+            Some("Renamed"),
+            Some(&symbols(&["A", "B", "C", "D", "E"])),
+            LIMITS
+        )
+        .await
+        .unwrap(),
+        Err(No::TooManySymbols(4))
+    );
+    let kept = s.watchlist("ann", full.id).await.unwrap().unwrap();
+    assert_eq!(
+        (kept.name.as_str(), names(&kept)),
+        ("Full", vec!["A", "B", "C", "D"]),
+        "a refused change leaves name and symbols as they were"
+    );
+    for name in ["Two", "Three"] {
+        s.create_watchlist("ann", name, &[], LIMITS, 2)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    assert_eq!(
+        s.create_watchlist("ann", "Four", &[], LIMITS, 3)
+            .await
+            .unwrap(),
+        Err(No::TooManyLists(3))
+    );
+    assert_eq!(s.watchlists("ann").await.unwrap().len(), 3);
+}
+
+async fn watchlists_belong_to_their_user<B: StoreBackend>() {
+    use lists::*;
+    let f = B::store().await;
+    let s = &f.store;
+    trading::user(s, "ann").await;
+    trading::user(s, "bob").await;
+    let ann = s
+        .create_watchlist("ann", "Tech", &symbols(&["A"]), LIMITS, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    // Bob may use the same name, and cannot see or touch Ann's list.
+    assert!(s
+        .create_watchlist("bob", "Tech", &[], LIMITS, 1)
+        .await
+        .unwrap()
+        .is_ok());
+    assert!(s.watchlist("bob", ann.id).await.unwrap().is_none());
+    assert_eq!(
+        s.add_watchlist_symbol("bob", ann.id, &symbols(&["B"])[0], LIMITS)
+            .await
+            .unwrap(),
+        Err(No::NotFound)
+    );
+    assert_eq!(
+        s.update_watchlist("bob", ann.id, Some("Mine"), None, LIMITS)
+            .await
+            .unwrap(),
+        Err(No::NotFound)
+    );
+    assert_eq!(
+        s.remove_watchlist_symbol("bob", ann.id, &symbols(&["A"])[0])
+            .await
+            .unwrap(),
+        Err(No::NotFound)
+    );
+    assert!(!s.delete_watchlist("bob", ann.id).await.unwrap());
+    assert_eq!(
+        names(&s.watchlist("ann", ann.id).await.unwrap().unwrap()),
+        ["A"]
+    );
+    assert_eq!(s.watchlists("bob").await.unwrap().len(), 1);
+}
+
+async fn concurrent_watchlist_changes_keep_the_limits<B: StoreBackend>() {
+    use lists::*;
+    let f = B::store().await;
+    let s = &f.store;
+    trading::user(s, "ann").await;
+    let list = s
+        .create_watchlist("ann", "Race", &[], LIMITS, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    // Ten adds of different symbols at once into a list of at most four:
+    // exactly four get in, each once, and the others are refused.
+    let id = list.id;
+    let adds: Vec<_> = (0..10)
+        .map(|i| {
+            let s = s.clone();
+            let symbol = tickpulse_core::Symbol::new(&format!("S{i}"));
+            tokio::spawn(async move { s.add_watchlist_symbol("ann", id, &symbol, LIMITS).await })
+        })
+        .collect();
+    let mut added = 0;
+    for a in adds {
+        match a.await.unwrap() {
+            Ok(Ok(_)) => added += 1,
+            Ok(Err(No::TooManySymbols(4))) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(added, 4);
+    assert_eq!(
+        s.watchlist("ann", list.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .symbols
+            .len(),
+        4
+    );
+    // Five new lists at once for a user with one of at most three.
+    let creates: Vec<_> = (0..5)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                s.create_watchlist("ann", &format!("L{i}"), &[], LIMITS, 2)
+                    .await
+            })
+        })
+        .collect();
+    let mut made = 0;
+    for c in creates {
+        match c.await.unwrap() {
+            Ok(Ok(_)) => made += 1,
+            Ok(Err(No::TooManyLists(3))) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(made, 2);
+    assert_eq!(s.watchlists("ann").await.unwrap().len(), 3);
 }

@@ -1,13 +1,16 @@
 //! `tickpulse-watch`: a live table of chosen symbols in the terminal, built
 //! on the client package: views come from the [`CachedViews`] cache, filled
 //! on a miss over HTTP and kept fresh by `view` events from the stream,
-//! which resumes by itself after a dropped connection.
+//! which resumes by itself after a dropped connection. With `--watchlist
+//! NAME` (and a personal token) it shows one of your watchlists and
+//! follows it as it changes.
 
 use clap::Parser;
 use std::io::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tickpulse_client::{sse, table, CacheConfig, CachedViews, HttpViews};
+use tickpulse_client::{sse, table, CacheConfig, CachedViews, HttpViews, Watchlists};
+use tickpulse_core::watchlist::WatchlistEvent;
 use tickpulse_core::{Symbol, Timestamp, View};
 
 #[derive(Parser)]
@@ -26,8 +29,14 @@ struct Args {
     /// Print the table once and exit (for scripts).
     #[arg(long)]
     once: bool,
+    /// One of your watchlists, by name, instead of symbols (needs --token).
+    #[arg(long, conflicts_with = "symbols")]
+    watchlist: Option<String>,
+    /// A personal token (`tickpulse user token NAME`), for --watchlist.
+    #[arg(long, env = "TICKPULSE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// The symbols to show, e.g. BTC-USD ETH-USD.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "watchlist")]
     symbols: Vec<String>,
 }
 
@@ -38,43 +47,83 @@ fn now_ms() -> u64 {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let symbols = args
-        .symbols
-        .iter()
-        .map(|s| Symbol::new_checked(s).map_err(|e| anyhow::anyhow!("symbol {s:?} {e}")))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    // The views stay fresh through the stream: a long TTL, room for all.
+    let (symbols, stream) = match &args.watchlist {
+        Some(name) => {
+            let token = args.token.as_deref().ok_or_else(|| {
+                anyhow::anyhow!("--watchlist needs a personal token: --token or TICKPULSE_TOKEN (`tickpulse user token NAME` prints one)")
+            })?;
+            let lists = Watchlists::new(&args.url, token);
+            let list = lists
+                .find(name)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("you have no watchlist named {name:?}"))?;
+            (list.symbols, lists.stream_url(list.id))
+        }
+        None => {
+            let symbols = args
+                .symbols
+                .iter()
+                .map(|s| Symbol::new_checked(s).map_err(|e| anyhow::anyhow!("symbol {s:?} {e}")))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let list: Vec<&str> = symbols.iter().map(Symbol::as_str).collect();
+            let url = format!(
+                "{}/api/stream?symbols={}",
+                args.url.trim_end_matches('/'),
+                list.join(",")
+            );
+            (symbols, url)
+        }
+    };
+    // The views stay fresh through the stream: a long TTL, room for all
+    // (a watchlist holds at most 10,000).
     let views = Arc::new(CachedViews::new(
         HttpViews::new(&args.url),
         CacheConfig {
-            capacity: symbols.len().max(1),
+            capacity: symbols
+                .len()
+                .max(if args.watchlist.is_some() { 10_000 } else { 1 }),
             ttl_ms: 60_000,
             half_life_ms: 60_000,
             admission: true,
         },
         now_ms,
     ));
+    let shown = Arc::new(Mutex::new(symbols));
+    let deleted = Arc::new(std::sync::atomic::AtomicBool::new(false));
     if !args.once {
-        let list: Vec<&str> = symbols.iter().map(Symbol::as_str).collect();
-        let url = format!(
-            "{}/api/stream?symbols={}",
-            args.url.trim_end_matches('/'),
-            list.join(",")
-        );
-        let live = views.clone();
+        let (live, list, gone) = (views.clone(), shown.clone(), deleted.clone());
+        let token = args.watchlist.as_ref().and(args.token.clone());
         tokio::spawn(async move {
-            sse::follow(&url, |event| {
-                if event.event == "view" {
-                    if let Ok(view) = serde_json::from_str::<View>(&event.data) {
-                        live.apply(view);
+            sse::follow_with(&stream, token.as_deref(), |event| {
+                match event.event.as_str() {
+                    "view" => {
+                        if let Ok(view) = serde_json::from_str::<View>(&event.data) {
+                            live.apply(view);
+                        }
+                        true
                     }
+                    "watchlist" => match serde_json::from_str::<WatchlistEvent>(&event.data) {
+                        Ok(change) if change.deleted => {
+                            gone.store(true, std::sync::atomic::Ordering::Relaxed);
+                            false
+                        }
+                        Ok(change) => {
+                            *list.lock().unwrap() = change.list.symbols;
+                            true
+                        }
+                        Err(_) => true,
+                    },
+                    _ => true,
                 }
-                true
             })
             .await;
         });
     }
     loop {
+        if deleted.load(std::sync::atomic::Ordering::Relaxed) {
+            anyhow::bail!("the watchlist was deleted");
+        }
+        let symbols = shown.lock().unwrap().clone();
         let mut rows = Vec::with_capacity(symbols.len());
         let mut problem = None;
         for symbol in &symbols {

@@ -129,6 +129,9 @@ pub enum Published {
     /// Changes of stocks' available quantities: a JSON array of
     /// [`tickpulse_core::trade::StockEvent`].
     Stocks(String),
+    /// Watchlist changes: a JSON array of `watchlists::Notice` (owner and
+    /// [`tickpulse_core::watchlist::WatchlistEvent`]).
+    Watchlists(String),
 }
 
 /// What [`UpdateChannel::publish`] sends besides ticks and views.
@@ -137,10 +140,16 @@ pub enum Topic {
     Alerts,
     Orders,
     Stocks,
+    Watchlists,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 3] = [Topic::Alerts, Topic::Orders, Topic::Stocks];
+    pub const ALL: [Topic; 4] = [
+        Topic::Alerts,
+        Topic::Orders,
+        Topic::Stocks,
+        Topic::Watchlists,
+    ];
 
     /// The channel's name (Redis: `realtime:<name>`).
     pub const fn name(self) -> &'static str {
@@ -148,6 +157,7 @@ impl Topic {
             Self::Alerts => "alerts",
             Self::Orders => "orders",
             Self::Stocks => "stocks",
+            Self::Watchlists => "watchlists",
         }
     }
 
@@ -157,6 +167,7 @@ impl Topic {
             Self::Alerts => Published::Alerts(json),
             Self::Orders => Published::Orders(json),
             Self::Stocks => Published::Stocks(json),
+            Self::Watchlists => Published::Watchlists(json),
         }
     }
 }

@@ -65,6 +65,13 @@ pub struct OrderFrame {
     pub bytes: Bytes,
 }
 
+/// One watchlist change, for the streams that follow that list.
+#[derive(Debug)]
+pub struct WatchlistChange {
+    pub user: String,
+    pub event: tickpulse_core::watchlist::WatchlistEvent,
+}
+
 /// Consecutive frames of one append or calc batch, counted in
 /// `tickpulse_sse_buffered_bytes` while any client may still send them.
 #[derive(Debug)]
@@ -161,6 +168,8 @@ pub struct Gateway {
     alerts: broadcast::Sender<Arc<str>>,
     /// Order changes, for the owners' order streams.
     orders: broadcast::Sender<Arc<OrderFrame>>,
+    /// Watchlist changes, for the streams that follow a list.
+    watchlists: broadcast::Sender<Arc<WatchlistChange>>,
     /// Where a resuming client's missed ticks are read from.
     bus: Arc<dyn Bus>,
     metrics: Arc<Metrics>,
@@ -185,6 +194,7 @@ impl Gateway {
         let (tx, _) = broadcast::channel(RING_CAPACITY);
         let (alerts, _) = broadcast::channel(64);
         let (orders, _) = broadcast::channel(RING_CAPACITY);
+        let (watchlists, _) = broadcast::channel(256);
         {
             let (bus, fanout) = (
                 bus.clone(),
@@ -192,6 +202,7 @@ impl Gateway {
                     tx: tx.clone(),
                     alerts: alerts.clone(),
                     orders: orders.clone(),
+                    watchlists: watchlists.clone(),
                     held: metrics.sse_buffered.clone(),
                 },
             );
@@ -204,6 +215,7 @@ impl Gateway {
             tx,
             alerts,
             orders,
+            watchlists,
             bus,
             metrics,
             keepalive,
@@ -226,6 +238,12 @@ impl Gateway {
         self.orders.subscribe()
     }
 
+    /// Watchlist changes as they are published (every user's: streams
+    /// pick their own list).
+    pub fn watchlists(&self) -> broadcast::Receiver<Arc<WatchlistChange>> {
+        self.watchlists.subscribe()
+    }
+
     /// Number of connected SSE clients of this process.
     pub fn clients(&self) -> usize {
         self.tx.receiver_count()
@@ -238,6 +256,7 @@ struct Fanout {
     tx: broadcast::Sender<Update>,
     alerts: broadcast::Sender<Arc<str>>,
     orders: broadcast::Sender<Arc<OrderFrame>>,
+    watchlists: broadcast::Sender<Arc<WatchlistChange>>,
     held: Gauge,
 }
 
@@ -246,6 +265,7 @@ async fn run(bus: Arc<dyn Bus>, fanout: Fanout, mut shutdown: watch::Receiver<bo
         tx,
         alerts,
         orders,
+        watchlists,
         held,
     } = fanout;
     let mut backoff = crate::tasks::Backoff::new();
@@ -283,6 +303,12 @@ async fn run(bus: Arc<dyn Bus>, fanout: Fanout, mut shutdown: watch::Receiver<bo
                             continue;
                         }
                         Published::Stocks(json) => (Kind::Stock, stock_items(&json)),
+                        Published::Watchlists(json) => {
+                            for change in watchlist_changes(&json) {
+                                let _ = watchlists.send(Arc::new(change));
+                            }
+                            continue;
+                        }
                     };
                     // Nobody listens: skip rendering (ingest-only nodes).
                     if tx.receiver_count() > 0 && !items.is_empty() {
@@ -341,6 +367,24 @@ fn order_frames(json: &str) -> Vec<OrderFrame> {
             .collect(),
         Err(e) => {
             tracing::error!(error = %e, "unreadable orders message skipped");
+            Vec::new()
+        }
+    }
+}
+
+/// The changes of a `watchlists` message (an unreadable one is logged and
+/// skipped).
+fn watchlist_changes(json: &str) -> Vec<WatchlistChange> {
+    match serde_json::from_str::<Vec<crate::watchlists::Notice>>(json) {
+        Ok(notices) => notices
+            .into_iter()
+            .map(|n| WatchlistChange {
+                user: n.user,
+                event: n.event,
+            })
+            .collect(),
+        Err(e) => {
+            tracing::error!(error = %e, "unreadable watchlists message skipped");
             Vec::new()
         }
     }

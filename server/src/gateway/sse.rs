@@ -14,6 +14,14 @@
 //! The client subscribes to the gateway before reading the snapshot and
 //! drops ticks the snapshot already holds, so nothing falls in between.
 //!
+//! # Following a watchlist
+//! With `?watchlist={id}` (the signed-in owner only) the stream carries that
+//! list's symbols, and follows the list as it changes, without a
+//! reconnect: an `event: watchlist` (the list after the change, a
+//! `WatchlistEvent`), then a `snapshot` (`"reset": false`, no `id:`) of the
+//! symbols it gained. When the list is deleted the event says `deleted` and
+//! the stream ends.
+//!
 //! # Resuming
 //! A client that reconnects with `Last-Event-ID` (browsers' `EventSource`
 //! does by itself) gets no snapshot: the ticks after that id are replayed
@@ -21,7 +29,7 @@
 //! repeat. When the stream no longer holds everything after that id, the
 //! client gets a `snapshot` with `"reset": true` instead.
 
-use super::{frames, held, Frame, Gateway, Kind, Update};
+use super::{frames, held, Frame, Kind, Update, WatchlistChange};
 use crate::bus::{Appended, Bus};
 use crate::edge::conn::Peer;
 use crate::edge::extract::Query;
@@ -46,6 +54,10 @@ pub struct StreamParams {
     /// Comma-separated symbols; absent or empty means all.
     #[param(example = "BTC-USD,ETH-USD")]
     symbols: Option<String>,
+    /// One of your watchlists (instead of `symbols`): its symbols, followed
+    /// as the list changes.
+    #[param(example = 1)]
+    watchlist: Option<String>,
 }
 
 /// Ticks read from the stream per replayed chunk (about 130 KB of frames:
@@ -59,24 +71,64 @@ const REPLAY_PAGE: usize = 500;
         ("last-event-id" = Option<StreamId>, Header, description = "Resume after this tick (browsers send it by themselves on reconnect)"),
     ),
     responses(
-        (status = 200, description = "Server-Sent Events: `snapshot` (a `Snapshot`), `tick` (a `StreamTick`, `id:` its stream id), `view` (a `View`) and `stock` (a `StockEvent`: a stock's available quantity changed), with keep-alive comments", content_type = "text/event-stream", body = String),
-        (status = 400, description = "A symbol or `Last-Event-ID` is invalid; `details` names it", body = ErrorBody),
+        (status = 200, description = "Server-Sent Events: `snapshot` (a `Snapshot`), `tick` (a `StreamTick`, `id:` its stream id), `view` (a `View`), `stock` (a `StockEvent`: a stock's available quantity changed) and, with `watchlist`, `watchlist` (a `WatchlistEvent`: the list changed; a `snapshot` of the symbols it gained follows), with keep-alive comments", content_type = "text/event-stream", body = String),
+        (status = 400, description = "A symbol, `watchlist` or `Last-Event-ID` is invalid, or both `symbols` and `watchlist` were given; `details` names it", body = ErrorBody),
+        (status = 404, description = "You have no watchlist with this id", body = ErrorBody),
         ReadRefusals,
     ),
-    security((), ("api_key" = []), ("session" = []))
+    security((), ("api_key" = []), ("session" = []), ("bearer" = []))
 )]
 pub async fn sse(
-    State(gateway): State<Gateway>,
+    State(state): State<crate::state::AppState>,
     Query(params): Query<StreamParams>,
     peer: Option<Extension<ConnectInfo<Peer>>>,
+    crate::http::admin::MaybeSession(session): crate::http::admin::MaybeSession,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if let Some(Extension(ConnectInfo(peer))) = peer {
         peer.streaming();
     }
-    let filter = parse_filter(params.symbols.as_deref())?;
+    let gateway = state.gateway.clone();
     let last_event_id = last_event_id(&headers)?;
-    // Subscribe first, then read the snapshot or the stream: see the module docs.
+    // Subscribe first, then read the list, the snapshot or the stream: see
+    // the module docs.
+    let (filter, following) = match params.watchlist.as_deref().map(str::trim) {
+        Some(text) => {
+            if params
+                .symbols
+                .as_deref()
+                .is_some_and(|s| !s.trim().is_empty())
+            {
+                return Err(ApiError::BadParam {
+                    field: "watchlist",
+                    message: "give symbols or watchlist, not both".into(),
+                });
+            }
+            let id =
+                text.parse::<i64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| ApiError::BadParam {
+                        field: "watchlist",
+                        message: format!(
+                            "must be a watchlist id (a whole number from 1), got {text:?}"
+                        ),
+                    })?;
+            let user = crate::http::admin::require_user(&state, &headers, session.as_ref()).await?;
+            let rx = gateway.watchlists();
+            let store = crate::http::stocks::store(&state)?;
+            let list = crate::watchlists::owned(store, &user.username, id).await?;
+            (
+                Some(list.symbols.into_iter().collect()),
+                Some(Following {
+                    user: user.username,
+                    id,
+                    rx,
+                }),
+            )
+        }
+        None => (parse_filter(params.symbols.as_deref())?, None),
+    };
     let rx = gateway.subscribe();
     let resume = match last_event_id {
         Some(id) if replayable(gateway.bus.as_ref(), id).await? => Some(id),
@@ -86,7 +138,8 @@ pub async fn sse(
         Some(_) => (None, HashMap::new()),
         None => {
             let reset = last_event_id.is_some();
-            let (event, after) = snapshot(gateway.bus.as_ref(), filter.as_ref(), reset).await?;
+            let (event, after) =
+                snapshot(gateway.bus.as_ref(), filter.as_ref(), reset, true).await?;
             (Some(event), after)
         }
     };
@@ -104,6 +157,8 @@ pub async fn sse(
         metrics: gateway.metrics.clone(),
         replay_from: resume.map(StreamId::next),
         replayed_to: resume,
+        following,
+        ending: false,
     };
     let chunks = futures::stream::unfold(client, |mut c| async move {
         c.next_chunk().await.map(|chunk| (chunk, c))
@@ -167,10 +222,14 @@ fn parse_filter(symbols: Option<&str>) -> Result<Option<HashSet<Symbol>>, ApiErr
 }
 
 /// The snapshot event and, per symbol, the stream id it reflects.
+/// `with_id` gives it `id:` (the newest tick in it), which a snapshot of
+/// only some symbols must not carry: resuming from it could skip ticks of
+/// the others.
 async fn snapshot(
     bus: &dyn Bus,
     filter: Option<&HashSet<Symbol>>,
     reset: bool,
+    with_id: bool,
 ) -> Result<(Bytes, HashMap<Symbol, StreamId>), ApiError> {
     let ticks: Vec<LatestTick> = bus
         .latest_all()
@@ -198,7 +257,7 @@ async fn snapshot(
         event.push_str("retry: 1000\n");
     }
     event.push_str("event: snapshot\n");
-    if let Some(max) = after.values().max() {
+    if let Some(max) = after.values().max().filter(|_| with_id) {
         event.push_str(&format!("id: {max}\n"));
     }
     event.push_str("data: ");
@@ -221,6 +280,33 @@ struct Client {
     replay_from: Option<StreamId>,
     /// Live ticks up to this id were (or will be) replayed: dropped.
     replayed_to: Option<StreamId>,
+    /// The watchlist this stream follows.
+    following: Option<Following>,
+    /// The followed list was deleted: the stream ends after its event.
+    ending: bool,
+}
+
+/// What a client heard first: an update of the ring, or a list change.
+enum Heard {
+    Update(Result<Update, broadcast::error::RecvError>),
+    Change(Result<Arc<WatchlistChange>, broadcast::error::RecvError>),
+}
+
+/// A followed watchlist: whose, which, and where its changes arrive.
+struct Following {
+    user: String,
+    id: i64,
+    rx: broadcast::Receiver<Arc<WatchlistChange>>,
+}
+
+/// The next change any user made to any list; never, without a list.
+async fn next_change(
+    following: &mut Option<Following>,
+) -> Result<Arc<WatchlistChange>, broadcast::error::RecvError> {
+    match following {
+        Some(f) => f.rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 impl Client {
@@ -228,6 +314,9 @@ impl Client {
     async fn next_chunk(&mut self) -> Option<Bytes> {
         if let Some(first) = self.first.take() {
             return Some(first);
+        }
+        if self.ending {
+            return None;
         }
         while let Some(from) = self.replay_from {
             match self.replay_page(from).await {
@@ -238,10 +327,27 @@ impl Client {
             }
         }
         loop {
-            let update = tokio::select! {
+            // In this order: a list change the gateway heard before a tick
+            // is applied before it, so the tick meets the changed filter.
+            let next = tokio::select! {
+                biased;
                 _ = self.shutdown.wait_for(|s| *s) => return None,
+                change = next_change(&mut self.following) => Heard::Change(change),
+                update = self.rx.recv() => Heard::Update(update),
                 _ = self.keepalive.tick() => return Some(Bytes::from_static(b": keep-alive\n\n")),
-                update = self.rx.recv() => update,
+            };
+            let update = match next {
+                Heard::Update(update) => update,
+                Heard::Change(change) => {
+                    // Missed changes end the stream: the client reconnects
+                    // and reads the list afresh.
+                    let change = change.ok()?;
+                    match self.follow(&change).await {
+                        Ok(Some(chunk)) => return Some(chunk),
+                        Ok(None) => continue,
+                        Err(()) => return None,
+                    }
+                }
             };
             match update {
                 Ok(Update::Frames(frames)) => {
@@ -255,7 +361,8 @@ impl Client {
                         self.metrics.sse_skipped.inc_by(n);
                     }
                     self.metrics.sse_resets.inc_by(1);
-                    return match snapshot(self.bus.as_ref(), self.filter.as_ref(), true).await {
+                    return match snapshot(self.bus.as_ref(), self.filter.as_ref(), true, true).await
+                    {
                         Ok((event, after)) => {
                             self.after = after;
                             Some(event)
@@ -267,6 +374,40 @@ impl Client {
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
         }
+    }
+
+    /// The events of a change of the followed list: `None` for another
+    /// list's. The filter becomes the list's symbols; the ones it gained
+    /// get a snapshot of their latest ticks. `Err` when that snapshot
+    /// cannot be read (the stream ends).
+    async fn follow(&mut self, change: &WatchlistChange) -> Result<Option<Bytes>, ()> {
+        let Some(f) = self.following.as_ref() else {
+            return Ok(None);
+        };
+        if change.user != f.user || change.event.list.id != f.id {
+            return Ok(None);
+        }
+        let data = serde_json::to_string(&change.event).map_err(|_| ())?;
+        let mut out = BytesMut::from(format!("event: watchlist\ndata: {data}\n\n").as_bytes());
+        if change.event.deleted {
+            self.ending = true;
+            return Ok(Some(out.freeze()));
+        }
+        let now: HashSet<Symbol> = change.event.list.symbols.iter().cloned().collect();
+        let gained: HashSet<Symbol> = now
+            .iter()
+            .filter(|s| self.filter.as_ref().is_none_or(|old| !old.contains(*s)))
+            .cloned()
+            .collect();
+        self.filter = Some(now);
+        if !gained.is_empty() {
+            let (event, after) = snapshot(self.bus.as_ref(), Some(&gained), false, false)
+                .await
+                .map_err(|_| ())?;
+            out.extend_from_slice(&event);
+            self.after.extend(after);
+        }
+        Ok(Some(out.freeze()))
     }
 
     /// One page of replayed ticks from `from` on, as one chunk (`None` when

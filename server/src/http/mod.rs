@@ -6,6 +6,7 @@ pub mod openapi;
 pub mod orders;
 pub mod stocks;
 pub mod symbols;
+pub mod watchlists;
 
 use crate::error::ApiError;
 use crate::gateway::sse;
@@ -46,6 +47,21 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
         .route(
             "/api/orders/{number}",
             get(orders::one).delete(orders::cancel),
+        )
+        .route(
+            "/api/watchlists",
+            get(watchlists::list).post(watchlists::create),
+        )
+        .route(
+            "/api/watchlists/{id}",
+            get(watchlists::one)
+                .put(watchlists::replace)
+                .delete(watchlists::delete),
+        )
+        .route("/api/watchlists/{id}/symbols", post(watchlists::add))
+        .route(
+            "/api/watchlists/{id}/symbols/{symbol}",
+            axum::routing::delete(watchlists::remove),
         )
         .merge(public)
         .route("/api/{*rest}", any(not_found))

@@ -38,6 +38,13 @@ use utoipa::{Modify, OpenApi};
         super::orders::by_client_id,
         super::orders::cancel,
         super::orders::stream,
+        super::watchlists::list,
+        super::watchlists::create,
+        super::watchlists::one,
+        super::watchlists::replace,
+        super::watchlists::delete,
+        super::watchlists::add,
+        super::watchlists::remove,
         super::health::liveness,
         super::health::readiness,
         super::health::metrics,
@@ -47,7 +54,8 @@ use utoipa::{Modify, OpenApi};
         tickpulse_core::Snapshot,
         tickpulse_core::Interval,
         tickpulse_core::trade::OrderEvent,
-        tickpulse_core::trade::StockEvent
+        tickpulse_core::trade::StockEvent,
+        tickpulse_core::watchlist::WatchlistEvent
     )),
     modifiers(&Security),
     tags(
@@ -55,6 +63,7 @@ use utoipa::{Modify, OpenApi};
         (name = "market data", description = "Latest prices, views, history, candles and the live stream"),
         (name = "admin", description = "Nodes, health and alerts (an admin session or ADMIN_API_KEY)"),
         (name = "trading", description = "Paper trading: the stock catalog, accounts and orders (a session, or a personal token as `Authorization: Bearer`)"),
+        (name = "watchlists", description = "Named lists of symbols per user, answered with their Views; `/api/stream?watchlist=` follows one (a session, or a personal token)"),
         (name = "operations", description = "Probes, metrics and this document"),
     )
 )]

@@ -22,6 +22,29 @@ use std::sync::Arc;
 use tickpulse_core::trade::{Account, Order, OrderRequest};
 use tokio::sync::broadcast;
 
+/// A 415 unless the body is declared `application/json`.
+///
+/// # Errors
+/// `UnsupportedMediaType` naming what was sent.
+pub fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type
+        .split(';')
+        .next()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+    {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType {
+            got: content_type.to_owned(),
+            expected: "application/json",
+        })
+    }
+}
+
 /// The most orders one list answers with.
 pub const MAX_LIST: usize = 500;
 
@@ -70,20 +93,7 @@ pub async fn place(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let user = require_user(&state, &headers, session.as_ref()).await?;
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !content_type
-        .split(';')
-        .next()
-        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
-    {
-        return Err(ApiError::UnsupportedMediaType {
-            got: content_type.to_owned(),
-            expected: "application/json",
-        });
-    }
+    require_json(&headers)?;
     let (created, order) = orders::place(
         store(&state)?,
         state.bus.as_ref(),

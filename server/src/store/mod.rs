@@ -15,6 +15,7 @@ mod sessions;
 mod sqlite;
 pub(crate) mod ticks;
 pub mod trading;
+pub mod watchlists;
 
 pub use self::accounts::{AccountStore, UserRecord};
 pub use self::alerts::{AlertFilter, AlertStore};
@@ -24,6 +25,7 @@ pub use self::sessions::SessionBackend;
 pub use self::sqlite::SqliteStore;
 pub use self::ticks::TickStore;
 pub use self::trading::TradeStore;
+pub use self::watchlists::WatchlistStore;
 
 use crate::config::Config;
 use async_trait::async_trait;
@@ -51,10 +53,12 @@ pub enum StoreError {
 
 /// One database holding the ticks ([`TickStore`]), the accounts
 /// ([`AccountStore`]), the alert log ([`AlertStore`]), the stock catalog
-/// ([`CatalogStore`]), paper trading ([`TradeStore`]) and the login
-/// sessions; a backend implements them all and these.
+/// ([`CatalogStore`]), paper trading ([`TradeStore`]), the watchlists
+/// ([`WatchlistStore`]) and the login sessions; a backend implements them all and these.
 #[async_trait]
-pub trait Store: TickStore + AccountStore + AlertStore + CatalogStore + TradeStore {
+pub trait Store:
+    TickStore + AccountStore + AlertStore + CatalogStore + TradeStore + WatchlistStore
+{
     /// Creates the database when missing and applies the migrations not
     /// yet applied; until then the store is not ready.
     ///

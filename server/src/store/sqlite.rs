@@ -105,6 +105,7 @@ super::ticks::select_history!(sqlx::SqlitePool);
 super::alerts::alert_store!(SqliteStore);
 super::catalog::catalog_store!(SqliteStore);
 super::trading::trade_store!(SqliteStore, sqlx::Sqlite, lock = "");
+super::watchlists::watchlist_store!(SqliteStore, sqlx::Sqlite, lock = "");
 
 #[async_trait]
 impl TickStore for SqliteStore {

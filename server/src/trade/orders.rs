@@ -128,14 +128,7 @@ pub async fn place(
     body: &[u8],
 ) -> Result<(bool, Order), ApiError> {
     let started = Instant::now();
-    let request = order_request(body).map_err(|errors| {
-        ApiError::BadBody(tickpulse_core::BodyError::Invalid(
-            errors
-                .into_iter()
-                .map(|error| tickpulse_core::ItemError { index: None, error })
-                .collect(),
-        ))
-    })?;
+    let request = order_request(body).map_err(ApiError::fields)?;
     let client_order_id = request
         .client_order_id
         .clone()

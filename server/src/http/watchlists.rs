@@ -1,0 +1,274 @@
+//! Watchlists for signed-in users and programs with a personal token:
+//! `GET|POST /api/watchlists`, `GET|PUT|DELETE /api/watchlists/{id}`,
+//! `POST /api/watchlists/{id}/symbols` and
+//! `DELETE /api/watchlists/{id}/symbols/{symbol}`. A stream of one list is
+//! `GET /api/stream?watchlist={id}`.
+
+use super::admin::{require_user, MaybeSession};
+use super::orders::require_json;
+use super::stocks::store;
+use crate::edge::extract::Path;
+use crate::error::{ApiError, ErrorBody, UserRefusals};
+use crate::state::AppState;
+use crate::watchlists;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use tickpulse_core::watchlist::{Watchlist, WatchlistViews};
+
+/// A list id from the path.
+///
+/// # Errors
+/// 400 naming `id`.
+pub fn id(text: &str) -> Result<i64, ApiError> {
+    text.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| ApiError::BadParam {
+            field: "id",
+            message: format!("must be a watchlist id (a whole number from 1), got {text:?}"),
+        })
+}
+
+/// The request body of `POST /api/watchlists` and `PUT /api/watchlists/{id}`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct WatchlistBody {
+    /// 1–64 characters, unique among your lists whatever the case
+    /// (required for a new list).
+    #[schema(example = "Tech")]
+    name: Option<String>,
+    /// Symbols in order; repeats are dropped. Each must have a tick or a
+    /// catalog entry.
+    #[schema(example = json!(["AAPL", "NVDA"]))]
+    symbols: Option<Vec<String>>,
+}
+
+/// The request body of `POST /api/watchlists/{id}/symbols`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct SymbolBody {
+    #[schema(example = "MSFT")]
+    symbol: String,
+}
+
+#[utoipa::path(
+    get, path = "/api/watchlists", tag = "watchlists",
+    responses(
+        (status = 200, description = "Your watchlists, oldest first, with their symbols in order", body = [Watchlist]),
+        UserRefusals,
+    ),
+    security(("bearer" = []), ("session" = []))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    MaybeSession(session): MaybeSession,
+) -> Result<Json<Vec<Watchlist>>, ApiError> {
+    let user = require_user(&state, &headers, session.as_ref()).await?;
+    Ok(Json(
+        watchlists::list(store(&state)?, &user.username).await?,
+    ))
+}
+
+#[utoipa::path(
+    post, path = "/api/watchlists", tag = "watchlists",
+    request_body(content = WatchlistBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The new list", body = Watchlist),
+        (status = 400, description = "A field is invalid; `details` names each one", body = ErrorBody),
+        (status = 404, description = "A symbol has no tick and is not in the catalog; the message names it", body = ErrorBody),
+        (status = 409, description = "You have a list of this name", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
+        (status = 422, description = "Over a limit (`code`: `watchlist_full` past WATCHLIST_MAX_SYMBOLS symbols, `too_many_watchlists` past 20 lists); nothing was saved", body = ErrorBody),
+        UserRefusals,
+    ),
+    security(("bearer" = []), ("session" = []))
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    MaybeSession(session): MaybeSession,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let user = require_user(&state, &headers, session.as_ref()).await?;
+    require_json(&headers)?;
+    let list = watchlists::create(
+        store(&state)?,
+        state.bus.as_ref(),
+        watchlists::limits(&state.config),
+        &user.username,
+        &body,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(list)).into_response())
+}
+
+#[utoipa::path(
+    get, path = "/api/watchlists/{id}", tag = "watchlists",
+    params(("id" = i64, Path, minimum = 1, description = "The list's id")),
+    responses(
+        (status = 200, description = "The list with the latest View of each symbol that has one", body = WatchlistViews),
+        (status = 400, description = "`id` is not a list id", body = ErrorBody),
+        (status = 404, description = "You have no list with this id (another user's answers the same)", body = ErrorBody),
+        UserRefusals,
+    ),
+    security(("bearer" = []), ("session" = []))
+)]
+pub async fn one(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    MaybeSession(session): MaybeSession,
+    Path(text): Path<String>,
+) -> Result<Json<WatchlistViews>, ApiError> {
+    let user = require_user(&state, &headers, session.as_ref()).await?;
+    let id = id(&text)?;
+    Ok(Json(
+        watchlists::one(store(&state)?, state.bus.as_ref(), &user.username, id).await?,
+    ))
+}
+
+#[utoipa::path(
+    put, path = "/api/watchlists/{id}", tag = "watchlists",
+    params(("id" = i64, Path, minimum = 1, description = "The list's id")),
+    request_body(content = WatchlistBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The list after the change: renamed, and/or its symbols replaced", body = Watchlist),
+        (status = 400, description = "`id` or a field is invalid; `details` names it", body = ErrorBody),
+        (status = 404, description = "You have no list with this id, or a symbol is unknown (the message names it)", body = ErrorBody),
+        (status = 409, description = "You have another list of this name", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
+        (status = 422, description = "More than WATCHLIST_MAX_SYMBOLS symbols (`code` `watchlist_full`); nothing was saved", body = ErrorBody),
+        UserRefusals,
+    ),
+    security(("bearer" = []), ("session" = []))
+)]
+pub async fn replace(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    MaybeSession(session): MaybeSession,
+    Path(text): Path<String>,
+    body: Bytes,
+) -> Result<Json<Watchlist>, ApiError> {
+    let user = require_user(&state, &headers, session.as_ref()).await?;
+    let id = id(&text)?;
+    require_json(&headers)?;
+    Ok(Json(
+        watchlists::update(
+            store(&state)?,
+            state.bus.as_ref(),
+            watchlists::limits(&state.config),
+            &user.username,
+            id,
+            &body,
+        )
+        .await?,
+    ))
+}
+
+#[utoipa::path(
+    delete, path = "/api/watchlists/{id}", tag = "watchlists",
+    params(("id" = i64, Path, minimum = 1, description = "The list's id")),
+    responses(
+        (status = 204, description = "Deleted; streams that follow it get a `watchlist` event with `deleted` and end"),
+        (status = 400, description = "`id` is not a list id", body = ErrorBody),
+        (status = 404, description = "You have no list with this id", body = ErrorBody),
+        UserRefusals,
+    ),
+    security(("bearer" = []), ("session" = []))
+)]
+pub async fn delete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    MaybeSession(session): MaybeSession,
+    Path(text): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let user = require_user(&state, &headers, session.as_ref()).await?;
+    let id = id(&text)?;
+    watchlists::delete(store(&state)?, state.bus.as_ref(), &user.username, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(
+    post, path = "/api/watchlists/{id}/symbols", tag = "watchlists",
+    params(("id" = i64, Path, minimum = 1, description = "The list's id")),
+    request_body(content = SymbolBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The list after the change; a symbol already in it stays where it was (adding twice keeps one)", body = Watchlist),
+        (status = 400, description = "`id` or `symbol` is invalid; `details` names it", body = ErrorBody),
+        (status = 404, description = "You have no list with this id, or the symbol has no tick and is not in the catalog", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
+        (status = 422, description = "The list is full (`code` `watchlist_full`); nothing was saved", body = ErrorBody),
+        UserRefusals,
+    ),
+    security(("bearer" = []), ("session" = []))
+)]
+pub async fn add(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    MaybeSession(session): MaybeSession,
+    Path(text): Path<String>,
+    body: Bytes,
+) -> Result<Json<Watchlist>, ApiError> {
+    let user = require_user(&state, &headers, session.as_ref()).await?;
+    let id = id(&text)?;
+    require_json(&headers)?;
+    Ok(Json(
+        watchlists::add(
+            store(&state)?,
+            state.bus.as_ref(),
+            watchlists::limits(&state.config),
+            &user.username,
+            id,
+            &body,
+        )
+        .await?,
+    ))
+}
+
+#[utoipa::path(
+    delete, path = "/api/watchlists/{id}/symbols/{symbol}", tag = "watchlists",
+    params(
+        ("id" = i64, Path, minimum = 1, description = "The list's id"),
+        ("symbol" = String, Path, description = "The symbol to remove"),
+    ),
+    responses(
+        (status = 200, description = "The list after the change", body = Watchlist),
+        (status = 400, description = "`id` or `symbol` is invalid", body = ErrorBody),
+        (status = 404, description = "You have no list with this id, or the symbol is not in it", body = ErrorBody),
+        UserRefusals,
+    ),
+    security(("bearer" = []), ("session" = []))
+)]
+pub async fn remove(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    MaybeSession(session): MaybeSession,
+    Path((text, symbol)): Path<(String, String)>,
+) -> Result<Json<Watchlist>, ApiError> {
+    let user = require_user(&state, &headers, session.as_ref()).await?;
+    let id = id(&text)?;
+    Ok(Json(
+        watchlists::remove(
+            store(&state)?,
+            state.bus.as_ref(),
+            &user.username,
+            id,
+            &symbol,
+        )
+        .await?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_are_whole_numbers_from_one() {
+        assert_eq!(super::id("7").unwrap(), 7);
+        for bad in ["0", "-1", "x", "", "1.5"] {
+            assert!(super::id(bad).is_err(), "{bad}");
+        }
+    }
+}
