@@ -11,6 +11,7 @@ use std::sync::Arc;
 use tickpulse_core::account::SignedIn;
 use tickpulse_core::health::Health;
 use tickpulse_core::trade::{Desk, Order, Stock};
+use tickpulse_core::watchlist::Watchlist;
 use tickpulse_core::{Candle, Interval, LatestTick, StreamTick, Symbol, View};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -76,12 +77,38 @@ pub trait Trading: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<Option<Order>, AppError>>;
 }
 
+/// A signed-in user's watchlists, with the rules of the JSON API, and the
+/// catalog's names for the dashboard's search.
+pub trait Watching: Send + Sync + 'static {
+    /// The user's lists, oldest first.
+    fn lists<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Vec<Watchlist>, AppError>>;
+    /// A new, empty list: `BadParam` for a bad name, `Conflict` for one in
+    /// use or over the limit of lists.
+    fn create<'a>(
+        &'a self,
+        user: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Watchlist, AppError>>;
+    /// Adds `symbol` to the list, or removes it when it is there: the list
+    /// after. `NotFound` for a list that is not the user's or an unknown
+    /// symbol, `Conflict` when the list is full.
+    fn toggle<'a>(
+        &'a self,
+        user: &'a str,
+        list: i64,
+        symbol: &'a Symbol,
+    ) -> BoxFuture<'a, Result<Watchlist, AppError>>;
+    /// `(symbol, name)` of every catalog entry.
+    fn names(&self) -> BoxFuture<'_, Result<Vec<(Symbol, String)>, AppError>>;
+}
+
 /// Provided as Leptos context to every page render and server function.
 #[derive(Clone)]
 pub struct Services {
     pub market: Arc<dyn MarketData>,
     pub admin: Arc<dyn Admin>,
     pub trading: Arc<dyn Trading>,
+    pub watching: Arc<dyn Watching>,
 }
 
 /// The signed-in user of the request, or `SignInRequired`.
@@ -95,6 +122,17 @@ pub async fn user() -> Result<SignedIn, AppError> {
         .current(&parts)
         .await?
         .ok_or_else(|| AppError::SignInRequired.respond())
+}
+
+/// The signed-in user of the request, if any (a page that anyone may see
+/// asks this way: no 401 is set).
+///
+/// # Errors
+/// The session cannot be read.
+pub async fn signed_in() -> Result<Option<SignedIn>, AppError> {
+    let admin = services()?.admin;
+    let parts = request()?;
+    admin.current(&parts).await
 }
 
 /// The services, from a server function or a page render.

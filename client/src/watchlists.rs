@@ -4,7 +4,9 @@
 //! the server's; a refusal comes back as [`WatchlistError::Refused`] with
 //! the server's status, code and words.
 
+#[cfg(not(target_arch = "wasm32"))]
 use tickpulse_core::watchlist::{Watchlist, WatchlistViews};
+#[cfg(not(target_arch = "wasm32"))]
 use tickpulse_core::Symbol;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -157,6 +159,7 @@ impl Watchlists {
 }
 
 /// The value in an answer: a 2xx body, or the refusal it says.
+#[cfg(not(target_arch = "wasm32"))]
 pub(crate) fn answer<T: serde::de::DeserializeOwned>(
     status: u16,
     body: &str,

@@ -13,11 +13,12 @@ use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::sync::Arc;
 use tickpulse_app::error::{AppError, Refusal};
-use tickpulse_app::ssr::{Admin, BoxFuture, MarketData, Services, Trading};
+use tickpulse_app::ssr::{Admin, BoxFuture, MarketData, Services, Trading, Watching};
 use tickpulse_app::{shell, App};
 use tickpulse_core::account::SignedIn;
 use tickpulse_core::health::Health;
 use tickpulse_core::trade::{Desk, Order, Stock};
+use tickpulse_core::watchlist::Watchlist;
 use tickpulse_core::{Candle, Interval, LatestTick, StreamTick, Symbol, Timestamp, View};
 use tower_sessions::Session;
 
@@ -200,7 +201,73 @@ fn for_app(e: ApiError) -> AppError {
         ApiError::Refused(refusal) => AppError::Refused(refusal.code().into()),
         ApiError::Conflict(message) => AppError::Conflict(message),
         ApiError::NotFound(message) => AppError::NotFound(message),
+        ApiError::OverLimit { message, .. } => AppError::Conflict(message),
         other => AppError::Unavailable(for_page(other)),
+    }
+}
+
+impl Watching for StateTrading {
+    fn lists<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Vec<Watchlist>, AppError>> {
+        Box::pin(async move {
+            crate::watchlists::list(self.store()?, user)
+                .await
+                .map_err(for_app)
+        })
+    }
+
+    fn create<'a>(
+        &'a self,
+        user: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<Watchlist, AppError>> {
+        Box::pin(async move {
+            let body = serde_json::json!({ "name": name }).to_string();
+            crate::watchlists::create(
+                self.store()?,
+                self.0.bus.as_ref(),
+                crate::watchlists::limits(&self.0.config),
+                user,
+                body.as_bytes(),
+            )
+            .await
+            .map_err(for_app)
+        })
+    }
+
+    fn toggle<'a>(
+        &'a self,
+        user: &'a str,
+        list: i64,
+        symbol: &'a Symbol,
+    ) -> BoxFuture<'a, Result<Watchlist, AppError>> {
+        Box::pin(async move {
+            let store = self.store()?;
+            let bus = self.0.bus.as_ref();
+            let current = crate::watchlists::owned(store, user, list)
+                .await
+                .map_err(for_app)?;
+            if current.symbols.contains(symbol) {
+                crate::watchlists::remove(store, bus, user, list, symbol.as_str()).await
+            } else {
+                let limits = crate::watchlists::limits(&self.0.config);
+                crate::watchlists::add_symbol(store, bus, limits, user, list, symbol.clone()).await
+            }
+            .map_err(for_app)
+        })
+    }
+
+    fn names(&self) -> BoxFuture<'_, Result<Vec<(Symbol, String)>, AppError>> {
+        Box::pin(async move {
+            let entries = self
+                .store()?
+                .stocks()
+                .await
+                .map_err(|e| for_app(e.into()))?;
+            Ok(entries
+                .into_iter()
+                .map(|e| (Symbol::new(&e.symbol), e.name))
+                .collect())
+        })
     }
 }
 
@@ -308,6 +375,7 @@ pub fn routes(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         market: Arc::new(StateMarketData(state.clone())),
         admin: Arc::new(StateAdmin(state.clone())),
         trading: Arc::new(StateTrading(state.clone())),
+        watching: Arc::new(StateTrading(state.clone())),
     };
     let options = state.leptos_options.clone();
     router
