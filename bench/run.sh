@@ -6,6 +6,7 @@
 #        bench/run.sh cache   [bench-cache flags]
 #        bench/run.sh fanout  [bench-fanout flags, e.g. --clients 5000]
 #        bench/run.sh trade   [bench-trade flags, e.g. --clients 64 --stocks 500]
+#        bench/run.sh dashboard [--minutes 5 --rates 200,1000]  (headless Chromium)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which="${1:-ingest}"; shift || true
@@ -27,5 +28,11 @@ case "$which" in
   trade)
     command -v pgbench >/dev/null 2>&1 || { echo "pgbench is missing (Debian: postgresql-client)" >&2; exit 1; }
     exec "$target_dir/release/bench-trade" --bin-dir "$target_dir/release" "$@" ;;
-  *) echo "unknown benchmark $which (known: ingest, persist, cache, fanout, trade)" >&2; exit 2 ;;
+  dashboard)
+    [ -d end2end/node_modules/playwright-core ] || (cd end2end && npm ci --no-audit --no-fund --loglevel=error)
+    [ -x /usr/bin/chromium ] || { echo "Chromium is missing (scripts/setup.sh test installs it)" >&2; exit 1; }
+    echo "==> building the release site and feeder (scripts/build-release.sh)"
+    scripts/build-release.sh
+    exec node bench/dashboard.mjs --bin-dir "$target_dir/release" --site "${SITE_ROOT:-$target_dir/site}" "$@" ;;
+  *) echo "unknown benchmark $which (known: ingest, persist, cache, fanout, trade, dashboard)" >&2; exit 2 ;;
 esac

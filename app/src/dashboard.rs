@@ -22,7 +22,9 @@
 //! - rows off screen are not written at all: an `IntersectionObserver`
 //!   marks them, their latest View waits, and it is applied when they are
 //!   scrolled to;
-//! - a sort by a live value re-sorts at most once a second.
+//! - a sort by a live value re-sorts at most once a second;
+//! - the table's layout is fixed (column widths from the header), so a
+//!   changed cell does not lay out the other 499 rows again.
 
 use crate::components::{Connection, StatusBadge};
 use crate::error::AppError;
@@ -258,6 +260,8 @@ pub struct Table {
     hidden: StoredValue<HashSet<Symbol>>,
     /// Bumped when a sort by a live value may have changed.
     resort: RwSignal<u64>,
+    /// The rows are sorted by a live value (price, change, time).
+    live_sort: StoredValue<bool>,
     last_resort_ms: StoredValue<f64>,
 }
 
@@ -277,6 +281,7 @@ impl Table {
             frame_asked: StoredValue::new(false),
             hidden: StoredValue::new(HashSet::new()),
             resort: RwSignal::new(0),
+            live_sort: StoredValue::new(false),
             last_resort_ms: StoredValue::new(0.0),
         };
         table.apply_all(initial);
@@ -335,7 +340,7 @@ impl Table {
             self.list_symbols();
         }
         let now = now_ms();
-        if now - self.last_resort_ms.get_value() >= 1_000.0 {
+        if self.live_sort.get_value() && now - self.last_resort_ms.get_value() >= 1_000.0 {
             self.last_resort_ms.set_value(now);
             self.resort.update(|n| *n += 1);
         }
@@ -583,6 +588,11 @@ fn LiveBoard(board: Board, status: RwSignal<Connection>) -> impl IntoView {
         problem: RwSignal::new(query.with_untracked(|q| q.get("problem"))),
     };
     let table = Table::new(board.views);
+    Effect::new(move |_| {
+        table
+            .live_sort
+            .set_value(controls.sort.get() != Sort::Symbol);
+    });
     #[cfg(feature = "hydrate")]
     follow(table, controls, status);
     #[cfg(not(feature = "hydrate"))]
@@ -673,14 +683,14 @@ fn LiveBoard(board: Board, status: RwSignal<Connection>) -> impl IntoView {
         <table class="quotes" id="quotes">
             <thead>
                 <tr>
-                    {move || controls.target.get().is_some().then(|| view! { <th scope="col"><span class="sr-only">"Watch"</span></th> })}
-                    <SortHeader label="Symbol" sort=Sort::Symbol params current=controls.sort class=""/>
-                    <SortHeader label="Last" sort=Sort::Price params current=controls.sort class="num"/>
-                    <SortHeader label="Change" sort=Sort::Change params current=controls.sort class="num"/>
-                    <th scope="col">"Trend"</th>
-                    <th scope="col" class="num">"Volume"</th>
-                    <SortHeader label="Time (UTC)" sort=Sort::Updated params current=controls.sort class=""/>
-                    <th scope="col">"Source"</th>
+                    {move || controls.target.get().is_some().then(|| view! { <th scope="col" class="col-star"><span class="sr-only">"Watch"</span></th> })}
+                    <SortHeader label="Symbol" sort=Sort::Symbol params current=controls.sort class="col-symbol"/>
+                    <SortHeader label="Last" sort=Sort::Price params current=controls.sort class="num col-last"/>
+                    <SortHeader label="Change" sort=Sort::Change params current=controls.sort class="num col-change"/>
+                    <th scope="col" class="col-trend">"Trend"</th>
+                    <th scope="col" class="num col-volume">"Volume"</th>
+                    <SortHeader label="Time (UTC)" sort=Sort::Updated params current=controls.sort class="col-time"/>
+                    <th scope="col" class="col-source">"Source"</th>
                 </tr>
             </thead>
             <tbody>

@@ -10,6 +10,7 @@
 //!   reconnect, with a snapshot of its latest tick; a removed one stops),
 //!   and ends when the list is deleted. In the shared mode the list is
 //!   changed through the other process than the stream's.
+//! - the client package's `Watchlists` does all of it with a token.
 
 mod common;
 
@@ -546,4 +547,58 @@ async fn shared_stream_follows_the_list() {
 #[tokio::test]
 async fn embedded_stream_follows_the_list() {
     the_stream_follows_the_list(Mode::Embedded).await;
+}
+
+/// The client package's `Watchlists` against the real server: what a
+/// program does with a personal token.
+async fn the_client_package_keeps_lists(mode: Mode) {
+    use tickpulse_client::{WatchlistError, Watchlists};
+    use tickpulse_core::Symbol;
+    let mut env = Env::standard(mode).await;
+    let token = env.user("carl");
+    for (s, p) in [("CA", "1"), ("CB", "2")] {
+        env.stock(s, 100, p).await;
+    }
+    let lists = Watchlists::new(env.base(0), &token);
+    let made = lists.create("Mine", &[Symbol::new("CA")]).await.unwrap();
+    assert_eq!(made.symbols, [Symbol::new("CA")]);
+    let found = lists
+        .find("MINE")
+        .await
+        .unwrap()
+        .expect("found whatever the case");
+    assert_eq!(found.id, made.id);
+    let after = lists.add(made.id, &Symbol::new("CB")).await.unwrap();
+    assert_eq!(after.symbols, [Symbol::new("CA"), Symbol::new("CB")]);
+    let views = lists.get(made.id).await.unwrap();
+    assert_eq!(views.views.len(), 2, "{views:?}");
+    let after = lists.remove(made.id, &Symbol::new("CA")).await.unwrap();
+    assert_eq!(after.symbols, [Symbol::new("CB")]);
+    match lists.create("mine", &[]).await {
+        Err(WatchlistError::Refused { status: 409, .. }) => {}
+        other => panic!("a taken name: {other:?}"),
+    }
+    match lists.add(made.id, &Symbol::new("NOSUCH")).await {
+        Err(WatchlistError::Refused {
+            status: 404,
+            message,
+            ..
+        }) => assert!(message.contains("NOSUCH"), "{message}"),
+        other => panic!("an unknown symbol: {other:?}"),
+    }
+    match Watchlists::new(env.base(0), "tp_not-a-token").list().await {
+        Err(WatchlistError::Refused { status: 401, .. }) => {}
+        other => panic!("a bad token: {other:?}"),
+    }
+    assert_eq!(lists.list().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn shared_client_package_keeps_lists() {
+    the_client_package_keeps_lists(Mode::Shared).await;
+}
+
+#[tokio::test]
+async fn embedded_client_package_keeps_lists() {
+    the_client_package_keeps_lists(Mode::Embedded).await;
 }

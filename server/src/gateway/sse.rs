@@ -29,106 +29,39 @@
 //! repeat. When the stream no longer holds everything after that id, the
 //! client gets a `snapshot` with `"reset": true` instead.
 
-use super::{frames, held, Frame, Kind, Update, WatchlistChange};
+use super::{frames, held, Frame, Gateway, Kind, Update, WatchlistChange};
 use crate::bus::{Appended, Bus};
-use crate::edge::conn::Peer;
-use crate::edge::extract::Query;
-use crate::error::{ApiError, ErrorBody, ReadRefusals};
+use crate::error::ApiError;
 use crate::metrics::Metrics;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::Response;
-use axum::Extension;
 use bytes::{Bytes, BytesMut};
-use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::sync::Arc;
 use tickpulse_core::{LatestTick, StreamId, Symbol};
 use tokio::sync::{broadcast, watch};
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct StreamParams {
-    /// Comma-separated symbols; absent or empty means all.
-    #[param(example = "BTC-USD,ETH-USD")]
-    symbols: Option<String>,
-    /// One of your watchlists (instead of `symbols`): its symbols, followed
-    /// as the list changes.
-    #[param(example = 1)]
-    watchlist: Option<String>,
-}
-
 /// Ticks read from the stream per replayed chunk (about 130 KB of frames:
 /// what a resuming client holds at a time).
 const REPLAY_PAGE: usize = 500;
 
-#[utoipa::path(
-    get, path = "/api/stream", tag = "market data",
-    params(
-        StreamParams,
-        ("last-event-id" = Option<StreamId>, Header, description = "Resume after this tick (browsers send it by themselves on reconnect)"),
-    ),
-    responses(
-        (status = 200, description = "Server-Sent Events: `snapshot` (a `Snapshot`), `tick` (a `StreamTick`, `id:` its stream id), `view` (a `View`), `stock` (a `StockEvent`: a stock's available quantity changed) and, with `watchlist`, `watchlist` (a `WatchlistEvent`: the list changed; a `snapshot` of the symbols it gained follows), with keep-alive comments", content_type = "text/event-stream", body = String),
-        (status = 400, description = "A symbol, `watchlist` or `Last-Event-ID` is invalid, or both `symbols` and `watchlist` were given; `details` names it", body = ErrorBody),
-        (status = 404, description = "You have no watchlist with this id", body = ErrorBody),
-        ReadRefusals,
-    ),
-    security((), ("api_key" = []), ("session" = []), ("bearer" = []))
-)]
-pub async fn sse(
-    State(state): State<crate::state::AppState>,
-    Query(params): Query<StreamParams>,
-    peer: Option<Extension<ConnectInfo<Peer>>>,
-    crate::http::admin::MaybeSession(session): crate::http::admin::MaybeSession,
-    headers: HeaderMap,
+/// Opens a stream of `filter`'s symbols (all with `None`) for a client
+/// that sent `headers`, following a list's changes with `following` (see
+/// the module docs). The HTTP handler is `http::symbols::stream`.
+///
+/// # Errors
+/// A bad `Last-Event-ID` (400), or the bus's failure.
+pub async fn open(
+    gateway: &Gateway,
+    filter: Option<HashSet<Symbol>>,
+    following: Option<Following>,
+    headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    if let Some(Extension(ConnectInfo(peer))) = peer {
-        peer.streaming();
-    }
-    let gateway = state.gateway.clone();
-    let last_event_id = last_event_id(&headers)?;
-    // Subscribe first, then read the list, the snapshot or the stream: see
-    // the module docs.
-    let (filter, following) = match params.watchlist.as_deref().map(str::trim) {
-        Some(text) => {
-            if params
-                .symbols
-                .as_deref()
-                .is_some_and(|s| !s.trim().is_empty())
-            {
-                return Err(ApiError::BadParam {
-                    field: "watchlist",
-                    message: "give symbols or watchlist, not both".into(),
-                });
-            }
-            let id =
-                text.parse::<i64>()
-                    .ok()
-                    .filter(|n| *n > 0)
-                    .ok_or_else(|| ApiError::BadParam {
-                        field: "watchlist",
-                        message: format!(
-                            "must be a watchlist id (a whole number from 1), got {text:?}"
-                        ),
-                    })?;
-            let user = crate::http::admin::require_user(&state, &headers, session.as_ref()).await?;
-            let rx = gateway.watchlists();
-            let store = crate::http::stocks::store(&state)?;
-            let list = crate::watchlists::owned(store, &user.username, id).await?;
-            (
-                Some(list.symbols.into_iter().collect()),
-                Some(Following {
-                    user: user.username,
-                    id,
-                    rx,
-                }),
-            )
-        }
-        None => (parse_filter(params.symbols.as_deref())?, None),
-    };
+    let last_event_id = last_event_id(headers)?;
+    // Subscribe first, then read the snapshot or the stream: see the module
+    // docs (the list's changes were subscribed to before it was read).
     let rx = gateway.subscribe();
     let resume = match last_event_id {
         Some(id) if replayable(gateway.bus.as_ref(), id).await? => Some(id),
@@ -206,7 +139,11 @@ async fn replayable(bus: &dyn Bus, id: StreamId) -> Result<bool, ApiError> {
     }
 }
 
-fn parse_filter(symbols: Option<&str>) -> Result<Option<HashSet<Symbol>>, ApiError> {
+/// The `symbols` parameter as a set (`None`: all symbols).
+///
+/// # Errors
+/// 400 naming the bad symbol.
+pub fn parse_filter(symbols: Option<&str>) -> Result<Option<HashSet<Symbol>>, ApiError> {
     let Some(list) = symbols.map(str::trim).filter(|s| !s.is_empty()) else {
         return Ok(None);
     };
@@ -293,10 +230,22 @@ enum Heard {
 }
 
 /// A followed watchlist: whose, which, and where its changes arrive.
-struct Following {
+pub struct Following {
     user: String,
     id: i64,
     rx: broadcast::Receiver<Arc<WatchlistChange>>,
+}
+
+impl Gateway {
+    /// Starts hearing the changes of `user`'s list `id`: call it before the
+    /// list is read, so no change falls in between.
+    pub fn follow_list(&self, user: String, id: i64) -> Following {
+        Following {
+            user,
+            id,
+            rx: self.watchlists(),
+        }
+    }
 }
 
 /// The next change any user made to any list; never, without a list.

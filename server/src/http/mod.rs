@@ -9,7 +9,6 @@ pub mod symbols;
 pub mod watchlists;
 
 use crate::error::ApiError;
-use crate::gateway::sse;
 use crate::ingest::handler as ingest;
 use crate::state::AppState;
 use axum::middleware;
@@ -24,7 +23,7 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
         .route("/api/symbols/{id}/history", get(symbols::history))
         .route("/api/symbols/{id}/candles", get(symbols::candles))
         .route("/api/stocks/{symbol}", get(stocks::one))
-        .route("/api/stream", get(sse::sse))
+        .route("/api/stream", get(symbols::stream))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             admin::api_key_guard,

@@ -22,7 +22,7 @@ use utoipa::{Modify, OpenApi};
         super::symbols::one,
         super::symbols::history,
         super::symbols::candles,
-        crate::gateway::sse::sse,
+        super::symbols::stream,
         super::admin::nodes,
         super::admin::health,
         super::admin::events,

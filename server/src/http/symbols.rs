@@ -3,19 +3,97 @@
 //! The handlers check the parameters; [`crate::reads`] does the reading, for
 //! these handlers and for the pages alike.
 
+use super::admin::{require_user, MaybeSession};
+use super::stocks::store;
+use crate::edge::conn::Peer;
 use crate::edge::extract::{Path, Query};
 use crate::error::{ApiError, ErrorBody, ReadRefusals};
+use crate::gateway::sse;
 use crate::reads::{candles_of, history_of};
 use crate::state::AppState;
+use axum::extract::ConnectInfo;
 use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::Extension;
 use axum::Json;
 use serde::Deserialize;
+use tickpulse_core::StreamId;
 use tickpulse_core::{Candle, Interval, LatestTick, StreamTick, Symbol, Timestamp, View};
 
 /// The most ticks one history request returns.
 pub const MAX_HISTORY: usize = 5_000;
 
 /// Every symbol with its latest tick, ordered by symbol.
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StreamParams {
+    /// Comma-separated symbols; absent or empty means all.
+    #[param(example = "BTC-USD,ETH-USD")]
+    symbols: Option<String>,
+    /// One of your watchlists (instead of `symbols`): its symbols, followed
+    /// as the list changes.
+    #[param(example = 1)]
+    watchlist: Option<String>,
+}
+
+#[utoipa::path(
+    get, path = "/api/stream", tag = "market data",
+    params(
+        StreamParams,
+        ("last-event-id" = Option<StreamId>, Header, description = "Resume after this tick (browsers send it by themselves on reconnect)"),
+    ),
+    responses(
+        (status = 200, description = "Server-Sent Events: `snapshot` (a `Snapshot`), `tick` (a `StreamTick`, `id:` its stream id), `view` (a `View`), `stock` (a `StockEvent`: a stock's available quantity changed) and, with `watchlist`, `watchlist` (a `WatchlistEvent`: the list changed; a `snapshot` of the symbols it gained follows), with keep-alive comments", content_type = "text/event-stream", body = String),
+        (status = 400, description = "A symbol, `watchlist` or `Last-Event-ID` is invalid, or both `symbols` and `watchlist` were given; `details` names it", body = ErrorBody),
+        (status = 404, description = "You have no watchlist with this id", body = ErrorBody),
+        ReadRefusals,
+    ),
+    security((), ("api_key" = []), ("session" = []), ("bearer" = []))
+)]
+pub async fn stream(
+    State(state): State<AppState>,
+    Query(params): Query<StreamParams>,
+    peer: Option<Extension<ConnectInfo<Peer>>>,
+    MaybeSession(session): MaybeSession,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(Extension(ConnectInfo(peer))) = peer {
+        peer.streaming();
+    }
+    let (filter, following) =
+        match params.watchlist.as_deref().map(str::trim) {
+            Some(text) => {
+                if params
+                    .symbols
+                    .as_deref()
+                    .is_some_and(|s| !s.trim().is_empty())
+                {
+                    return Err(ApiError::BadParam {
+                        field: "watchlist",
+                        message: "give symbols or watchlist, not both".into(),
+                    });
+                }
+                let id = text.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    ApiError::BadParam {
+                        field: "watchlist",
+                        message: format!(
+                            "must be a watchlist id (a whole number from 1), got {text:?}"
+                        ),
+                    }
+                })?;
+                let user = require_user(&state, &headers, session.as_ref()).await?;
+                // Changes are heard from before the list is read.
+                let following = state.gateway.follow_list(user.username.clone(), id);
+                let list = crate::watchlists::owned(store(&state)?, &user.username, id).await?;
+                (Some(list.symbols.into_iter().collect()), Some(following))
+            }
+            None => (sse::parse_filter(params.symbols.as_deref())?, None),
+        };
+    sse::open(&state.gateway, filter, following, &headers).await
+}
+
 #[utoipa::path(
     get, path = "/api/symbols", tag = "market data",
     responses(
