@@ -63,6 +63,8 @@ pub fn router(state: AppState) -> Router {
             None => routes,
         }
         .layer(axum::middleware::from_fn(edge::browser::guard))
+        .layer(edge::compress::layer())
+        .layer(axum::middleware::from_fn(edge::compress::plain_ingest))
         // Outermost: a refused request costs no session lookup.
         .layer(axum::middleware::from_fn_with_state(
             state.limits.clone(),

@@ -1,0 +1,52 @@
+//! Response compression: brotli or gzip, as the request's `Accept-Encoding`
+//! asks (brotli first), for pages, the API's JSON and the site's files
+//! (CSS, JS, WASM, SVG). Left as they are:
+//! - Server-Sent Events, so each event is flushed the moment it is written;
+//! - bodies under [`MIN_BYTES`] (not worth the header and the CPU) and
+//!   images (already compressed);
+//! - the ingest webhook's answers: it serves programs on the hot path
+//!   ([`plain_ingest`] drops their `Accept-Encoding`).
+
+use axum::extract::Request;
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::Response;
+use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
+use tower_http::compression::{CompressionLayer, CompressionLevel};
+
+/// Bodies smaller than this go out uncompressed.
+pub const MIN_BYTES: u16 = 1024;
+
+/// What is worth compressing (see the module docs).
+pub type Worth = tower_http::compression::predicate::And<
+    tower_http::compression::predicate::And<
+        tower_http::compression::predicate::And<SizeAbove, NotForContentType>,
+        NotForContentType,
+    >,
+    NotForContentType,
+>;
+
+/// The compression layer. Brotli at quality 4 costs about what gzip's
+/// default does, for smaller files.
+pub fn layer() -> CompressionLayer<Worth> {
+    let worth = SizeAbove::new(MIN_BYTES)
+        .and(NotForContentType::SSE)
+        .and(NotForContentType::IMAGES)
+        .and(NotForContentType::GRPC);
+    CompressionLayer::new()
+        .br(true)
+        .gzip(true)
+        .no_deflate()
+        .no_zstd()
+        .quality(CompressionLevel::Precise(4))
+        .compress_when(worth)
+}
+
+/// The webhook's answers are never compressed: its requests lose their
+/// `Accept-Encoding` before the compression layer sees them.
+pub async fn plain_ingest(mut request: Request, next: Next) -> Response {
+    if request.uri().path().starts_with("/ingest/") {
+        request.headers_mut().remove(header::ACCEPT_ENCODING);
+    }
+    next.run(request).await
+}
