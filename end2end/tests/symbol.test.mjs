@@ -79,6 +79,14 @@ test('candles can be picked by interval and follow live ticks', async () => {
       const data = chart?.getOption().series[0].data;
       return data?.length > 0 && data[data.length - 1][1] === 12.5; // the close
     }, null, { timeout: 5_000 });
+    // The 1m candles are read from the store: wait until it holds the tick
+    // (the page does not yet merge live ticks not persisted when it reads).
+    for (let i = 0; ; i++) {
+      const history = await (await fetch(`${ctx.server.base}/api/symbols/E2E-CNDL/history?limit=1`)).json();
+      if (history[0]?.price === '12.5') break;
+      assert.ok(i < 100, `the tick was not persisted in 10 s: ${JSON.stringify(history)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
     await page.click('.intervals a:text-is("1m")');
     await page.waitForURL(`${ctx.server.base}/symbols/E2E-CNDL?interval=1m`);
     await page.waitForSelector('.intervals a[aria-current="page"]:text-is("1m")');
