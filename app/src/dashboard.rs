@@ -141,13 +141,9 @@ fn with_problem(path: &str, problem: Option<AppError>) -> String {
     let Some(e) = problem else {
         return path.to_owned();
     };
-    let base: String = path
-        .split_once('?')
-        .map_or(path, |(p, q)| if q.is_empty() { p } else { path })
-        .to_owned();
-    let joiner = if base.contains('?') { '&' } else { '?' };
+    let joiner = if path.contains('?') { '&' } else { '?' };
     format!(
-        "{base}{joiner}problem={}",
+        "{path}{joiner}problem={}",
         crate::account::encode(&e.to_string())
     )
 }
@@ -253,8 +249,10 @@ pub struct Table {
     symbols: RwSignal<Vec<Symbol>>,
     rows: StoredValue<HashMap<Symbol, RwSignal<Row>>>,
     /// Live views not yet applied: the newest per symbol, until the next
-    /// animation frame (or until an off-screen row is scrolled to).
+    /// animation frame.
     pending: StoredValue<HashMap<Symbol, View>>,
+    /// The newest view of each row off screen, until it is scrolled to.
+    parked: StoredValue<HashMap<Symbol, View>>,
     frame_asked: StoredValue<bool>,
     /// Rows known to be off screen.
     hidden: StoredValue<HashSet<Symbol>>,
@@ -278,6 +276,7 @@ impl Table {
             symbols: RwSignal::new(Vec::new()),
             rows: StoredValue::new(HashMap::new()),
             pending: StoredValue::new(HashMap::new()),
+            parked: StoredValue::new(HashMap::new()),
             frame_asked: StoredValue::new(false),
             hidden: StoredValue::new(HashSet::new()),
             resort: RwSignal::new(0),
@@ -300,15 +299,21 @@ impl Table {
         self.resort.update(|n| *n += 1);
     }
 
-    /// Holds a live view for the next frame (only the newest per symbol).
+    /// Holds a live view for the next frame (only the newest per symbol);
+    /// one of a row off screen is parked until the row is scrolled to.
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     fn hold(&self, view: View) {
-        self.pending.update_value(|p| match p.get(&view.symbol) {
-            Some(held) if held.last.id >= view.last.id => {}
+        let newer = |held: &mut HashMap<Symbol, View>, view: View| match held.get(&view.symbol) {
+            Some(old) if old.last.id >= view.last.id => {}
             _ => {
-                p.insert(view.symbol.clone(), view);
+                held.insert(view.symbol.clone(), view);
             }
-        });
+        };
+        if self.hidden.with_value(|h| h.contains(&view.symbol)) {
+            self.parked.update_value(|p| newer(p, view));
+            return;
+        }
+        self.pending.update_value(|p| newer(p, view));
         #[cfg(feature = "hydrate")]
         {
             if !self.frame_asked.get_value() {
@@ -319,18 +324,13 @@ impl Table {
         }
     }
 
-    /// Applies what is held, except for rows off screen.
+    /// Applies what is held (rows on screen only: see [`Table::hold`]).
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     fn flush(&self) {
         self.frame_asked.set_value(false);
-        let hidden = self.hidden.get_value();
         let ready: Vec<View> = self
             .pending
-            .try_update_value(|p| {
-                let keys: Vec<Symbol> =
-                    p.keys().filter(|s| !hidden.contains(*s)).cloned().collect();
-                keys.into_iter().filter_map(|k| p.remove(&k)).collect()
-            })
+            .try_update_value(|p| p.drain().map(|(_, v)| v).collect())
             .unwrap_or_default();
         let mut changed = false;
         for view in ready {
@@ -359,7 +359,7 @@ impl Table {
         });
         if on_screen {
             if let Some(view) = self
-                .pending
+                .parked
                 .try_update_value(|p| p.remove(&symbol))
                 .flatten()
             {
