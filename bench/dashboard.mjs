@@ -15,19 +15,12 @@
 //
 // Usage: bench/run.sh dashboard [--minutes 5] [--rates 200,1000]
 import { spawn, execFileSync } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir, cpus, totalmem } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
-import net from 'node:net';
+import { flags, freePort, launch, machine } from './browser.mjs';
 
-const require = createRequire(new URL('../end2end/package.json', import.meta.url));
-const { chromium } = require('playwright-core');
-
-const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => {
-  if (a.startsWith('--')) acc.push([a.slice(2), all[i + 1]]);
-  return acc;
-}, []));
+const args = flags();
 const MINUTES = Number(args.minutes ?? 5);
 const RATES = String(args.rates ?? '200,1000').split(',').map(Number);
 const BIN = args['bin-dir'] ?? 'target/release';
@@ -39,15 +32,6 @@ const LIST = 20;
 const USER = 'bench', PASSWORD = 'bench-secret', VIEWER = 'bench-viewer', VIEWER_PASSWORD = 'bench-viewer-password';
 
 const log = (m) => process.stderr.write(`bench-dashboard: ${m}\n`);
-
-async function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const dataDir = mkdtempSync(join(tmpdir(), 'tickpulse-bench-dashboard-'));
 const serverEnv = {
@@ -189,17 +173,8 @@ async function measure(browser, base, { label, path, baseline, listSymbols, symb
   return result;
 }
 
-function machine() {
-  const c = cpus();
-  return `${c.length} cores (${c[0]?.model.trim()}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB memory, ${execFileSync('/usr/bin/chromium', ['--version']).toString().trim()}, load generator and browser on the same machine`;
-}
-
 const { base } = await startServer();
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run', '--enable-precise-memory-info'],
-});
+const browser = await launch(['--enable-precise-memory-info']);
 const results = [];
 try {
   for (const rate of RATES) {
@@ -221,7 +196,7 @@ const fmt = (v, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : '—');
 const at200 = results.find((r) => r.rate === RATES[0] && r.label.startsWith('dashboard, All'));
 const lines = [
   '# The dashboard in a browser: 500 symbols live\n',
-  `Machine: ${machine()}. Written by \`bench/run.sh dashboard\` (${new Date().toISOString()}).\n`,
+  `Machine: ${machine('load generator and browser on the same machine')}. Written by \`bench/run.sh dashboard\` (${new Date().toISOString()}).\n`,
   `tickpulse runs in the embedded mode (release build, release site) with \`tickpulse-feeder --symbol-count ${SYMBOLS}\` at each rate; each case is a fresh page in headless Chromium (1280×900), ${WARMUP_MS / 1000} s of warm-up, then ${MINUTES} min measured. Latency runs from the tick's \`ts\` (the feeder's clock when it made the tick) to a MutationObserver seeing that row's time cell change: it includes the webhook, the calc stage that makes the View, the stream and the page. Rows off screen are not written (see \`app/src/dashboard.rs\`), so updates are counted for rows on screen. The baseline is a bare page on the same stream that writes each view into its row at once.\n`,
   '| ticks/s | page | rows | minutes | row updates | p50 ms | p99 ms | long tasks/min | longest task ms | JS heap after GC, start → end MiB |',
   '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',

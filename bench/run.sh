@@ -7,6 +7,7 @@
 #        bench/run.sh fanout  [bench-fanout flags, e.g. --clients 5000]
 #        bench/run.sh trade   [bench-trade flags, e.g. --clients 64 --stocks 500]
 #        bench/run.sh dashboard [--minutes 5 --rates 200,1000]  (headless Chromium)
+#        bench/run.sh page    [--rounds 3]  (headless Chromium: bytes and time to live)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which="${1:-ingest}"; shift || true
@@ -34,5 +35,11 @@ case "$which" in
     echo "==> building the release site and feeder (scripts/build-release.sh)"
     scripts/build-release.sh
     exec node bench/dashboard.mjs --bin-dir "$target_dir/release" --site "${SITE_ROOT:-$target_dir/site}" "$@" ;;
-  *) echo "unknown benchmark $which (known: ingest, persist, cache, fanout, trade, dashboard)" >&2; exit 2 ;;
+  page)
+    [ -d end2end/node_modules/playwright-core ] || (cd end2end && npm ci --no-audit --no-fund --loglevel=error)
+    [ -x /usr/bin/chromium ] || { echo "Chromium is missing (scripts/setup.sh test installs it)" >&2; exit 1; }
+    echo "==> building the release site and feeder (scripts/build-release.sh)"
+    scripts/build-release.sh
+    exec node bench/page.mjs --bin-dir "$target_dir/release" --site "${SITE_ROOT:-$target_dir/site}" "$@" ;;
+  *) echo "unknown benchmark $which (known: ingest, persist, cache, fanout, trade, dashboard, page)" >&2; exit 2 ;;
 esac

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Builds the browser side of tickpulse into the site folder the server serves:
-#   <site>/pkg/tickpulse.js, tickpulse_bg.wasm (hydration), tickpulse.css,
-#   and every file of public/ at the top level.
+#   <site>/pkg/tickpulse.<hash>.js and .wasm (hydration), tickpulse.<hash>.css,
+#   <site>/echarts.<hash>.js (the chart library's subset the site draws with),
+#   <site>/pkg/hash.txt (the hashes, read by the server), a .br and a .gz
+#   beside each compressible file, and every file of public/ at the top level.
+# The release build also shrinks the WASM with wasm-opt -Oz (binaryen).
+# Run scripts/setup.sh first: it installs wasm-bindgen and the tools in web/.
 # Usage: scripts/build-site.sh [debug|release]   (default: debug)
 # The server binary must be built in the same mode (a debug server cannot
 # hydrate a release bundle). Environment: SITE_ROOT (default target/site),
@@ -23,11 +27,17 @@ cargo build -p tickpulse-frontend --target wasm32-unknown-unknown "${profile_fla
 mkdir -p "$site/pkg"
 wasm-bindgen --target web --no-typescript --out-dir "$site/pkg" --out-name tickpulse \
   "$target_dir/wasm32-unknown-unknown/$profile_dir/tickpulse_frontend.wasm"
-if [ "$mode" = release ] && command -v wasm-opt >/dev/null 2>&1 && wasm-opt --version 2>/dev/null | grep -qE 'version (1[2-9][0-9])'; then
-  echo "==> optimising the WASM with $(wasm-opt --version)"
-  wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
+if [ "$mode" = release ]; then
+  wasm_opt=web/node_modules/.bin/wasm-opt
+  [ -x "$wasm_opt" ] || { echo "error: $wasm_opt is missing: run scripts/setup.sh run" >&2; exit 1; }
+  before=$(stat -c %s "$site/pkg/tickpulse_bg.wasm")
+  echo "==> optimising the WASM for size with $("$wasm_opt" --version) (about half a minute)"
+  "$wasm_opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext --enable-mutable-globals \
     -o "$site/pkg/tickpulse_bg.wasm" "$site/pkg/tickpulse_bg.wasm"
+  echo "    $((before / 1024)) KB -> $(($(stat -c %s "$site/pkg/tickpulse_bg.wasm") / 1024)) KB"
 fi
 cp style/main.css "$site/pkg/tickpulse.css"
 cp -R public/. "$site/"
-echo "==> site ready in $site ($(du -sh "$site/pkg/tickpulse_bg.wasm" | cut -f1) of WASM)"
+[ -d web/node_modules/esbuild ] || { echo "error: web/node_modules is missing: run scripts/setup.sh run" >&2; exit 1; }
+node web/build.mjs "$site" "$mode"
+echo "==> site ready in $site"

@@ -46,6 +46,17 @@ if [ "$have_wb" != "$want_wb" ]; then
 fi
 ok "wasm-bindgen $want_wb"
 
+# The site build's tools (web/package.json): binaryen's wasm-opt, echarts and
+# esbuild, from the npm registry. Debian's binaryen breaks the WASM module.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  apt_install nodejs npm
+fi
+if [ ! -x web/node_modules/.bin/wasm-opt ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
+  say "installing the site build's tools: wasm-opt, echarts, esbuild (npm ci in web/)"
+  (cd web && npm ci --no-audit --no-fund --loglevel=error)
+fi
+ok "$(web/node_modules/.bin/wasm-opt --version), echarts $(node -p "require('./web/node_modules/echarts/package.json').version"), esbuild $(web/node_modules/.bin/esbuild --version)"
+
 # --- Redis -------------------------------------------------------------------
 # Needed when REDIS_URL is set (several processes share it) and by the tests;
 # without REDIS_URL tickpulse runs its bus in the process (embedded mode).
@@ -104,9 +115,6 @@ if [ ! -x /usr/bin/chromium ]; then
   apt_install chromium
 fi
 ok "Chromium: $(/usr/bin/chromium --version 2>/dev/null | head -1)"
-if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-  apt_install nodejs npm
-fi
 if ! command -v curl >/dev/null 2>&1; then
   apt_install curl
 fi

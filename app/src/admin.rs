@@ -166,6 +166,7 @@ fn LiveHealth(initial: Health, status: RwSignal<Connection>) -> impl IntoView {
                 <Feeds health/>
             </section>
         </div>
+        <leptos_meta::Link rel="preload" href=crate::assets::echarts_path() as_="script"/>
         <section class="panel">
             <h2>"Ingest rate, last 15 minutes (ticks/s)"</h2>
             <div id="ingest-chart" class="chart small" role="img" aria-label="Ingest rate over the last 15 minutes">

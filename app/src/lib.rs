@@ -7,6 +7,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod assets;
 pub mod components;
 pub mod dashboard;
 #[cfg(feature = "hydrate")]
@@ -23,7 +24,7 @@ pub mod symbol;
 pub mod trade;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{ParamSegment, SsrMode, StaticSegment};
 
@@ -115,6 +116,8 @@ pub fn Forbidden(username: String, role: String) -> impl IntoView {
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
     security::send_policy();
+    // Server side only: the names of this build's files.
+    let assets = use_context::<assets::Assets>().unwrap_or_else(assets::Assets::plain);
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -123,8 +126,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
-                // Global before hydration: the symbol page's charts use it.
-                <script src="/echarts.min.js"></script>
+                <link rel="stylesheet" href=assets.css/>
+                // Loaded by the WASM when a page draws a chart, never before.
+                <meta name=assets::ECHARTS_META content=assets.echarts/>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
@@ -139,7 +143,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     view! {
-        <Stylesheet id="tickpulse" href="/pkg/tickpulse.css"/>
         <Title text="tickpulse"/>
         <Router>
             <account::SiteBar/>
@@ -202,7 +205,7 @@ mod tests {
             None,
             "the API has guards of its own"
         );
-        assert_eq!(access("/echarts.min.js"), None);
+        assert_eq!(access("/echarts.0123456789abcdef.js"), None);
         assert_eq!(access("/trade"), Some(Access::User));
         assert_eq!(access("/trade/orders/12"), Some(Access::User));
         assert_eq!(

@@ -243,14 +243,20 @@ fn SymbolLive(
     let id = symbol.clone();
     let chosen = move || interval.get().unwrap_or(Interval::M1);
     let candles = Resource::new(move || chosen(), move |iv| load_candles(id.clone(), iv));
+    // The colour-blind-safe pair for rising and falling (style/main.css).
+    let palette = RwSignal::new(false);
     #[cfg(feature = "hydrate")]
-    crate::echarts::draw(live.ticks, live.candles);
+    crate::echarts::keep_palette(palette);
+    #[cfg(feature = "hydrate")]
+    crate::echarts::draw(live.ticks, live.candles, palette);
     #[cfg(feature = "hydrate")]
     follow_symbol(&symbol, live, status);
     #[cfg(not(feature = "hydrate"))]
     let _ = status;
     let link = symbol.clone();
     view! {
+        // The charts' library, fetched while the WASM starts.
+        <leptos_meta::Link rel="preload" href=crate::assets::echarts_path() as_="script"/>
         <Stats view=live.view/>
         <section class="panel">
             <h2>"Price and volume"</h2>
@@ -270,6 +276,15 @@ fn SymbolLive(
                         })
                         .collect_view()}
                 </nav>
+                <label class="palette">
+                    <input
+                        type="checkbox"
+                        name="palette"
+                        prop:checked=move || palette.get()
+                        on:change=move |e| palette.set(event_target_checked(&e))
+                    />
+                    " Colour-blind-safe colours"
+                </label>
             </div>
             {move || {
                 interval

@@ -23,6 +23,33 @@ test('a tick posted with curl appears on the open dashboard within one second, a
   await page.close();
 });
 
+test('the dashboard fetches no chart library; its build files are named by content and kept for good', async () => {
+  curlTick(ctx.server.base, tick('E2E-NOCHART', '5'));
+  const page = await ctx.browser.newPage();
+  const requested = [];
+  page.on('request', (r) => requested.push(new URL(r.url()).pathname));
+  const files = new Map();
+  page.on('response', (r) => files.set(new URL(r.url()).pathname, r.headers()));
+  await page.goto(ctx.server.base + '/');
+  await page.waitForSelector('.status.live', { timeout: 15_000 });
+  await page.waitForSelector('tr[data-symbol="E2E-NOCHART"]');
+  assert.deepEqual(requested.filter((p) => p.includes('echarts')), [], 'no ECharts on the dashboard');
+  const wasm = requested.find((p) => /^\/pkg\/tickpulse\.[A-Za-z0-9_-]{16}\.wasm$/.test(p));
+  assert.ok(wasm, `the hashed WASM was fetched: ${requested.join(' ')}`);
+  assert.equal(files.get(wasm)['cache-control'], 'public, max-age=31536000, immutable');
+  assert.equal(files.get('/')['cache-control'], 'no-cache');
+  assert.ok(requested.some((p) => /^\/pkg\/tickpulse\.[A-Za-z0-9_-]{16}\.css$/.test(p)), 'the hashed stylesheet');
+  assert.equal(typeof (await page.evaluate(() => window.echarts)), 'undefined');
+  // A symbol page reached from here loads the library then, and draws.
+  await page.click('tr[data-symbol="E2E-NOCHART"] a');
+  await page.waitForURL(`${ctx.server.base}/symbols/E2E-NOCHART`);
+  await page.waitForSelector('#price-chart canvas', { timeout: 10_000 });
+  const charts = new Set(requested.filter((p) => p.includes('echarts')));
+  assert.equal(charts.size, 1, `one library file: ${[...charts].join(' ')}`);
+  assert.match([...charts][0], /^\/echarts\.[A-Za-z0-9_-]{16}\.js$/);
+  await page.close();
+});
+
 test('the same event_id twice counts as a duplicate and shows once', async () => {
   const page = await openDashboard(ctx.browser, ctx.server.base);
   const t = tick('E2E-DUP', '10');

@@ -1,5 +1,6 @@
 // The symbol page in a real browser against a real server: charts drawn by
-// ECharts (served from public/), statistics and ticks, all live.
+// ECharts (the site build's subset, loaded by the page when it draws),
+// statistics and ticks, all live.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { serverAndBrowser, openDashboard, curlTick, tick, waitForView, MODE } from './support.mjs';
@@ -79,12 +80,13 @@ test('candles can be picked by interval and follow live ticks', async () => {
       const data = chart?.getOption().series[0].data;
       return data?.length > 0 && data[data.length - 1][1] === 12.5; // the close
     }, null, { timeout: 5_000 });
-    // The 1m candles are read from the store: wait until it holds the tick
-    // (the page does not yet merge live ticks not persisted when it reads).
+    // The 1m candles are read from the store alone (history also merges the
+    // ticks still on their way, so it cannot tell): wait until the store's
+    // candle of the minute holds the second tick.
     for (let i = 0; ; i++) {
-      const history = await (await fetch(`${ctx.server.base}/api/symbols/E2E-CNDL/history?limit=1`)).json();
-      if (history[0]?.price === '12.5') break;
-      assert.ok(i < 100, `the tick was not persisted in 10 s: ${JSON.stringify(history)}`);
+      const candles = await (await fetch(`${ctx.server.base}/api/symbols/E2E-CNDL/candles?interval=1m`)).json();
+      if (candles.at(-1)?.close === '12.5') break;
+      assert.ok(i < 100, `the tick was not persisted in 10 s: ${JSON.stringify(candles.at(-1))}`);
       await new Promise((r) => setTimeout(r, 100));
     }
     await page.click('.intervals a:text-is("1m")');
@@ -98,6 +100,50 @@ test('candles can be picked by interval and follow live ticks', async () => {
     const last = (await candles.jsonValue()).at(-1);
     assert.deepEqual(last, [10, 12.5, 10, 12.5], 'open, close, low, high of the minute');
   }
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+test('candles rise green and fall red, or blue and orange when chosen; volume has a grid of its own', async (t) => {
+  if (MODE !== 'embedded') return t.skip('candles need a database: the Redis runs have none');
+  const second = Math.floor(Date.now() / 1000) * 1000;
+  curlTick(ctx.server.base, tick('E2E-COLR', '20', { ts: second }));
+  await waitForView(ctx.server.base, 'E2E-COLR');
+  const page = await ctx.browser.newPage();
+  page.errors = [];
+  page.on('pageerror', (e) => page.errors.push(e.message));
+  await page.emulateMedia({ colorScheme: 'light' });
+  await page.goto(`${ctx.server.base}/symbols/E2E-COLR?interval=1s`);
+  await page.waitForSelector('#candle-chart canvas', { timeout: 10_000 });
+  const option = () => page.evaluate(() => {
+    const o = window.echarts.getInstanceByDom(document.getElementById('candle-chart')).getOption();
+    return { style: o.series[0].itemStyle, grids: o.grid.length, volume: o.series[1], xAxes: o.xAxis.map((a) => a.gridIndex) };
+  });
+  const drawn = await option();
+  // The theme's colours (style/main.css, light scheme): #0a7f3f and #c62828.
+  assert.equal(drawn.style.color, '#0a7f3f', 'a rising body is green');
+  assert.equal(drawn.style.borderColor, '#0a7f3f');
+  assert.equal(drawn.style.color0, '#c62828', 'a falling body is red');
+  assert.equal(drawn.style.borderColor0, '#c62828');
+  assert.equal(drawn.grids, 2, 'candles and volume each have a grid');
+  assert.deepEqual(drawn.xAxes, [0, 1]);
+  assert.equal(drawn.volume.type, 'bar');
+  assert.equal(drawn.volume.xAxisIndex, 1, 'the volume bars sit in the lower grid');
+  assert.equal(drawn.volume.yAxisIndex, 1);
+  // The colour-blind-safe pair, kept for the next visit.
+  await page.check('input[name="palette"]');
+  await page.waitForFunction(() => window.echarts.getInstanceByDom(document.getElementById('candle-chart'))
+    .getOption().series[0].itemStyle.color === '#1f5fbf', null, { timeout: 5_000 });
+  assert.equal((await option()).style.color0, '#c45a00');
+  await page.reload();
+  await page.waitForSelector('#candle-chart canvas', { timeout: 10_000 });
+  await page.waitForFunction(() => window.echarts.getInstanceByDom(document.getElementById('candle-chart'))
+    .getOption().series[0].itemStyle.color === '#1f5fbf', null, { timeout: 5_000 });
+  assert.equal(await page.locator('input[name="palette"]').isChecked(), true);
+  assert.equal(await page.evaluate(() => document.documentElement.dataset.palette), 'colour-blind');
+  await page.uncheck('input[name="palette"]');
+  await page.waitForFunction(() => window.echarts.getInstanceByDom(document.getElementById('candle-chart'))
+    .getOption().series[0].itemStyle.color === '#0a7f3f', null, { timeout: 5_000 });
   assert.deepEqual(page.errors, []);
   await page.close();
 });

@@ -63,6 +63,10 @@ pub fn router(state: AppState) -> Router {
             None => routes,
         }
         .layer(axum::middleware::from_fn(edge::browser::guard))
+        .layer(axum::middleware::from_fn_with_state(
+            state.assets.clone(),
+            edge::cache::headers,
+        ))
         .layer(edge::compress::layer())
         .layer(axum::middleware::from_fn(edge::compress::plain_ingest))
         // Outermost: a refused request costs no session lookup.
@@ -198,8 +202,10 @@ pub async fn build_state(
         });
     }
     let config = Arc::new(config);
+    let (leptos_options, assets) = site::load(&config).map_err(anyhow::Error::msg)?;
     Ok(AppState::new(Shared {
-        leptos_options: site::leptos_options(&config),
+        leptos_options,
+        assets: Arc::new(assets),
         ingest: Arc::new(Ingest {
             config: config.clone(),
             writer,

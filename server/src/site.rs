@@ -14,6 +14,7 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::sync::Arc;
 use tickpulse_app::error::{AppError, Refusal};
 use tickpulse_app::ssr::{Admin, BoxFuture, MarketData, Services, Trading, Watching};
+use tickpulse_app::assets::Assets;
 use tickpulse_app::{shell, App};
 use tickpulse_core::account::SignedIn;
 use tickpulse_core::health::Health;
@@ -22,17 +23,37 @@ use tickpulse_core::watchlist::Watchlist;
 use tickpulse_core::{Candle, Interval, LatestTick, StreamTick, Symbol, Timestamp, View};
 use tower_sessions::Session;
 
-/// The name of the built bundle: `pkg/tickpulse.js`, `pkg/tickpulse_bg.wasm`,
-/// `pkg/tickpulse.css` (see scripts/build-site.sh).
+/// The name of the built bundle (see scripts/build-site.sh).
 pub const OUTPUT_NAME: &str = "tickpulse";
 
-pub fn leptos_options(config: &Config) -> LeptosOptions {
-    LeptosOptions::builder()
+/// The list of hashed names the site build writes.
+const HASH_FILE: &str = "pkg/hash.txt";
+
+/// The pages' options and the names of the site's build files: hashed when
+/// the site build wrote `pkg/hash.txt`, plain (with a warning) otherwise.
+pub fn load(config: &Config) -> Result<(LeptosOptions, Assets), String> {
+    let hash_file = config.site_root.join(HASH_FILE);
+    let assets = match std::fs::read_to_string(&hash_file) {
+        Ok(text) => Assets::from_hashes(&text)
+            .map_err(|e| format!("{}: {e}; run scripts/build-site.sh again", hash_file.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            tracing::warn!(path = %hash_file.display(), "no hash file: the site's files keep plain names and are not cached for good (build the site with scripts/build-site.sh)");
+            Assets::plain()
+        }
+        Err(e) => return Err(format!("{}: {e}", hash_file.display())),
+    };
+    // Leptos reads the same file for the names of the JS and the WASM; an
+    // absolute path, since it otherwise looks beside the binary.
+    let absolute = std::path::absolute(&hash_file).map_err(|e| format!("{}: {e}", hash_file.display()))?;
+    let options = LeptosOptions::builder()
         .output_name(OUTPUT_NAME)
         .site_root(config.site_root.to_string_lossy().into_owned())
         .site_pkg_dir("pkg")
         .site_addr(config.addr)
-        .build()
+        .hash_files(assets.hashed)
+        .hash_file(std::sync::Arc::from(absolute.to_string_lossy().as_ref()))
+        .build();
+    Ok((options, assets))
 }
 
 /// The pages' view of the market data: the JSON API's reads.
@@ -378,12 +399,18 @@ pub fn routes(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         watching: Arc::new(StateTrading(state.clone())),
     };
     let options = state.leptos_options.clone();
+    let assets = state.assets.clone();
+    let context = move || {
+        provide_context(services.clone());
+        provide_context(Assets::clone(&assets));
+    };
+    let error_assets = state.assets.clone();
     router
-        .leptos_routes_with_context(
-            state,
-            generate_route_list(App),
-            move || provide_context(services.clone()),
-            move || shell(options.clone()),
-        )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .leptos_routes_with_context(state, generate_route_list(App), context, move || {
+            shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
+            move || provide_context(Assets::clone(&error_assets)),
+            shell,
+        ))
 }

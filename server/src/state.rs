@@ -22,6 +22,8 @@ pub struct AppState(Arc<Shared>);
 
 pub struct Shared {
     pub leptos_options: LeptosOptions,
+    /// The names of the site's build files.
+    pub assets: Arc<tickpulse_app::assets::Assets>,
     pub config: Arc<Config>,
     pub bus: Arc<dyn Bus>,
     /// The durable store, when `DATABASE_URL` is set.

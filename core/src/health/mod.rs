@@ -7,11 +7,13 @@
 //! run [`summarize`] on the same beats, so both agree on every status.
 
 mod alert;
+mod anomaly;
 mod beat;
 mod status;
 mod summary;
 
 pub use self::alert::{Alert, Severity, Tracker};
+pub use self::anomaly::{AnomalySettings, Detector, NodeMetric, Observation};
 pub use self::beat::{Beat, Counters, FeedBeat, SERIES_BUCKETS, SERIES_BUCKET_MS};
 pub use self::status::{feeds, node_status, FeedHealth, NodeStatus, Thresholds};
 pub use self::summary::{

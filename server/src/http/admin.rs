@@ -205,7 +205,9 @@ pub async fn page_guard(
     };
     match signed_in(&state, session.as_ref()).await {
         Ok(Some(user)) if !admin_page || user.role == Role::Admin => next.run(request).await,
-        Ok(Some(user)) => (StatusCode::FORBIDDEN, Html(forbidden_page(&user))).into_response(),
+        Ok(Some(user)) => {
+            (StatusCode::FORBIDDEN, Html(forbidden_page(&user, &state.assets.css))).into_response()
+        }
         Ok(None) => login(),
         Err(e) => e.into_response(),
     }
@@ -213,13 +215,13 @@ pub async fn page_guard(
 
 /// The 403 page: the app's [`tickpulse_app::Forbidden`] view in a small
 /// document of its own (no router, no hydration).
-fn forbidden_page(user: &SignedIn) -> String {
+fn forbidden_page(user: &SignedIn, css: &str) -> String {
     use leptos::prelude::*;
     let (username, role) = (user.username.clone(), user.role.to_string());
     let main = view! { <tickpulse_app::Forbidden username role/> }.to_html();
     format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Forbidden · tickpulse</title>\
-         <link rel=\"stylesheet\" href=\"/pkg/tickpulse.css\"></head><body>{main}</body></html>"
+         <link rel=\"stylesheet\" href=\"{css}\"></head><body>{main}</body></html>"
     )
 }
 
