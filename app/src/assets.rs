@@ -40,7 +40,11 @@ impl Assets {
                 .filter_map(|line| line.split_once(':'))
                 .find(|(k, _)| k.trim() == key)
                 .map(|(_, h)| h.trim().to_owned())
-                .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+                .filter(|h| {
+                    !h.is_empty()
+                        && h.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                })
                 .ok_or_else(|| format!("no valid `{key}:` line"))
         };
         Ok(Self {
@@ -55,7 +59,10 @@ impl Assets {
     /// Whether `path` is one of the hashed build files, which may be cached
     /// for good.
     pub fn immutable(&self, path: &str) -> bool {
-        self.hashed && [&self.js, &self.wasm, &self.css, &self.echarts].iter().any(|p| *p == path)
+        self.hashed
+            && [&self.js, &self.wasm, &self.css, &self.echarts]
+                .iter()
+                .any(|p| *p == path)
     }
 }
 
@@ -63,7 +70,9 @@ impl Assets {
 pub fn echarts_path() -> String {
     #[cfg(feature = "ssr")]
     {
-        use_context::<Assets>().unwrap_or_else(Assets::plain).echarts
+        use_context::<Assets>()
+            .unwrap_or_else(Assets::plain)
+            .echarts
     }
     #[cfg(not(feature = "ssr"))]
     {

@@ -56,7 +56,14 @@ pub fn keep_palette(palette: RwSignal<bool>) {
             };
         }
         if let Some(s) = storage() {
-            let _ = s.set_item(PALETTE_KEY, if colour_blind { COLOUR_BLIND } else { "default" });
+            let _ = s.set_item(
+                PALETTE_KEY,
+                if colour_blind {
+                    COLOUR_BLIND
+                } else {
+                    "default"
+                },
+            );
         }
     });
 }
@@ -118,7 +125,10 @@ fn option(chart: &Chart) -> serde_json::Value {
 /// style/main.css). charming's candlestick has no item style, so it is set
 /// on the option.
 fn candle_colours(mut option: serde_json::Value) -> serde_json::Value {
-    let (rise, fall) = (theme_colour("--up", "#0a7f3f"), theme_colour("--down", "#c62828"));
+    let (rise, fall) = (
+        theme_colour("--up", "#0a7f3f"),
+        theme_colour("--down", "#c62828"),
+    );
     if let Some(candles) = option.pointer_mut("/series/0") {
         candles["itemStyle"] = serde_json::json!({
             "color": rise, "borderColor": rise, "color0": fall, "borderColor0": fall,
@@ -260,7 +270,11 @@ fn candle_chart(live: &LiveCandles) -> Chart {
         .grid(Grid::new().left("60").right("30").top("40").height("52%"))
         .grid(Grid::new().left("60").right("30").top("72%").height("14%"))
         .data_zoom(DataZoom::new().start(50).end(100).x_axis_index(vec![0, 1]))
-        .x_axis(Axis::new().type_(AxisType::Category).data(s.buckets.clone()))
+        .x_axis(
+            Axis::new()
+                .type_(AxisType::Category)
+                .data(s.buckets.clone()),
+        )
         .x_axis(
             Axis::new()
                 .type_(AxisType::Category)

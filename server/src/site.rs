@@ -12,9 +12,9 @@ use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::sync::Arc;
+use tickpulse_app::assets::Assets;
 use tickpulse_app::error::{AppError, Refusal};
 use tickpulse_app::ssr::{Admin, BoxFuture, MarketData, Services, Trading, Watching};
-use tickpulse_app::assets::Assets;
 use tickpulse_app::{shell, App};
 use tickpulse_core::account::SignedIn;
 use tickpulse_core::health::Health;
@@ -34,8 +34,12 @@ const HASH_FILE: &str = "pkg/hash.txt";
 pub fn load(config: &Config) -> Result<(LeptosOptions, Assets), String> {
     let hash_file = config.site_root.join(HASH_FILE);
     let assets = match std::fs::read_to_string(&hash_file) {
-        Ok(text) => Assets::from_hashes(&text)
-            .map_err(|e| format!("{}: {e}; run scripts/build-site.sh again", hash_file.display()))?,
+        Ok(text) => Assets::from_hashes(&text).map_err(|e| {
+            format!(
+                "{}: {e}; run scripts/build-site.sh again",
+                hash_file.display()
+            )
+        })?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             tracing::warn!(path = %hash_file.display(), "no hash file: the site's files keep plain names and are not cached for good (build the site with scripts/build-site.sh)");
             Assets::plain()
@@ -44,7 +48,8 @@ pub fn load(config: &Config) -> Result<(LeptosOptions, Assets), String> {
     };
     // Leptos reads the same file for the names of the JS and the WASM; an
     // absolute path, since it otherwise looks beside the binary.
-    let absolute = std::path::absolute(&hash_file).map_err(|e| format!("{}: {e}", hash_file.display()))?;
+    let absolute =
+        std::path::absolute(&hash_file).map_err(|e| format!("{}: {e}", hash_file.display()))?;
     let options = LeptosOptions::builder()
         .output_name(OUTPUT_NAME)
         .site_root(config.site_root.to_string_lossy().into_owned())
@@ -409,7 +414,10 @@ pub fn routes(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         .leptos_routes_with_context(state, generate_route_list(App), context, move || {
             shell(options.clone())
         })
-        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(
             move || provide_context(Assets::clone(&error_assets)),
             shell,
         ))

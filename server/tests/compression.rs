@@ -51,7 +51,9 @@ async fn get(env: &Env, path: &str, encoding: Option<&str>) -> reqwest::Response
 }
 
 fn header(r: &reqwest::Response, name: reqwest::header::HeaderName) -> Option<String> {
-    r.headers().get(name).map(|v| v.to_str().unwrap().to_owned())
+    r.headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap().to_owned())
 }
 
 async fn raw(env: &Env, path: &str, encoding: Option<&str>) -> (Option<String>, Vec<u8>) {
@@ -185,9 +187,21 @@ async fn a_built_site_is_named_by_content_kept_for_good_and_revalidated_by_etag(
     std::fs::create_dir_all(site.join("pkg")).unwrap();
     let wasm = wasm_bytes();
     std::fs::write(site.join("pkg/tickpulse_bg.wasm"), &wasm).unwrap();
-    std::fs::write(site.join("pkg/tickpulse.js"), "export default async function init() {}\n".repeat(40)).unwrap();
-    std::fs::write(site.join("pkg/tickpulse.css"), "body { margin: 0 }\n".repeat(100)).unwrap();
-    std::fs::write(site.join("favicon.svg"), "<svg xmlns=\"http://www.w3.org/2000/svg\"/>").unwrap();
+    std::fs::write(
+        site.join("pkg/tickpulse.js"),
+        "export default async function init() {}\n".repeat(40),
+    )
+    .unwrap();
+    std::fs::write(
+        site.join("pkg/tickpulse.css"),
+        "body { margin: 0 }\n".repeat(100),
+    )
+    .unwrap();
+    std::fs::write(
+        site.join("favicon.svg"),
+        "<svg xmlns=\"http://www.w3.org/2000/svg\"/>",
+    )
+    .unwrap();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let step = std::process::Command::new("node")
         .arg(root.join("web/build.mjs"))
@@ -195,7 +209,11 @@ async fn a_built_site_is_named_by_content_kept_for_good_and_revalidated_by_etag(
         .arg("debug")
         .output()
         .expect("node runs web/build.mjs (scripts/setup.sh installs it)");
-    assert!(step.status.success(), "{}", String::from_utf8_lossy(&step.stderr));
+    assert!(
+        step.status.success(),
+        "{}",
+        String::from_utf8_lossy(&step.stderr)
+    );
     let site_root = site.to_string_lossy().into_owned();
     env.start("a", &[("SITE_ROOT", site_root.as_str())]).await;
 
@@ -218,7 +236,11 @@ async fn a_built_site_is_named_by_content_kept_for_good_and_revalidated_by_etag(
     assert!(hashed("/pkg/tickpulse.", ".css"), "{files:?}");
     assert!(hashed("/echarts.", ".js"), "{files:?}");
     assert!(!html.contains("tickpulse_bg.wasm") && !html.contains("/pkg/tickpulse.css\""));
-    assert_eq!(get(&env, "/pkg/tickpulse_bg.wasm", None).await.status(), 404, "renamed by the build");
+    assert_eq!(
+        get(&env, "/pkg/tickpulse_bg.wasm", None).await.status(),
+        404,
+        "renamed by the build"
+    );
 
     for file in &files {
         let r = get(&env, file, Some("br, gzip")).await;
@@ -228,15 +250,26 @@ async fn a_built_site_is_named_by_content_kept_for_good_and_revalidated_by_etag(
             Some("public, max-age=31536000, immutable"),
             "{file}"
         );
-        assert_eq!(header(&r, CONTENT_ENCODING).as_deref(), Some("br"), "{file}");
+        assert_eq!(
+            header(&r, CONTENT_ENCODING).as_deref(),
+            Some("br"),
+            "{file}"
+        );
         // Served as the build wrote it, not compressed again per request.
-        let on_disk = std::fs::read(site.join(format!("{}.br", file.trim_start_matches('/')))).unwrap();
-        assert!(r.bytes().await.unwrap() == on_disk, "{file}: the precompressed file");
+        let on_disk =
+            std::fs::read(site.join(format!("{}.br", file.trim_start_matches('/')))).unwrap();
+        assert!(
+            r.bytes().await.unwrap() == on_disk,
+            "{file}: the precompressed file"
+        );
     }
     let wasm_path = files.iter().find(|f| f.ends_with(".wasm")).unwrap();
     let (encoding, body) = raw(&env, wasm_path, Some("br")).await;
     assert_eq!(encoding.as_deref(), Some("br"));
-    assert!(unbrotli(&body) == wasm, "brotli decodes to the WASM's bytes");
+    assert!(
+        unbrotli(&body) == wasm,
+        "brotli decodes to the WASM's bytes"
+    );
     let (encoding, body) = raw(&env, wasm_path, None).await;
     assert_eq!(encoding, None);
     assert!(body == wasm, "identity is the WASM itself");
@@ -262,7 +295,11 @@ async fn a_built_site_is_named_by_content_kept_for_good_and_revalidated_by_etag(
         .send()
         .await
         .unwrap();
-    assert_eq!(changed.status(), 200, "a tag that does not match gets the file");
+    assert_eq!(
+        changed.status(),
+        200,
+        "a tag that does not match gets the file"
+    );
 
     // A file without a hash in its name: revalidated, by its ETag.
     let icon = get(&env, "/favicon.svg", None).await;

@@ -83,7 +83,10 @@ mod tests {
     #[test]
     fn a_tag_differs_by_encoding_and_matches_in_a_list() {
         let mut headers = HeaderMap::new();
-        headers.insert(LAST_MODIFIED, HeaderValue::from_static("Tue, 01 Dec 2026 10:00:00 GMT"));
+        headers.insert(
+            LAST_MODIFIED,
+            HeaderValue::from_static("Tue, 01 Dec 2026 10:00:00 GMT"),
+        );
         headers.insert(CONTENT_LENGTH, HeaderValue::from_static("1234"));
         let plain = static_etag(&headers).unwrap();
         headers.insert(CONTENT_ENCODING, HeaderValue::from_static("br"));

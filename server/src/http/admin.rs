@@ -205,9 +205,11 @@ pub async fn page_guard(
     };
     match signed_in(&state, session.as_ref()).await {
         Ok(Some(user)) if !admin_page || user.role == Role::Admin => next.run(request).await,
-        Ok(Some(user)) => {
-            (StatusCode::FORBIDDEN, Html(forbidden_page(&user, &state.assets.css))).into_response()
-        }
+        Ok(Some(user)) => (
+            StatusCode::FORBIDDEN,
+            Html(forbidden_page(&user, &state.assets.css)),
+        )
+            .into_response(),
         Ok(None) => login(),
         Err(e) => e.into_response(),
     }
