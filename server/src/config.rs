@@ -260,6 +260,65 @@ pub struct Config {
     #[arg(long, env = "NODE_FORGET_SECS", default_value_t = 3_600)]
     pub node_forget_secs: u64,
 
+    /// How often the monitor writes a row of figures per node to the metric
+    /// history (`node_metric`) and runs the anomaly rules, in seconds.
+    #[arg(long, env = "METRICS_SAMPLE_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub metrics_sample_secs: u64,
+
+    /// Days the metric history is kept (10-second rows for a day, 1-minute
+    /// rows for a week, 1-hour rows after that).
+    #[arg(long, env = "METRICS_RETAIN_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3_650))]
+    pub metrics_retain_days: u64,
+
+    /// `feed.rate_anomaly`: how far a feed's rate may leave its baseline, in
+    /// standard deviations.
+    #[arg(long, env = "ANOMALY_K_SIGMA", default_value_t = 4.0)]
+    pub anomaly_k_sigma: f64,
+
+    /// `feed.rate_anomaly`: samples in a row out of bounds before it is
+    /// raised (and back inside before it clears).
+    #[arg(long, env = "ANOMALY_INTERVALS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub anomaly_intervals: u32,
+
+    /// `feed.rate_anomaly`: the span a feed's rate baseline remembers, in
+    /// seconds.
+    #[arg(long, env = "ANOMALY_BASELINE_SECS", default_value_t = 3_600)]
+    pub anomaly_baseline_secs: u64,
+
+    /// How long persist lag or CPU must stay high before an alert (and low
+    /// again before it clears), in seconds.
+    #[arg(long, env = "ANOMALY_HOLD_SECS", default_value_t = 60)]
+    pub anomaly_hold_secs: u64,
+
+    /// `pipeline.backlog_growing`: how long a group's lag must grow.
+    #[arg(long, env = "ANOMALY_BACKLOG_SECS", default_value_t = 300)]
+    pub anomaly_backlog_secs: u64,
+
+    /// `pipeline.persist_lag`: the p99 of receive → commit that warns, ms.
+    #[arg(long, env = "PERSIST_LAG_WARN_MS", default_value_t = 2_000)]
+    pub persist_lag_warn_ms: u64,
+
+    /// `node.cpu_high`: the CPU (% of one core) that warns.
+    #[arg(long, env = "CPU_HIGH_PCT", default_value_t = 90.0)]
+    pub cpu_high_pct: f64,
+
+    /// `node.memory_growth`: the span the RSS trend is fitted over, seconds.
+    #[arg(long, env = "MEMORY_WINDOW_SECS", default_value_t = 600)]
+    pub memory_window_secs: u64,
+
+    /// `node.memory_growth`: the RSS slope that warns, MB per minute.
+    #[arg(long, env = "MEMORY_SLOPE_MB_PER_MIN", default_value_t = 1.0)]
+    pub memory_slope_mb_per_min: f64,
+
+    /// The memory a node may use, MB: the growth alert says when, at its
+    /// slope, the node reaches it.
+    #[arg(long, env = "MEMORY_LIMIT_MB", default_value_t = 1_024)]
+    pub memory_limit_mb: u64,
+
+    /// `sse.resets`: reset snapshots in one sample that make a burst.
+    #[arg(long, env = "SSE_RESET_BURST", default_value_t = 20)]
+    pub sse_reset_burst: u64,
+
     /// Log format: `text` for people, `json` for log collectors.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -391,6 +450,23 @@ impl Config {
             suspect_after_missed: 3,
             down_after_ms: (self.node_down_secs.max(1) * 1_000) as i64,
             feed_stale_ms: (self.feed_stale_secs.max(1) * 1_000) as i64,
+        }
+    }
+
+    pub fn anomaly_settings(&self) -> tickpulse_core::health::AnomalySettings {
+        tickpulse_core::health::AnomalySettings {
+            sample_secs: self.metrics_sample_secs.max(1),
+            k_sigma: self.anomaly_k_sigma.max(0.5),
+            rate_intervals: self.anomaly_intervals.max(1),
+            baseline_secs: self.anomaly_baseline_secs.max(1),
+            persist_lag_warn_ms: self.persist_lag_warn_ms as f64,
+            hold_secs: self.anomaly_hold_secs,
+            backlog_secs: self.anomaly_backlog_secs,
+            cpu_high_pct: self.cpu_high_pct,
+            memory_window_secs: self.memory_window_secs.max(1),
+            memory_slope_mb_per_min: self.memory_slope_mb_per_min,
+            memory_limit_mb: self.memory_limit_mb as f64,
+            sse_reset_burst: self.sse_reset_burst.max(1),
         }
     }
 

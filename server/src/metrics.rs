@@ -128,6 +128,115 @@ pub struct Metrics {
     pub persist_lag_last_micros: AtomicU64,
     /// Per feed source: the ticks this process accepted.
     pub feeds: FeedStats,
+    /// Open HTTP connections.
+    pub connections: Gauge,
+    /// Receive → commit of each persisted batch's oldest tick (ms), with
+    /// when it was committed, over the last sample interval.
+    pub persist_lags: PersistLags,
+    /// What the last heartbeat read of this process (the figures the
+    /// metric history keeps, for Prometheus too).
+    pub load: LoadGauges,
+}
+
+/// The load figures of this process as gauges, set at every beat.
+pub struct LoadGauges {
+    pub cpu_percent: Gauge<f64, AtomicU64>,
+    pub rss_bytes: Gauge,
+    pub net_in_bps: Gauge<f64, AtomicU64>,
+    pub net_out_bps: Gauge<f64, AtomicU64>,
+    pub tasks: Gauge,
+    pub sched_delay_seconds: Gauge<f64, AtomicU64>,
+    pub persist_lag_p99_seconds: Gauge<f64, AtomicU64>,
+}
+
+impl LoadGauges {
+    fn register(registry: &mut Registry) -> Self {
+        let mut float = |name: &str, help: &str| {
+            let g = Gauge::<f64, AtomicU64>::default();
+            registry.register(name, help, g.clone());
+            g
+        };
+        let cpu_percent = float(
+            "tickpulse_node_cpu_percent",
+            "CPU used by this process since the previous beat, in % of one core",
+        );
+        let net_in_bps = float(
+            "tickpulse_node_network_receive_bytes_per_second",
+            "Network bytes received per second by the machine, since the previous beat",
+        );
+        let net_out_bps = float(
+            "tickpulse_node_network_transmit_bytes_per_second",
+            "Network bytes sent per second by the machine, since the previous beat",
+        );
+        let sched_delay_seconds = float(
+            "tickpulse_runtime_schedule_delay_seconds",
+            "How long a task just spawned waited to run (one probe per beat)",
+        );
+        let persist_lag_p99_seconds = float(
+            "tickpulse_persist_lag_p99_seconds",
+            "p99 of receive to commit over the batches persisted in the last sample interval",
+        );
+        let rss_bytes = Gauge::default();
+        registry.register(
+            "tickpulse_node_rss_bytes",
+            "Resident memory of this process",
+            rss_bytes.clone(),
+        );
+        let tasks = Gauge::default();
+        registry.register(
+            "tickpulse_runtime_tasks",
+            "Tasks alive in this process's async runtime",
+            tasks.clone(),
+        );
+        Self {
+            cpu_percent,
+            rss_bytes,
+            net_in_bps,
+            net_out_bps,
+            tasks,
+            sched_delay_seconds,
+            persist_lag_p99_seconds,
+        }
+    }
+}
+
+/// Persist lags of recent batches, pruned to a window when read.
+#[derive(Default)]
+pub struct PersistLags(std::sync::Mutex<std::collections::VecDeque<(std::time::Instant, f64)>>);
+
+/// Batches kept at most between two reads.
+const MAX_LAGS: usize = 10_000;
+
+impl PersistLags {
+    pub fn record(&self, lag_ms: f64) {
+        let mut lags = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if lags.len() == MAX_LAGS {
+            lags.pop_front();
+        }
+        lags.push_back((std::time::Instant::now(), lag_ms));
+    }
+
+    /// The p99 over the batches of the last `window`, if any.
+    pub fn p99(&self, window: std::time::Duration) -> Option<f64> {
+        let mut lags = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while lags.front().is_some_and(|(at, _)| at.elapsed() > window) {
+            lags.pop_front();
+        }
+        let mut values: Vec<f64> = lags.iter().map(|(_, lag)| *lag).collect();
+        drop(lags);
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_by(f64::total_cmp);
+        let rank = ((values.len() as f64 * 0.99).ceil() as usize).clamp(1, values.len());
+        Some(values[rank - 1])
+    }
 }
 
 impl Default for Metrics {
@@ -254,6 +363,13 @@ impl Default for Metrics {
             "Bytes of SSE frames held for clients, in the fan-out ring and in connections' send queues",
             sse_buffered.clone(),
         );
+        let connections = Gauge::default();
+        registry.register(
+            "tickpulse_connections_open",
+            "HTTP connections open on this process",
+            connections.clone(),
+        );
+        let load = LoadGauges::register(&mut registry);
         let bus_up = Gauge::default();
         registry.register(
             "tickpulse_bus_up",
@@ -284,6 +400,9 @@ impl Default for Metrics {
             fills,
             persist_lag_last_micros: AtomicU64::new(0),
             feeds: FeedStats::default(),
+            connections,
+            persist_lags: PersistLags::default(),
+            load,
         }
     }
 }
@@ -363,6 +482,11 @@ impl Metrics {
                 status,
             })
             .inc();
+    }
+
+    /// Entries this process moved to the dead-letter stream, all groups.
+    pub fn dead_lettered_total(&self) -> u64 {
+        self.dead_lettered.iter().map(Counter::get).sum()
     }
 
     /// Counts entries moved to the dead-letter stream by `group`.

@@ -16,7 +16,7 @@
 //! A clear is the kind with `.cleared` appended. Pure: the caller passes
 //! each sample with its time.
 
-use super::{Alert, Severity};
+use super::{Alert, NodeMetric, Severity};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -74,40 +74,6 @@ impl AnomalySettings {
     fn alpha(&self) -> f64 {
         2.0 / (f64::from(self.samples(self.baseline_secs)) + 1.0)
     }
-}
-
-/// What one node measured over one sample interval (a `node_metric` row).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct NodeMetric {
-    pub node: String,
-    /// ms since the epoch.
-    pub at: i64,
-    /// Seconds the row covers: the sample interval, or 60 and 3,600 once
-    /// downsampled.
-    pub step_secs: i64,
-    /// CPU of the process, in % of one core.
-    pub cpu_pct: f64,
-    pub rss_bytes: f64,
-    /// Network bytes per second received and sent by the machine.
-    pub net_in_bps: f64,
-    pub net_out_bps: f64,
-    /// Open HTTP connections of the process.
-    pub connections: f64,
-    pub sse_clients: f64,
-    /// Tasks alive in the process's async runtime.
-    pub tasks: f64,
-    /// How long a ready task waited to run (a sampled probe), ms.
-    pub sched_delay_ms: f64,
-    /// Ticks per second accepted.
-    pub ingest_rate: f64,
-    /// p99 of receive → commit of the batches persisted in the interval, ms.
-    pub persist_lag_p99_ms: Option<f64>,
-    /// Entries not yet delivered, the largest over the consumer groups.
-    pub stream_lag: f64,
-    pub dead_letters: f64,
-    /// SSE reset snapshots sent in the interval (clients fallen behind).
-    pub sse_resets: f64,
 }
 
 /// One sample of the whole system: every node's row, every feed's rate and

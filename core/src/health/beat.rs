@@ -38,6 +38,32 @@ pub struct Beat {
     pub series: Vec<u64>,
     #[serde(default)]
     pub series_end: i64,
+    /// The process's load beyond CPU and memory.
+    #[serde(default)]
+    pub load: Load,
+}
+
+/// What a process reads of its load at each beat, for the metric history.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Load {
+    /// Network bytes per second received and sent by the machine, since the
+    /// previous beat.
+    pub net_in_bps: f64,
+    pub net_out_bps: f64,
+    /// Open HTTP connections.
+    pub connections: u64,
+    /// Tasks alive in the async runtime.
+    pub tasks: u64,
+    /// How long a task just spawned waited to run, ms (one probe per beat).
+    pub sched_delay_ms: f64,
+    /// p99 of receive → commit over the batches persisted in the last
+    /// sample interval, ms; none when nothing was persisted.
+    pub persist_lag_p99_ms: Option<f64>,
+    /// Entries sent to the dead-letter stream since the process started.
+    pub dead_lettered: u64,
+    /// SSE reset snapshots sent since the process started.
+    pub sse_resets: u64,
 }
 
 /// Cumulative counters of one process.

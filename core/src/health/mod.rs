@@ -9,12 +9,17 @@
 mod alert;
 mod anomaly;
 mod beat;
+mod metric;
 mod status;
 mod summary;
 
 pub use self::alert::{Alert, Severity, Tracker};
-pub use self::anomaly::{AnomalySettings, Detector, NodeMetric, Observation};
-pub use self::beat::{Beat, Counters, FeedBeat, SERIES_BUCKETS, SERIES_BUCKET_MS};
+pub use self::anomaly::{AnomalySettings, Detector, Observation};
+pub use self::beat::{Beat, Counters, FeedBeat, Load, SERIES_BUCKETS, SERIES_BUCKET_MS};
+pub use self::metric::{
+    downsample, report, report_csv, Busiest, Figures, NodeMetric, NodeReport, Report, Stat,
+    FIGURES, TOTAL,
+};
 pub use self::status::{feeds, node_status, FeedHealth, NodeStatus, Thresholds};
 pub use self::summary::{
     ingest_series, nodes, summarize, GroupBacklog, Health, NodeHealth, Pipeline,
@@ -38,6 +43,7 @@ mod tests {
             feeds: Vec::new(),
             series: Vec::new(),
             series_end: 0,
+            load: Load::default(),
         }
     }
 

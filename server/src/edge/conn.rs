@@ -49,6 +49,7 @@ impl Listener for StallListener {
 
     async fn accept(&mut self) -> (Conn, SocketAddr) {
         let (stream, addr) = Listener::accept(&mut self.inner).await;
+        self.metrics.connections.inc();
         let conn = Conn {
             stream,
             stall: self.stall,
@@ -127,6 +128,12 @@ pub struct Conn {
     blocked: Option<Pin<Box<Sleep>>>,
     peer: Peer,
     metrics: Arc<Metrics>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.metrics.connections.dec();
+    }
 }
 
 impl Conn {

@@ -8,7 +8,7 @@ use crate::metrics::Metrics;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tickpulse_core::health::{Beat, Counters, FeedBeat, SERIES_BUCKETS, SERIES_BUCKET_MS};
+use tickpulse_core::health::{Beat, Counters, FeedBeat, Load, SERIES_BUCKETS, SERIES_BUCKET_MS};
 use tickpulse_core::Timestamp;
 use tokio::sync::watch;
 
@@ -23,6 +23,8 @@ pub struct Beater {
     pub every: Duration,
     /// How long the beat is kept after the node stops beating.
     pub keep: Duration,
+    /// The metric history's sample interval (the persist lag p99 covers it).
+    pub sample: Duration,
 }
 
 /// Builds beats from the process's counters; keeps what the next beat
@@ -36,6 +38,9 @@ struct Sampler {
     last_ingested: u64,
     /// Per source: ticks at the previous beat and when.
     feed_counts: std::collections::HashMap<String, (u64, Instant)>,
+    /// The machine's network interfaces, refreshed each beat.
+    networks: sysinfo::Networks,
+    networks_read: Instant,
 }
 
 impl Sampler {
@@ -47,10 +52,43 @@ impl Sampler {
             series_end: 0,
             last_ingested: 0,
             feed_counts: Default::default(),
+            networks: sysinfo::Networks::new_with_refreshed_list(),
+            networks_read: Instant::now(),
         }
     }
 
-    fn beat(&mut self, b: &Beater, stopping: bool) -> Beat {
+    /// Network bytes per second in and out since the previous reading.
+    fn network(&mut self) -> (f64, f64) {
+        self.networks.refresh(true);
+        let secs = self.networks_read.elapsed().as_secs_f64();
+        self.networks_read = Instant::now();
+        let (rx, tx) = self.networks.values().fold((0, 0), |(rx, tx), n| {
+            (rx + n.received(), tx + n.transmitted())
+        });
+        if secs > 0.0 {
+            (rx as f64 / secs, tx as f64 / secs)
+        } else {
+            (0.0, 0.0)
+        }
+    }
+
+    fn load(&mut self, b: &Beater, sched_delay: Duration) -> Load {
+        let m = &b.metrics;
+        let (net_in_bps, net_out_bps) = self.network();
+        Load {
+            net_in_bps,
+            net_out_bps,
+            connections: m.connections.get().max(0) as u64,
+            tasks: tokio::runtime::Handle::try_current()
+                .map_or(0, |h| h.metrics().num_alive_tasks() as u64),
+            sched_delay_ms: sched_delay.as_secs_f64() * 1_000.0,
+            persist_lag_p99_ms: m.persist_lags.p99(b.sample),
+            dead_lettered: m.dead_lettered_total(),
+            sse_resets: m.sse_resets.get(),
+        }
+    }
+
+    fn beat(&mut self, b: &Beater, stopping: bool, sched_delay: Duration) -> Beat {
         let now = Timestamp::now().as_millis();
         let m = &b.metrics;
         let ingested = m.ingested.get();
@@ -83,6 +121,19 @@ impl Sampler {
             });
         }
         let lag = m.persist_lag_last_micros.load(Relaxed);
+        let load = self.load(b, sched_delay);
+        let gauges = &m.load;
+        gauges.cpu_percent.set(cpu_pct);
+        gauges.rss_bytes.set(rss_bytes.unwrap_or(0) as i64);
+        gauges.net_in_bps.set(load.net_in_bps);
+        gauges.net_out_bps.set(load.net_out_bps);
+        gauges.tasks.set(load.tasks as i64);
+        gauges
+            .sched_delay_seconds
+            .set(load.sched_delay_ms / 1_000.0);
+        gauges
+            .persist_lag_p99_seconds
+            .set(load.persist_lag_p99_ms.unwrap_or(0.0) / 1_000.0);
         Beat {
             node: b.node.clone(),
             roles: b.roles.clone(),
@@ -107,6 +158,7 @@ impl Sampler {
             feeds,
             series: self.series.clone(),
             series_end: self.series_end,
+            load,
         }
     }
 
@@ -195,7 +247,7 @@ pub async fn run(b: Beater, mut shutdown: watch::Receiver<bool>) {
             _ = tick.tick() => {}
             _ = shutdown.wait_for(|s| *s) => break,
         }
-        let beat = sampler.beat(&b, false);
+        let beat = sampler.beat(&b, false, schedule_delay().await);
         match send(&b, &beat).await {
             Ok(()) if failing => {
                 tracing::info!("heartbeats sent again");
@@ -209,10 +261,19 @@ pub async fn run(b: Beater, mut shutdown: watch::Receiver<bool>) {
             Err(_) => {}
         }
     }
-    let last = sampler.beat(&b, true);
+    let last = sampler.beat(&b, true, Duration::ZERO);
     if let Err(e) = send(&b, &last).await {
         tracing::warn!(error = %e, "last heartbeat not sent");
     }
+}
+
+/// How long a task just spawned waits before it runs: the runtime's
+/// scheduling delay, probed once.
+async fn schedule_delay() -> Duration {
+    let spawned = Instant::now();
+    tokio::spawn(async move { spawned.elapsed() })
+        .await
+        .unwrap_or_default()
 }
 
 async fn send(b: &Beater, beat: &Beat) -> Result<(), crate::bus::BusError> {
@@ -235,6 +296,7 @@ pub fn beater(
         roles: config.roles.iter().map(|r| r.as_str().to_owned()).collect(),
         every: Duration::from_millis(config.heartbeat_ms.max(100)),
         keep: Duration::from_secs(config.node_forget_secs.max(60)),
+        sample: Duration::from_secs(config.metrics_sample_secs.max(1)),
     }
 }
 

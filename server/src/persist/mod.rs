@@ -305,6 +305,7 @@ impl BatchWriter {
             let micros = (now - oldest).max(0) / 1_000;
             m.persist_lag_last_micros
                 .store(micros.max(1) as u64, Relaxed);
+            m.persist_lags.record(micros as f64 / 1_000.0);
         }
         for t in ticks {
             m.persist_lag_seconds
