@@ -10,8 +10,8 @@
 //   event stream is left out (it never ends);
 // - time to live: from the navigation's start to the frame after the page
 //   handled its first stream event (the live data drawn).
-// The baseline, in the same run: the same page with JavaScript off, which
-// is the server-rendered HTML and the stylesheet alone (no live data).
+// The baseline, in the same run: the same page with JavaScript off (the
+// server-rendered HTML, the stylesheet and the preloads; no live data).
 // With --compare-bin-dir and --compare-site the same visits are made to a
 // second build (e.g. an earlier release), shown beside this one.
 //
@@ -92,6 +92,13 @@ const PROBE = () => {
   };
 };
 
+/** The column a request is counted in. */
+function kindOf(r) {
+  if (new URL(r.url).pathname.endsWith('.wasm')) return 'WASM';
+  if (r.type === 'Fetch' || r.type === 'XHR') return 'API';
+  return ['Document', 'Script', 'Stylesheet'].includes(r.type) ? r.type : 'Other';
+}
+
 /** What one visit sent, from the protocol's network events. */
 function recorder(cdp) {
   const requests = new Map();
@@ -111,7 +118,8 @@ function recorder(cdp) {
         if (r.type === 'EventSource') continue;
         count += 1;
         if (r.cached) fromCache += 1;
-        byType[r.type] = (byType[r.type] ?? 0) + r.bytes;
+        const kind = kindOf(r);
+        byType[kind] = (byType[kind] ?? 0) + r.bytes;
         total += r.bytes;
       }
       return { byType, total, count, fromCache };
@@ -196,11 +204,10 @@ try {
 
 const kb = (b) => (b / 1024).toFixed(1);
 const ms = (v) => (v === null || v === undefined ? '—' : v.toFixed(0));
-const types = ['Document', 'Script', 'Stylesheet', 'Fetch', 'Other'];
+const KINDS = ['Document', 'Script', 'Stylesheet', 'WASM', 'API', 'Other'];
 const row = (r, visit) => {
   const v = r[visit];
-  const other = Object.entries(v.byType).filter(([t]) => !types.slice(0, 4).includes(t)).reduce((s, [, b]) => s + b, 0);
-  const cells = [...types.slice(0, 4).map((t) => kb(v.byType[t] ?? 0)), kb(other)];
+  const cells = KINDS.map((k) => kb(v.byType[k] ?? 0));
   const page = r.baseline ? `${r.path} (baseline: JavaScript off)` : r.path;
   return `| ${r.build} | ${page} | ${r.link} | ${visit} | ${v.count} (${v.fromCache} from cache) | ${cells.join(' | ')} | **${kb(v.total)}** | ${r.baseline ? '—' : ms(v.live)} | ${ms(v.load)} |`;
 };
@@ -220,9 +227,9 @@ const targets = BUILDS.map(({ label }) => {
 const report = [
   '# First and second page load\n',
   `Machine: ${machine('server and browser on the same machine')}. Written by \`bench/run.sh page\` (${new Date().toISOString()}).\n`,
-  `tickpulse runs in the embedded mode (release build, release site) with a feeder at 50 ticks/s over 20 symbols. Each visit is made in headless Chromium through the DevTools protocol: **cold** in a new context with an empty cache, then **warm**, the same URL again in that context. Bytes are \`encodedDataLength\` (headers and body as they crossed the wire); the event stream is not counted. **Live** is the time from the navigation's start to the frame after the page handled its first stream event. Times are the median of ${ROUNDS} rounds. The throttled rows use CDP network emulation at 10 Mbit/s down and up with 40 ms of latency. The baseline rows are the same page with JavaScript off: the server-rendered HTML and the stylesheet, the floor under the live page.\n`,
-  '| build | page | link | visit | requests | document KB | script KB | stylesheet KB | fetch KB (WASM) | other KB | total KB | live ms | load event ms |',
-  '| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  `tickpulse runs in the embedded mode (release build, release site) with a feeder at 50 ticks/s over 20 symbols. Each visit is made in headless Chromium through the DevTools protocol: **cold** in a new context with an empty cache, then **warm**, the same URL again in that context. Bytes are \`encodedDataLength\` (headers and body as they crossed the wire); the event stream is not counted. **Live** is the time from the navigation's start to the frame after the page handled its first stream event. Times are the median of ${ROUNDS} rounds. The throttled rows use CDP network emulation at 10 Mbit/s down and up with 40 ms of latency. The baseline rows are the same page with JavaScript off: what the browser fetches without running a script (the server-rendered HTML, the stylesheet, and the files the page asks it to preload), the floor under the live page. API is the pages' server-function calls.\n`,
+  '| build | page | link | visit | requests | document KB | script KB | stylesheet KB | WASM KB | API KB | other KB | total KB | live ms | load event ms |',
+  '| --- | --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ...results.flatMap((r) => [row(r, 'cold'), row(r, 'warm')]),
   '',
   '| build | target | measured | |',

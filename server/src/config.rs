@@ -319,6 +319,17 @@ pub struct Config {
     #[arg(long, env = "SSE_RESET_BURST", default_value_t = 20)]
     pub sse_reset_burst: u64,
 
+    /// Test hook: persist waits this long before each commit (to see
+    /// `pipeline.persist_lag` raised). Never set it in production.
+    #[arg(long, env = "TEST_PERSIST_DELAY_MS", default_value_t = 0, hide = true)]
+    pub test_persist_delay_ms: u64,
+
+    /// Test hook: the process holds this many more MB of memory every
+    /// minute (to see `node.memory_growth` raised). Never set it in
+    /// production.
+    #[arg(long, env = "TEST_LEAK_MB_PER_MIN", default_value_t = 0, hide = true)]
+    pub test_leak_mb_per_min: u64,
+
     /// Log format: `text` for people, `json` for log collectors.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

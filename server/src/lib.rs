@@ -179,6 +179,8 @@ pub async fn build_state(
             node: config.node_id(),
             lease_ttl: Duration::from_secs(config.monitor_lease_secs.max(1)),
             thresholds: config.thresholds(),
+            anomalies: config.anomaly_settings(),
+            metrics_retain_days: config.metrics_retain_days,
         };
         let (bus, store, stop) = (bus.clone(), store.clone(), tasks.shutdown());
         // It hands its lease back when it stops.
@@ -198,6 +200,21 @@ pub async fn build_state(
                 while tasks::pause(&mut stop, Duration::from_secs(60)).await {
                     limits.forget_idle();
                 }
+            }
+        });
+    }
+    if config.test_leak_mb_per_min > 0 {
+        // The test hook of `node.memory_growth`: memory held and touched.
+        let per_sec = (config.test_leak_mb_per_min as usize * 1024 * 1024 / 60).max(1);
+        tracing::warn!(
+            mb_per_min = config.test_leak_mb_per_min,
+            "TEST_LEAK_MB_PER_MIN is set: this process leaks memory on purpose"
+        );
+        tokio::spawn(async move {
+            let mut held: Vec<Vec<u8>> = Vec::new();
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                held.push(vec![1; per_sec]);
             }
         });
     }
@@ -250,6 +267,7 @@ fn start_database(
         } else {
             1
         },
+        test_delay: Duration::from_millis(config.test_persist_delay_ms),
     });
     let trade = config
         .runs(Role::Trade)

@@ -123,7 +123,11 @@ struct Baseline {
 }
 
 impl Baseline {
+    /// Adds a sample. The first ones weigh alike (a plain mean and
+    /// variance) until there are enough for the EWMA's weight, so a young
+    /// baseline does not understate its spread.
     fn add(&mut self, x: f64, alpha: f64) {
+        let alpha = alpha.max(1.0 / f64::from(self.seen + 1));
         if self.seen == 0 {
             self.mean = x;
         } else {
@@ -142,7 +146,7 @@ impl Baseline {
 }
 
 /// Samples a baseline must have before its rule may raise.
-const WARM_UP: u32 = 6;
+const WARM_UP: u32 = 10;
 
 #[derive(Debug, Clone, Default)]
 struct Feed {
@@ -191,9 +195,12 @@ impl Detector {
                 None => {}
             };
 
-        // Feeds: a source that stops sending counts as 0 ticks/s.
-        for source in o.feeds.keys() {
-            self.feeds.entry(source.clone()).or_default();
+        // Feeds: a source that stops sending counts as 0 ticks/s; its
+        // baseline starts with its first ticks.
+        for (source, rate) in &o.feeds {
+            if *rate > 0.0 {
+                self.feeds.entry(source.clone()).or_default();
+            }
         }
         let (k, alpha, need) = (s.k_sigma, s.alpha(), s.rate_intervals.max(1));
         for (source, feed) in &mut self.feeds {

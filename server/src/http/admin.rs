@@ -109,14 +109,14 @@ pub async fn require_user(
 }
 
 /// Who called an admin endpoint.
-enum Caller {
+pub(super) enum Caller {
     /// A script with the admin API key, or an admin's personal token.
     Key,
     /// An admin, by session; checked again while a stream lasts.
     Admin(Session),
 }
 
-async fn require_admin(
+pub(super) async fn require_admin(
     state: &AppState,
     headers: &HeaderMap,
     session: Option<Session>,
@@ -344,6 +344,7 @@ impl EventParams {
             subject: some(&self.subject).map(str::to_owned),
             before_id,
             limit,
+            ..AlertFilter::default()
         })
     }
 }

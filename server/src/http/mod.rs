@@ -4,6 +4,7 @@ pub mod admin;
 pub mod health;
 pub mod openapi;
 pub mod orders;
+pub mod report;
 pub mod stocks;
 pub mod symbols;
 pub mod watchlists;
@@ -35,6 +36,7 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
         .route("/api/admin/events", get(admin::events))
         .route("/api/admin/health", get(admin::health))
         .route("/api/admin/stream", get(admin::stream))
+        .route("/api/admin/report", get(report::get))
         .route("/api/openapi.json", get(openapi::openapi_json))
         .route("/api/admin/catalog/{symbol}", put(admin::put_stock))
         .route("/api/admin/users/{username}", put(admin::put_user))

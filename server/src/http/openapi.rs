@@ -27,6 +27,7 @@ use utoipa::{Modify, OpenApi};
         super::admin::health,
         super::admin::events,
         super::admin::stream,
+        super::report::get,
         super::stocks::one,
         super::admin::put_stock,
         super::admin::put_user,
@@ -61,7 +62,7 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "ingest", description = "The feeders' webhook (HTTP Basic Auth)"),
         (name = "market data", description = "Latest prices, views, history, candles and the live stream"),
-        (name = "admin", description = "Nodes, health and alerts (an admin session or ADMIN_API_KEY)"),
+        (name = "admin", description = "Nodes, health, alerts and performance reports (an admin session or ADMIN_API_KEY)"),
         (name = "trading", description = "Paper trading: the stock catalog, accounts and orders (a session, or a personal token as `Authorization: Bearer`)"),
         (name = "watchlists", description = "Named lists of symbols per user, answered with their Views; `/api/stream?watchlist=` follows one (a session, or a personal token)"),
         (name = "operations", description = "Probes, metrics and this document"),

@@ -5,9 +5,11 @@
 //! ([`watch`]) turns changes of node and feed state into alerts: rows of
 //! `node_event` and messages on the bus. [`health`] reads the same beats
 //! and applies the same pure rules (`tickpulse_core::health`), so every API
-//! process shows the same statuses the monitor acts on.
+//! process shows the same statuses the monitor acts on. The monitor also
+//! keeps the metric history and runs the anomaly rules ([`history`]).
 
 pub mod beat;
+pub mod history;
 pub mod watch;
 
 use crate::bus::{Bus, BusError};

@@ -28,6 +28,8 @@ pub struct MonitorSettings {
     pub node: String,
     pub lease_ttl: Duration,
     pub thresholds: Thresholds,
+    pub anomalies: tickpulse_core::health::AnomalySettings,
+    pub metrics_retain_days: u64,
 }
 
 pub async fn run(
@@ -44,6 +46,8 @@ pub async fn run(
     let mut unstored: Vec<Alert> = Vec::new();
     let mut failing = false;
     let mut seed_failures = 0;
+    let mut history =
+        super::history::History::new(settings.anomalies, settings.metrics_retain_days);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -82,7 +86,17 @@ pub async fn run(
                     }
                 };
                 let now = Timestamp::now().as_millis();
-                let alerts = t.observe(now, &beats, &settings.thresholds);
+                let mut alerts = t.observe(now, &beats, &settings.thresholds);
+                let sampled = history.due();
+                if sampled {
+                    let stats = bus.stream_stats().await.ok();
+                    alerts.extend(history.sample(
+                        now,
+                        &beats,
+                        stats.as_ref(),
+                        &settings.thresholds,
+                    ));
+                }
                 if !alerts.is_empty() {
                     raise(bus.as_ref(), &alerts).await;
                     unstored.extend(alerts);
@@ -90,6 +104,9 @@ pub async fn run(
                     unstored.drain(..extra);
                 }
                 store_alerts(store.as_deref(), &mut unstored).await;
+                if sampled {
+                    history.write(store.as_deref(), now).await;
+                }
             }
             Ok(false) => {
                 if tracker.take().is_some() {

@@ -38,6 +38,8 @@ pub struct PersistSettings {
     pub claim_idle: Duration,
     /// Batches written at the same time, each in its own transaction.
     pub writers: usize,
+    /// Test hook: a pause before each commit (`TEST_PERSIST_DELAY_MS`).
+    pub test_delay: Duration,
 }
 
 /// Runs the consumer until `shutdown` turns true.
@@ -60,6 +62,7 @@ pub async fn run(
             store,
             reader: reader.clone(),
             shutdown: shutdown.clone(),
+            test_delay: settings.test_delay,
         },
         reader,
         bus,
@@ -223,6 +226,7 @@ struct BatchWriter {
     store: Arc<dyn Store>,
     reader: Arc<GroupReader>,
     shutdown: watch::Receiver<bool>,
+    test_delay: Duration,
 }
 
 impl BatchWriter {
@@ -253,6 +257,9 @@ impl BatchWriter {
     /// `refused`. Returns `false` on stop.
     async fn insert(&mut self, ticks: &[StreamTick], refused: &mut Vec<DeadLetter>) -> bool {
         let mut backoff = Backoff::new();
+        if !self.test_delay.is_zero() {
+            tokio::time::sleep(self.test_delay).await;
+        }
         loop {
             let started = Instant::now();
             match self.store.insert_ticks(ticks).await {

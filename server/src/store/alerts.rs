@@ -14,6 +14,10 @@ pub struct AlertFilter {
     pub subject: Option<String>,
     /// Only alerts with a smaller id (paging).
     pub before_id: Option<i64>,
+    /// Only alerts raised at or after this time (ms).
+    pub from_at: Option<i64>,
+    /// Only alerts raised before this time (ms).
+    pub to_at: Option<i64>,
     pub limit: usize,
 }
 
@@ -60,6 +64,12 @@ pub(crate) fn alert_query(filter: &AlertFilter) -> (String, Vec<String>) {
     }
     if let Some(before) = filter.before_id {
         sql.push_str(&format!(" AND id < {before}"));
+    }
+    if let Some(from) = filter.from_at {
+        sql.push_str(&format!(" AND at >= {from}"));
+    }
+    if let Some(to) = filter.to_at {
+        sql.push_str(&format!(" AND at < {to}"));
     }
     sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", filter.limit.max(1)));
     (sql, args)

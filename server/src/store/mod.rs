@@ -10,6 +10,7 @@
 pub(crate) mod accounts;
 pub(crate) mod alerts;
 pub(crate) mod catalog;
+pub mod metrics;
 mod postgres;
 mod sessions;
 mod sqlite;
@@ -20,6 +21,7 @@ pub mod watchlists;
 pub use self::accounts::{AccountStore, UserRecord};
 pub use self::alerts::{AlertFilter, AlertStore};
 pub use self::catalog::{CatalogEntry, CatalogStore};
+pub use self::metrics::MetricStore;
 pub use self::postgres::PgStore;
 pub use self::sessions::SessionBackend;
 pub use self::sqlite::SqliteStore;
@@ -54,10 +56,11 @@ pub enum StoreError {
 /// One database holding the ticks ([`TickStore`]), the accounts
 /// ([`AccountStore`]), the alert log ([`AlertStore`]), the stock catalog
 /// ([`CatalogStore`]), paper trading ([`TradeStore`]), the watchlists
-/// ([`WatchlistStore`]) and the login sessions; a backend implements them all and these.
+/// ([`WatchlistStore`]), the metric history ([`MetricStore`]) and the login
+/// sessions; a backend implements them all and these.
 #[async_trait]
 pub trait Store:
-    TickStore + AccountStore + AlertStore + CatalogStore + TradeStore + WatchlistStore
+    TickStore + AccountStore + AlertStore + CatalogStore + TradeStore + WatchlistStore + MetricStore
 {
     /// Creates the database when missing and applies the migrations not
     /// yet applied; until then the store is not ready.
