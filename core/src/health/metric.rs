@@ -233,7 +233,7 @@ fn node_report(
     step_ms: i64,
 ) -> NodeReport {
     let covered: f64 = rows.iter().map(|r| r.step_secs as f64 * 1_000.0).sum();
-    let span = (to - from).max(1) as f64;
+    let span = to.saturating_sub(from).max(1) as f64;
     let mut steps: BTreeMap<i64, Vec<&NodeMetric>> = BTreeMap::new();
     let mut minutes: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
     for r in rows {

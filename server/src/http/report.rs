@@ -17,6 +17,8 @@ use tickpulse_core::Timestamp;
 
 /// The most steps one report may have.
 pub const MAX_STEPS: i64 = 10_000;
+/// The longest step: 366 days.
+pub const MAX_STEP_SECS: i64 = 366 * 86_400;
 /// Alerts a report counts at most.
 const MAX_ALERTS: usize = 100_000;
 
@@ -68,7 +70,8 @@ pub fn step_secs(text: &str) -> Result<i64, String> {
     match number.parse::<i64>() {
         Ok(n) if n > 0 => n
             .checked_mul(scale)
-            .ok_or_else(|| format!("{text:?} is too long")),
+            .filter(|secs| *secs <= MAX_STEP_SECS)
+            .ok_or_else(|| format!("{text:?} is longer than 366 days")),
         _ => Err(format!(
             "{text:?} is not a positive number of seconds (or 15m, 1h, 1d)"
         )),
@@ -79,13 +82,14 @@ impl ReportParams {
     /// `(from, to, step_secs)`, checked.
     fn period(&self, now: i64) -> Result<(i64, i64, i64), ApiError> {
         let to = time("to", self.to.as_deref())?.unwrap_or(now);
-        let from = time("from", self.from.as_deref())?.unwrap_or(to - 3_600_000);
+        let from = time("from", self.from.as_deref())?.unwrap_or(to.saturating_sub(3_600_000));
         if from >= to {
             return Err(bad(
                 "from",
                 format!("must be before to ({from} is not before {to})"),
             ));
         }
+        let span = i128::from(to) - i128::from(from);
         let step = match self
             .step
             .as_deref()
@@ -93,9 +97,9 @@ impl ReportParams {
             .filter(|s| !s.is_empty())
         {
             Some(text) => step_secs(text).map_err(|m| bad("step", m))?,
-            None => ((to - from) / 60_000).max(10),
+            None => i64::try_from(span / 60_000).unwrap_or(i64::MAX).max(10),
         };
-        if (to - from) / (step * 1_000) > MAX_STEPS {
+        if span / (i128::from(step) * 1_000) > i128::from(MAX_STEPS) {
             return Err(bad(
                 "step",
                 format!(
