@@ -153,6 +153,10 @@ fn LiveHealth(initial: Health, status: RwSignal<Connection>) -> impl IntoView {
                 })
         }}
         <section class="panel">
+            <h2>"Anomalies"</h2>
+            <Anomalies health/>
+        </section>
+        <section class="panel">
             <h2>"Nodes"</h2>
             <Nodes health/>
         </section>
@@ -182,8 +186,94 @@ fn LiveHealth(initial: Health, status: RwSignal<Connection>) -> impl IntoView {
     }
 }
 
+/// The anomalies raised and not cleared yet, from the alert log the view
+/// carries (so they appear and go within a second of the monitor's word).
+#[component]
+fn Anomalies(health: RwSignal<Health>) -> impl IntoView {
+    view! {
+        <table class="quotes anomalies">
+            <thead>
+                <tr>
+                    <th scope="col">"Since (UTC)"</th>
+                    <th scope="col">"Anomaly"</th>
+                    <th scope="col">"Subject"</th>
+                    <th scope="col">"Figures"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {move || {
+                    health.with(|h| {
+                        let active = tickpulse_core::health::active_anomalies(&h.alerts);
+                        body_rows(active.into_iter(), 4, "None: every figure is within its bounds.", |a| {
+                            view! {
+                                <tr data-kind=a.kind.clone() data-subject=a.subject.clone()>
+                                    <td>{hms(a.at)}</td>
+                                    <th scope="row">{a.kind.clone()}</th>
+                                    <td>{a.subject.clone()}</td>
+                                    <td>{a.message.clone()}</td>
+                                </tr>
+                            }
+                        })
+                    })
+                }}
+            </tbody>
+        </table>
+    }
+}
+
+/// Values a node's sparkline keeps: two minutes of health views.
+const TREND_POINTS: usize = 120;
+
+/// A small line of `values` (oldest first), scaled to their own range.
+fn sparkline(values: &[f64], label: String) -> impl IntoView {
+    let (lo, hi) = values
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+    let range = (hi - lo).max(f64::EPSILON);
+    let step = 60.0 / (TREND_POINTS - 1) as f64;
+    let start = TREND_POINTS.saturating_sub(values.len());
+    let points = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| format!("{:.1},{:.1}", (start + i) as f64 * step, 15.0 - (v - lo) / range * 14.0))
+        .collect::<Vec<_>>()
+        .join(" ");
+    view! {
+        <svg class="spark" viewBox="0 0 60 16" role="img" aria-label=label data-points=values.len()>
+            <polyline points=points/>
+        </svg>
+    }
+}
+
 #[component]
 fn Nodes(health: RwSignal<Health>) -> impl IntoView {
+    // Per node, its CPU and memory at each view since the page opened.
+    let trends = RwSignal::new(std::collections::BTreeMap::<String, std::collections::VecDeque<(f64, f64)>>::new());
+    Effect::new(move |_| {
+        health.with(|h| {
+            trends.update(|t| {
+                t.retain(|node, _| h.nodes.iter().any(|n| &n.beat.node == node));
+                for n in &h.nodes {
+                    let points = t.entry(n.beat.node.clone()).or_default();
+                    points.push_back((n.beat.cpu_pct, n.beat.rss_bytes as f64));
+                    if points.len() > TREND_POINTS {
+                        points.pop_front();
+                    }
+                }
+            });
+        });
+    });
+    let trend = move |node: &str| {
+        trends.with(|t| {
+            let points = t.get(node).map(|p| p.iter().copied().collect::<Vec<_>>()).unwrap_or_default();
+            let cpu: Vec<f64> = points.iter().map(|p| p.0).collect();
+            let rss: Vec<f64> = points.iter().map(|p| p.1).collect();
+            view! {
+                <td class="trend cpu">{sparkline(&cpu, format!("CPU of {node}, last two minutes"))}</td>
+                <td class="trend memory">{sparkline(&rss, format!("memory of {node}, last two minutes"))}</td>
+            }
+        })
+    };
     view! {
         <table class="quotes nodes">
             <thead>
@@ -193,6 +283,8 @@ fn Nodes(health: RwSignal<Health>) -> impl IntoView {
                     <th scope="col">"Last beat"</th>
                     <th scope="col" class="num">"CPU"</th>
                     <th scope="col" class="num">"Memory"</th>
+                    <th scope="col">"CPU trend"</th>
+                    <th scope="col">"Memory trend"</th>
                     <th scope="col">"Roles"</th>
                     <th scope="col">"Version"</th>
                     <th scope="col">"Up since (UTC)"</th>
@@ -201,7 +293,7 @@ fn Nodes(health: RwSignal<Health>) -> impl IntoView {
             <tbody>
                 {move || {
                     health.with(|h| {
-                        body_rows(h.nodes.iter(), 8, "No node has sent a heartbeat yet.", |n| {
+                        body_rows(h.nodes.iter(), 10, "No node has sent a heartbeat yet.", |n| {
                                 let status = n.status.as_str();
                                 view! {
                                     <tr class=format!("node {status}") data-node=n.beat.node.clone() data-status=status>
@@ -210,6 +302,7 @@ fn Nodes(health: RwSignal<Health>) -> impl IntoView {
                                         <td>{ago(n.silent_ms)}</td>
                                         <td class="num">{format!("{:.1} %", n.beat.cpu_pct)}</td>
                                         <td class="num">{bytes(n.beat.rss_bytes)}</td>
+                                        {trend(&n.beat.node)}
                                         <td>{n.beat.roles.join(", ")}</td>
                                         <td>{n.beat.version.clone()}</td>
                                         <td>{hms(n.beat.started_at)}</td>

@@ -117,7 +117,7 @@ test('candles rise green and fall red, or blue and orange when chosen; volume ha
   await page.waitForSelector('#candle-chart canvas', { timeout: 10_000 });
   const option = () => page.evaluate(() => {
     const o = window.echarts.getInstanceByDom(document.getElementById('candle-chart')).getOption();
-    return { style: o.series[0].itemStyle, grids: o.grid.length, volume: o.series[1], xAxes: o.xAxis.map((a) => a.gridIndex) };
+    return { style: o.series[0].itemStyle, grids: o.grid.length, volume: o.series[1], xAxes: o.xAxis.map((a) => a.gridIndex ?? 0) };
   });
   const drawn = await option();
   // The theme's colours (style/main.css, light scheme): #0a7f3f and #c62828.

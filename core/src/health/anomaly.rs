@@ -145,6 +145,36 @@ impl Baseline {
     }
 }
 
+/// The kinds the anomaly rules raise (a clear appends `.cleared`).
+pub const ANOMALY_KINDS: [&str; 6] = [
+    "feed.rate_anomaly",
+    "pipeline.persist_lag",
+    "pipeline.backlog_growing",
+    "node.cpu_high",
+    "node.memory_growth",
+    "sse.resets",
+];
+
+/// The anomalies raised and not cleared since, from an alert log given
+/// newest first: the raising alert of each, newest first.
+pub fn active_anomalies(log: &[Alert]) -> Vec<&Alert> {
+    let mut decided = std::collections::BTreeSet::new();
+    let mut active = Vec::new();
+    for alert in log {
+        let (kind, cleared) = match alert.kind.strip_suffix(".cleared") {
+            Some(kind) => (kind, true),
+            None => (alert.kind.as_str(), false),
+        };
+        if !ANOMALY_KINDS.contains(&kind) || !decided.insert((kind, alert.subject.as_str())) {
+            continue;
+        }
+        if !cleared {
+            active.push(alert);
+        }
+    }
+    active
+}
+
 /// Samples a baseline must have before its rule may raise.
 const WARM_UP: u32 = 10;
 
@@ -676,6 +706,22 @@ mod tests {
         }
         let kinds: Vec<_> = raised.iter().map(|a| a.kind.as_str()).collect();
         assert_eq!(kinds, ["node.memory_growth", "node.memory_growth.cleared"]);
+    }
+
+    #[test]
+    fn an_anomaly_is_active_from_its_raise_until_its_clear() {
+        let a = |at: i64, kind: &str, subject: &str| Alert::new(at, kind, subject, Severity::Warning, String::new());
+        // Newest first, as the log reads.
+        let log = vec![
+            a(5, "node.cpu_high", "n1"),
+            a(4, "feed.rate_anomaly.cleared", "f1"),
+            a(3, "node.down", "n2"),
+            a(2, "feed.rate_anomaly", "f1"),
+            a(1, "feed.rate_anomaly", "f2"),
+            a(0, "node.cpu_high.cleared", "n1"),
+        ];
+        let active: Vec<_> = active_anomalies(&log).iter().map(|a| (a.kind.as_str(), a.subject.as_str())).collect();
+        assert_eq!(active, [("node.cpu_high", "n1"), ("feed.rate_anomaly", "f2")]);
     }
 
     #[test]
