@@ -103,6 +103,7 @@ pub fn HealthPage() -> impl IntoView {
         <main class="page wide">
             <header class="top">
                 <h1 class="brand">"Health"</h1>
+                <a href="/admin/report">"Performance report"</a>
                 <StatusBadge status/>
             </header>
             <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
@@ -228,14 +229,22 @@ const TREND_POINTS: usize = 120;
 fn sparkline(values: &[f64], label: String) -> impl IntoView {
     let (lo, hi) = values
         .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(*v), hi.max(*v))
+        });
     let range = (hi - lo).max(f64::EPSILON);
     let step = 60.0 / (TREND_POINTS - 1) as f64;
     let start = TREND_POINTS.saturating_sub(values.len());
     let points = values
         .iter()
         .enumerate()
-        .map(|(i, v)| format!("{:.1},{:.1}", (start + i) as f64 * step, 15.0 - (v - lo) / range * 14.0))
+        .map(|(i, v)| {
+            format!(
+                "{:.1},{:.1}",
+                (start + i) as f64 * step,
+                15.0 - (v - lo) / range * 14.0
+            )
+        })
         .collect::<Vec<_>>()
         .join(" ");
     view! {
@@ -248,7 +257,10 @@ fn sparkline(values: &[f64], label: String) -> impl IntoView {
 #[component]
 fn Nodes(health: RwSignal<Health>) -> impl IntoView {
     // Per node, its CPU and memory at each view since the page opened.
-    let trends = RwSignal::new(std::collections::BTreeMap::<String, std::collections::VecDeque<(f64, f64)>>::new());
+    let trends = RwSignal::new(std::collections::BTreeMap::<
+        String,
+        std::collections::VecDeque<(f64, f64)>,
+    >::new());
     Effect::new(move |_| {
         health.with(|h| {
             trends.update(|t| {

@@ -99,6 +99,46 @@ pub fn draw_series(health: RwSignal<tickpulse_core::health::Health>) {
     });
 }
 
+/// The report page's charts: per figure, a line per node of its mean per
+/// step.
+pub fn draw_report(report: tickpulse_core::health::Report) {
+    let times: Vec<i64> = report.total.steps.iter().map(|s| s.at).collect();
+    let labels: Vec<String> = times.iter().map(|t| hms(*t)).collect();
+    for (id, figure, scale) in [
+        ("report-cpu", "cpu_pct", 1.0),
+        ("report-memory", "rss_bytes", 1.0 / (1024.0 * 1024.0)),
+        ("report-ingest", "ingest_rate", 1.0),
+    ] {
+        let mut chart = Chart::new()
+            .animation(false)
+            .tooltip(Tooltip::new().trigger(Trigger::Axis))
+            .legend(Legend::new().data(report.nodes.iter().map(|n| n.node.clone()).collect()))
+            .grid(Grid::new().left("60").right("30").top("30").bottom("30"))
+            .x_axis(Axis::new().type_(AxisType::Category).data(labels.clone()))
+            .y_axis(Axis::new().type_(AxisType::Value).min(0));
+        for node in &report.nodes {
+            let data: Vec<f64> = times
+                .iter()
+                .map(|t| {
+                    node.steps
+                        .iter()
+                        .find(|s| s.at == *t)
+                        .and_then(|s| s.figures.get(figure))
+                        .map_or(f64::NAN, |stat| (stat.mean * scale * 10.0).round() / 10.0)
+                })
+                .collect();
+            chart = chart.series(
+                Line::new()
+                    .name(node.node.clone())
+                    .show_symbol(false)
+                    .data(data),
+            );
+        }
+        let slot: Slot = StoredValue::new_local(None);
+        show(slot, id, option(&chart));
+    }
+}
+
 fn series_chart(series: &[(i64, f64)]) -> Chart {
     let times: Vec<String> = series.iter().map(|(t, _)| hms(*t)).collect();
     let rates: Vec<f64> = series

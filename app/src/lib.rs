@@ -16,6 +16,7 @@ pub mod error;
 pub mod format;
 #[cfg(feature = "hydrate")]
 mod live;
+pub mod report;
 pub mod security;
 pub mod series;
 #[cfg(feature = "ssr")]
@@ -60,6 +61,10 @@ pub const PAGES: &[Page] = &[
     Page {
         path: "/login",
         access: Access::Open,
+    },
+    Page {
+        path: "/admin/report",
+        access: Access::Admin,
     },
     Page {
         path: "/admin/health",
@@ -157,6 +162,11 @@ pub fn App() -> impl IntoView {
                     ssr=SsrMode::Async
                 />
                 <Route
+                    path=(StaticSegment("admin"), StaticSegment("report"))
+                    view=report::ReportPage
+                    ssr=SsrMode::Async
+                />
+                <Route
                     path=(StaticSegment("symbols"), ParamSegment("id"))
                     view=symbol::SymbolPage
                     ssr=SsrMode::Async
@@ -197,6 +207,7 @@ mod tests {
         assert_eq!(access("/login"), Some(Access::Open));
         assert_eq!(access("/admin/health"), Some(Access::Admin));
         assert_eq!(access("/admin/health/"), Some(Access::Admin));
+        assert_eq!(access("/admin/report"), Some(Access::Admin));
         assert_eq!(access("/symbols/AAPL"), Some(Access::Viewer));
         assert_eq!(access("/symbols/"), None, "a segment must not be empty");
         assert_eq!(access("/symbols/AAPL/x"), None);

@@ -56,6 +56,14 @@ pub trait Admin: Send + Sync + 'static {
         -> BoxFuture<'a, Result<Option<SignedIn>, AppError>>;
     /// What the health view shows.
     fn health(&self) -> BoxFuture<'_, Result<Health, AppError>>;
+    /// The performance report of a period (`from`, `to`: RFC 3339 or epoch
+    /// ms; `step`: `90`, `15m`, `1h` …), with the JSON API's rules.
+    fn report(
+        &self,
+        from: Option<String>,
+        to: Option<String>,
+        step: Option<String>,
+    ) -> BoxFuture<'_, Result<tickpulse_core::health::Report, AppError>>;
 }
 
 /// Paper trading for a signed-in user, with the rules of the JSON API.

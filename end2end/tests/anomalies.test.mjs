@@ -1,7 +1,8 @@
 // Anomalies on the admin health view in a real browser against a real
 // server whose persist is made slow (a test hook): the admin opens the view
 // first, and `pipeline.persist_lag` appears in the Anomalies panel live;
-// each node's CPU and memory trend lines grow with every view.
+// each node's CPU and memory trend lines grow with every view; the report
+// page draws the period's charts and offers its CSV.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { serverAndBrowser, curlTick, tick } from './support.mjs';
@@ -44,6 +45,29 @@ test('a persist lag anomaly appears live on the health view, and the nodes draw 
   await page.waitForFunction((n) => Number(document.querySelector('tr[data-node="e2e-anomalies"] .trend.memory svg')?.dataset.points) > n,
     before, { timeout: 10_000 });
   assert.ok(before >= 2, `points so far: ${before}`);
+
+  // The report of the last hour: a row per node and the total, its charts
+  // drawn, and its CSV download.
+  await page.click('a[href="/admin/report"]');
+  await page.waitForURL(`${ctx.server.base}/admin/report`);
+  await page.waitForSelector('#report-cpu canvas', { timeout: 10_000 });
+  await page.waitForSelector('#report-ingest canvas', { timeout: 10_000 });
+  const series = await page.evaluate(() => window.echarts.getInstanceByDom(document.getElementById('report-cpu')).getOption().series.map((s) => s.name));
+  assert.deepEqual(series, ['e2e-anomalies']);
+  assert.equal(await page.locator('table.report tr[data-node="e2e-anomalies"]').count(), 1);
+  const total = page.locator('table.report tr[data-node="total"]');
+  assert.ok(Number(await total.locator('td').nth(1).textContent()) >= 1, 'the persist lag alert is counted');
+  await page.click('a:text-is("Last day")');
+  await page.waitForURL(`${ctx.server.base}/admin/report?period=1d`);
+  await page.waitForSelector('a[aria-current="page"]:text-is("Last day")');
+  const href = await page.locator('a.csv').getAttribute('href');
+  const csv = await page.evaluate(async (url) => {
+    const r = await fetch(url);
+    return { type: r.headers.get('content-type'), text: await r.text() };
+  }, href);
+  assert.match(csv.type, /^text\/csv/);
+  assert.equal(csv.text.split('\n')[0], 'node,step_start_ms,figure,min,mean,max,p95,samples');
+  assert.ok(csv.text.includes('e2e-anomalies,'), csv.text.slice(0, 300));
   assert.deepEqual(errors, []);
   await page.close();
 });

@@ -183,6 +183,29 @@ impl Admin for StateAdmin {
         })
     }
 
+    fn report(
+        &self,
+        from: Option<String>,
+        to: Option<String>,
+        step: Option<String>,
+    ) -> BoxFuture<'_, Result<tickpulse_core::health::Report, AppError>> {
+        Box::pin(async move {
+            let params = crate::http::report::ReportParams {
+                from,
+                to,
+                node: None,
+                step,
+                format: None,
+            };
+            let (from, to, step) = params
+                .period(Timestamp::now().as_millis())
+                .map_err(for_app)?;
+            crate::http::report::report_of(&self.0, from, to, None, step)
+                .await
+                .map_err(for_app)
+        })
+    }
+
     fn health(&self) -> BoxFuture<'_, Result<Health, AppError>> {
         Box::pin(async move {
             crate::monitor::health(&self.0).await.map_err(|e| {

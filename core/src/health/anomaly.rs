@@ -710,7 +710,9 @@ mod tests {
 
     #[test]
     fn an_anomaly_is_active_from_its_raise_until_its_clear() {
-        let a = |at: i64, kind: &str, subject: &str| Alert::new(at, kind, subject, Severity::Warning, String::new());
+        let a = |at: i64, kind: &str, subject: &str| {
+            Alert::new(at, kind, subject, Severity::Warning, String::new())
+        };
         // Newest first, as the log reads.
         let log = vec![
             a(5, "node.cpu_high", "n1"),
@@ -720,8 +722,14 @@ mod tests {
             a(1, "feed.rate_anomaly", "f2"),
             a(0, "node.cpu_high.cleared", "n1"),
         ];
-        let active: Vec<_> = active_anomalies(&log).iter().map(|a| (a.kind.as_str(), a.subject.as_str())).collect();
-        assert_eq!(active, [("node.cpu_high", "n1"), ("feed.rate_anomaly", "f2")]);
+        let active: Vec<_> = active_anomalies(&log)
+            .iter()
+            .map(|a| (a.kind.as_str(), a.subject.as_str()))
+            .collect();
+        assert_eq!(
+            active,
+            [("node.cpu_high", "n1"), ("feed.rate_anomaly", "f2")]
+        );
     }
 
     #[test]

@@ -13,6 +13,33 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use tickpulse_core::health::{report, report_csv, Report};
+
+/// The report of `[from, to)` in steps of `step` seconds, of one node or
+/// all, from the metric history and the alert log (the JSON API's and the
+/// report page's).
+pub async fn report_of(
+    state: &AppState,
+    from: i64,
+    to: i64,
+    node: Option<&str>,
+    step: i64,
+) -> Result<Report, ApiError> {
+    let store = state
+        .store
+        .as_ref()
+        .ok_or(ApiError::NoStore("the metric history"))?;
+    let rows = store.node_metrics(from, to, node).await?;
+    let alerts = store
+        .alerts(&AlertFilter {
+            subject: node.map(str::to_owned),
+            from_at: Some(from),
+            to_at: Some(to),
+            limit: MAX_ALERTS,
+            ..AlertFilter::default()
+        })
+        .await?;
+    Ok(report(&rows, &alerts, from, to, step))
+}
 use tickpulse_core::Timestamp;
 
 /// The most steps one report may have.
@@ -27,15 +54,18 @@ const MAX_ALERTS: usize = 100_000;
 pub struct ReportParams {
     /// Start (RFC 3339 or epoch ms); default: an hour before `to`.
     #[param(value_type = Option<Timestamp>)]
-    from: Option<String>,
+    pub from: Option<String>,
     /// End, exclusive (RFC 3339 or epoch ms); default: now.
     #[param(value_type = Option<Timestamp>)]
-    to: Option<String>,
+    pub to: Option<String>,
     /// Only this node.
-    node: Option<String>,
+    pub node: Option<String>,
     /// Width of a step: seconds, or a number with `s`, `m`, `h` or `d`
     /// (default: the period in 60 steps, at least 10 s).
-    step: Option<String>,
+    pub step: Option<String>,
+    /// `csv` for CSV whatever `Accept` says (for a download link).
+    #[param(value_type = Option<String>, pattern = "^(csv|json)$")]
+    pub format: Option<String>,
 }
 
 fn bad(field: &'static str, message: String) -> ApiError {
@@ -80,7 +110,7 @@ pub fn step_secs(text: &str) -> Result<i64, String> {
 
 impl ReportParams {
     /// `(from, to, step_secs)`, checked.
-    fn period(&self, now: i64) -> Result<(i64, i64, i64), ApiError> {
+    pub fn period(&self, now: i64) -> Result<(i64, i64, i64), ApiError> {
         let to = time("to", self.to.as_deref())?.unwrap_or(now);
         let from = time("from", self.from.as_deref())?.unwrap_or(to.saturating_sub(3_600_000));
         if from >= to {
@@ -141,28 +171,20 @@ pub async fn get(
     Query(params): Query<ReportParams>,
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers, session).await?;
+    let csv = match params.format.as_deref().map(str::trim) {
+        None | Some("") => wants_csv(&headers),
+        Some("csv") => true,
+        Some("json") => false,
+        Some(other) => return Err(bad("format", format!("{other:?} is not csv or json"))),
+    };
     let (from, to, step) = params.period(Timestamp::now().as_millis())?;
     let node = params
         .node
         .as_deref()
         .map(str::trim)
         .filter(|n| !n.is_empty());
-    let store = state
-        .store
-        .as_ref()
-        .ok_or(ApiError::NoStore("the metric history"))?;
-    let rows = store.node_metrics(from, to, node).await?;
-    let alerts = store
-        .alerts(&AlertFilter {
-            subject: node.map(str::to_owned),
-            from_at: Some(from),
-            to_at: Some(to),
-            limit: MAX_ALERTS,
-            ..AlertFilter::default()
-        })
-        .await?;
-    let report = report(&rows, &alerts, from, to, step);
-    if wants_csv(&headers) {
+    let report = report_of(&state, from, to, node, step).await?;
+    if csv {
         let name = format!("attachment; filename=\"tickpulse-report-{from}-{to}.csv\"");
         return Ok((
             [
@@ -198,6 +220,7 @@ mod tests {
             to: Some(to.into()),
             node: None,
             step: Some(step.into()),
+            format: None,
         };
         let now = 10_000_000;
         let none = ReportParams {
@@ -205,6 +228,7 @@ mod tests {
             to: None,
             node: None,
             step: None,
+            format: None,
         };
         assert_eq!(none.period(now).unwrap(), (now - 3_600_000, now, 60));
         assert_eq!(
