@@ -41,7 +41,10 @@ pub fn load(config: &Config) -> Result<(LeptosOptions, Assets), String> {
             )
         })?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            tracing::warn!(path = %hash_file.display(), "no hash file: the site's files keep plain names and are not cached for good (build the site with scripts/build-site.sh)");
+            // A process without a site (API only) has nothing to say.
+            if config.site_root.exists() {
+                tracing::warn!(path = %hash_file.display(), "no hash file: the site's files keep plain names and are not cached for good (build the site with scripts/build-site.sh)");
+            }
             Assets::plain()
         }
         Err(e) => return Err(format!("{}: {e}", hash_file.display())),

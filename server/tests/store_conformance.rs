@@ -96,6 +96,7 @@ store_conformance!(
     watchlist_limits_refuse_and_write_nothing,
     watchlists_belong_to_their_user,
     concurrent_watchlist_changes_keep_the_limits,
+    the_metric_history_is_written_once_averaged_as_it_ages_and_expires,
 );
 
 /// A stream tick as the stream would hand it out.
@@ -1098,4 +1099,91 @@ async fn concurrent_watchlist_changes_keep_the_limits<B: StoreBackend>() {
     }
     assert_eq!(made, 2);
     assert_eq!(s.watchlists("ann").await.unwrap().len(), 3);
+}
+
+/// A metric row of `node` at `at` (ms) over `step_secs`, CPU `cpu`.
+fn metric(node: &str, at: i64, step_secs: i64, cpu: f64) -> tickpulse_core::health::NodeMetric {
+    tickpulse_core::health::NodeMetric {
+        node: node.into(),
+        at,
+        step_secs,
+        cpu_pct: cpu,
+        rss_bytes: 1e8,
+        ingest_rate: cpu * 10.0,
+        persist_lag_p99_ms: (cpu > 20.0).then_some(cpu),
+        sse_resets: 1.0,
+        ..tickpulse_core::health::NodeMetric::default()
+    }
+}
+
+async fn the_metric_history_is_written_once_averaged_as_it_ages_and_expires<B: StoreBackend>() {
+    use tickpulse_server::store::metrics::Retention;
+    let f = B::store().await;
+    let day = Retention::DAY_MS;
+    let now = 40 * day;
+    // Two days old: six 10-s rows of one minute, and a row of another node.
+    let old = now - 2 * day;
+    let minute = old - old.rem_euclid(60_000);
+    let mut rows: Vec<_> = (0..6)
+        .map(|i| metric("n1", minute + i * 10_000, 10, 10.0 * (i + 1) as f64))
+        .collect();
+    rows.push(metric("n2", minute, 10, 5.0));
+    // Fresh rows, and rows beyond the retention.
+    rows.push(metric("n1", now - 60_000, 10, 1.0));
+    rows.push(metric("n1", now - 31 * day, 60, 1.0));
+    f.store.add_node_metrics(&rows).await.unwrap();
+    // A retried write (same node, time and step) is kept once.
+    f.store.add_node_metrics(&rows[..2]).await.unwrap();
+    let all = f.store.node_metrics(0, now, None).await.unwrap();
+    assert_eq!(all.len(), rows.len());
+    assert_eq!(all[0], rows[8], "by node then time, figures exact");
+    let n2 = f.store.node_metrics(0, now, Some("n2")).await.unwrap();
+    assert_eq!(n2, vec![rows[6].clone()]);
+
+    let done = f
+        .store
+        .compact_node_metrics(now, Retention::days(30))
+        .await
+        .unwrap();
+    assert_eq!(done.averaged, 7, "the seven aged rows");
+    assert_eq!(done.deleted, 1, "the expired one");
+    let after = f.store.node_metrics(0, now, None).await.unwrap();
+    let shape: Vec<_> = after
+        .iter()
+        .map(|r| (r.node.as_str(), r.at, r.step_secs))
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            ("n1", minute, 60),
+            ("n1", now - 60_000, 10),
+            ("n2", minute, 60)
+        ]
+    );
+    let averaged = &after[0];
+    assert!(
+        (averaged.cpu_pct - 35.0).abs() < 1e-9,
+        "the mean of 10..60: {averaged:?}"
+    );
+    assert_eq!(averaged.persist_lag_p99_ms, Some(60.0), "the worst lag");
+    assert_eq!(averaged.sse_resets, 6.0, "counts add up");
+    // Nothing more to do until rows age again.
+    let again = f
+        .store
+        .compact_node_metrics(now, Retention::days(30))
+        .await
+        .unwrap();
+    assert_eq!((again.averaged, again.deleted), (0, 0));
+    // A week later the minute rows become hour rows.
+    let later = f
+        .store
+        .compact_node_metrics(now + 7 * day, Retention::days(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        later.averaged, 4,
+        "the fresh 10-s row becomes a minute, then the three minutes hours"
+    );
+    let hours = f.store.node_metrics(0, now + 7 * day, None).await.unwrap();
+    assert!(hours.iter().all(|r| r.step_secs == 3_600), "{hours:?}");
 }

@@ -238,18 +238,19 @@ macro_rules! metric_store {
                 now: i64,
                 retention: $crate::store::metrics::Retention,
             ) -> Result<$crate::store::metrics::Compacted, StoreError> {
-                let mut averaged = self
-                    .average_aged(now - retention.minute_after_ms, 60)
-                    .await?;
-                averaged += self
-                    .average_aged(now - retention.hour_after_ms, 3_600)
-                    .await?;
+                // The expired go first: nothing is averaged only to go.
                 let deleted = sqlx::query("DELETE FROM node_metric WHERE at < $1")
                     .bind(now - retention.delete_after_ms)
                     .execute(&self.pool)
                     .await
                     .map_err(unavailable)?
                     .rows_affected();
+                let mut averaged = self
+                    .average_aged(now - retention.minute_after_ms, 60)
+                    .await?;
+                averaged += self
+                    .average_aged(now - retention.hour_after_ms, 3_600)
+                    .await?;
                 Ok($crate::store::metrics::Compacted { averaged, deleted })
             }
         }
