@@ -8,6 +8,7 @@
 #        bench/run.sh trade   [bench-trade flags, e.g. --clients 64 --stocks 500]
 #        bench/run.sh dashboard [--minutes 5 --rates 200,1000]  (headless Chromium)
 #        bench/run.sh page    [--rounds 3]  (headless Chromium: bytes and time to live)
+#        bench/run.sh idle    [SECONDS [SAMPLE_SECS]]  (what the metric history costs an idle process)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which="${1:-ingest}"; shift || true
@@ -41,5 +42,8 @@ case "$which" in
     echo "==> building the release site and feeder (scripts/build-release.sh)"
     scripts/build-release.sh
     exec node bench/page.mjs --bin-dir "$target_dir/release" --site "${SITE_ROOT:-$target_dir/site}" "$@" ;;
-  *) echo "unknown benchmark $which (known: ingest, persist, cache, fanout, trade, dashboard, page)" >&2; exit 2 ;;
+  idle)
+    mkdir -p bench/reports
+    bench/idle.sh "$@" | tee bench/reports/idle.md ;;
+  *) echo "unknown benchmark $which (known: ingest, persist, cache, fanout, trade, dashboard, page, idle)" >&2; exit 2 ;;
 esac

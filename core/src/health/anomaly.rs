@@ -412,7 +412,7 @@ mod tests {
         sse_reset_burst: 20,
     };
 
-    /// A repeatable noise in [-1, 1].
+    /// A repeatable noise in [-1, 0).
     fn noise(i: u64) -> f64 {
         let x = i
             .wrapping_mul(6_364_136_223_846_793_005)
@@ -579,6 +579,44 @@ mod tests {
                     })
                     .collect(),
                 want: vec!["pipeline.persist_lag", "pipeline.persist_lag.cleared"],
+            },
+            Case {
+                name: "persist lag that crosses the warning in short bursts stays quiet",
+                samples: (0..60)
+                    .map(|i| {
+                        let lag = if i % 4 == 0 {
+                            2_500.0
+                        } else {
+                            1_500.0 + 300.0 * noise(i as u64)
+                        };
+                        Observation {
+                            at: i as i64 * 10_000,
+                            nodes: vec![NodeMetric {
+                                persist_lag_p99_ms: Some(lag),
+                                ..node(i as i64 * 10_000)
+                            }],
+                            ..Observation::default()
+                        }
+                    })
+                    .collect(),
+                want: vec![],
+            },
+            Case {
+                name: "a few resets now and then stay quiet",
+                samples: (0..60)
+                    .map(|i| {
+                        let resets = (5.0 + 5.0 * noise(i as u64)).round();
+                        Observation {
+                            at: i as i64 * 10_000,
+                            nodes: vec![NodeMetric {
+                                sse_resets: resets,
+                                ..node(i as i64 * 10_000)
+                            }],
+                            ..Observation::default()
+                        }
+                    })
+                    .collect(),
+                want: vec![],
             },
             Case {
                 name: "a backlog growing for 5 minutes raises; a bounded one that wobbles does not",
