@@ -30,18 +30,12 @@ case "$which" in
   trade)
     command -v pgbench >/dev/null 2>&1 || { echo "pgbench is missing (Debian: postgresql-client)" >&2; exit 1; }
     exec "$target_dir/release/bench-trade" --bin-dir "$target_dir/release" "$@" ;;
-  dashboard)
+  dashboard|page)
     [ -d end2end/node_modules/playwright-core ] || (cd end2end && npm ci --no-audit --no-fund --loglevel=error)
     [ -x /usr/bin/chromium ] || { echo "Chromium is missing (scripts/setup.sh test installs it)" >&2; exit 1; }
     echo "==> building the release site and feeder (scripts/build-release.sh)"
     scripts/build-release.sh
-    exec node bench/dashboard.mjs --bin-dir "$target_dir/release" --site "${SITE_ROOT:-$target_dir/site}" "$@" ;;
-  page)
-    [ -d end2end/node_modules/playwright-core ] || (cd end2end && npm ci --no-audit --no-fund --loglevel=error)
-    [ -x /usr/bin/chromium ] || { echo "Chromium is missing (scripts/setup.sh test installs it)" >&2; exit 1; }
-    echo "==> building the release site and feeder (scripts/build-release.sh)"
-    scripts/build-release.sh
-    exec node bench/page.mjs --bin-dir "$target_dir/release" --site "${SITE_ROOT:-$target_dir/site}" "$@" ;;
+    exec node "bench/$which.mjs" --bin-dir "$target_dir/release" --site "${SITE_ROOT:-$target_dir/site}" "$@" ;;
   idle)
     mkdir -p bench/reports
     bench/idle.sh "$@" | tee bench/reports/idle.md ;;
