@@ -72,14 +72,19 @@ fn feed(
     stop
 }
 
-async fn events(env: &Env, kind: &str) -> Vec<Value> {
-    let r = env
-        .http
-        .get(format!("{}/api/admin/events?limit=1000", env.base(0)))
+/// `GET path` as a script with the admin key, asking for `accept`.
+async fn admin_get(env: &Env, path: &str, accept: &str) -> reqwest::Response {
+    env.http
+        .get(format!("{}{path}", env.base(0)))
         .header("x-api-key", ADMIN_KEY)
+        .header("accept", accept)
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn events(env: &Env, kind: &str) -> Vec<Value> {
+    let r = admin_get(env, "/api/admin/events?limit=1000", "application/json").await;
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
     body["events"]
@@ -131,16 +136,12 @@ async fn a_feed_that_drops_raises_a_rate_anomaly_that_clears_on_recovery(mode: M
     // the monitor wrote (the test reads them from the database itself).
     let to = common::now_ms();
     let from = to - 5 * 60_000;
-    let r = env
-        .http
-        .get(format!(
-            "{}/api/admin/report?from={from}&to={to}&step=1m",
-            env.base(0)
-        ))
-        .header("x-api-key", ADMIN_KEY)
-        .send()
-        .await
-        .unwrap();
+    let r = admin_get(
+        &env,
+        &format!("/api/admin/report?from={from}&to={to}&step=1m"),
+        "application/json",
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let report: Value = r.json().await.unwrap();
     let nodes = report["nodes"].as_array().unwrap();
@@ -166,17 +167,12 @@ async fn a_feed_that_drops_raises_a_rate_anomaly_that_clears_on_recovery(mode: M
     );
     assert!(nodes[0]["busiest_minute"]["ingest_rate"].as_f64().unwrap() > 100.0);
     // The same as CSV.
-    let csv = env
-        .http
-        .get(format!(
-            "{}/api/admin/report?from={from}&to={to}&step=1m",
-            env.base(0)
-        ))
-        .header("x-api-key", ADMIN_KEY)
-        .header("accept", "text/csv")
-        .send()
-        .await
-        .unwrap();
+    let csv = admin_get(
+        &env,
+        &format!("/api/admin/report?from={from}&to={to}&step=1m"),
+        "text/csv",
+    )
+    .await;
     assert_eq!(csv.status(), 200);
     assert!(csv.headers()["content-type"]
         .to_str()
@@ -200,13 +196,7 @@ async fn a_feed_that_drops_raises_a_rate_anomaly_that_clears_on_recovery(mode: M
         .any(|f| f[0] == "e2e-a" && f[2] == "ingest_rate"));
     assert!(parsed.iter().any(|f| f[0] == "total"));
     // A bad parameter is named.
-    let bad = env
-        .http
-        .get(format!("{}/api/admin/report?step=1w", env.base(0)))
-        .header("x-api-key", ADMIN_KEY)
-        .send()
-        .await
-        .unwrap();
+    let bad = admin_get(&env, "/api/admin/report?step=1w", "application/json").await;
     assert_eq!(bad.status(), 400);
     let body: Value = bad.json().await.unwrap();
     assert_eq!(body["details"][0]["field"], "step", "{body}");

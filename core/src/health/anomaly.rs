@@ -430,6 +430,15 @@ mod tests {
         }
     }
 
+    /// The sample of one node's row.
+    fn on_node(m: NodeMetric) -> Observation {
+        Observation {
+            at: m.at,
+            nodes: vec![m],
+            ..Observation::default()
+        }
+    }
+
     /// Runs `samples` through a fresh detector; the kinds raised and
     /// cleared, with the sample index.
     fn run(samples: impl IntoIterator<Item = Observation>) -> Vec<(usize, String, String)> {
@@ -528,14 +537,10 @@ mod tests {
                             20..=29 => 85.0,
                             _ => 70.0,
                         };
-                        Observation {
-                            at: i as i64 * 10_000,
-                            nodes: vec![NodeMetric {
-                                cpu_pct: cpu,
-                                ..node(i as i64 * 10_000)
-                            }],
-                            ..Observation::default()
-                        }
+                        on_node(NodeMetric {
+                            cpu_pct: cpu,
+                            ..node(i as i64 * 10_000)
+                        })
                     })
                     .collect(),
                 want: vec!["node.cpu_high", "node.cpu_high.cleared"],
@@ -545,14 +550,10 @@ mod tests {
                 samples: (0..60)
                     .map(|i| {
                         let cpu = if i % 5 == 0 { 99.0 } else { 50.0 };
-                        Observation {
-                            at: i as i64 * 10_000,
-                            nodes: vec![NodeMetric {
-                                cpu_pct: cpu,
-                                ..node(i as i64 * 10_000)
-                            }],
-                            ..Observation::default()
-                        }
+                        on_node(NodeMetric {
+                            cpu_pct: cpu,
+                            ..node(i as i64 * 10_000)
+                        })
                     })
                     .collect(),
                 want: vec![],
@@ -568,14 +569,10 @@ mod tests {
                             20..=29 => 1_900.0,
                             _ => 200.0,
                         };
-                        Observation {
-                            at: i as i64 * 10_000,
-                            nodes: vec![NodeMetric {
-                                persist_lag_p99_ms: Some(lag),
-                                ..node(i as i64 * 10_000)
-                            }],
-                            ..Observation::default()
-                        }
+                        on_node(NodeMetric {
+                            persist_lag_p99_ms: Some(lag),
+                            ..node(i as i64 * 10_000)
+                        })
                     })
                     .collect(),
                 want: vec!["pipeline.persist_lag", "pipeline.persist_lag.cleared"],
@@ -589,14 +586,10 @@ mod tests {
                         } else {
                             1_500.0 + 300.0 * noise(i as u64)
                         };
-                        Observation {
-                            at: i as i64 * 10_000,
-                            nodes: vec![NodeMetric {
-                                persist_lag_p99_ms: Some(lag),
-                                ..node(i as i64 * 10_000)
-                            }],
-                            ..Observation::default()
-                        }
+                        on_node(NodeMetric {
+                            persist_lag_p99_ms: Some(lag),
+                            ..node(i as i64 * 10_000)
+                        })
                     })
                     .collect(),
                 want: vec![],
@@ -606,14 +599,10 @@ mod tests {
                 samples: (0..60)
                     .map(|i| {
                         let resets = (5.0 + 5.0 * noise(i as u64)).round();
-                        Observation {
-                            at: i as i64 * 10_000,
-                            nodes: vec![NodeMetric {
-                                sse_resets: resets,
-                                ..node(i as i64 * 10_000)
-                            }],
-                            ..Observation::default()
-                        }
+                        on_node(NodeMetric {
+                            sse_resets: resets,
+                            ..node(i as i64 * 10_000)
+                        })
                     })
                     .collect(),
                 want: vec![],
@@ -648,14 +637,10 @@ mod tests {
                             6 | 7 => 3.0,
                             _ => 0.0,
                         };
-                        Observation {
-                            at: i as i64 * 10_000,
-                            nodes: vec![NodeMetric {
-                                sse_resets: resets,
-                                ..node(i as i64 * 10_000)
-                            }],
-                            ..Observation::default()
-                        }
+                        on_node(NodeMetric {
+                            sse_resets: resets,
+                            ..node(i as i64 * 10_000)
+                        })
                     })
                     .collect(),
                 want: vec!["sse.resets", "sse.resets.cleared"],

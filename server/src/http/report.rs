@@ -72,14 +72,11 @@ fn bad(field: &'static str, message: String) -> ApiError {
     ApiError::BadParam { field, message }
 }
 
+/// An optional time parameter (empty = absent), in ms.
 fn time(field: &'static str, text: Option<&str>) -> Result<Option<i64>, ApiError> {
     text.map(str::trim)
         .filter(|t| !t.is_empty())
-        .map(|t| {
-            Timestamp::parse_flexible(t)
-                .map(|ts| ts.as_millis())
-                .map_err(|e| bad(field, e.to_string()))
-        })
+        .map(|t| super::symbols::time_param(field, t).map(|ts| ts.as_millis()))
         .transpose()
 }
 

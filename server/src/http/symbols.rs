@@ -142,7 +142,7 @@ fn symbol_param(id: &str) -> Result<Symbol, ApiError> {
     })
 }
 
-fn time_param(field: &'static str, text: &str) -> Result<Timestamp, ApiError> {
+pub(super) fn time_param(field: &'static str, text: &str) -> Result<Timestamp, ApiError> {
     Timestamp::parse_flexible(text).map_err(|e| ApiError::BadParam {
         field,
         message: e.to_string(),
