@@ -4,7 +4,8 @@
 # Usage: bench/run.sh ingest  [bench-ingest flags, e.g. --seconds 20]
 #        bench/run.sh persist [bench-persist flags, e.g. --seconds 20]
 #        bench/run.sh cache   [bench-cache flags]
-#        bench/run.sh fanout  [bench-fanout flags, e.g. --clients 5000]
+#        bench/run.sh fanout  [bench-fanout flags, e.g. --clients 5000, or
+#                              --baseline nchan --cases 1000x117,2000x47]
 #        bench/run.sh trade   [bench-trade flags, e.g. --clients 64 --stocks 500]
 #        bench/run.sh dashboard [--minutes 5 --rates 200,1000]  (headless Chromium)
 #        bench/run.sh page    [--rounds 3]  (headless Chromium: bytes and time to live)
@@ -12,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which="${1:-ingest}"; shift || true
-scripts/setup.sh run
+scripts/setup.sh bench
 target_dir="${CARGO_TARGET_DIR:-target}"
 echo "==> building release binaries"
 cargo build --release -p tickpulse-server -p tickpulse-bench

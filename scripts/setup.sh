@@ -2,6 +2,8 @@
 # Installs what tickpulse needs, only what is missing, and says what it does.
 # Usage: scripts/setup.sh run    — to build and run the product
 #        scripts/setup.sh test   — additionally what the test suite needs
+#        scripts/setup.sh bench  — additionally the benchmarks' load
+#                                  generators and baselines (bench/run.sh)
 # Safe to run again: every step checks first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,7 +62,7 @@ ok "$(web/node_modules/.bin/wasm-opt --version), echarts $(node -p "require('./w
 # --- Redis -------------------------------------------------------------------
 # Needed when REDIS_URL is set (several processes share it) and by the tests;
 # without REDIS_URL tickpulse runs its bus in the process (embedded mode).
-if [ "$purpose" = test ]; then
+if [ "$purpose" = test ] || [ "$purpose" = bench ]; then
   redis_url="${TEST_REDIS_URL:-${REDIS_URL:-redis://127.0.0.1:6379}}"
 elif [ -n "${REDIS_URL:-}" ]; then
   redis_url="$REDIS_URL"
@@ -92,6 +94,20 @@ if [ -n "$redis_url" ]; then
   fi
 fi
 
+if [ "$purpose" = bench ]; then
+  # --- What the benchmarks run beside tickpulse ------------------------------
+  command -v wrk >/dev/null 2>&1 || apt_install wrk
+  ok "$(wrk --version 2>&1 | head -1 | sed 's/ Copyright.*//') (the ingest benchmark's client)"
+  command -v redis-benchmark >/dev/null 2>&1 || apt_install redis-tools
+  ok "redis-benchmark (the raw XADD baseline)"
+  command -v pgbench >/dev/null 2>&1 || apt_install postgresql-client
+  ok "pgbench (the trading benchmark's baseline)"
+  if ! command -v nginx >/dev/null 2>&1 || [ ! -f /usr/share/nginx/modules/ngx_nchan_module.so ]; then
+    apt_install nginx-light libnginx-mod-nchan
+  fi
+  ok "$(nginx -v 2>&1) with nchan (the fan-out baseline; started by bench-fanout only)"
+  exit 0
+fi
 [ "$purpose" = test ] || exit 0
 
 # --- What the tests need -----------------------------------------------------

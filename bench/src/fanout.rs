@@ -41,12 +41,75 @@ struct Args {
     /// Seconds of measurement per client count (after a 3 s warm-up).
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Cases as clients × tick events per client per second (e.g.
+    /// `1000x117,2000x47`), run in turn instead of `--clients` at `--rate`;
+    /// the rate of a case is events × symbols / per-client.
+    #[arg(long, value_delimiter = ',')]
+    cases: Vec<Case>,
+    /// Run the same cases against this server too, side by side: `nchan`
+    /// (nginx + nchan with `bench/nchan/nginx.conf`, one worker).
+    #[arg(long)]
+    baseline: Option<Baseline>,
     /// Folder with the release binary `tickpulse`.
     #[arg(long, default_value = "target/release")]
     bin_dir: String,
     /// Where to write the report (Markdown).
     #[arg(long, default_value = "bench/reports/fanout.md")]
     out: String,
+}
+
+/// One case of `--cases`.
+#[derive(Debug, Clone, Copy)]
+struct Case {
+    clients: usize,
+    /// Tick events each client reads per second.
+    events: u64,
+}
+
+impl std::str::FromStr for Case {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (c, e) = s
+            .split_once('x')
+            .ok_or_else(|| format!("a case is CLIENTSxEVENTS, like 1000x117, not {s:?}"))?;
+        let number = |v: &str| {
+            v.trim()
+                .parse()
+                .map_err(|_| format!("not a number in case {s:?}: {v:?}"))
+        };
+        Ok(Case {
+            clients: number(c)? as usize,
+            events: number(e)?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Baseline {
+    Nchan,
+}
+
+/// The server a level runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Tickpulse,
+    Nchan,
+}
+
+impl Target {
+    fn name(self) -> &'static str {
+        match self {
+            Target::Tickpulse => "tickpulse",
+            Target::Nchan => "nginx + nchan",
+        }
+    }
+    /// The subscription path of a client watching `symbols`.
+    fn path(self, symbols: &[String]) -> String {
+        match self {
+            Target::Tickpulse => format!("/api/stream?symbols={}", symbols.join(",")),
+            Target::Nchan => format!("/sub/{}", symbols.join(",")),
+        }
+    }
 }
 
 /// Latency bound of the target.
@@ -167,6 +230,7 @@ async fn client(base: String, path: String, shared: Arc<Shared>, mut stop: watch
 /// symbols, until `stop`; the phase comes from `phase`. Returns the ticks
 /// accepted per symbol in the measured phase.
 async fn publisher(
+    target: Target,
     base: String,
     args_symbols: usize,
     rate: u64,
@@ -211,20 +275,51 @@ async fn publisher(
             );
         }
         body.push(']');
-        let ok = http
-            .post(format!("{base}/ingest/ticks"))
-            .basic_auth(USER, Some(PASSWORD))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .map(|r| r.status().is_success())
-            .unwrap_or(false);
-        if !ok {
-            failed += 1;
-        } else if phase == MEASURED {
-            for s in symbols {
-                accepted[s] += 1;
+        match target {
+            Target::Tickpulse => {
+                let ok = http
+                    .post(format!("{base}/ingest/ticks"))
+                    .basic_auth(USER, Some(PASSWORD))
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .map(|r| r.status().is_success())
+                    .unwrap_or(false);
+                if !ok {
+                    failed += 1;
+                } else if phase == MEASURED {
+                    for s in symbols {
+                        accepted[s] += 1;
+                    }
+                }
+            }
+            // nchan publishes one message per request: the batch's ticks
+            // go out at once, each to its symbol's channel.
+            Target::Nchan => {
+                let ticks: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap_or_default();
+                let posts = ticks.iter().zip(&symbols).map(|(tick, &s)| {
+                    let http = &http;
+                    let url = format!("{base}/pub/{}", symbol(s));
+                    let body = tick.to_string();
+                    async move {
+                        let ok = http
+                            .post(url)
+                            .body(body)
+                            .send()
+                            .await
+                            .map(|r| r.status().is_success())
+                            .unwrap_or(false);
+                        (s, ok)
+                    }
+                });
+                for (s, ok) in futures::future::join_all(posts).await {
+                    if !ok {
+                        failed += 1;
+                    } else if phase == MEASURED {
+                        accepted[s] += 1;
+                    }
+                }
             }
         }
     }
@@ -233,6 +328,7 @@ async fn publisher(
 
 struct Level {
     clients: usize,
+    rate: u64,
     /// Ticks accepted in the measured phase.
     posted: u64,
     connected: u64,
@@ -288,9 +384,9 @@ fn quantile(sorted: &[u32], q: f64) -> f64 {
 
 async fn level(
     args: &Args,
-    server: &Proc,
-    base: &str,
+    (target, server, base): (Target, u32, &str),
     n: usize,
+    rate: u64,
     round: usize,
 ) -> anyhow::Result<Level> {
     let shared = Arc::new(Shared {
@@ -310,7 +406,7 @@ async fn level(
             subscribers[s] += 1;
         }
         let list: Vec<String> = set.iter().map(|&s| symbol(s)).collect();
-        let path = format!("/api/stream?symbols={}", list.join(","));
+        let path = target.path(&list);
         tasks.push(tokio::spawn(client(
             base.to_owned(),
             path,
@@ -333,9 +429,10 @@ async fn level(
     let stop = Arc::new(AtomicBool::new(false));
     let run = shared.run.clone();
     let publishing = tokio::spawn(publisher(
+        target,
         base.to_owned(),
         args.symbols,
-        args.rate,
+        rate,
         run.clone(),
         measuring.clone(),
         stop.clone(),
@@ -352,7 +449,7 @@ async fn level(
     measuring.store(false, Relaxed);
     shared.measuring.store(false, Relaxed);
     let seconds = started.elapsed().as_secs_f64();
-    let rss = rss_mib(server.0.id());
+    let rss = rss_mib(server);
     // The warm phase again briefly, then drain: late events still count.
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Relaxed);
@@ -369,6 +466,7 @@ async fn level(
     lat.sort_unstable();
     Ok(Level {
         clients: n,
+        rate,
         posted: accepted.iter().sum(),
         connected: shared.connected.load(Relaxed),
         expected,
@@ -385,33 +483,51 @@ async fn level(
     })
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    let bin = format!("{}/tickpulse", args.bin_dir);
-    let data = std::env::temp_dir().join(format!("tickpulse-bench-fanout-{}", std::process::id()));
-    std::fs::create_dir_all(&data)?;
-    let data_dir = data.to_string_lossy().into_owned();
-    eprintln!(
-        "bench-fanout: {} ticks/s over {} symbols, clients watching {} each; {} s per client count",
-        args.rate, args.symbols, args.per_client, args.seconds
+/// nginx with nchan on a free port, from `bench/nchan/nginx.conf`, in a
+/// folder of its own: one process (no master), so it is one worker.
+async fn start_nchan(dir: &std::path::Path) -> anyhow::Result<(Proc, String)> {
+    let port = tickpulse_bench::free_port()?;
+    let prefix = dir.to_string_lossy();
+    let conf = include_str!("../nchan/nginx.conf")
+        .replace("@PORT@", &port.to_string())
+        .replace("@PREFIX@", &prefix)
+        .replace("master_process on;", "master_process off;");
+    let path = dir.join("nginx.conf");
+    std::fs::write(&path, conf)?;
+    let nginx = Proc(
+        std::process::Command::new("nginx")
+            .arg("-p")
+            .arg(dir)
+            .arg("-e")
+            .arg(dir.join("error.log"))
+            .arg("-c")
+            .arg(&path)
+            .spawn()
+            .context("start nginx (Debian: nginx-light and libnginx-mod-nchan; bench/run.sh fanout installs them)")?,
     );
-    // The embedded default: one process, nothing else on the machine.
-    let (server, base) = start_tickpulse(
-        &bin,
-        &[
-            ("REDIS_URL", ""),
-            ("DATABASE_URL", ""),
-            ("DATA_DIR", &data_dir),
-            ("STREAM_RETAIN_SECS", "60"),
-        ],
-    )
-    .await
-    .context("start tickpulse")?;
-    let idle_rss = rss_mib(server.0.id());
+    tickpulse_bench::wait_listening(port)
+        .await
+        .with_context(|| {
+            format!(
+                "nginx did not listen: {}",
+                std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
+            )
+        })?;
+    Ok((nginx, format!("http://127.0.0.1:{port}")))
+}
+
+/// Runs `plan` (clients, ticks/s) against one server; with `stop_at_miss`,
+/// stops after the first level that misses the target.
+async fn levels(
+    args: &Args,
+    (target, server, base): (Target, u32, &str),
+    plan: &[(usize, u64)],
+    stop_at_miss: bool,
+) -> anyhow::Result<Vec<Level>> {
     let mut levels = Vec::new();
-    for (round, &n) in args.clients.iter().enumerate() {
-        let l = level(&args, &server, &base, n, round).await?;
+    for (round, &(n, rate)) in plan.iter().enumerate() {
+        eprintln!("{}: {n} clients at {rate} ticks/s", target.name());
+        let l = level(args, (target, server, base), n, rate, round).await?;
         eprintln!(
             "  {n} clients: {:.0} events/s, p99 {:.1} ms, lost {}",
             l.delivered as f64 / l.seconds,
@@ -420,34 +536,14 @@ async fn main() -> anyhow::Result<()> {
         );
         let met = l.meets();
         levels.push(l);
-        if !met {
+        if stop_at_miss && !met {
             break;
         }
     }
-    drop(server);
-    let _ = std::fs::remove_dir_all(&data);
+    Ok(levels)
+}
 
-    let mut report = String::new();
-    writeln!(report, "# SSE fan-out benchmark (P5)\n")?;
-    writeln!(report, "- date: {}", tickpulse_core::Timestamp::now())?;
-    writeln!(report, "- machine: {}", machine())?;
-    writeln!(
-        report,
-        "- tickpulse: release build, one process with every role in the embedded mode (no Redis, no database); idle memory {idle_rss:.0} MiB"
-    )?;
-    writeln!(
-        report,
-        "- workload: {} ticks/s in all through `POST /ingest/ticks` (a batch every 10 ms), cycling over {} symbols; each client an SSE connection on `/api/stream?symbols=` with {} of them, so each tick goes to {:.0} clients on average; clients and publisher in the bench process on the same cores",
-        args.rate,
-        args.symbols,
-        args.per_client,
-        levels.first().map_or(0.0, |l| l.clients as f64 * args.per_client as f64 / args.symbols as f64)
-    )?;
-    writeln!(
-        report,
-        "- latency: publisher's send → client's read of the `tick` event, from the send time in the event id; {} s measured after a 3 s warm-up; lost = tick events the subscriptions call for minus those read (after a 2 s drain)\n",
-        args.seconds
-    )?;
+fn table(report: &mut String, levels: &[Level]) -> std::fmt::Result {
     writeln!(
         report,
         "| clients | connected | ticks/s posted | tick events/s delivered | view events/s | latency p50 ms | p99 ms | max ms | lost | extra | resets | failed posts | server memory MiB |"
@@ -456,7 +552,7 @@ async fn main() -> anyhow::Result<()> {
         report,
         "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     )?;
-    for l in &levels {
+    for l in levels {
         writeln!(
             report,
             "| {} | {} | {:.0} | {:.0} | {:.0} | {:.1} | {:.1} | {:.0} | {} | {} | {} | {} | {:.0} |",
@@ -475,20 +571,164 @@ async fn main() -> anyhow::Result<()> {
             l.rss_mib
         )?;
     }
-    let best = levels.iter().filter(|l| l.meets()).last();
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let bin = format!("{}/tickpulse", args.bin_dir);
+    let data = std::env::temp_dir().join(format!("tickpulse-bench-fanout-{}", std::process::id()));
+    std::fs::create_dir_all(&data)?;
+    let data_dir = data.to_string_lossy().into_owned();
+    let plan: Vec<(usize, u64)> = if args.cases.is_empty() {
+        args.clients.iter().map(|&n| (n, args.rate)).collect()
+    } else {
+        args.cases
+            .iter()
+            .map(|c| {
+                (
+                    c.clients,
+                    c.events * args.symbols as u64 / args.per_client.max(1) as u64,
+                )
+            })
+            .collect()
+    };
+    let stop_at_miss = args.cases.is_empty() && args.baseline.is_none();
+    eprintln!(
+        "bench-fanout: {} symbols, clients watching {} each; {} s per level",
+        args.symbols, args.per_client, args.seconds
+    );
+    // The embedded default: one process, nothing else on the machine. Next
+    // to nchan, which keeps no views, the ingest and stream role alone.
+    let roles = if args.baseline.is_some() { "api" } else { "" };
+    let (server, base) = start_tickpulse(
+        &bin,
+        &[
+            ("REDIS_URL", ""),
+            ("DATABASE_URL", ""),
+            ("DATA_DIR", &data_dir),
+            ("STREAM_RETAIN_SECS", "60"),
+            ("ROLES", roles),
+        ],
+    )
+    .await
+    .context("start tickpulse")?;
+    let idle_rss = rss_mib(server.0.id());
+    let ours = levels(
+        &args,
+        (Target::Tickpulse, server.0.id(), &base),
+        &plan,
+        stop_at_miss,
+    )
+    .await?;
+    drop(server);
+    let _ = std::fs::remove_dir_all(&data);
+    let theirs = match args.baseline {
+        Some(Baseline::Nchan) => {
+            let dir =
+                std::env::temp_dir().join(format!("tickpulse-bench-nchan-{}", std::process::id()));
+            std::fs::create_dir_all(&dir)?;
+            let (nginx, base) = start_nchan(&dir).await?;
+            let got = levels(&args, (Target::Nchan, nginx.0.id(), &base), &plan, false).await;
+            drop(nginx);
+            let _ = std::fs::remove_dir_all(&dir);
+            Some(got?)
+        }
+        None => None,
+    };
+
+    let mut report = String::new();
+    writeln!(report, "# SSE fan-out benchmark (P5)\n")?;
+    writeln!(report, "- date: {}", tickpulse_core::Timestamp::now())?;
+    writeln!(report, "- machine: {}", machine())?;
+    writeln!(
+        report,
+        "- tickpulse: release build, one process in the embedded mode (no Redis, no database), {}; idle memory {idle_rss:.0} MiB",
+        if roles.is_empty() { "every role" } else { "`ROLES=api` (ingest and streams; no views, like nchan)" }
+    )?;
+    if theirs.is_some() {
+        writeln!(
+            report,
+            "- baseline: nginx {} with nchan (Debian's packages), `bench/nchan/nginx.conf`: one process, a channel per symbol, each client an EventSource subscriber to its symbols' channels at once (`/sub/a,b,…`); the publisher posts each tick to its channel (nchan takes one message per request), the same ticks at the same times as tickpulse's batches",
+            nginx_version()
+        )?;
+    }
+    writeln!(
+        report,
+        "- workload: ticks through `POST /ingest/ticks` (a batch every 10 ms), cycling over {} symbols; each client an SSE connection on `/api/stream?symbols=` with {} of them; clients and publisher in the bench process on the same cores",
+        args.symbols, args.per_client,
+    )?;
+    writeln!(
+        report,
+        "- latency: publisher's send → client's read of the `tick` event, from the send time in the event id; {} s measured after a 3 s warm-up; lost = tick events the subscriptions call for minus those read (after a 2 s drain)\n",
+        args.seconds
+    )?;
+    if let Some(theirs) = &theirs {
+        writeln!(report, "## Side by side\n")?;
+        writeln!(
+            report,
+            "| clients × events/s per client | ticks/s | tickpulse delivered/s | p99 ms | nchan delivered/s | p99 ms | p99 ratio | lost (tickpulse / nchan) |"
+        )?;
+        writeln!(
+            report,
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+        )?;
+        for (a, b) in ours.iter().zip(theirs) {
+            writeln!(
+                report,
+                "| {} × {:.0} | {} | {:.0} | {:.1} | {:.0} | {:.1} | {:.2} | {} / {} |",
+                a.clients,
+                a.rate as f64 * args.per_client as f64 / args.symbols as f64,
+                a.rate,
+                a.delivered as f64 / a.seconds,
+                a.p99_ms,
+                b.delivered as f64 / b.seconds,
+                b.p99_ms,
+                a.p99_ms / b.p99_ms.max(1e-9),
+                a.lost(),
+                b.lost()
+            )?;
+        }
+        writeln!(
+            report,
+            "\nTarget: tickpulse's p99 ≤ 1.0× nchan's at equal delivered events/s.\n"
+        )?;
+        writeln!(report, "## tickpulse\n")?;
+        table(&mut report, &ours)?;
+        writeln!(report, "\n## nginx + nchan\n")?;
+        table(&mut report, theirs)?;
+    } else {
+        table(&mut report, &ours)?;
+    }
+    let best = ours.iter().filter(|l| l.meets()).last();
     match best {
         Some(l) => writeln!(
             report,
             "\nP5: one process serves **{} clients** at {} ticks/s with latency p99 **{:.1} ms** (target ≤ {P99_TARGET_MS} ms) and nothing lost, delivering **{:.0} tick events/s** (target ≥ 5,000 clients).",
             l.clients,
-            args.rate,
+            l.rate,
             l.p99_ms,
             l.delivered as f64 / l.seconds
         )?,
         None => writeln!(
             report,
-            "\nP5: no client count met p99 ≤ {P99_TARGET_MS} ms with nothing lost (target ≥ 5,000 clients)."
+            "\nP5: no level met p99 ≤ {P99_TARGET_MS} ms with nothing lost (target ≥ 5,000 clients)."
         )?,
     }
     publish(&args.out, &report)
+}
+
+fn nginx_version() -> String {
+    std::process::Command::new("nginx")
+        .arg("-v")
+        .output()
+        .ok()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stderr)
+                .trim()
+                .trim_start_matches("nginx version: nginx/")
+                .to_owned()
+        })
+        .unwrap_or_default()
 }

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use tickpulse_feeder::market::default_instruments;
 use tickpulse_feeder::{Endpoint, Pace, RunConfig};
 
+pub mod wrk;
+
 pub const USER: &str = "bench";
 pub const PASSWORD: &str = "bench-secret";
 
@@ -58,18 +60,60 @@ pub async fn wait_listening(port: u16) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One line describing this machine, for the report.
+/// Clock ticks per second of `/proc`'s CPU times.
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse::<f64>().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+/// A process's name and its `/proc/{pid}/stat` fields after the name
+/// (field 3 onwards, counted from 1).
+fn stat(pid: &str) -> Option<(String, Vec<String>)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+    let rest = stat[close + 1..]
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    Some((stat[open + 1..close].to_owned(), rest))
+}
+
+/// Seconds from the stat fields `fields` (after the name) added up.
+fn seconds(rest: &[String], fields: [usize; 2]) -> f64 {
+    fields
+        .iter()
+        .map(|&i| {
+            rest.get(i)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        })
+        .sum::<f64>()
+        / clock_ticks()
+}
+
+/// CPU seconds (user + system) process `pid` has used so far.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    stat(&pid.to_string()).map_or(0.0, |(_, rest)| seconds(&rest, [11, 12]))
+}
+
+/// CPU seconds (user + system) of this process's children that ended and
+/// were waited for: what a finished `wrk` or `redis-benchmark` cost.
+pub fn children_cpu_seconds() -> f64 {
+    stat("self").map_or(0.0, |(_, rest)| seconds(&rest, [13, 14]))
+}
+
 /// CPU seconds (user + system) used so far by each part of the system
 /// under test, read from `/proc`: the tickpulse process `server`, this
 /// process (the load generator), and every `redis-server` and `postgres`
 /// process. Processes that ended are not counted.
 pub fn cpu_by_part(server: u32) -> Vec<(&'static str, f64)> {
-    let ticks_per_sec = std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse::<f64>().ok())
-        .unwrap_or(100.0);
     let me = std::process::id();
     let mut parts: Vec<(&'static str, f64)> = vec![
         ("tickpulse", 0.0),
@@ -88,33 +132,22 @@ pub fn cpu_by_part(server: u32) -> Vec<(&'static str, f64)> {
         else {
             continue;
         };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+        let Some((comm, rest)) = stat(&pid.to_string()) else {
             continue;
         };
-        // pid (comm) state … utime stime: fields 14 and 15, counted from 1.
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        let comm = &stat[open + 1..close];
-        let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        let used = |i: usize| {
-            rest.get(i)
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
-        let seconds = (used(11) + used(12)) / ticks_per_sec;
-        let part = match (pid, comm) {
+        let part = match (pid, comm.as_str()) {
             (p, _) if p == server => 0,
             (p, _) if p == me => 1,
             (_, "redis-server") => 2,
             (_, "postgres") => 3,
             _ => continue,
         };
-        parts[part].1 += seconds;
+        parts[part].1 += seconds(&rest, [11, 12]);
     }
     parts
 }
 
+/// One line describing this machine, for the report.
 pub fn machine() -> String {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
