@@ -119,7 +119,10 @@ export function serverAndBrowser(options = {}) {
     const violations = ctx.browser?.cspViolations ?? [];
     await ctx.browser?.close();
     await ctx.server?.cleanup();
-    if (violations.length) throw new Error(`Content Security Policy violations:\n${violations.join('\n')}`);
+    if (violations.length) {
+      const unguarded = (ctx.server?.log ?? '').split('\n').filter((l) => l.includes('page without its policy'));
+      throw new Error(`Content Security Policy violations:\n${violations.join('\n')}\n${unguarded.join('\n')}`);
+    }
   });
   return ctx;
 }
@@ -138,7 +141,8 @@ export async function launchBrowser() {
   browser.newContext = async (options) => {
     const context = await newContext(options);
     await context.addInitScript(() => document.addEventListener('securitypolicyviolation', (e) =>
-      console.error(`CSP violation: ${e.effectiveDirective} refused ${e.blockedURI || 'inline code'}`)));
+      console.error(`CSP violation: ${e.effectiveDirective} refused ${e.blockedURI || 'inline code'}`
+        + ` (${e.target?.nonce ? 'with' : 'without'} a nonce, in ${e.documentURI}, under "${e.originalPolicy}")`)));
     context.on('console', (m) => {
       const text = m.text();
       if (/CSP violation|Content Security Policy/.test(text)) browser.cspViolations.push(`${m.location()?.url}: ${text}`);

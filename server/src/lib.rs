@@ -54,7 +54,7 @@ pub fn router(state: AppState) -> Router {
                 http::admin::page_guard,
             ))
             .with_state(state.clone());
-        match &state.store {
+        let site = match &state.store {
             Some(store) => routes.layer(accounts::layer(
                 store.sessions(),
                 state.config.secure_cookies,
@@ -68,12 +68,16 @@ pub fn router(state: AppState) -> Router {
             edge::cache::headers,
         ))
         .layer(edge::compress::layer())
-        .layer(axum::middleware::from_fn(edge::compress::plain_ingest))
         // Outermost: a refused request costs no session lookup.
         .layer(axum::middleware::from_fn_with_state(
             state.limits.clone(),
             edge::limits::guard,
-        ))
+        ));
+        // The webhook has the rate limits alone.
+        let webhook = http::webhook_routes().with_state(state.clone()).layer(
+            axum::middleware::from_fn_with_state(state.limits.clone(), edge::limits::guard),
+        );
+        site.merge(webhook)
     } else {
         http::health_routes().with_state(state)
     }

@@ -1,21 +1,22 @@
 //! What browsers are told and what they may not do.
 //!
-//! Every response but the webhook's (it answers programs, and is the hot
-//! path) gets `X-Content-Type-Options: nosniff`, a `Referrer-Policy` and
+//! Every response but the webhook's (it answers programs, is the hot path,
+//! and is routed outside this layer; see `crate::router`) gets `X-Content-Type-Options: nosniff`, a `Referrer-Policy` and
 //! `X-Frame-Options: DENY`. Pages carry their own
 //! Content Security Policy with this response's script nonce (set while
-//! they render, `tickpulse_app::security`); another HTML page (one the
-//! server writes by hand) gets the same policy without a nonce, so no
-//! inline script; any other response gets one that allows nothing, so a
-//! file opened directly (an SVG) runs no script and nothing can be framed.
+//! they render, `tickpulse_app::security`), and a page the server writes
+//! by hand sets the policy without a nonce itself. An HTML answer with no
+//! policy is not expected: it is logged, and gets that policy without a
+//! nonce, so no inline script runs. Any other response gets a policy that
+//! allows nothing, so a file opened directly (an SVG) runs no script and
+//! nothing can be framed.
 //!
 //! A state-changing request (anything but GET, HEAD and OPTIONS) from a
 //! browser must come from this site: `Sec-Fetch-Site` says `same-origin`
 //! (or `none`, typed by the user), or, from a browser that does not send
 //! it, `Origin` names this host. Anything else is refused with 403 before it
 //! runs. Requests without either header (programs, `curl`) are not
-//! browsers' cross-site posts and pass; the webhook (`/ingest/*`) is for
-//! programs and is not checked.
+//! browsers' cross-site posts and pass.
 
 use crate::error::ApiError;
 use axum::extract::Request;
@@ -27,9 +28,7 @@ use axum::response::{IntoResponse, Response};
 const NOTHING: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
 
 pub async fn guard(request: Request, next: Next) -> Response {
-    if request.uri().path().starts_with("/ingest/") {
-        return next.run(request).await;
-    }
+    let uri = request.uri().clone();
     let checked = !matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
@@ -38,6 +37,7 @@ pub async fn guard(request: Request, next: Next) -> Response {
         Some(why) => ApiError::Forbidden(why).into_response(),
         None => next.run(request).await,
     };
+    let status = response.status();
     let headers = response.headers_mut();
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -53,6 +53,7 @@ pub async fn guard(request: Request, next: Next) -> Response {
             .get(header::CONTENT_TYPE)
             .is_some_and(|t| t.as_bytes().starts_with(b"text/html"));
         let policy = if html {
+            tracing::warn!(path = uri.path(), %status, "an HTML page without its policy");
             HeaderValue::from_str(&tickpulse_app::security::policy(None))
                 .unwrap_or(HeaderValue::from_static(NOTHING))
         } else {

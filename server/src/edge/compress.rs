@@ -4,13 +4,9 @@
 //! - Server-Sent Events, so each event is flushed the moment it is written;
 //! - bodies under [`MIN_BYTES`] (not worth the header and the CPU) and
 //!   images (already compressed);
-//! - the ingest webhook's answers: it serves programs on the hot path
-//!   ([`plain_ingest`] drops their `Accept-Encoding`).
+//! - the ingest webhook's answers: it serves programs on the hot path and
+//!   is routed outside this layer (see `crate::router`).
 
-use axum::extract::Request;
-use axum::http::header;
-use axum::middleware::Next;
-use axum::response::Response;
 use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 
@@ -39,13 +35,4 @@ pub fn layer() -> CompressionLayer<Worth> {
         .no_zstd()
         .quality(CompressionLevel::Precise(4))
         .compress_when(worth)
-}
-
-/// The webhook's answers are never compressed: its requests lose their
-/// `Accept-Encoding` before the compression layer sees them.
-pub async fn plain_ingest(mut request: Request, next: Next) -> Response {
-    if request.uri().path().starts_with("/ingest/") {
-        request.headers_mut().remove(header::ACCEPT_ENCODING);
-    }
-    next.run(request).await
 }

@@ -207,6 +207,11 @@ pub async fn page_guard(
         Ok(Some(user)) if !admin_page || user.role == Role::Admin => next.run(request).await,
         Ok(Some(user)) => (
             StatusCode::FORBIDDEN,
+            // No inline script, so no nonce.
+            [(
+                axum::http::header::CONTENT_SECURITY_POLICY,
+                tickpulse_app::security::policy(None),
+            )],
             Html(forbidden_page(&user, &state.assets.css)),
         )
             .into_response(),

@@ -16,7 +16,8 @@ use axum::middleware;
 use axum::routing::{any, get, post, put};
 use axum::Router;
 
-/// Every JSON endpoint; the pages are added by [`crate::site`].
+/// Every JSON endpoint but the webhook's ([`webhook_routes`]); the pages
+/// are added by [`crate::site`].
 pub fn api_routes(state: &AppState) -> Router<AppState> {
     let public = Router::new()
         .route("/api/symbols", get(symbols::list))
@@ -30,8 +31,6 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
             admin::api_key_guard,
         ));
     Router::new()
-        .route("/ingest/tick", post(ingest::one))
-        .route("/ingest/ticks", post(ingest::many))
         .route("/api/admin/nodes", get(admin::nodes))
         .route("/api/admin/events", get(admin::events))
         .route("/api/admin/health", get(admin::health))
@@ -67,6 +66,15 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
         .merge(public)
         .route("/api/{*rest}", any(not_found))
         .merge(health_routes())
+}
+
+/// The ingest webhook. It answers programs, not browsers, and is the hot
+/// path: [`crate::router`] keeps it out of the site's layers (sessions,
+/// page guard, browser headers, caching, compression).
+pub fn webhook_routes() -> Router<AppState> {
+    Router::new()
+        .route("/ingest/tick", post(ingest::one))
+        .route("/ingest/ticks", post(ingest::many))
 }
 
 /// What every process serves, whatever its roles.
