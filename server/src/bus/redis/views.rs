@@ -25,17 +25,25 @@ impl Views for RedisBus {
         if views.is_empty() {
             return Ok(());
         }
+        // One HSET of every view and one PUBLISH of them all, in one
+        // transaction: two commands per calc batch, whatever its size.
+        let mut hset = redis::cmd("HSET");
+        hset.arg(self.key("views"));
+        let mut all = String::with_capacity(views.len() * 256 + 2);
+        all.push('[');
+        for (i, view) in views.iter().enumerate() {
+            let json = serde_json::to_string(view).map_err(|e| corrupt("view", e))?;
+            hset.arg(view.symbol.as_str()).arg(&json);
+            if i > 0 {
+                all.push(',');
+            }
+            all.push_str(&json);
+        }
+        all.push(']');
         let mut pipe = redis::pipe();
         pipe.atomic();
-        let mut all = Vec::with_capacity(views.len());
-        for view in views {
-            let json = serde_json::to_string(view).map_err(|e| corrupt("view", e))?;
-            pipe.hset(self.key("views"), view.symbol.as_str(), &json)
-                .ignore();
-            all.push(json);
-        }
-        pipe.publish(self.key("realtime:views"), format!("[{}]", all.join(",")))
-            .ignore();
+        pipe.add_command(hset).ignore();
+        pipe.publish(self.key("realtime:views"), all).ignore();
         let mut conn = self.conn.clone();
         self.bounded(pipe.query_async::<()>(&mut conn)).await
     }
