@@ -127,9 +127,19 @@ pub fn run(base: &str, load: Load, server: u32) -> anyhow::Result<Run> {
     }
     let mut run = parse(&text).with_context(|| format!("read wrk's output:\n{text}"))?;
     run.batch = load.batch;
-    run.client_cpu = client_cpu;
+    // What the script spent before the run (making requests) is not the
+    // run's cost per request.
+    run.client_cpu = (client_cpu - ready_cpu(&text)).max(0.0);
     run.server_cpu = server_cpu;
     Ok(run)
+}
+
+/// The CPU seconds the script reports it spent before the run.
+fn ready_cpu(text: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix("wrk-ready-cpu-s "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
 }
 
 /// A latency as wrk prints it (`405.00us`, `1.23ms`, `2.00s`), in ms.
@@ -193,6 +203,7 @@ mod tests {
   Non-2xx or 3xx responses: 12
 Requests/sec: 123456.70
 Transfer/sec:     12.34MB
+wrk-ready-cpu-s 1.250
 ";
         let run = parse(text).unwrap();
         assert_eq!(run.requests, 1_234_567);
@@ -200,6 +211,7 @@ Transfer/sec:     12.34MB
         assert!((run.p50_ms - 0.405).abs() < 1e-9);
         assert!((run.p99_ms - 2.5).abs() < 1e-9);
         assert_eq!(run.errors, 15);
+        assert!((ready_cpu(text) - 1.25).abs() < 1e-9);
         assert!(parse("wrk: connection refused").is_none());
     }
 }
