@@ -238,7 +238,10 @@ async fn publisher(
     measuring: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
 ) -> anyhow::Result<(Vec<u64>, u64)> {
-    let http = reqwest::Client::new();
+    // A post that hangs counts as failed instead of stopping the publisher.
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?;
     let per_batch = (rate / 100).max(1) as usize;
     let mut every = tokio::time::interval(Duration::from_millis(10));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -484,14 +487,14 @@ async fn level(
 }
 
 /// nginx with nchan on a free port, from `bench/nchan/nginx.conf`, in a
-/// folder of its own: one process (no master), so it is one worker.
-async fn start_nchan(dir: &std::path::Path) -> anyhow::Result<(Proc, String)> {
+/// folder of its own: a master and one worker. Returns the master (killed
+/// when dropped, after [`stop_nchan`]), the worker's pid and the base URL.
+async fn start_nchan(dir: &std::path::Path) -> anyhow::Result<(Proc, u32, String)> {
     let port = tickpulse_bench::free_port()?;
     let prefix = dir.to_string_lossy();
     let conf = include_str!("../nchan/nginx.conf")
         .replace("@PORT@", &port.to_string())
-        .replace("@PREFIX@", &prefix)
-        .replace("master_process on;", "master_process off;");
+        .replace("@PREFIX@", &prefix);
     let path = dir.join("nginx.conf");
     std::fs::write(&path, conf)?;
     let nginx = Proc(
@@ -513,7 +516,26 @@ async fn start_nchan(dir: &std::path::Path) -> anyhow::Result<(Proc, String)> {
                 std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
             )
         })?;
-    Ok((nginx, format!("http://127.0.0.1:{port}")))
+    let master = nginx.0.id();
+    let worker = std::fs::read_to_string(format!("/proc/{master}/task/{master}/children"))
+        .ok()
+        .and_then(|c| c.split_whitespace().next()?.parse().ok())
+        .unwrap_or(master);
+    Ok((nginx, worker, format!("http://127.0.0.1:{port}")))
+}
+
+/// Stops nginx and its worker (`nginx -s stop`), before its master is
+/// dropped.
+fn stop_nchan(dir: &std::path::Path) {
+    let _ = std::process::Command::new("nginx")
+        .arg("-p")
+        .arg(dir)
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .args(["-s", "stop"])
+        .stderr(std::process::Stdio::null())
+        .status();
+    std::thread::sleep(Duration::from_millis(500));
 }
 
 /// Runs `plan` (clients, ticks/s) against one server; with `stop_at_miss`,
@@ -626,14 +648,24 @@ async fn main() -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&data);
     let theirs = match args.baseline {
         Some(Baseline::Nchan) => {
-            let dir =
-                std::env::temp_dir().join(format!("tickpulse-bench-nchan-{}", std::process::id()));
-            std::fs::create_dir_all(&dir)?;
-            let (nginx, base) = start_nchan(&dir).await?;
-            let got = levels(&args, (Target::Nchan, nginx.0.id(), &base), &plan, false).await;
-            drop(nginx);
-            let _ = std::fs::remove_dir_all(&dir);
-            Some(got?)
+            // A fresh nginx per level: after a level its publisher could not
+            // keep up with, nchan refused the next level's posts.
+            let mut got = Vec::new();
+            for (round, &(n, rate)) in plan.iter().enumerate() {
+                let dir = std::env::temp_dir().join(format!(
+                    "tickpulse-bench-nchan-{}-{round}",
+                    std::process::id()
+                ));
+                std::fs::create_dir_all(&dir)?;
+                let (nginx, worker, base) = start_nchan(&dir).await?;
+                eprintln!("{}: {n} clients at {rate} ticks/s", Target::Nchan.name());
+                let l = level(&args, (Target::Nchan, worker, &base), n, rate, round).await;
+                stop_nchan(&dir);
+                drop(nginx);
+                let _ = std::fs::remove_dir_all(&dir);
+                got.push(l?);
+            }
+            Some(got)
         }
         None => None,
     };
@@ -650,7 +682,7 @@ async fn main() -> anyhow::Result<()> {
     if theirs.is_some() {
         writeln!(
             report,
-            "- baseline: nginx {} with nchan (Debian's packages), `bench/nchan/nginx.conf`: one process, a channel per symbol, each client an EventSource subscriber to its symbols' channels at once (`/sub/a,b,…`); the publisher posts each tick to its channel (nchan takes one message per request), the same ticks at the same times as tickpulse's batches",
+            "- baseline: nginx {} with nchan (Debian's packages), `bench/nchan/nginx.conf`: one worker (its memory is the server memory below), started afresh for each level, a channel per symbol, each client an EventSource subscriber to its symbols' channels at once (`/sub/a,b,…`); the publisher posts each tick to its channel (nchan takes one message per request), the same ticks at the same times as tickpulse's batches",
             nginx_version()
         )?;
     }
