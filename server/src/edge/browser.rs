@@ -1,9 +1,10 @@
 //! What browsers are told and what they may not do.
 //!
 //! Every response but the webhook's (it answers programs, is the hot path,
-//! and is routed outside this layer; see `crate::router`) gets `X-Content-Type-Options: nosniff`, a `Referrer-Policy` and
-//! `X-Frame-Options: DENY`. Pages carry their own
-//! Content Security Policy with this response's script nonce (set while
+//! and is routed outside this layer; see `crate::router`) gets
+//! `X-Content-Type-Options: nosniff`, a `Referrer-Policy` and
+//! `X-Frame-Options: DENY`. Pages carry their own Content Security Policy
+//! with this response's script nonce (set while
 //! they render, `tickpulse_app::security`), and a page the server writes
 //! by hand sets the policy without a nonce itself. An HTML answer with no
 //! policy is not expected: it is logged, and gets that policy without a
