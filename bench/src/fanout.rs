@@ -258,33 +258,27 @@ async fn publisher(
         };
         let sent = micros_now();
         let ms = sent / 1000;
-        let mut body = String::with_capacity(per_batch * 160);
+        let mut ticks = Vec::with_capacity(per_batch);
         let mut symbols = Vec::with_capacity(per_batch);
-        body.push('[');
-        for i in 0..per_batch {
-            if i > 0 {
-                body.push(',');
-            }
+        for _ in 0..per_batch {
             let s = next_symbol;
             next_symbol = (next_symbol + 1) % args_symbols;
             seq += 1;
             symbols.push(s);
-            let _ = write!(
-                body,
+            ticks.push(format!(
                 r#"{{"symbol":"{}","price":"{}.{:02}","volume":"1","source":"p5","ts":{ms},"event_id":"p5-{run}-{phase}-{seq}-{sent}"}}"#,
                 symbol(s),
                 100 + seq % 7,
                 seq % 100
-            );
+            ));
         }
-        body.push(']');
         match target {
             Target::Tickpulse => {
                 let ok = http
                     .post(format!("{base}/ingest/ticks"))
                     .basic_auth(USER, Some(PASSWORD))
                     .header("content-type", "application/json")
-                    .body(body)
+                    .body(format!("[{}]", ticks.join(",")))
                     .send()
                     .await
                     .map(|r| r.status().is_success())
@@ -300,11 +294,9 @@ async fn publisher(
             // nchan publishes one message per request: the batch's ticks
             // go out at once, each to its symbol's channel.
             Target::Nchan => {
-                let ticks: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap_or_default();
-                let posts = ticks.iter().zip(&symbols).map(|(tick, &s)| {
+                let posts = ticks.into_iter().zip(&symbols).map(|(body, &s)| {
                     let http = &http;
                     let url = format!("{base}/pub/{}", symbol(s));
-                    let body = tick.to_string();
                     async move {
                         let ok = http
                             .post(url)
@@ -709,7 +701,7 @@ async fn main() -> anyhow::Result<()> {
         for (a, b) in ours.iter().zip(theirs) {
             writeln!(
                 report,
-                "| {} × {:.0} | {} | {:.0} | {:.1} | {:.0} | {:.1} | {:.2} | {} / {} |",
+                "| {} × {:.0} | {} | {:.0} | {:.1} | {:.0} | {:.1} | {} | {} / {} |",
                 a.clients,
                 a.rate as f64 * args.per_client as f64 / args.symbols as f64,
                 a.rate,
@@ -717,7 +709,11 @@ async fn main() -> anyhow::Result<()> {
                 a.p99_ms,
                 b.delivered as f64 / b.seconds,
                 b.p99_ms,
-                a.p99_ms / b.p99_ms.max(1e-9),
+                if b.p99_ms.is_finite() {
+                    format!("{:.2}", a.p99_ms / b.p99_ms.max(1e-9))
+                } else {
+                    "— (nchan delivered none)".to_owned()
+                },
                 a.lost(),
                 b.lost()
             )?;
