@@ -307,11 +307,14 @@ pub fn append_synced(tmp: &Path, lines: &[u8]) -> Result<(), BusError> {
 ///
 /// # Errors
 /// When the file cannot be written.
-pub fn write_snapshot(tmp: &Path, records: &[Record]) -> Result<(), BusError> {
+pub fn write_snapshot(
+    tmp: &Path,
+    records: impl IntoIterator<Item = Record>,
+) -> Result<(), BusError> {
     let mut file = File::create(tmp).map_err(|e| failed("create", tmp, e))?;
     let mut buf = Vec::with_capacity(1 << 20);
     for r in records {
-        serde_json::to_writer(&mut buf, r).map_err(|e| failed("encode for", tmp, e))?;
+        serde_json::to_writer(&mut buf, &r).map_err(|e| failed("encode for", tmp, e))?;
         buf.push(b'\n');
         if buf.len() >= 1 << 20 {
             file.write_all(&buf).map_err(|e| failed("write", tmp, e))?;

@@ -109,15 +109,18 @@ impl MemoryBus {
     /// # Errors
     /// When the journal cannot be written; the old one stays.
     pub async fn compact(&self) -> Result<(), BusError> {
+        let started = Instant::now();
         let (records, tmp) = {
             let mut state = self.state();
-            let records = state.snapshot(Instant::now());
+            // Both under the lock: the snapshot holds exactly what was
+            // journaled before the lines kept aside from here on.
             let Some(tmp) = state.journal.as_mut().and_then(Journal::begin_rewrite) else {
                 return Ok(());
             };
-            (records, tmp)
+            (state.snapshot(Instant::now()), tmp)
         };
         let count = records.len();
+        let locked = started.elapsed();
         let shared = self.state.clone();
         let rewrite = tokio::task::spawn_blocking(move || -> Result<(), BusError> {
             let lock = || shared.lock().unwrap_or_else(PoisonError::into_inner);
@@ -127,7 +130,7 @@ impl MemoryBus {
                 }
                 Err(e)
             };
-            if let Err(e) = journal::write_snapshot(&tmp, &records) {
+            if let Err(e) = journal::write_snapshot(&tmp, records.records()) {
                 return give_up(e);
             }
             let head = lock()
@@ -150,7 +153,12 @@ impl MemoryBus {
                 format!("journal rewrite stopped: {e}"),
             ))
         })?;
-        tracing::info!(records = count, "bus journal rewritten");
+        tracing::info!(
+            records = count,
+            snapshot_ms = locked.as_millis(),
+            total_ms = started.elapsed().as_millis(),
+            "bus journal rewritten"
+        );
         Ok(())
     }
 
@@ -768,7 +776,7 @@ mod tests {
             "one at a time"
         );
         bus.append(&ticks("b", 2), Timestamp::now()).await.unwrap();
-        super::journal::write_snapshot(&tmp, &records).unwrap();
+        super::journal::write_snapshot(&tmp, records.records()).unwrap();
         bus.state()
             .journal
             .as_mut()

@@ -4,8 +4,9 @@
 use super::journal::Record;
 use super::state::{DeadEntry, State};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tickpulse_core::{StreamId, Timestamp, View};
+use tickpulse_core::{StreamId, StreamTick, Timestamp, View};
 
 impl State {
     /// Rebuilds the state from journal records. Groups restart from their
@@ -91,14 +92,15 @@ impl State {
         }
     }
 
-    /// The current state as journal records, for a rewrite.
-    pub(super) fn snapshot(&self, now: Instant) -> Vec<Record> {
-        let mut out = Vec::with_capacity(self.stream.len() + self.latest.len() + 16);
-        for tick in self.stream.values() {
-            out.push(Record::Tick { tick: tick.clone() });
-        }
+    /// The current state, for a rewrite. Taken under the bus's lock, so it
+    /// copies as little as it can: the stream's ticks, and for the event ids
+    /// only a reference each (they can be many more than the ticks: every
+    /// id of the de-duplication window). The records are built as they are
+    /// written ([`Snapshot::records`]), off the lock.
+    pub(super) fn snapshot(&self, now: Instant) -> Snapshot {
+        let mut other = Vec::with_capacity(self.latest.len() + 16);
         for (name, g) in &self.groups {
-            out.push(Record::Group {
+            other.push(Record::Group {
                 group: name.clone(),
             });
             let ids: Vec<StreamId> = self
@@ -109,47 +111,84 @@ impl State {
                 .chain(g.acked_ahead.iter().copied())
                 .collect();
             for chunk in ids.chunks(10_000) {
-                out.push(Record::Ack {
+                other.push(Record::Ack {
                     group: name.clone(),
                     ids: chunk.to_vec(),
                 });
             }
             if g.last_delivered > StreamId::ZERO && !self.stream.contains_key(&g.last_delivered) {
                 // Keeps the group's position when its last entry was trimmed.
-                out.push(Record::Ack {
+                other.push(Record::Ack {
                     group: name.clone(),
                     ids: vec![g.last_delivered],
                 });
             }
         }
         for (tick, first) in self.latest.values() {
-            out.push(Record::Latest {
+            other.push(Record::Latest {
                 tick: tick.clone(),
                 first: *first,
             });
         }
-        let now_ms = Timestamp::now().as_millis();
-        for (event_id, until) in &self.seen {
-            let left = until.saturating_duration_since(now);
-            out.push(Record::Seen {
-                event_id: event_id.clone(),
-                until_ms: now_ms.saturating_add(i64::try_from(left.as_millis()).unwrap_or(0)),
-            });
-        }
         let views: Vec<View> = self.views.values().cloned().collect();
         for chunk in views.chunks(1_000) {
-            out.push(Record::Views {
+            other.push(Record::Views {
                 views: chunk.to_vec(),
             });
         }
         for d in &self.dead {
-            out.push(Record::Dead {
+            other.push(Record::Dead {
                 group: d.group.clone(),
                 id: d.source_id,
                 reason: d.reason.clone(),
                 tick: d.tick.clone(),
             });
         }
-        out
+        let now_ms = Timestamp::now().as_millis();
+        let seen = self
+            .seen
+            .iter()
+            .map(|(event_id, until)| {
+                let left = until.saturating_duration_since(now);
+                let left_ms = i64::try_from(left.as_millis()).unwrap_or(0);
+                (event_id.clone(), now_ms.saturating_add(left_ms))
+            })
+            .collect();
+        Snapshot {
+            ticks: self.stream.values().cloned().collect(),
+            other,
+            seen,
+        }
+    }
+}
+
+/// The state as taken for a journal rewrite (see [`State::snapshot`]).
+pub(super) struct Snapshot {
+    ticks: Vec<StreamTick>,
+    /// Groups, acknowledgements, latest ticks, views and dead letters, in
+    /// the order they replay in.
+    other: Vec<Record>,
+    /// Remembered event ids and until when (epoch milliseconds).
+    seen: Vec<(Arc<str>, i64)>,
+}
+
+impl Snapshot {
+    /// How many records it makes.
+    pub(super) fn len(&self) -> usize {
+        self.ticks.len() + self.other.len() + self.seen.len()
+    }
+
+    /// Its journal records in replay order: ticks first (the latest-tick
+    /// records after them override what replaying the ticks made).
+    pub(super) fn records(self) -> impl Iterator<Item = Record> {
+        let ticks = self.ticks.into_iter().map(|tick| Record::Tick { tick });
+        let seen = self
+            .seen
+            .into_iter()
+            .map(|(event_id, until_ms)| Record::Seen {
+                event_id: String::from(&*event_id),
+                until_ms,
+            });
+        ticks.chain(self.other).chain(seen)
     }
 }

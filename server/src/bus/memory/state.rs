@@ -5,6 +5,7 @@
 use super::journal::{Journal, Record};
 use crate::bus::BusError;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::Instant;
 use tickpulse_core::{Price, StreamId, StreamTick, Symbol, View};
 
@@ -13,9 +14,10 @@ pub(super) struct State {
     pub(super) stream: BTreeMap<StreamId, StreamTick>,
     pub(super) last_id: StreamId,
     /// `event_id` → when it may be forgotten; `expiry` holds the same in
-    /// time order, so forgetting is cheap.
-    pub(super) seen: HashMap<String, Instant>,
-    pub(super) expiry: VecDeque<(Instant, String)>,
+    /// time order, so forgetting is cheap. Both share one copy of each id,
+    /// which a journal rewrite shares too.
+    pub(super) seen: HashMap<Arc<str>, Instant>,
+    pub(super) expiry: VecDeque<(Instant, Arc<str>)>,
     pub(super) latest: BTreeMap<Symbol, (StreamTick, Price)>,
     pub(super) views: HashMap<Symbol, View>,
     pub(super) groups: HashMap<String, Group>,
@@ -73,8 +75,9 @@ impl State {
     }
 
     pub(super) fn remember(&mut self, event_id: &str, until: Instant) {
-        self.seen.insert(event_id.to_owned(), until);
-        self.expiry.push_back((until, event_id.to_owned()));
+        let event_id: Arc<str> = Arc::from(event_id);
+        self.seen.insert(event_id.clone(), until);
+        self.expiry.push_back((until, event_id));
     }
 
     pub(super) fn add_dead(&mut self, entry: DeadEntry) {
@@ -99,8 +102,8 @@ impl State {
             }
             let (at, event_id) = self.expiry.pop_front().expect("front exists");
             // Only when it was not seen again later (then a newer expiry is queued).
-            if self.seen.get(&event_id) == Some(&at) {
-                self.seen.remove(&event_id);
+            if self.seen.get(&*event_id) == Some(&at) {
+                self.seen.remove(&*event_id);
             }
         }
     }
