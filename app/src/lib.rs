@@ -119,8 +119,6 @@ pub fn Forbidden(username: String, role: String) -> impl IntoView {
 
 /// The HTML document around every page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
-    #[cfg(feature = "ssr")]
-    security::send_policy();
     // Server side only: the names of this build's files.
     let assets = use_context::<assets::Assets>().unwrap_or_else(assets::Assets::plain);
     view! {

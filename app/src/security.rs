@@ -21,21 +21,6 @@ pub fn policy(nonce: Option<&str>) -> String {
     )
 }
 
-/// Puts the policy on the response being rendered (server side only).
-#[cfg(feature = "ssr")]
-pub fn send_policy() {
-    use leptos::prelude::use_context;
-    let (Some(nonce), Some(response)) = (
-        leptos::nonce::use_nonce(),
-        use_context::<leptos_axum::ResponseOptions>(),
-    ) else {
-        return;
-    };
-    if let Ok(value) = axum::http::HeaderValue::from_str(&policy(Some(&nonce.to_string()))) {
-        response.insert_header(axum::http::header::CONTENT_SECURITY_POLICY, value);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

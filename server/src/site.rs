@@ -432,6 +432,7 @@ pub fn routes(router: Router<AppState>, state: &AppState) -> Router<AppState> {
     let options = state.leptos_options.clone();
     let assets = state.assets.clone();
     let context = move || {
+        crate::edge::browser::page_nonce();
         provide_context(services.clone());
         provide_context(Assets::clone(&assets));
     };
@@ -444,7 +445,10 @@ pub fn routes(router: Router<AppState>, state: &AppState) -> Router<AppState> {
             AppState,
             _,
         >(
-            move || provide_context(Assets::clone(&error_assets)),
+            move || {
+                crate::edge::browser::page_nonce();
+                provide_context(Assets::clone(&error_assets));
+            },
             shell,
         ))
 }

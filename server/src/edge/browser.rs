@@ -3,14 +3,14 @@
 //! Every response but the webhook's (it answers programs, is the hot path,
 //! and is routed outside this layer; see `crate::router`) gets
 //! `X-Content-Type-Options: nosniff`, a `Referrer-Policy` and
-//! `X-Frame-Options: DENY`. Pages carry their own Content Security Policy
-//! with this response's script nonce (set while
-//! they render, `tickpulse_app::security`), and a page the server writes
-//! by hand sets the policy without a nonce itself. An HTML answer with no
-//! policy is not expected: it is logged, and gets that policy without a
-//! nonce, so no inline script runs. Any other response gets a policy that
-//! allows nothing, so a file opened directly (an SVG) runs no script and
-//! nothing can be framed.
+//! `X-Frame-Options: DENY`. Each page gets the Content Security Policy of
+//! `tickpulse_app::security` with a script nonce made here, per request:
+//! the nonce goes to the page's render in the request's extensions (see
+//! [`page_nonce`]), and the policy naming it onto the HTML answer, so
+//! the header never depends on what the render did. A page the server
+//! writes by hand sets its policy (without a nonce) itself. Any other
+//! response gets a policy that allows nothing, so a file opened directly
+//! (an SVG) runs no script and nothing can be framed.
 //!
 //! A state-changing request (anything but GET, HEAD and OPTIONS) from a
 //! browser must come from this site: `Sec-Fetch-Site` says `same-origin`
@@ -24,21 +24,26 @@ use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use leptos::nonce::Nonce;
 
 /// The policy of responses that are not pages.
 const NOTHING: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
 
-pub async fn guard(request: Request, next: Next) -> Response {
-    let uri = request.uri().clone();
+pub async fn guard(mut request: Request, next: Next) -> Response {
     let checked = !matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
+    // Only a GET or HEAD renders a page.
+    let nonce = (!checked && *request.method() != Method::OPTIONS).then(|| {
+        let nonce = Nonce::new();
+        request.extensions_mut().insert(nonce.clone());
+        nonce
+    });
     let mut response = match checked.then(|| cross_site(request.headers())).flatten() {
         Some(why) => ApiError::Forbidden(why).into_response(),
         None => next.run(request).await,
     };
-    let status = response.status();
     let headers = response.headers_mut();
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -54,8 +59,7 @@ pub async fn guard(request: Request, next: Next) -> Response {
             .get(header::CONTENT_TYPE)
             .is_some_and(|t| t.as_bytes().starts_with(b"text/html"));
         let policy = if html {
-            tracing::warn!(path = uri.path(), %status, "an HTML page without its policy");
-            HeaderValue::from_str(&tickpulse_app::security::policy(None))
+            HeaderValue::from_str(&tickpulse_app::security::policy(nonce.as_deref()))
                 .unwrap_or(HeaderValue::from_static(NOTHING))
         } else {
             HeaderValue::from_static(NOTHING)
@@ -63,6 +67,17 @@ pub async fn guard(request: Request, next: Next) -> Response {
         headers.insert(header::CONTENT_SECURITY_POLICY, policy);
     }
     response
+}
+
+/// Gives the page being rendered the nonce [`guard`] made for its request
+/// (it replaces the one the renderer made itself): call it in the render's
+/// context.
+pub fn page_nonce() {
+    let nonce = leptos::prelude::use_context::<axum::http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<Nonce>().cloned());
+    if let Some(nonce) = nonce {
+        leptos::prelude::provide_context(nonce);
+    }
 }
 
 /// Why a state-changing request is a cross-site one, if it is.
