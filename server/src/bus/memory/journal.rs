@@ -8,8 +8,9 @@
 //! every write.) On start the bus replays the file. When it has grown by
 //! [`COMPACT_AFTER`] bytes it is rewritten from the current state: the state
 //! is copied under the bus's lock, written to a temporary file outside it
-//! (writes meanwhile go to the old file and are kept aside), then the kept
-//! lines are added and the new file is renamed over the old one.
+//! (writes meanwhile go on to the old file), then the lines written since
+//! the copy are copied over from the old file and the new file is renamed
+//! over the old one.
 //!
 //! Group progress is kept as acknowledgements only: after a restart, entries
 //! that were handed out but not acknowledged are handed out again, which
@@ -65,8 +66,11 @@ pub struct Journal {
     written: u64,
     /// The size of the file after the last rewrite (or when opened).
     base: u64,
-    /// While a rewrite is under way: the lines written since its snapshot.
-    tail: Option<Vec<u8>>,
+    /// The file's size: every line in it up to here is whole.
+    len: u64,
+    /// While a rewrite is under way: the file's size when its snapshot was
+    /// taken (the lines after it go into the new file too).
+    rewrite_from: Option<u64>,
     /// Held (locked) while the journal is open: one process per journal.
     _lock: File,
 }
@@ -152,7 +156,8 @@ impl Journal {
                 file,
                 written: 0,
                 base: good_len,
-                tail: None,
+                len: good_len,
+                rewrite_from: None,
                 _lock: lock,
             },
             records,
@@ -198,80 +203,63 @@ impl Journal {
             .write_all(buf)
             .map_err(|e| failed("write", &self.path, e))?;
         self.written += buf.len() as u64;
-        if let Some(tail) = &mut self.tail {
-            tail.extend_from_slice(buf);
-        }
+        self.len += buf.len() as u64;
         Ok(())
     }
 
     /// Whether enough was written since the last rewrite to rewrite again
     /// (and none is under way).
     pub fn wants_rewrite(&self) -> bool {
-        self.written >= COMPACT_AFTER.max(self.base) && self.tail.is_none()
+        self.written >= COMPACT_AFTER.max(self.base) && self.rewrite_from.is_none()
     }
 
-    /// Starts a rewrite from a snapshot taken now: from here on written
-    /// lines are also kept aside. Returns where the snapshot goes, for
-    /// [`write_snapshot`]; then [`Journal::finish_rewrite`] or
+    /// Starts a rewrite from a snapshot taken now: the lines written from
+    /// here on are copied after it. Returns where the snapshot goes, for
+    /// [`write_snapshot`]; then [`copy_lines`] and
+    /// [`Journal::finish_rewrite_after`] (see `MemoryBus::compact`), or
     /// [`Journal::abort_rewrite`].
     pub fn begin_rewrite(&mut self) -> Option<PathBuf> {
-        if self.tail.is_some() {
+        if self.rewrite_from.is_some() {
             return None;
         }
-        self.tail = Some(Vec::new());
+        self.rewrite_from = Some(self.len);
         Some(self.path.with_extension("journal.tmp"))
     }
 
-    /// Adds the lines written since the snapshot to `tmp` and puts it in
-    /// the journal's place, all at once (the bus itself does it in two
-    /// steps, see `MemoryBus::compact`).
-    ///
-    /// # Errors
-    /// When a step fails; the old journal then stays in use.
-    #[cfg(test)]
-    pub fn finish_rewrite(&mut self, tmp: &Path) -> Result<(), BusError> {
-        let head = self.tail_from(0);
-        if let Err(e) = append_synced(tmp, &head) {
-            self.abort_rewrite(tmp);
-            return Err(e);
-        }
-        self.finish_rewrite_after(tmp, head.len())
-    }
-
-    /// The lines written since the rewrite began, from byte `from` on.
-    pub fn tail_from(&self, from: usize) -> Vec<u8> {
-        self.tail
-            .as_deref()
-            .map_or_else(Vec::new, |t| t.get(from..).unwrap_or_default().to_vec())
+    /// Where the lines written since the rewrite began are in the file:
+    /// from the snapshot's end to the file's end (all whole lines), for
+    /// [`copy_lines`] while appends go on.
+    pub fn written_since_snapshot(&self) -> Option<(PathBuf, u64, u64)> {
+        self.rewrite_from
+            .map(|from| (self.path.clone(), from, self.len))
     }
 
     /// The last step of a rewrite whose `tmp` already holds the snapshot and
-    /// the first `synced` bytes of the lines written since: adds the rest
-    /// (a short write) and puts `tmp` in the journal's place (a rename). No
-    /// fsync: the lines added here are as safe as any appended line.
+    /// the lines written since, up to byte `copied` of the old file: copies
+    /// the rest (a short read and write) and puts `tmp` in the journal's
+    /// place (a rename). No fsync: the lines added here are as safe as any
+    /// appended line.
     ///
     /// # Errors
     /// When a step fails; the old journal then stays in use.
-    pub fn finish_rewrite_after(&mut self, tmp: &Path, synced: usize) -> Result<(), BusError> {
-        let tail = self.tail.take().unwrap_or_default();
+    pub fn finish_rewrite_after(&mut self, tmp: &Path, copied: u64) -> Result<(), BusError> {
+        let from = self.rewrite_from.take().unwrap_or(self.len);
         let finish = || -> Result<File, BusError> {
-            let mut file = OpenOptions::new()
+            copy_lines(&self.path, copied, self.len, tmp, false)?;
+            let file = OpenOptions::new()
                 .append(true)
                 .open(tmp)
                 .map_err(|e| failed("open", tmp, e))?;
-            file.write_all(tail.get(synced..).unwrap_or_default())
-                .map_err(|e| failed("write", tmp, e))?;
             std::fs::rename(tmp, &self.path).map_err(|e| failed("replace", &self.path, e))?;
             Ok(file)
         };
         match finish() {
             Ok(file) => {
-                self.base = file
-                    .metadata()
-                    .map_or(0, |m| m.len())
-                    .saturating_sub(tail.len() as u64);
+                let kept = self.len - from;
+                self.len = file.metadata().map_or(0, |m| m.len());
+                self.base = self.len.saturating_sub(kept);
                 self.file = file;
-                self.written = tail.len() as u64;
+                self.written = kept;
                 Ok(())
             }
             Err(e) => {
@@ -283,23 +271,45 @@ impl Journal {
 
     /// Gives up a rewrite; the old journal stays in use.
     pub fn abort_rewrite(&mut self, tmp: &Path) {
-        self.tail = None;
+        self.rewrite_from = None;
         let _ = std::fs::remove_file(tmp);
     }
 }
 
-/// Appends `lines` to `tmp` and syncs it (blocking; run it off the async
-/// threads).
+/// Appends bytes `from..to` of the journal at `source` to `tmp`, and syncs
+/// `tmp` when asked (blocking; run it off the async threads).
 ///
 /// # Errors
-/// When the file cannot be written.
-pub fn append_synced(tmp: &Path, lines: &[u8]) -> Result<(), BusError> {
+/// When a file cannot be read or written, or `source` is shorter than `to`.
+pub fn copy_lines(
+    source: &Path,
+    from: u64,
+    to: u64,
+    tmp: &Path,
+    sync: bool,
+) -> Result<(), BusError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut old = File::open(source).map_err(|e| failed("open", source, e))?;
+    old.seek(SeekFrom::Start(from))
+        .map_err(|e| failed("read", source, e))?;
     let mut file = OpenOptions::new()
         .append(true)
         .open(tmp)
         .map_err(|e| failed("open", tmp, e))?;
-    file.write_all(lines).map_err(|e| failed("write", tmp, e))?;
-    file.sync_all().map_err(|e| failed("sync", tmp, e))
+    let want = to.saturating_sub(from);
+    let copied =
+        std::io::copy(&mut old.take(want), &mut file).map_err(|e| failed("copy to", tmp, e))?;
+    if copied != want {
+        return Err(failed(
+            "read",
+            source,
+            format!("{copied} of {want} bytes were there"),
+        ));
+    }
+    if sync {
+        file.sync_all().map_err(|e| failed("sync", tmp, e))?;
+    }
+    Ok(())
 }
 
 /// Writes a snapshot to `tmp` and syncs it (blocking; run it off the

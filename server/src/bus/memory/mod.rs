@@ -133,16 +133,20 @@ impl MemoryBus {
             if let Err(e) = journal::write_snapshot(&tmp, records.records()) {
                 return give_up(e);
             }
-            let head = lock()
+            // The lines appended meanwhile, from the old file: most of them
+            // without the lock, the last few under it.
+            let Some((source, from, to)) = lock()
                 .journal
                 .as_ref()
-                .map(|j| j.tail_from(0))
-                .unwrap_or_default();
-            if let Err(e) = journal::append_synced(&tmp, &head) {
+                .and_then(Journal::written_since_snapshot)
+            else {
+                return Ok(());
+            };
+            if let Err(e) = journal::copy_lines(&source, from, to, &tmp, true) {
                 return give_up(e);
             }
             match lock().journal.as_mut() {
-                Some(journal) => journal.finish_rewrite_after(&tmp, head.len()),
+                Some(journal) => journal.finish_rewrite_after(&tmp, to),
                 None => Ok(()),
             }
         });
@@ -198,7 +202,7 @@ impl MemoryBus {
             );
             out.push(Delivered {
                 id: *id,
-                tick: Ok(tick.clone()),
+                tick: Ok(StreamTick::clone(tick)),
                 deliveries: 1,
             });
         }
@@ -236,7 +240,7 @@ impl MemoryBus {
             p.deliveries += 1;
             out.push(Delivered {
                 id: *id,
-                tick: Ok(tick.clone()),
+                tick: Ok(StreamTick::clone(tick)),
                 deliveries: p.deliveries,
             });
         }
@@ -340,7 +344,7 @@ impl TickStream for MemoryBus {
             .take(count.max(1))
             .map(|(id, tick)| Delivered {
                 id: *id,
-                tick: Ok(tick.clone()),
+                tick: Ok(StreamTick::clone(tick)),
                 deliveries: 0,
             })
             .collect())
@@ -423,7 +427,7 @@ impl TickStream for MemoryBus {
             .take(max)
             .map(|(id, tick)| Delivered {
                 id: *id,
-                tick: Ok(tick.clone()),
+                tick: Ok(StreamTick::clone(tick)),
                 deliveries: 0,
             })
             .collect())
@@ -458,7 +462,7 @@ impl TickStream for MemoryBus {
                 source_id: e.id,
                 group: group.to_owned(),
                 reason: e.reason.clone(),
-                tick: state.stream.get(&e.id).cloned(),
+                tick: state.stream.get(&e.id).map(|t| StreamTick::clone(t)),
             })
             .collect();
         let records: Vec<Record> = dead
@@ -777,13 +781,24 @@ mod tests {
         );
         bus.append(&ticks("b", 2), Timestamp::now()).await.unwrap();
         super::journal::write_snapshot(&tmp, records.records()).unwrap();
+        // The lines so far are copied without the lock...
+        let (source, from, to) = bus
+            .state()
+            .journal
+            .as_ref()
+            .unwrap()
+            .written_since_snapshot()
+            .unwrap();
+        super::journal::copy_lines(&source, from, to, &tmp, true).unwrap();
+        // ...and those of the last moments with it.
+        bus.append(&ticks("c", 2), Timestamp::now()).await.unwrap();
         bus.state()
             .journal
             .as_mut()
             .unwrap()
-            .finish_rewrite(&tmp)
+            .finish_rewrite_after(&tmp, to)
             .unwrap();
-        bus.append(&ticks("c", 1), Timestamp::now()).await.unwrap();
+        bus.append(&ticks("d", 1), Timestamp::now()).await.unwrap();
         drop(bus);
         let bus = MemoryBus::with_journal(settings(), &path).unwrap();
         let all = bus.range(StreamId::ZERO, 100).await.unwrap();
@@ -791,7 +806,10 @@ mod tests {
             .iter()
             .map(|d| d.tick.as_ref().unwrap().tick.event_id.to_string())
             .collect();
-        assert_eq!(ids, ["a-0", "a-1", "a-2", "b-0", "b-1", "c-0"]);
+        assert_eq!(
+            ids,
+            ["a-0", "a-1", "a-2", "b-0", "b-1", "c-0", "c-1", "d-0"]
+        );
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 

@@ -164,7 +164,7 @@ impl State {
 
 /// The state as taken for a journal rewrite (see [`State::snapshot`]).
 pub(super) struct Snapshot {
-    ticks: Vec<StreamTick>,
+    ticks: Vec<Arc<StreamTick>>,
     /// Groups, acknowledgements, latest ticks, views and dead letters, in
     /// the order they replay in.
     other: Vec<Record>,
@@ -181,7 +181,9 @@ impl Snapshot {
     /// Its journal records in replay order: ticks first (the latest-tick
     /// records after them override what replaying the ticks made).
     pub(super) fn records(self) -> impl Iterator<Item = Record> {
-        let ticks = self.ticks.into_iter().map(|tick| Record::Tick { tick });
+        let ticks = self.ticks.into_iter().map(|tick| Record::Tick {
+            tick: Arc::unwrap_or_clone(tick),
+        });
         let seen = self
             .seen
             .into_iter()

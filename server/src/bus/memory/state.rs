@@ -11,12 +11,15 @@ use tickpulse_core::{Price, StreamId, StreamTick, Symbol, View};
 
 #[derive(Default)]
 pub(super) struct State {
-    pub(super) stream: BTreeMap<StreamId, StreamTick>,
+    /// Shared, so a journal rewrite copies references, not ticks.
+    pub(super) stream: BTreeMap<StreamId, Arc<StreamTick>>,
     pub(super) last_id: StreamId,
     /// `event_id` → when it may be forgotten; `expiry` holds the same in
     /// time order, so forgetting is cheap. Both share one copy of each id,
-    /// which a journal rewrite shares too.
-    pub(super) seen: HashMap<Arc<str>, Instant>,
+    /// which a journal rewrite shares too. Hashed with foldhash (seeded per
+    /// process): every tick looks its id up, and SipHash cost more than the
+    /// rest of the lookup.
+    pub(super) seen: HashMap<Arc<str>, Instant, foldhash::fast::RandomState>,
     pub(super) expiry: VecDeque<(Instant, Arc<str>)>,
     pub(super) latest: BTreeMap<Symbol, (StreamTick, Price)>,
     pub(super) views: HashMap<Symbol, View>,
@@ -71,7 +74,7 @@ impl State {
                 );
             }
         }
-        self.stream.insert(stream_tick.id, stream_tick);
+        self.stream.insert(stream_tick.id, Arc::new(stream_tick));
     }
 
     pub(super) fn remember(&mut self, event_id: &str, until: Instant) {
