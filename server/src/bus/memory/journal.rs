@@ -244,19 +244,22 @@ impl Journal {
     /// When a step fails; the old journal then stays in use.
     pub fn finish_rewrite_after(&mut self, tmp: &Path, copied: u64) -> Result<(), BusError> {
         let from = self.rewrite_from.take().unwrap_or(self.len);
-        let finish = || -> Result<File, BusError> {
+        let finish = || -> Result<(File, u64), BusError> {
             copy_lines(&self.path, copied, self.len, tmp, false)?;
             let file = OpenOptions::new()
                 .append(true)
                 .open(tmp)
                 .map_err(|e| failed("open", tmp, e))?;
+            // Its size is where the next rewrite starts copying: known
+            // before it replaces the old file, or no rewrite.
+            let len = file.metadata().map_err(|e| failed("read", tmp, e))?.len();
             std::fs::rename(tmp, &self.path).map_err(|e| failed("replace", &self.path, e))?;
-            Ok(file)
+            Ok((file, len))
         };
         match finish() {
-            Ok(file) => {
+            Ok((file, len)) => {
                 let kept = self.len - from;
-                self.len = file.metadata().map_or(0, |m| m.len());
+                self.len = len;
                 self.base = self.len.saturating_sub(kept);
                 self.file = file;
                 self.written = kept;

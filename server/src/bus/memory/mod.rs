@@ -113,7 +113,7 @@ impl MemoryBus {
         let (records, tmp) = {
             let mut state = self.state();
             // Both under the lock: the snapshot holds exactly what was
-            // journaled before the lines kept aside from here on.
+            // journaled before the lines copied after it.
             let Some(tmp) = state.journal.as_mut().and_then(Journal::begin_rewrite) else {
                 return Ok(());
             };
