@@ -71,6 +71,13 @@ pub struct Journal {
     /// While a rewrite is under way: the file's size when its snapshot was
     /// taken (the lines after it go into the new file too).
     rewrite_from: Option<u64>,
+    /// Set when a failed write left part of a line that could not be cut
+    /// off: every later write fails, so no line follows it, until a restart
+    /// drops it.
+    torn: Option<String>,
+    /// Makes the next write stop half-way and fail, as a full disk does.
+    #[cfg(test)]
+    pub(super) short_write: bool,
     /// Held (locked) while the journal is open: one process per journal.
     _lock: File,
 }
@@ -158,6 +165,9 @@ impl Journal {
                 base: good_len,
                 len: good_len,
                 rewrite_from: None,
+                torn: None,
+                #[cfg(test)]
+                short_write: false,
                 _lock: lock,
             },
             records,
@@ -199,12 +209,33 @@ impl Journal {
     }
 
     fn append(&mut self, buf: &[u8]) -> Result<(), BusError> {
-        self.file
-            .write_all(buf)
-            .map_err(|e| failed("write", &self.path, e))?;
+        if let Some(why) = &self.torn {
+            return Err(failed("write", &self.path, why));
+        }
+        if let Err(e) = self.write_out(buf) {
+            // A short write (a full disk, …) leaves part of a line at the
+            // end. Cut it off, so the file stays whole lines for the next
+            // write, the replay and a rewrite's copy by offset.
+            if let Err(cut) = self.file.set_len(self.len) {
+                self.torn = Some(format!(
+                    "a failed write left part of a line that could not be cut off ({cut}); \
+                     restart tickpulse to drop it"
+                ));
+            }
+            return Err(failed("write", &self.path, e));
+        }
         self.written += buf.len() as u64;
         self.len += buf.len() as u64;
         Ok(())
+    }
+
+    fn write_out(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        #[cfg(test)]
+        if std::mem::take(&mut self.short_write) {
+            self.file.write_all(&buf[..buf.len() / 2])?;
+            return Err(std::io::Error::other("no space left on device"));
+        }
+        self.file.write_all(buf)
     }
 
     /// Whether enough was written since the last rewrite to rewrite again
