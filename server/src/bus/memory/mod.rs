@@ -648,6 +648,16 @@ mod tests {
         dir.join("bus.journal")
     }
 
+    /// The event ids of the bus's stream, in stream order.
+    async fn event_ids(bus: &MemoryBus) -> Vec<String> {
+        bus.range(StreamId::ZERO, 100)
+            .await
+            .unwrap()
+            .iter()
+            .map(|d| d.tick.as_ref().unwrap().tick.event_id.to_string())
+            .collect()
+    }
+
     fn ticks(prefix: &str, n: usize) -> Vec<Tick> {
         (0..n)
             .map(|i| {
@@ -801,13 +811,8 @@ mod tests {
         bus.append(&ticks("d", 1), Timestamp::now()).await.unwrap();
         drop(bus);
         let bus = MemoryBus::with_journal(settings(), &path).unwrap();
-        let all = bus.range(StreamId::ZERO, 100).await.unwrap();
-        let ids: Vec<String> = all
-            .iter()
-            .map(|d| d.tick.as_ref().unwrap().tick.event_id.to_string())
-            .collect();
         assert_eq!(
-            ids,
+            event_ids(&bus).await,
             ["a-0", "a-1", "a-2", "b-0", "b-1", "c-0", "c-1", "d-0"]
         );
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
@@ -851,14 +856,7 @@ mod tests {
         bus.append(&ticks("c", 1), Timestamp::now()).await.unwrap();
         drop(bus);
         let bus = MemoryBus::with_journal(settings(), &path).unwrap();
-        let ids: Vec<String> = bus
-            .range(StreamId::ZERO, 10)
-            .await
-            .unwrap()
-            .iter()
-            .map(|d| d.tick.as_ref().unwrap().tick.event_id.to_string())
-            .collect();
-        assert_eq!(ids, ["a-0", "a-1", "b-0", "b-1", "c-0"]);
+        assert_eq!(event_ids(&bus).await, ["a-0", "a-1", "b-0", "b-1", "c-0"]);
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 
