@@ -3,7 +3,7 @@
 # starts a tickpulse server (embedded mode, a data folder of its own), posts
 # a few ticks so the read endpoints have data, then lets schemathesis send
 # generated requests (valid and invalid) to every operation but the three
-# streams (their bodies never end; tests/stream.rs and tests/trading.rs
+# streams (their bodies never end; tests/integration/stream.rs and tests/integration/trading.rs
 # cover them). A second pass sends the trading operations as a user with a
 # personal token, so they trade for real instead of answering 401. It fails
 # on any 5xx and on any answer the document does not describe (status,

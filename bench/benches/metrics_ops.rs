@@ -13,7 +13,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use tickpulse_server::metrics::Metrics;
+use tickpulse_server::platform::prometheus::Metrics;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Reason {
@@ -83,7 +83,11 @@ fn recording(c: &mut Criterion) {
     });
     let m = Metrics::default();
     g.bench_function("server: prometheus-client, handles kept", |bench| {
-        bench.iter(|| m.reject(black_box(tickpulse_server::metrics::Rejection::Invalid)))
+        bench.iter(|| {
+            m.reject(black_box(
+                tickpulse_server::platform::prometheus::Rejection::Invalid,
+            ))
+        })
     });
     let family: Family<Reason, Counter> = Family::default();
     g.bench_function("prometheus-client Family::get_or_create", |bench| {

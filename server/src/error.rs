@@ -2,7 +2,6 @@
 //! fails with: `{"error": "...", "details": [...]}`.
 
 use crate::bus::{BusError, Failure};
-use crate::metrics::Rejection;
 use crate::store::StoreError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -187,29 +186,6 @@ impl ApiError {
             | ApiError::SessionUnavailable(_)
             | ApiError::NotDurable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    /// How the refusal of an ingest request is counted in the metrics.
-    pub fn rejection(&self) -> Rejection {
-        match self {
-            ApiError::Unauthorized | ApiError::SignInRequired(_) | ApiError::Forbidden(_) => {
-                Rejection::Unauthorized
-            }
-            ApiError::BadBody(_) | ApiError::BadParam { .. } => Rejection::Invalid,
-            ApiError::TooLarge { .. } => Rejection::TooLarge,
-            ApiError::UnsupportedMediaType { .. } => Rejection::UnsupportedMediaType,
-            ApiError::Unavailable(_)
-            | ApiError::Store(_)
-            | ApiError::NotDurable(_)
-            | ApiError::SessionUnavailable(_) => Rejection::Unavailable,
-            ApiError::IngestDisabled | ApiError::NoStore(_) => Rejection::Disabled,
-            ApiError::RateLimited { .. } => Rejection::RateLimited,
-            ApiError::NotFound(_)
-            | ApiError::Conflict(_)
-            | ApiError::Refused(_)
-            | ApiError::OverLimit { .. }
-            | ApiError::Internal(_) => Rejection::Other,
         }
     }
 

@@ -5,38 +5,30 @@
 
 pub mod accounts;
 pub mod bus;
-pub mod calc;
-pub mod config;
-pub mod consumer;
-pub mod edge;
 pub mod error;
-pub mod gateway;
 pub mod http;
-pub mod ingest;
-pub mod logging;
-pub mod metrics;
+pub mod market;
 pub mod monitor;
-pub mod persist;
-pub mod reads;
+pub mod pipeline;
+pub mod platform;
 pub mod site;
 pub mod state;
 pub mod store;
-pub mod tasks;
-pub mod trade;
+pub mod trading;
 pub mod watchlists;
 
 use crate::accounts::Accounts;
 use crate::bus::redis::RedisSettings;
 use crate::bus::{Bus, MemoryBus, MemorySettings, RedisBus};
-use crate::calc::CalcSettings;
-use crate::config::{Config, Role};
-use crate::gateway::Gateway;
-use crate::ingest::{Durability, Ingest, TickWriter};
-use crate::metrics::Metrics;
-use crate::persist::PersistSettings;
+use crate::pipeline::calc::CalcSettings;
+use crate::pipeline::gateway::Gateway;
+use crate::pipeline::ingest::{Durability, Ingest, TickWriter};
+use crate::pipeline::persist::PersistSettings;
+use crate::platform::config::{Config, Role};
+use crate::platform::prometheus::Metrics;
+use crate::platform::tasks::Tasks;
 use crate::state::{AppState, Shared};
 use crate::store::Store;
-use crate::tasks::Tasks;
 use axum::Router;
 use std::future::Future;
 use std::sync::Arc;
@@ -62,20 +54,23 @@ pub fn router(state: AppState) -> Router {
             )),
             None => routes,
         }
-        .layer(axum::middleware::from_fn(edge::browser::guard))
+        .layer(axum::middleware::from_fn(platform::edge::browser::guard))
         .layer(axum::middleware::from_fn_with_state(
             state.assets.clone(),
-            edge::cache::headers,
+            platform::edge::cache::headers,
         ))
-        .layer(edge::compress::layer())
+        .layer(platform::edge::compress::layer())
         // Outermost: a refused request costs no session lookup.
         .layer(axum::middleware::from_fn_with_state(
             state.limits.clone(),
-            edge::limits::guard,
+            platform::edge::limits::guard,
         ));
         // The webhook has the rate limits alone.
         let webhook = http::webhook_routes().with_state(state.clone()).layer(
-            axum::middleware::from_fn_with_state(state.limits.clone(), edge::limits::guard),
+            axum::middleware::from_fn_with_state(
+                state.limits.clone(),
+                platform::edge::limits::guard,
+            ),
         );
         site.merge(webhook)
     } else {
@@ -147,15 +142,15 @@ pub async fn build_state(
         };
         let (bus, metrics, stop) = (bus.clone(), metrics.clone(), tasks.shutdown());
         tasks.supervise("calc", move || {
-            calc::run(bus.clone(), settings.clone(), metrics.clone(), stop.clone())
+            pipeline::calc::run(bus.clone(), settings.clone(), metrics.clone(), stop.clone())
         });
     }
-    let store = store::open(&config).await?;
+    let store = store::open(&config.store_settings()).await?;
     if store.is_none() {
         tracing::info!("no DATABASE_URL: ticks are not persisted, and there are no accounts");
     }
     let accounts = store.clone().map(|s| Arc::new(Accounts::new(s)));
-    let seed = trade::catalog::seed_symbols(&config.catalog_seed)
+    let seed = trading::catalog::seed_symbols(&config.catalog_seed)
         .map_err(|e| anyhow::anyhow!("CATALOG_SEED: {}", e.public_message()))?;
     if let (Some(store), Some(accounts)) = (&store, &accounts) {
         start_database(
@@ -195,13 +190,16 @@ pub async fn build_state(
     let durability = store
         .clone()
         .map(|s| Durability::start(s, Duration::from_millis(config.durable_timeout_ms), &tasks));
-    let limits = Arc::new(edge::limits::Limits::new(&config, metrics.clone()));
+    let limits = Arc::new(platform::edge::limits::Limits::new(
+        &config,
+        metrics.clone(),
+    ));
     {
         let (limits, stop) = (limits.clone(), tasks.shutdown());
         tasks.supervise("limits-sweeper", move || {
             let (limits, mut stop) = (limits.clone(), stop.clone());
             async move {
-                while tasks::pause(&mut stop, Duration::from_secs(60)).await {
+                while platform::tasks::pause(&mut stop, Duration::from_secs(60)).await {
                     limits.forget_idle();
                 }
             }
@@ -275,13 +273,13 @@ fn start_database(
     });
     let trade = config
         .runs(Role::Trade)
-        .then(|| trade::role::TradeSettings {
+        .then(|| trading::role::TradeSettings {
             consumer: config.node_id(),
             batch_max: 5_000,
             batch_wait: Duration::from_millis(50),
             claim_idle: Duration::from_secs(config.claim_idle_secs),
             lease_ttl: Duration::from_secs(10),
-            fault: trade::role::Fault::of(config.fault_injection.as_deref()),
+            fault: trading::role::Fault::of(config.fault_injection.as_deref()),
         });
     let admin = (config.admin_username.clone(), config.admin_password.clone());
     let tasks_ = tasks.clone();
@@ -309,10 +307,10 @@ fn start_database(
                 return;
             }
             let mut shutdown = tasks.shutdown();
-            let mut backoff = tasks::Backoff::new();
+            let mut backoff = platform::tasks::Backoff::new();
             while let Err(e) = store.migrate().await {
                 tracing::warn!(error = %e, "cannot migrate the database yet; retrying");
-                if !tasks::pause(&mut shutdown, backoff.next()).await {
+                if !platform::tasks::pause(&mut shutdown, backoff.next()).await {
                     return;
                 }
             }
@@ -322,7 +320,7 @@ fn start_database(
             {
                 tracing::error!(error = %e, "the first admin (ADMIN_USERNAME) was not created");
             }
-            match trade::catalog::seed(store.as_ref(), &seed).await {
+            match trading::catalog::seed(store.as_ref(), &seed).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(stocks = n, "seeded the catalog (CATALOG_SEED)"),
                 Err(e) => tracing::error!(error = %e, "the catalog was not seeded (CATALOG_SEED)"),
@@ -341,7 +339,7 @@ fn start_database(
                     tasks.shutdown(),
                 );
                 tasks.supervise("trade", move || {
-                    trade::role::run(
+                    trading::role::run(
                         bus.clone(),
                         store.clone(),
                         settings.clone(),
@@ -353,7 +351,7 @@ fn start_database(
             if let Some(settings) = persist {
                 let stop = tasks.shutdown();
                 tasks.supervise("persist", move || {
-                    persist::run(
+                    pipeline::persist::run(
                         bus.clone(),
                         store.clone(),
                         settings.clone(),
@@ -379,7 +377,7 @@ async fn sweep_sessions(sessions: store::SessionBackend, mut shutdown: watch::Re
             }
             _ = shutdown.wait_for(|s| *s) => return,
         }
-        if !tasks::pause(&mut shutdown, Duration::from_secs(60)).await {
+        if !platform::tasks::pause(&mut shutdown, Duration::from_secs(60)).await {
             return;
         }
     }
@@ -409,8 +407,9 @@ pub async fn serve(
         tracing::warn!(error = %e, "Redis does not answer yet; readiness reports unavailable until it does");
     }
     tracing::info!(addr = %listener.local_addr()?, "tickpulse listening");
-    let app = router(state.clone()).into_make_service_with_connect_info::<edge::conn::Peer>();
-    let listener = edge::conn::StallListener::new(listener, stall, state.metrics.clone());
+    let app =
+        router(state.clone()).into_make_service_with_connect_info::<platform::edge::conn::Peer>();
+    let listener = platform::edge::conn::StallListener::new(listener, stall, state.metrics.clone());
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

@@ -2,8 +2,8 @@
 //! or SIGTERM.
 
 use clap::Parser;
-use tickpulse_server::config::{Command, Config, LogFormat};
-use tickpulse_server::logging::JsonLines;
+use tickpulse_server::platform::config::{Command, Config, LogFormat};
+use tickpulse_server::platform::logging::JsonLines;
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc: allocation is a large share of per-request work at high rates.
@@ -33,7 +33,7 @@ async fn main() -> anyhow::Result<()> {
             return tickpulse_server::accounts::cli::run(&config, action).await;
         }
         Some(Command::Catalog { action }) => {
-            return tickpulse_server::trade::catalog::run(&config, action).await;
+            return tickpulse_server::trading::catalog::run(&config, action).await;
         }
         Some(Command::Openapi) => {
             print!("{}", tickpulse_server::http::openapi::document());

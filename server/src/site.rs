@@ -2,10 +2,10 @@
 //! (WASM, JS, CSS, `public/`) under [`Config::site_root`].
 
 use crate::accounts::{Accounts, LoginError};
-use crate::config::Config;
-use crate::edge::conn::addr_of;
 use crate::error::ApiError;
-use crate::reads::{candles_of, history_of};
+use crate::market::{candles_of, history_of};
+use crate::platform::config::Config;
+use crate::platform::edge::conn::addr_of;
 use crate::state::AppState;
 use axum::http::request::Parts;
 use axum::Router;
@@ -229,8 +229,8 @@ impl StateTrading {
         crate::http::stocks::store(&self.0).map_err(for_app)
     }
 
-    fn settings(&self) -> crate::trade::orders::Settings {
-        crate::trade::orders::Settings::of(&self.0.config)
+    fn settings(&self) -> crate::trading::orders::Settings {
+        crate::trading::orders::Settings::of(&self.0.config)
     }
 }
 
@@ -326,7 +326,7 @@ impl Watching for StateTrading {
 impl Trading for StateTrading {
     fn desk<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Desk, AppError>> {
         use crate::store::trading::{OrderQuery, StatusFilter};
-        use crate::trade::orders;
+        use crate::trading::orders;
         Box::pin(async move {
             let store = self.store()?;
             let account = orders::account(store, self.0.bus.as_ref(), &self.settings(), user)
@@ -357,7 +357,7 @@ impl Trading for StateTrading {
 
     fn stock<'a>(&'a self, symbol: &'a Symbol) -> BoxFuture<'a, Result<Option<Stock>, AppError>> {
         Box::pin(async move {
-            match crate::trade::catalog::stock(self.store()?, self.0.bus.as_ref(), symbol).await {
+            match crate::trading::catalog::stock(self.store()?, self.0.bus.as_ref(), symbol).await {
                 Ok(stock) => Ok(Some(stock)),
                 Err(ApiError::NotFound(_)) => Ok(None),
                 Err(e) => Err(for_app(e)),
@@ -367,7 +367,7 @@ impl Trading for StateTrading {
 
     fn place<'a>(&'a self, user: &'a str, body: String) -> BoxFuture<'a, Result<Order, AppError>> {
         Box::pin(async move {
-            crate::trade::orders::place(
+            crate::trading::orders::place(
                 self.store()?,
                 self.0.bus.as_ref(),
                 &self.0.metrics,
@@ -383,7 +383,7 @@ impl Trading for StateTrading {
 
     fn cancel<'a>(&'a self, user: &'a str, number: i64) -> BoxFuture<'a, Result<Order, AppError>> {
         Box::pin(async move {
-            crate::trade::orders::cancel(self.store()?, self.0.bus.as_ref(), user, number)
+            crate::trading::orders::cancel(self.store()?, self.0.bus.as_ref(), user, number)
                 .await
                 .map_err(for_app)
         })
@@ -395,7 +395,7 @@ impl Trading for StateTrading {
         number: i64,
     ) -> BoxFuture<'a, Result<Option<Order>, AppError>> {
         Box::pin(async move {
-            match crate::trade::orders::order(self.store()?, user, number).await {
+            match crate::trading::orders::order(self.store()?, user, number).await {
                 Ok(order) => Ok(Some(order)),
                 Err(ApiError::NotFound(_)) => Ok(None),
                 Err(e) => Err(for_app(e)),
@@ -432,7 +432,7 @@ pub fn routes(router: Router<AppState>, state: &AppState) -> Router<AppState> {
     let options = state.leptos_options.clone();
     let assets = state.assets.clone();
     let context = move || {
-        crate::edge::browser::page_nonce();
+        crate::platform::edge::browser::page_nonce();
         provide_context(services.clone());
         provide_context(Assets::clone(&assets));
     };
@@ -446,7 +446,7 @@ pub fn routes(router: Router<AppState>, state: &AppState) -> Router<AppState> {
             _,
         >(
             move || {
-                crate::edge::browser::page_nonce();
+                crate::platform::edge::browser::page_nonce();
                 provide_context(Assets::clone(&error_assets));
             },
             shell,

@@ -4,13 +4,13 @@
 
 use crate::accounts::Accounts;
 use crate::bus::Bus;
-use crate::config::Config;
-use crate::edge::limits::Limits;
-use crate::gateway::Gateway;
-use crate::ingest::Ingest;
-use crate::metrics::Metrics;
+use crate::pipeline::gateway::Gateway;
+use crate::pipeline::ingest::Ingest;
+use crate::platform::config::Config;
+use crate::platform::edge::limits::Limits;
+use crate::platform::prometheus::Metrics;
+use crate::platform::tasks::Tasks;
 use crate::store::Store;
-use crate::tasks::Tasks;
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 use std::ops::Deref;

@@ -9,14 +9,14 @@
 mod alert;
 mod anomaly;
 mod beat;
-mod metric;
+mod node_metric;
 mod status;
 mod summary;
 
 pub use self::alert::{Alert, Severity, Tracker};
 pub use self::anomaly::{active_anomalies, AnomalySettings, Detector, Observation, ANOMALY_KINDS};
 pub use self::beat::{Beat, Counters, FeedBeat, Load, SERIES_BUCKETS, SERIES_BUCKET_MS};
-pub use self::metric::{
+pub use self::node_metric::{
     downsample, report, report_csv, Busiest, Figures, NodeMetric, NodeReport, Report, Stat,
     FIGURES, TOTAL,
 };

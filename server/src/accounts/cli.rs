@@ -8,7 +8,7 @@
 //! scripts: `printf '%s\n' "$PW" | tickpulse user add ops --admin`).
 
 use super::{AccountError, Accounts};
-use crate::config::{Config, UserAction};
+use crate::platform::config::{Config, UserAction};
 use std::io::{BufRead, IsTerminal, Write};
 use tickpulse_core::account::Role;
 
@@ -17,7 +17,7 @@ use tickpulse_core::account::Role;
 /// # Errors
 /// A message for the operator; the process exits with status 1.
 pub async fn run(config: &Config, action: &UserAction) -> anyhow::Result<()> {
-    let store = crate::store::open(config)
+    let store = crate::store::open(&config.store_settings())
         .await?
         .ok_or_else(|| anyhow::anyhow!("accounts need a database: set DATABASE_URL (or leave REDIS_URL unset for the embedded one)"))?;
     store

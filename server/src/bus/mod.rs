@@ -123,13 +123,13 @@ pub enum Published {
     /// Alerts the monitor raised (`node.down`, `feed.stale`…): a JSON array
     /// of [`tickpulse_core::health::Alert`].
     Alerts(String),
-    /// Order changes: a JSON array of `trade::Notice` (owner and
+    /// Order changes: a JSON array of `tickpulse_core::notice::OrderNotice` (owner and
     /// [`tickpulse_core::trade::OrderEvent`]).
     Orders(String),
     /// Changes of stocks' available quantities: a JSON array of
     /// [`tickpulse_core::trade::StockEvent`].
     Stocks(String),
-    /// Watchlist changes: a JSON array of `watchlists::Notice` (owner and
+    /// Watchlist changes: a JSON array of `tickpulse_core::notice::WatchlistNotice` (owner and
     /// [`tickpulse_core::watchlist::WatchlistEvent`]).
     Watchlists(String),
 }
@@ -340,3 +340,17 @@ pub trait UpdateChannel: Send + Sync + 'static {
 pub trait Bus: TickStream + Views + Coordination + UpdateChannel {}
 
 impl<T: TickStream + Views + Coordination + UpdateChannel> Bus for T {}
+
+/// Publishes `items` as one JSON array on `topic`, logging a failure: the
+/// change it tells of is already committed, so a lost event is logged, not
+/// returned (streams catch up from their next snapshot).
+pub async fn publish_json<T: serde::Serialize>(bus: &dyn Bus, topic: Topic, items: &[T]) {
+    match serde_json::to_string(items) {
+        Ok(json) => {
+            if let Err(e) = bus.publish(topic, &json).await {
+                tracing::warn!(error = %e, topic = topic.name(), "change committed, but its event was not published");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "cannot render an event"),
+    }
+}

@@ -12,10 +12,10 @@
 //!   page and answers a signed-in viewer 403 (the app's `Forbidden` view);
 //!   with `API_KEY` set every page but the login page needs a signed-in user.
 
-use crate::edge::extract::{Json as JsonBody, Path, Query};
 use crate::error::{AdminRefusals, ApiError, ErrorBody};
-use crate::gateway::sse::event_stream;
 use crate::monitor;
+use crate::pipeline::gateway::sse::event_stream;
+use crate::platform::edge::extract::{Json as JsonBody, Path, Query};
 use crate::state::AppState;
 use crate::store::AlertFilter;
 use axum::extract::{Request, State};
@@ -394,10 +394,10 @@ pub async fn events(
 #[utoipa::path(
     put, path = "/api/admin/catalog/{symbol}", tag = "trading",
     params(("symbol" = tickpulse_core::Symbol, Path, description = "The stock")),
-    request_body(content = crate::trade::catalog::StockUpdate, content_type = "application/json"),
+    request_body(content = crate::trading::catalog::StockUpdate, content_type = "application/json"),
     responses(
-        (status = 200, description = "Updated", body = crate::trade::catalog::Stock),
-        (status = 201, description = "Added to the catalog", body = crate::trade::catalog::Stock),
+        (status = 200, description = "Updated", body = crate::trading::catalog::Stock),
+        (status = 201, description = "Added to the catalog", body = crate::trading::catalog::Stock),
         (status = 400, description = "A field is invalid; `details` names it", body = ErrorBody),
         AdminRefusals,
     ),
@@ -408,14 +408,14 @@ pub async fn put_stock(
     headers: HeaderMap,
     MaybeSession(session): MaybeSession,
     Path(symbol): Path<String>,
-    JsonBody(update): JsonBody<crate::trade::catalog::StockUpdate>,
+    JsonBody(update): JsonBody<crate::trading::catalog::StockUpdate>,
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers, session).await?;
-    let symbol = crate::trade::catalog::symbol("symbol", &symbol)?;
+    let symbol = crate::trading::catalog::symbol("symbol", &symbol)?;
     let store = super::stocks::store(&state)?;
-    let added = crate::trade::catalog::put(store, &symbol, &update).await?;
-    let stock = crate::trade::catalog::stock(store, state.bus.as_ref(), &symbol).await?;
-    crate::trade::orders::publish_json(
+    let added = crate::trading::catalog::put(store, &symbol, &update).await?;
+    let stock = crate::trading::catalog::stock(store, state.bus.as_ref(), &symbol).await?;
+    crate::bus::publish_json(
         state.bus.as_ref(),
         crate::bus::Topic::Stocks,
         &[tickpulse_core::trade::StockEvent {

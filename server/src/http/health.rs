@@ -2,9 +2,9 @@
 //! (it can do its work: the bus answers, and the store if there is one) and
 //! `GET /metrics` (Prometheus text format).
 
-use crate::metrics::Gauges;
+use crate::platform::prometheus::Gauges;
+use crate::platform::tasks::TaskState;
 use crate::state::AppState;
-use crate::tasks::TaskState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::Json;

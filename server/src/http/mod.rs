@@ -10,7 +10,7 @@ pub mod symbols;
 pub mod watchlists;
 
 use crate::error::ApiError;
-use crate::ingest::handler as ingest;
+use crate::pipeline::ingest::handler as ingest;
 use crate::state::AppState;
 use axum::middleware;
 use axum::routing::{any, get, post, put};

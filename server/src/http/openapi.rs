@@ -16,8 +16,8 @@ use utoipa::{Modify, OpenApi};
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     paths(
-        crate::ingest::handler::one,
-        crate::ingest::handler::many,
+        crate::pipeline::ingest::handler::one,
+        crate::pipeline::ingest::handler::many,
         super::symbols::list,
         super::symbols::one,
         super::symbols::history,

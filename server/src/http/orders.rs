@@ -5,13 +5,13 @@
 
 use super::admin::{require_user, MaybeSession};
 use super::stocks::store;
-use crate::edge::extract::{Path, Query};
 use crate::error::{ApiError, ErrorBody, UserRefusals};
-use crate::gateway::sse::event_stream;
-use crate::gateway::OrderFrame;
+use crate::pipeline::gateway::sse::event_stream;
+use crate::pipeline::gateway::OrderFrame;
+use crate::platform::edge::extract::{Path, Query};
 use crate::state::AppState;
 use crate::store::trading::{OrderQuery, StatusFilter};
-use crate::trade::orders::{self, Settings};
+use crate::trading::orders::{self, Settings};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};

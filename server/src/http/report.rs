@@ -3,8 +3,8 @@
 //! `Accept: text/csv`, as CSV.
 
 use super::admin::{require_admin, MaybeSession};
-use crate::edge::extract::Query;
 use crate::error::{AdminRefusals, ApiError, ErrorBody};
+use crate::platform::edge::extract::Query;
 use crate::state::AppState;
 use crate::store::AlertFilter;
 use axum::extract::State;

@@ -1,10 +1,10 @@
 //! `GET /api/stocks/{symbol}`: a catalog entry with its live price, and
 //! `PUT /api/admin/catalog/{symbol}` (in [`super::admin`]) to change it.
 
-use crate::edge::extract::Path;
 use crate::error::{ApiError, ErrorBody, ReadRefusals};
+use crate::platform::edge::extract::Path;
 use crate::state::AppState;
-use crate::trade::catalog::{self, Stock};
+use crate::trading::catalog::{self, Stock};
 use axum::extract::State;
 use axum::Json;
 

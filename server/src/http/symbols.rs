@@ -1,15 +1,15 @@
 //! The read API: `GET /api/symbols` (latest tick per symbol),
 //! `GET /api/symbols/{id}` (the symbol's View), `…/history` and `…/candles`.
-//! The handlers check the parameters; [`crate::reads`] does the reading, for
+//! The handlers check the parameters; [`crate::market`] does the reading, for
 //! these handlers and for the pages alike.
 
 use super::admin::{require_user, MaybeSession};
 use super::stocks::store;
-use crate::edge::conn::Peer;
-use crate::edge::extract::{Path, Query};
 use crate::error::{ApiError, ErrorBody, ReadRefusals};
-use crate::gateway::sse;
-use crate::reads::{candles_of, history_of};
+use crate::market::{candles_of, history_of};
+use crate::pipeline::gateway::sse;
+use crate::platform::edge::conn::Peer;
+use crate::platform::edge::extract::{Path, Query};
 use crate::state::AppState;
 use axum::extract::ConnectInfo;
 use axum::extract::State;

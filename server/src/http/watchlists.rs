@@ -7,8 +7,8 @@
 use super::admin::{require_user, MaybeSession};
 use super::orders::require_json;
 use super::stocks::store;
-use crate::edge::extract::Path;
 use crate::error::{ApiError, ErrorBody, UserRefusals};
+use crate::platform::edge::extract::Path;
 use crate::state::AppState;
 use crate::watchlists;
 use axum::extract::State;

@@ -2,9 +2,9 @@
 //! the feeds it saw and its ingest series, every `HEARTBEAT_MS`.
 
 use crate::bus::Bus;
-use crate::config::Config;
-use crate::gateway::Gateway;
-use crate::metrics::Metrics;
+use crate::pipeline::gateway::Gateway;
+use crate::platform::config::Config;
+use crate::platform::prometheus::Metrics;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -146,7 +146,7 @@ impl Sampler {
             counters: Counters {
                 ingested,
                 duplicates: m.duplicates.get(),
-                rejected: crate::metrics::Rejection::ALL
+                rejected: crate::platform::prometheus::Rejection::ALL
                     .iter()
                     .map(|r| m.rejected(*r))
                     .sum(),

@@ -6,7 +6,7 @@
 //! averages aged rows and deletes expired ones.
 
 use crate::bus::StreamStats;
-use crate::store::metrics::Retention;
+use crate::store::node_metrics::Retention;
 use crate::store::Store;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};

@@ -10,7 +10,7 @@
 pub(crate) mod accounts;
 pub(crate) mod alerts;
 pub(crate) mod catalog;
-pub mod metrics;
+pub mod node_metrics;
 mod postgres;
 mod sessions;
 mod sqlite;
@@ -21,7 +21,7 @@ pub mod watchlists;
 pub use self::accounts::{AccountStore, UserRecord};
 pub use self::alerts::{AlertFilter, AlertStore};
 pub use self::catalog::{CatalogEntry, CatalogStore};
-pub use self::metrics::MetricStore;
+pub use self::node_metrics::MetricStore;
 pub use self::postgres::PgStore;
 pub use self::sessions::SessionBackend;
 pub use self::sqlite::SqliteStore;
@@ -29,7 +29,6 @@ pub use self::ticks::TickStore;
 pub use self::trading::TradeStore;
 pub use self::watchlists::WatchlistStore;
 
-use crate::config::Config;
 use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,25 +78,35 @@ pub trait Store:
     fn sessions(&self) -> SessionBackend;
 }
 
-/// The store the configuration names: `DATABASE_URL` (Postgres or
-/// `sqlite:`), the embedded SQLite under `DATA_DIR` when neither it nor
-/// `REDIS_URL` is set, or none.
+/// Which database to open (from `DATABASE_URL`, `REDIS_URL` and
+/// `DATA_DIR`; see `Config::store_settings`).
+#[derive(Debug, Clone, Default)]
+pub struct StoreSettings {
+    /// `DATABASE_URL`: Postgres, or `sqlite:` and a path.
+    pub database_url: Option<String>,
+    /// The embedded SQLite file, used when there is no `database_url`
+    /// (the embedded mode keeps its ticks next to its bus journal); `None`
+    /// for no store at all.
+    pub embedded_path: Option<std::path::PathBuf>,
+    /// How long a Postgres connection or query may take.
+    pub timeout: Duration,
+}
+
+/// The store `settings` name: `DATABASE_URL` (Postgres or `sqlite:`), the
+/// embedded SQLite file, or none.
 ///
 /// # Errors
 /// When the URL is malformed or the SQLite file cannot be opened.
-pub async fn open(config: &Config) -> anyhow::Result<Option<Arc<dyn Store>>> {
-    Ok(match (&config.database_url, &config.redis_url) {
+pub async fn open(settings: &StoreSettings) -> anyhow::Result<Option<Arc<dyn Store>>> {
+    Ok(match (&settings.database_url, &settings.embedded_path) {
         (Some(url), _) if url.starts_with("sqlite:") => {
             Some(Arc::new(SqliteStore::open_url(url).await?))
         }
         (Some(url), _) => Some(Arc::new(PgStore::new(
             url,
-            Duration::from_millis(config.database_timeout_ms.max(1)),
+            settings.timeout.max(Duration::from_millis(1)),
         )?)),
-        // The embedded mode keeps its ticks next to its bus journal.
-        (None, None) => Some(Arc::new(
-            SqliteStore::open(&config.data_dir.join("ticks.db")).await?,
-        )),
-        (None, Some(_)) => None,
+        (None, Some(path)) => Some(Arc::new(SqliteStore::open(path).await?)),
+        (None, None) => None,
     })
 }

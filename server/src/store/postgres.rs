@@ -214,7 +214,7 @@ super::alerts::alert_store!(PgStore);
 super::catalog::catalog_store!(PgStore);
 super::trading::trade_store!(PgStore, sqlx::Postgres, lock = " FOR UPDATE");
 super::watchlists::watchlist_store!(PgStore, sqlx::Postgres, lock = " FOR UPDATE");
-super::metrics::metric_store!(PgStore, sqlx::Postgres);
+super::node_metrics::metric_store!(PgStore, sqlx::Postgres);
 
 /// Money is stored as `NUMERIC`.
 fn money(value: Decimal) -> Decimal {

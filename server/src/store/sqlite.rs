@@ -106,7 +106,7 @@ super::alerts::alert_store!(SqliteStore);
 super::catalog::catalog_store!(SqliteStore);
 super::trading::trade_store!(SqliteStore, sqlx::Sqlite, lock = "");
 super::watchlists::watchlist_store!(SqliteStore, sqlx::Sqlite, lock = "");
-super::metrics::metric_store!(SqliteStore, sqlx::Sqlite);
+super::node_metrics::metric_store!(SqliteStore, sqlx::Sqlite);
 
 #[async_trait]
 impl TickStore for SqliteStore {

@@ -11,7 +11,7 @@ use std::net::TcpListener as StdListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
-use tickpulse_server::config::Config;
+use tickpulse_server::platform::config::Config;
 use tokio::sync::oneshot;
 
 pub const USER: &str = "feeder";

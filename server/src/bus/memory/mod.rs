@@ -3,7 +3,7 @@
 //! consumer groups, pending entries and acknowledgements, de-duplication
 //! with a time limit, the latest-tick view, stored views, leases, the
 //! dead-letter stream and one update channel — and both pass the same
-//! conformance suite (`server/tests/bus_conformance.rs`).
+//! conformance suite (`server/tests/integration/bus_conformance.rs`).
 //!
 //! All state sits behind one mutex; every operation is a few map lookups,
 //! so it is never held across an await. With a journal

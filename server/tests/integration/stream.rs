@@ -1,0 +1,292 @@
+//! The SSE stream against a real Redis: snapshot first, then live ticks with
+//! stream ids, filtered by symbol.
+
+use crate::common;
+
+use common::{tick, SseReader, TestServer};
+use serde_json::Value;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+#[tokio::test]
+async fn snapshot_then_live_ticks_for_the_chosen_symbols() {
+    let s = TestServer::start().await;
+    assert_eq!(
+        s.post_json("/ingest/tick", &tick("AAA", "10", "a1"))
+            .await
+            .status(),
+        202
+    );
+    assert_eq!(
+        s.post_json("/ingest/tick", &tick("ZZZ", "20", "z1"))
+            .await
+            .status(),
+        202
+    );
+
+    let response = reqwest::get(s.url("/api/stream?symbols=aaa,BBB"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut sse = SseReader::new(response);
+
+    let (event, id, data) = sse.next(WAIT).await.expect("snapshot");
+    assert_eq!(event, "snapshot");
+    let snapshot: Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(snapshot["reset"], false);
+    let symbols: Vec<&str> = snapshot["ticks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["symbol"].as_str().unwrap())
+        .collect();
+    assert_eq!(symbols, ["AAA"], "only the chosen symbols");
+    assert_eq!(id.as_deref(), snapshot["ticks"][0]["id"].as_str());
+
+    s.post_json("/ingest/tick", &tick("ZZZ", "21", "z2")).await;
+    s.post_json("/ingest/tick", &tick("BBB", "30", "b1")).await;
+    s.post_json("/ingest/tick", &tick("AAA", "11", "a2")).await;
+
+    let (event, id, data) = sse.next_of("tick", WAIT).await.expect("first tick");
+    let first: Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(event, "tick");
+    assert_eq!(first["symbol"], "BBB");
+    assert_eq!(id.as_deref(), first["id"].as_str());
+    let (_, _, data) = sse.next_of("tick", WAIT).await.expect("second tick");
+    let second: Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(second["symbol"], "AAA");
+    assert_eq!(second["price"], "11");
+    assert_eq!(second["event_id"], "a2");
+}
+
+#[tokio::test]
+async fn every_client_gets_every_tick_in_stream_order() {
+    let s = TestServer::start().await;
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let mut sse = SseReader::new(reqwest::get(s.url("/api/stream")).await.unwrap());
+        assert_eq!(sse.next(WAIT).await.unwrap().0, "snapshot");
+        clients.push(sse);
+    }
+    let batch: Vec<Value> = (0..200)
+        .map(|i| tick(&format!("S{}", i % 7), "5", &format!("e{i}")))
+        .collect();
+    assert_eq!(
+        s.post_json("/ingest/ticks", &Value::Array(batch))
+            .await
+            .status(),
+        202
+    );
+    for sse in &mut clients {
+        let mut ids = Vec::new();
+        while ids.len() < 200 {
+            let (event, id, data) = sse.next_of("tick", WAIT).await.expect("tick");
+            assert_eq!(event, "tick");
+            let t: Value = serde_json::from_str(&data).unwrap();
+            assert_eq!(t["event_id"], format!("e{}", ids.len()));
+            ids.push(id.unwrap().parse::<tickpulse_core::StreamId>().unwrap());
+        }
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids increase");
+    }
+}
+
+#[tokio::test]
+async fn view_events_follow_ticks_for_the_chosen_symbols() {
+    let s = TestServer::start().await;
+    let mut sse = SseReader::new(reqwest::get(s.url("/api/stream?symbols=VV")).await.unwrap());
+    assert_eq!(sse.next(WAIT).await.unwrap().0, "snapshot");
+    s.post_json("/ingest/tick", &tick("OTHER", "1", "o1")).await;
+    s.post_json("/ingest/tick", &tick("VV", "3", "v1")).await;
+    let (_, id, data) = sse.next_of("view", WAIT).await.expect("view event");
+    let view: Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(view["symbol"], "VV");
+    assert_eq!(view["last"]["price"], "3");
+    assert_eq!(view["tick_count"], 1);
+    // No id: resuming goes by ticks (a view's stream_id, in its data, can
+    // be lower than ticks already sent).
+    assert_eq!(id, None);
+    assert!(view["stream_id"].is_string());
+}
+
+/// Connects to the stream of `symbols`, resuming after `last` when given.
+async fn connect(s: &TestServer, symbols: &str, last: Option<&str>) -> SseReader {
+    let mut request = reqwest::Client::new().get(s.url(&format!("/api/stream?symbols={symbols}")));
+    if let Some(id) = last {
+        request = request.header("last-event-id", id);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    SseReader::new(response)
+}
+
+/// A client that missed 500 ticks gets exactly those, in order, on resume,
+/// then live ticks with no gap and no repeat.
+async fn resume_replays_exactly_what_was_missed(s: &TestServer) {
+    s.accept("GAP", "1", "gap-first", 1).await;
+    let mut sse = connect(s, "GAP", None).await;
+    let (event, _, _) = sse.next(WAIT).await.expect("snapshot");
+    assert_eq!(event, "snapshot");
+    s.accept("GAP", "2", "gap-seen", 1).await;
+    let (_, last, _) = sse.next_of("tick", WAIT).await.expect("a live tick");
+    let last = last.expect("tick events carry an id");
+    drop(sse); // the client goes away
+
+    // 500 ticks while it is gone, among ticks of another symbol.
+    for batch in 0..5 {
+        let ticks: Vec<Value> = (0..100)
+            .flat_map(|i| {
+                [
+                    tick("GAP", "3", &format!("gap-missed-{batch}-{i:02}")),
+                    tick("OTHER", "4", &format!("other-{batch}-{i:02}")),
+                ]
+            })
+            .collect();
+        assert_eq!(
+            s.post_json("/ingest/ticks", &Value::Array(ticks))
+                .await
+                .status(),
+            202
+        );
+    }
+    let mut sse = connect(s, "GAP", Some(&last)).await;
+    let mut ids = Vec::new();
+    let mut event_ids = Vec::new();
+    while event_ids.len() < 500 {
+        let (event, id, data) = sse.next(WAIT).await.expect("a replayed tick");
+        assert_eq!(event, "tick", "no snapshot on resume: {data}");
+        let t: Value = serde_json::from_str(&data).unwrap();
+        assert_eq!(t["symbol"], "GAP");
+        ids.push(id.unwrap().parse::<tickpulse_core::StreamId>().unwrap());
+        event_ids.push(t["event_id"].as_str().unwrap().to_owned());
+    }
+    let expected: Vec<String> = (0..5)
+        .flat_map(|b| (0..100).map(move |i| format!("gap-missed-{b}-{i:02}")))
+        .collect();
+    assert_eq!(event_ids, expected, "exactly the missed ticks, in order");
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    // Live ticks follow, without a repeat.
+    s.accept("GAP", "5", "gap-live", 1).await;
+    let (_, _, data) = sse.next_of("tick", WAIT).await.expect("the live tick");
+    let t: Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(t["event_id"], "gap-live-0");
+
+    // An id from before what the stream holds: a reset snapshot.
+    let mut sse = connect(s, "GAP", Some("1-0")).await;
+    let (event, _, data) = sse.next(WAIT).await.expect("a snapshot");
+    assert_eq!(event, "snapshot");
+    let snapshot: Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(snapshot["reset"], true);
+    assert_eq!(snapshot["ticks"][0]["event_id"], "gap-live-0");
+}
+
+#[tokio::test]
+async fn resume_replays_exactly_what_was_missed_with_redis() {
+    let s = TestServer::start().await;
+    resume_replays_exactly_what_was_missed(&s).await;
+}
+
+#[tokio::test]
+async fn resume_replays_exactly_what_was_missed_embedded() {
+    let dir = std::env::temp_dir().join(format!(
+        "tickpulse-stream-{}-{}",
+        std::process::id(),
+        common::now_ms()
+    ));
+    let path = dir.clone();
+    let s = TestServer::start_with(String::new(), |c| {
+        c.redis_url = None;
+        c.data_dir = path;
+    })
+    .await;
+    s.wait_ready().await;
+    resume_replays_exactly_what_was_missed(&s).await;
+    s.stop().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn a_malformed_last_event_id_is_refused_by_name() {
+    let s = TestServer::start().await;
+    let r = reqwest::Client::new()
+        .get(s.url("/api/stream"))
+        .header("last-event-id", "yesterday")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["details"][0]["field"], "Last-Event-ID", "{body}");
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// One client never reads while 50,000 ticks flow: the others get every
+/// tick, the stalled one is skipped ahead (a reset snapshot: the latest tick
+/// per symbol) instead of queueing, and memory stays bounded.
+#[tokio::test]
+async fn a_client_that_never_reads_is_skipped_ahead_not_queued() {
+    let s = TestServer::start().await;
+    let mut stalled = connect(&s, "SLOW", None).await;
+    let (event, _, _) = stalled.next(WAIT).await.expect("snapshot");
+    assert_eq!(event, "snapshot");
+    let reader = connect(&s, "SLOW", None).await;
+    let counting = tokio::spawn(async move {
+        let mut reader = reader;
+        let mut ticks = 0;
+        while ticks < 50_000 {
+            match reader.next(Duration::from_secs(30)).await {
+                Some((event, _, _)) if event == "tick" => ticks += 1,
+                Some(_) => {}
+                None => break,
+            }
+        }
+        ticks
+    });
+    let before = rss_kib();
+    // 2,000 appends of 25 ticks: more update messages than the ring holds.
+    for batch in 0..2_000 {
+        let ticks: Vec<Value> = (0..25)
+            .map(|i| tick("SLOW", "1", &format!("slow-{batch}-{i}")))
+            .collect();
+        let r = s.post_json("/ingest/ticks", &Value::Array(ticks)).await;
+        assert_eq!(r.status(), 202);
+    }
+    let received = counting.await.unwrap();
+    assert_eq!(received, 50_000, "a reading client gets every tick");
+    let grown_mib = rss_kib().saturating_sub(before) / 1_024;
+    println!("resident memory grew by {grown_mib} MiB while 50,000 ticks passed a stalled client");
+    assert!(grown_mib < 200, "memory grew by {grown_mib} MiB");
+
+    // When the stalled client reads at last, after what its socket held it
+    // is told to start over from the latest prices.
+    let mut reset = None;
+    while let Some((event, _, data)) = stalled.next(Duration::from_secs(10)).await {
+        if event == "snapshot" {
+            reset = Some(data);
+            break;
+        }
+    }
+    let reset: Value = serde_json::from_str(&reset.expect("a reset snapshot")).unwrap();
+    assert_eq!(reset["reset"], true);
+    assert_eq!(reset["ticks"][0]["event_id"], "slow-1999-24");
+    let page = s.get("/metrics").await.text().await.unwrap();
+    let value = |name: &str| -> u64 {
+        page.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(value("tickpulse_sse_resets_total") >= 1, "{page}");
+    assert!(value("tickpulse_sse_skipped_total") > 0, "{page}");
+}
