@@ -61,6 +61,23 @@ pub struct WatchlistRequest {
     pub symbols: Option<Vec<Symbol>>,
 }
 
+impl WatchlistRequest {
+    /// A new list of this name and no symbols (the pages' form), checked as
+    /// a body's `name` is.
+    ///
+    /// # Errors
+    /// The name's problem, on `name`.
+    pub fn named(text: &str) -> Result<Self, FieldError> {
+        match name(text) {
+            Ok(name) => Ok(Self {
+                name: Some(name),
+                symbols: None,
+            }),
+            Err(e) => Err(FieldError::new("name", "invalid", e.to_string())),
+        }
+    }
+}
+
 const LIST_FIELDS: &[&str] = &["name", "symbols"];
 
 /// A list name, trimmed.

@@ -42,8 +42,8 @@ pub fn router(state: AppState) -> Router {
     if state.config.runs(Role::Api) {
         let routes = site::routes(http::api_routes(&state), &state)
             .layer(axum::middleware::from_fn_with_state(
-                state.clone(),
-                http::admin::page_guard,
+                state.gate.clone(),
+                accounts::extract::page_guard,
             ))
             .with_state(state.clone());
         let site = match &state.store {
@@ -151,7 +151,7 @@ pub async fn build_state(
     }
     let accounts = store.clone().map(|s| Arc::new(Accounts::new(s)));
     let seed = trading::catalog::seed_symbols(&config.catalog_seed)
-        .map_err(|e| anyhow::anyhow!("CATALOG_SEED: {}", e.public_message()))?;
+        .map_err(|e| anyhow::anyhow!("CATALOG_SEED: {e}"))?;
     if let (Some(store), Some(accounts)) = (&store, &accounts) {
         start_database(
             bus.clone(),
@@ -222,6 +222,28 @@ pub async fn build_state(
     }
     let config = Arc::new(config);
     let (leptos_options, assets) = site::load(&config).map_err(anyhow::Error::msg)?;
+    let gate = Arc::new(accounts::Gate {
+        accounts: accounts.clone(),
+        api_key: config.api_key.clone(),
+        admin_api_key: config.admin_api_key.clone(),
+        css: assets.css.clone(),
+    });
+    let market = Arc::new(market::MarketReads::new(bus.clone(), store.clone()));
+    let trading = store.clone().map(|store| {
+        Arc::new(trading::Trading::new(
+            store,
+            bus.clone(),
+            metrics.clone(),
+            trading::Settings::of(&config),
+        ))
+    });
+    let watchlists = store.clone().map(|store| {
+        Arc::new(watchlists::Watchlists::new(
+            store,
+            bus.clone(),
+            watchlists::limits(config.watchlist_max_symbols),
+        ))
+    });
     Ok(AppState::new(Shared {
         leptos_options,
         assets: Arc::new(assets),
@@ -237,6 +259,10 @@ pub async fn build_state(
         bus,
         store,
         accounts,
+        gate,
+        market,
+        trading,
+        watchlists,
         tasks,
         gateway,
         metrics,

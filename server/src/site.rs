@@ -3,10 +3,12 @@
 
 use crate::accounts::{Accounts, LoginError};
 use crate::error::ApiError;
-use crate::market::{candles_of, history_of};
+use crate::market::MarketError;
 use crate::platform::config::Config;
 use crate::platform::edge::conn::addr_of;
 use crate::state::AppState;
+use crate::trading::TradingError;
+use crate::watchlists::WatchlistError;
 use axum::http::request::Parts;
 use axum::Router;
 use leptos::prelude::*;
@@ -18,8 +20,8 @@ use tickpulse_app::ssr::{Admin, BoxFuture, MarketData, Services, Trading, Watchi
 use tickpulse_app::{shell, App};
 use tickpulse_core::account::SignedIn;
 use tickpulse_core::health::Health;
-use tickpulse_core::trade::{Desk, Order, Stock};
-use tickpulse_core::watchlist::Watchlist;
+use tickpulse_core::trade::{order_request, Desk, Order, Stock};
+use tickpulse_core::watchlist::{Watchlist, WatchlistRequest};
 use tickpulse_core::{Candle, Interval, LatestTick, StreamTick, Symbol, Timestamp, View};
 use tower_sessions::Session;
 
@@ -64,7 +66,7 @@ pub fn load(config: &Config) -> Result<(LeptosOptions, Assets), String> {
     Ok((options, assets))
 }
 
-/// The pages' view of the market data: the JSON API's reads.
+/// The pages' view of the market data: the same reads as the JSON API's.
 struct StateMarketData(AppState);
 
 impl MarketData for StateMarketData {
@@ -91,9 +93,11 @@ impl MarketData for StateMarketData {
     ) -> BoxFuture<'a, Result<Vec<StreamTick>, String>> {
         let newest = Timestamp::from_nanos(i64::MAX);
         Box::pin(async move {
-            history_of(&self.0, symbol, newest, limit)
+            self.0
+                .market
+                .history(symbol, newest, limit)
                 .await
-                .map_err(for_page)
+                .map_err(market_words)
         })
     }
 
@@ -103,9 +107,11 @@ impl MarketData for StateMarketData {
         interval: Interval,
     ) -> BoxFuture<'a, Result<Vec<Candle>, String>> {
         Box::pin(async move {
-            candles_of(&self.0, symbol, interval, None, None)
+            self.0
+                .market
+                .candles(symbol, interval, None, None)
                 .await
-                .map_err(for_page)
+                .map_err(market_words)
         })
     }
 }
@@ -193,19 +199,18 @@ impl Admin for StateAdmin {
         step: Option<String>,
     ) -> BoxFuture<'_, Result<tickpulse_core::health::Report, AppError>> {
         Box::pin(async move {
-            let params = crate::http::report::ReportParams {
-                from,
-                to,
-                node: None,
-                step,
-                format: None,
-            };
-            let (from, to, step) = params
-                .period(Timestamp::now().as_millis())
-                .map_err(for_app)?;
-            crate::http::report::report_of(&self.0, from, to, None, step)
+            let (from, to, step) = crate::market::report::period(
+                from.as_deref(),
+                to.as_deref(),
+                step.as_deref(),
+                Timestamp::now().as_millis(),
+            )
+            .map_err(market_refusal)?;
+            self.0
+                .market
+                .report(from, to, None, step)
                 .await
-                .map_err(for_app)
+                .map_err(market_refusal)
         })
     }
 
@@ -221,49 +226,89 @@ impl Admin for StateAdmin {
     }
 }
 
-/// The pages' paper trading: the JSON API's functions.
+/// The pages' paper trading and watchlists: the same services as the JSON
+/// API's.
 struct StateTrading(AppState);
 
 impl StateTrading {
-    fn store(&self) -> Result<&dyn crate::store::Store, AppError> {
-        crate::http::stocks::store(&self.0).map_err(for_app)
+    fn trading(&self) -> Result<&crate::trading::Trading, AppError> {
+        self.0
+            .trading
+            .as_deref()
+            .ok_or_else(|| AppError::Unavailable(for_page(ApiError::NoStore("trading"))))
     }
 
-    fn settings(&self) -> crate::trading::orders::Settings {
-        crate::trading::orders::Settings::of(&self.0.config)
+    fn watchlists(&self) -> Result<&crate::watchlists::Watchlists, AppError> {
+        self.0
+            .watchlists
+            .as_deref()
+            .ok_or_else(|| AppError::Unavailable(for_page(ApiError::NoStore("watchlists"))))
     }
 }
 
-/// A refusal of the JSON API, for a page: the same words and field.
-fn for_app(e: ApiError) -> AppError {
+/// A refusal of the trading service, for a page: the same words and field
+/// as the JSON API's.
+fn trading_refusal(e: TradingError) -> AppError {
     match e {
-        ApiError::BadBody(body) => {
-            let first = body.details().into_iter().next();
-            AppError::BadParam {
-                field: first
-                    .as_ref()
-                    .map_or("body".into(), |d| d.error.field.clone()),
-                message: first.map_or_else(|| body.to_string(), |d| d.error.message),
-            }
-        }
-        ApiError::BadParam { field, message } => AppError::BadParam {
+        TradingError::BadParam { field, message } => AppError::BadParam {
             field: field.into(),
             message,
         },
-        ApiError::Refused(refusal) => AppError::Refused(refusal.code().into()),
-        ApiError::Conflict(message) => AppError::Conflict(message),
-        ApiError::NotFound(message) => AppError::NotFound(message),
-        ApiError::OverLimit { message, .. } => AppError::Conflict(message),
-        other => AppError::Unavailable(for_page(other)),
+        TradingError::Refused(refusal) => AppError::Refused(refusal.code().into()),
+        TradingError::Conflict(message) => AppError::Conflict(message),
+        TradingError::NotFound(message) => AppError::NotFound(message),
+        TradingError::Bus(e) => AppError::Unavailable(for_page(e)),
+        TradingError::Store(e) => AppError::Unavailable(for_page(e)),
+    }
+}
+
+/// A refusal of the watchlists service, for a page.
+fn watchlist_refusal(e: WatchlistError) -> AppError {
+    match e {
+        WatchlistError::Invalid(errors) => {
+            let first = errors.into_iter().next();
+            AppError::BadParam {
+                field: first.as_ref().map_or("body".into(), |e| e.field.clone()),
+                message: first.map_or_else(|| "invalid watchlist".into(), |e| e.message),
+            }
+        }
+        WatchlistError::NotFound(message) => AppError::NotFound(message),
+        WatchlistError::Conflict(message) | WatchlistError::OverLimit { message, .. } => {
+            AppError::Conflict(message)
+        }
+        WatchlistError::Bus(e) => AppError::Unavailable(for_page(e)),
+        WatchlistError::Store(e) => AppError::Unavailable(for_page(e)),
+    }
+}
+
+/// A refusal of the market reads, for a page.
+fn market_refusal(e: MarketError) -> AppError {
+    match e {
+        MarketError::BadParam { field, message } => AppError::BadParam {
+            field: field.into(),
+            message,
+        },
+        other => AppError::Unavailable(market_words(other)),
+    }
+}
+
+/// What a page says of a failed market read.
+fn market_words(e: MarketError) -> String {
+    match e {
+        MarketError::BadParam { .. } => e.to_string(),
+        MarketError::NoStore(what) => for_page(ApiError::NoStore(what)),
+        MarketError::Bus(e) => for_page(e),
+        MarketError::Store(e) => for_page(e),
     }
 }
 
 impl Watching for StateTrading {
     fn lists<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Vec<Watchlist>, AppError>> {
         Box::pin(async move {
-            crate::watchlists::list(self.store()?, user)
+            self.watchlists()?
+                .list(user)
                 .await
-                .map_err(for_app)
+                .map_err(watchlist_refusal)
         })
     }
 
@@ -273,16 +318,15 @@ impl Watching for StateTrading {
         name: &'a str,
     ) -> BoxFuture<'a, Result<Watchlist, AppError>> {
         Box::pin(async move {
-            let body = serde_json::json!({ "name": name }).to_string();
-            crate::watchlists::create(
-                self.store()?,
-                self.0.bus.as_ref(),
-                crate::watchlists::limits(&self.0.config),
-                user,
-                body.as_bytes(),
-            )
-            .await
-            .map_err(for_app)
+            let service = self.watchlists()?;
+            let request = WatchlistRequest::named(name).map_err(|e| AppError::BadParam {
+                field: e.field,
+                message: e.message,
+            })?;
+            service
+                .create(user, request)
+                .await
+                .map_err(watchlist_refusal)
         })
     }
 
@@ -293,60 +337,40 @@ impl Watching for StateTrading {
         symbol: &'a Symbol,
     ) -> BoxFuture<'a, Result<Watchlist, AppError>> {
         Box::pin(async move {
-            let store = self.store()?;
-            let bus = self.0.bus.as_ref();
-            let current = crate::watchlists::owned(store, user, list)
+            self.watchlists()?
+                .toggle(user, list, symbol)
                 .await
-                .map_err(for_app)?;
-            if current.symbols.contains(symbol) {
-                crate::watchlists::remove(store, bus, user, list, symbol.as_str()).await
-            } else {
-                let limits = crate::watchlists::limits(&self.0.config);
-                crate::watchlists::add_symbol(store, bus, limits, user, list, symbol.clone()).await
-            }
-            .map_err(for_app)
+                .map_err(watchlist_refusal)
         })
     }
 
     fn names(&self) -> BoxFuture<'_, Result<Vec<(Symbol, String)>, AppError>> {
-        Box::pin(async move {
-            let entries = self
-                .store()?
-                .stocks()
-                .await
-                .map_err(|e| for_app(e.into()))?;
-            Ok(entries
-                .into_iter()
-                .map(|e| (Symbol::new(&e.symbol), e.name))
-                .collect())
-        })
+        Box::pin(async move { self.watchlists()?.names().await.map_err(watchlist_refusal) })
     }
 }
 
 impl Trading for StateTrading {
     fn desk<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Desk, AppError>> {
         use crate::store::trading::{OrderQuery, StatusFilter};
-        use crate::trading::orders;
         Box::pin(async move {
-            let store = self.store()?;
-            let account = orders::account(store, self.0.bus.as_ref(), &self.settings(), user)
-                .await
-                .map_err(for_app)?;
+            let trading = self.trading()?;
+            let account = trading.account(user).await.map_err(trading_refusal)?;
             let query = |status, limit| OrderQuery {
                 status,
                 limit,
                 before: None,
             };
-            let open = orders::list(store, user, &query(StatusFilter::Open, 500))
+            let open = trading
+                .list(user, &query(StatusFilter::Open, 500))
                 .await
-                .map_err(for_app)?;
-            let history = orders::list(
-                store,
-                user,
-                &query(StatusFilter::All, tickpulse_app::trade::HISTORY),
-            )
-            .await
-            .map_err(for_app)?;
+                .map_err(trading_refusal)?;
+            let history = trading
+                .list(
+                    user,
+                    &query(StatusFilter::All, tickpulse_app::trade::HISTORY),
+                )
+                .await
+                .map_err(trading_refusal)?;
             Ok(Desk {
                 account,
                 open,
@@ -357,35 +381,38 @@ impl Trading for StateTrading {
 
     fn stock<'a>(&'a self, symbol: &'a Symbol) -> BoxFuture<'a, Result<Option<Stock>, AppError>> {
         Box::pin(async move {
-            match crate::trading::catalog::stock(self.store()?, self.0.bus.as_ref(), symbol).await {
+            match self.trading()?.stock(symbol).await {
                 Ok(stock) => Ok(Some(stock)),
-                Err(ApiError::NotFound(_)) => Ok(None),
-                Err(e) => Err(for_app(e)),
+                Err(TradingError::NotFound(_)) => Ok(None),
+                Err(e) => Err(trading_refusal(e)),
             }
         })
     }
 
     fn place<'a>(&'a self, user: &'a str, body: String) -> BoxFuture<'a, Result<Order, AppError>> {
         Box::pin(async move {
-            crate::trading::orders::place(
-                self.store()?,
-                self.0.bus.as_ref(),
-                &self.0.metrics,
-                &self.settings(),
-                user,
-                body.as_bytes(),
-            )
-            .await
-            .map(|(_, order)| order)
-            .map_err(for_app)
+            let trading = self.trading()?;
+            let request = order_request(body.as_bytes()).map_err(|errors| {
+                let first = errors.into_iter().next();
+                AppError::BadParam {
+                    field: first.as_ref().map_or("body".into(), |e| e.field.clone()),
+                    message: first.map_or_else(|| "invalid order".into(), |e| e.message),
+                }
+            })?;
+            trading
+                .place(user, &request)
+                .await
+                .map(|(_, order)| order)
+                .map_err(trading_refusal)
         })
     }
 
     fn cancel<'a>(&'a self, user: &'a str, number: i64) -> BoxFuture<'a, Result<Order, AppError>> {
         Box::pin(async move {
-            crate::trading::orders::cancel(self.store()?, self.0.bus.as_ref(), user, number)
+            self.trading()?
+                .cancel(user, number)
                 .await
-                .map_err(for_app)
+                .map_err(trading_refusal)
         })
     }
 
@@ -395,10 +422,10 @@ impl Trading for StateTrading {
         number: i64,
     ) -> BoxFuture<'a, Result<Option<Order>, AppError>> {
         Box::pin(async move {
-            match crate::trading::orders::order(self.store()?, user, number).await {
+            match self.trading()?.order(user, number).await {
                 Ok(order) => Ok(Some(order)),
-                Err(ApiError::NotFound(_)) => Ok(None),
-                Err(e) => Err(for_app(e)),
+                Err(TradingError::NotFound(_)) => Ok(None),
+                Err(e) => Err(trading_refusal(e)),
             }
         })
     }

@@ -2,8 +2,9 @@
 //! start-up; axum clones it for every request, so it is one `Arc` and a
 //! clone costs one reference count.
 
-use crate::accounts::Accounts;
+use crate::accounts::{Accounts, Gate};
 use crate::bus::Bus;
+use crate::market::MarketReads;
 use crate::pipeline::gateway::Gateway;
 use crate::pipeline::ingest::Ingest;
 use crate::platform::config::Config;
@@ -11,6 +12,8 @@ use crate::platform::edge::limits::Limits;
 use crate::platform::prometheus::Metrics;
 use crate::platform::tasks::Tasks;
 use crate::store::Store;
+use crate::trading::Trading;
+use crate::watchlists::Watchlists;
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 use std::ops::Deref;
@@ -30,6 +33,15 @@ pub struct Shared {
     pub store: Option<Arc<dyn Store>>,
     /// Accounts and sign-in, when there is a store.
     pub accounts: Option<Arc<Accounts>>,
+    /// Who may pass: what the `CurrentUser`, `MaybeUser` and `Admin`
+    /// extractors and the guards read.
+    pub gate: Arc<Gate>,
+    /// Views, history, candles and the report.
+    pub market: Arc<MarketReads>,
+    /// Paper trading, when there is a store.
+    pub trading: Option<Arc<Trading>>,
+    /// Watchlists, when there is a store.
+    pub watchlists: Option<Arc<Watchlists>>,
     /// Every background task of this process; readiness reports the ones
     /// that are down, shutdown waits for all.
     pub tasks: Tasks,
@@ -71,6 +83,13 @@ impl FromRef<AppState> for LeptosOptions {
 impl FromRef<AppState> for Arc<Ingest> {
     fn from_ref(state: &AppState) -> Self {
         state.ingest.clone()
+    }
+}
+
+/// The extractors of who is asking read only the gate.
+impl FromRef<AppState> for Arc<Gate> {
+    fn from_ref(state: &AppState) -> Self {
+        state.gate.clone()
     }
 }
 

@@ -6,11 +6,13 @@
 
 pub mod cli;
 mod cookie;
+pub mod extract;
 pub mod limiter;
 pub mod password;
 pub mod token;
 
 pub use self::cookie::{layer, COOKIE};
+pub use self::extract::{Admin, Caller, CurrentUser, Gate, MaybeUser};
 
 use crate::store::{Store, StoreError, UserRecord};
 use limiter::{Limiter, Limits};

@@ -1,236 +1,23 @@
-//! Who may do what, and the admin endpoints.
-//!
-//! - `/api/admin/*` (nodes, events, health, live stream): an admin session,
-//!   or `x-api-key: ADMIN_API_KEY` for scripts.
-//! - Other `/api/*` routes: open, or, with `API_KEY` set, `x-api-key:
-//!   API_KEY`, any signed-in user, or a personal token
-//!   (`Authorization: Bearer`).
-//! - Trading (`/api/account`, `/api/orders*`): a signed-in user or a
-//!   personal token, always.
-//! - Pages: each page's access is declared beside the routes, in
-//!   `tickpulse_app::PAGES`. An admin page redirects a visitor to the login
-//!   page and answers a signed-in viewer 403 (the app's `Forbidden` view);
-//!   with `API_KEY` set every page but the login page needs a signed-in user.
+//! The admin endpoints: nodes, the alert log, the health view and its live
+//! stream, the catalog and users. Who counts as an admin is
+//! `accounts::Admin`'s to say.
 
+use crate::accounts::{Admin, Caller};
 use crate::error::{AdminRefusals, ApiError, ErrorBody};
 use crate::monitor;
 use crate::pipeline::gateway::sse::event_stream;
 use crate::platform::edge::extract::{Json as JsonBody, Path, Query};
 use crate::state::AppState;
 use crate::store::AlertFilter;
-use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::middleware::Next;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
 use serde::Deserialize;
 use std::time::Duration;
-use subtle::ConstantTimeEq;
-use tickpulse_app::Access;
-use tickpulse_core::account::{Role, SignedIn};
+use tickpulse_core::account::Role;
 use tickpulse_core::health::{NodeHealth, Severity, Thresholds};
-use tower_sessions::Session;
-
-/// The request's session, when the session layer is on (there is a
-/// database).
-pub struct MaybeSession(pub Option<Session>);
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for MaybeSession {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _state: &S,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(Self(parts.extensions.get::<Session>().cloned()))
-    }
-}
-
-/// Whether `headers` carry `x-api-key` equal to `expected`.
-fn key_matches(headers: &HeaderMap, expected: Option<&str>) -> bool {
-    match (expected, headers.get("x-api-key")) {
-        (Some(expected), Some(given)) if !expected.is_empty() => {
-            bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
-        }
-        _ => false,
-    }
-}
-
-/// The signed-in user of a request, if any.
-async fn signed_in(
-    state: &AppState,
-    session: Option<&Session>,
-) -> Result<Option<SignedIn>, ApiError> {
-    match (&state.accounts, session) {
-        (Some(accounts), Some(session)) => accounts
-            .current(session)
-            .await
-            .map_err(ApiError::SessionUnavailable),
-        _ => Ok(None),
-    }
-}
-
-/// The user a trading request acts for: the owner of the personal token
-/// in `Authorization: Bearer …`, or the signed-in user of the session.
-///
-/// # Errors
-/// `SignInRequired` without either (or with a token that is not valid),
-/// `NoStore` without a database, or the check's failure.
-pub async fn require_user(
-    state: &AppState,
-    headers: &HeaderMap,
-    session: Option<&Session>,
-) -> Result<SignedIn, ApiError> {
-    let accounts = state
-        .accounts
-        .as_ref()
-        .ok_or(ApiError::NoStore("trading"))?;
-    if let Some(value) = headers.get(header::AUTHORIZATION) {
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or(ApiError::SignInRequired(
-                "Authorization must be `Bearer <personal token>`",
-            ))?;
-        return accounts
-            .token_user(token)
-            .await?
-            .ok_or(ApiError::SignInRequired(
-                "the personal token is not valid (make one with `tickpulse user token NAME`)",
-            ));
-    }
-    signed_in(state, session).await?.ok_or(ApiError::SignInRequired(
-        "sign in, or send Authorization: Bearer <personal token> (`tickpulse user token NAME` makes one)",
-    ))
-}
-
-/// Who called an admin endpoint.
-pub(super) enum Caller {
-    /// A script with the admin API key, or an admin's personal token.
-    Key,
-    /// An admin, by session; checked again while a stream lasts.
-    Admin(Session),
-}
-
-pub(super) async fn require_admin(
-    state: &AppState,
-    headers: &HeaderMap,
-    session: Option<Session>,
-) -> Result<Caller, ApiError> {
-    if key_matches(headers, state.config.admin_api_key.as_deref()) {
-        return Ok(Caller::Key);
-    }
-    if headers.contains_key(header::AUTHORIZATION) {
-        let user = require_user(state, headers, None).await?;
-        return match user.role {
-            Role::Admin => Ok(Caller::Key),
-            _ => Err(ApiError::Forbidden("admins only")),
-        };
-    }
-    let sign_in =
-        ApiError::SignInRequired("sign in as an admin, or send x-api-key with ADMIN_API_KEY");
-    let Some(session) = session else {
-        return Err(sign_in);
-    };
-    match signed_in(state, Some(&session)).await? {
-        Some(user) if user.role == Role::Admin => Ok(Caller::Admin(session)),
-        Some(_) => Err(ApiError::Forbidden("admins only")),
-        None => Err(sign_in),
-    }
-}
-
-/// Guards the public `/api/*` routes when `API_KEY` is set.
-pub async fn api_key_guard(
-    State(state): State<AppState>,
-    MaybeSession(session): MaybeSession,
-    request: Request,
-    next: Next,
-) -> Response {
-    let Some(key) = state.config.api_key.as_deref() else {
-        return next.run(request).await;
-    };
-    if key_matches(request.headers(), Some(key)) {
-        return next.run(request).await;
-    }
-    // A program with a personal token counts as its user.
-    if request.headers().contains_key(header::AUTHORIZATION) {
-        return match require_user(&state, request.headers(), None).await {
-            Ok(_) => next.run(request).await,
-            Err(e) => e.into_response(),
-        };
-    }
-    match signed_in(&state, session.as_ref()).await {
-        Ok(Some(_)) => next.run(request).await,
-        Ok(None) => ApiError::SignInRequired("send x-api-key, or sign in").into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
-/// Guards the pages (see the module docs).
-pub async fn page_guard(
-    State(state): State<AppState>,
-    MaybeSession(session): MaybeSession,
-    request: Request,
-    next: Next,
-) -> Response {
-    // Only pages are guarded here: the API, the webhook, static files and
-    // the server functions have guards of their own.
-    let Some(page) = tickpulse_app::page(request.uri().path()) else {
-        return next.run(request).await;
-    };
-    let admin_page = page.access == Access::Admin;
-    let needs_user = match page.access {
-        Access::Open => false,
-        Access::Viewer => state.config.api_key.is_some(),
-        Access::User | Access::Admin => true,
-    };
-    if !needs_user {
-        return next.run(request).await;
-    }
-    let back_to = request
-        .uri()
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
-    let login = || {
-        Redirect::to(&format!(
-            "/login?next={}",
-            tickpulse_app::account::encode(&back_to)
-        ))
-        .into_response()
-    };
-    match signed_in(&state, session.as_ref()).await {
-        Ok(Some(user)) if !admin_page || user.role == Role::Admin => next.run(request).await,
-        Ok(Some(user)) => (
-            StatusCode::FORBIDDEN,
-            // No inline script, so no nonce.
-            [(
-                axum::http::header::CONTENT_SECURITY_POLICY,
-                tickpulse_app::security::policy(None),
-            )],
-            Html(forbidden_page(&user, &state.assets.css)),
-        )
-            .into_response(),
-        Ok(None) => login(),
-        Err(e) => e.into_response(),
-    }
-}
-
-/// The 403 page: the app's [`tickpulse_app::Forbidden`] view in a small
-/// document of its own (no router, no hydration).
-fn forbidden_page(user: &SignedIn, css: &str) -> String {
-    use leptos::prelude::*;
-    let (username, role) = (user.username.clone(), user.role.to_string());
-    let main = view! { <tickpulse_app::Forbidden username role/> }.to_html();
-    format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Forbidden · tickpulse</title>\
-         <link rel=\"stylesheet\" href=\"{css}\"></head><body>{main}</body></html>"
-    )
-}
 
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct Nodes {
@@ -247,12 +34,7 @@ pub struct Nodes {
     ),
     security(("admin_key" = []), ("session" = []))
 )]
-pub async fn nodes(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    MaybeSession(session): MaybeSession,
-) -> Result<Json<Nodes>, ApiError> {
-    require_admin(&state, &headers, session).await?;
+pub async fn nodes(State(state): State<AppState>, _: Admin) -> Result<Json<Nodes>, ApiError> {
     let beats = monitor::beats(state.bus.as_ref()).await?;
     let thresholds = state.config.thresholds();
     let now = tickpulse_core::Timestamp::now().as_millis();
@@ -271,12 +53,7 @@ pub async fn nodes(
     ),
     security(("admin_key" = []), ("session" = []))
 )]
-pub async fn health(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    MaybeSession(session): MaybeSession,
-) -> Result<Response, ApiError> {
-    require_admin(&state, &headers, session).await?;
+pub async fn health(State(state): State<AppState>, _: Admin) -> Result<Response, ApiError> {
     Ok(Json(monitor::health(&state).await?).into_response())
 }
 
@@ -374,11 +151,9 @@ pub struct Events {
 )]
 pub async fn events(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    MaybeSession(session): MaybeSession,
     Query(params): Query<EventParams>,
+    _: Admin,
 ) -> Result<Json<Events>, ApiError> {
-    require_admin(&state, &headers, session).await?;
     let filter = params.filter()?;
     let store = state
         .store
@@ -405,25 +180,14 @@ pub async fn events(
 )]
 pub async fn put_stock(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    MaybeSession(session): MaybeSession,
     Path(symbol): Path<String>,
+    _: Admin,
     JsonBody(update): JsonBody<crate::trading::catalog::StockUpdate>,
 ) -> Result<Response, ApiError> {
-    require_admin(&state, &headers, session).await?;
     let symbol = crate::trading::catalog::symbol("symbol", &symbol)?;
-    let store = super::stocks::store(&state)?;
-    let added = crate::trading::catalog::put(store, &symbol, &update).await?;
-    let stock = crate::trading::catalog::stock(store, state.bus.as_ref(), &symbol).await?;
-    crate::bus::publish_json(
-        state.bus.as_ref(),
-        crate::bus::Topic::Stocks,
-        &[tickpulse_core::trade::StockEvent {
-            symbol: stock.symbol.clone(),
-            available: stock.available,
-        }],
-    )
-    .await;
+    let (added, stock) = super::services::catalog(&state)?
+        .put_stock(&symbol, &update)
+        .await?;
     let status = if added {
         StatusCode::CREATED
     } else {
@@ -494,12 +258,10 @@ fn account_refusal(e: crate::accounts::AccountError) -> ApiError {
 )]
 pub async fn put_user(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    MaybeSession(session): MaybeSession,
     Path(username): Path<String>,
+    _: Admin,
     JsonBody(update): JsonBody<UserUpdate>,
 ) -> Result<Response, ApiError> {
-    require_admin(&state, &headers, session).await?;
     let role = match update.role.as_deref() {
         None => Role::Viewer,
         Some(text) => Role::parse(text).ok_or_else(|| ApiError::BadParam {
@@ -547,11 +309,9 @@ pub async fn put_user(
 )]
 pub async fn new_token(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    MaybeSession(session): MaybeSession,
     Path(username): Path<String>,
+    _: Admin,
 ) -> Result<Response, ApiError> {
-    require_admin(&state, &headers, session).await?;
     let token = accounts(&state)?
         .new_token(&username)
         .await
@@ -576,10 +336,8 @@ const HEALTH_EVERY: Duration = Duration::from_secs(1);
 )]
 pub async fn stream(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    MaybeSession(session): MaybeSession,
+    Admin(caller): Admin,
 ) -> Result<Response, ApiError> {
-    let caller = require_admin(&state, &headers, session).await?;
     struct Feed {
         state: AppState,
         caller: Caller,
@@ -608,21 +366,9 @@ pub async fn stream(
             }
             _ = f.every.tick() => {}
         }
-        if let Caller::Admin(session) = &f.caller {
-            // The session object keeps the record it loaded when the stream
-            // opened: read it again, or a logout elsewhere goes unseen. A
-            // failed read (the database is down) ends nothing.
-            let still_admin = match session.load().await {
-                Ok(()) => match signed_in(&f.state, Some(session)).await {
-                    Ok(user) => user.is_some_and(|u| u.role == Role::Admin),
-                    Err(_) => true,
-                },
-                Err(_) => true,
-            };
-            if !still_admin {
-                f.ended = true;
-                return Some((Bytes::from_static(b"event: signed_out\ndata: {}\n\n"), f));
-            }
+        if !f.caller.still_admin(&f.state.gate).await {
+            f.ended = true;
+            return Some((Bytes::from_static(b"event: signed_out\ndata: {}\n\n"), f));
         }
         let chunk = match monitor::health(&f.state).await {
             Ok(h) => format!(
@@ -698,16 +444,5 @@ mod tests {
             field(params(&[("before", "x")]).filter().unwrap_err()),
             "before"
         );
-    }
-
-    #[test]
-    fn keys_compare_whole_and_never_match_an_unset_key() {
-        let mut h = HeaderMap::new();
-        h.insert("x-api-key", "secret".parse().unwrap());
-        assert!(key_matches(&h, Some("secret")));
-        assert!(!key_matches(&h, Some("secret2")));
-        assert!(!key_matches(&h, None));
-        assert!(!key_matches(&h, Some("")));
-        assert!(!key_matches(&HeaderMap::new(), Some("secret")));
     }
 }

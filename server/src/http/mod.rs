@@ -4,7 +4,9 @@ pub mod admin;
 pub mod health;
 pub mod openapi;
 pub mod orders;
+mod refusals;
 pub mod report;
+mod services;
 pub mod stocks;
 pub mod symbols;
 pub mod watchlists;
@@ -28,7 +30,7 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
         .route("/api/stream", get(symbols::stream))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
-            admin::api_key_guard,
+            crate::accounts::extract::api_key_guard,
         ));
     Router::new()
         .route("/api/admin/nodes", get(admin::nodes))

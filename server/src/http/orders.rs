@@ -3,15 +3,14 @@
 //! `GET /api/orders/{number}`, `GET /api/orders/by-client-id/{id}`,
 //! `DELETE /api/orders/{number}` and the live `GET /api/orders/stream`.
 
-use super::admin::{require_user, MaybeSession};
-use super::stocks::store;
+use super::services::trading;
+use crate::accounts::CurrentUser;
 use crate::error::{ApiError, ErrorBody, UserRefusals};
 use crate::pipeline::gateway::sse::event_stream;
 use crate::pipeline::gateway::OrderFrame;
 use crate::platform::edge::extract::{Path, Query};
 use crate::state::AppState;
 use crate::store::trading::{OrderQuery, StatusFilter};
-use crate::trading::orders::{self, Settings};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -19,7 +18,7 @@ use axum::Json;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use tickpulse_core::trade::{Account, Order, OrderRequest};
+use tickpulse_core::trade::{order_request, Account, Order, OrderRequest};
 use tokio::sync::broadcast;
 
 /// A 415 unless the body is declared `application/json`.
@@ -58,19 +57,9 @@ pub const MAX_LIST: usize = 500;
 )]
 pub async fn account(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    MaybeSession(session): MaybeSession,
+    CurrentUser(user): CurrentUser,
 ) -> Result<Json<Account>, ApiError> {
-    let user = require_user(&state, &headers, session.as_ref()).await?;
-    Ok(Json(
-        orders::account(
-            store(&state)?,
-            state.bus.as_ref(),
-            &Settings::of(&state.config),
-            &user.username,
-        )
-        .await?,
-    ))
+    Ok(Json(trading(&state)?.account(&user.username).await?))
 }
 
 #[utoipa::path(
@@ -89,20 +78,13 @@ pub async fn account(
 pub async fn place(
     State(state): State<AppState>,
     headers: HeaderMap,
-    MaybeSession(session): MaybeSession,
+    CurrentUser(user): CurrentUser,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let user = require_user(&state, &headers, session.as_ref()).await?;
     require_json(&headers)?;
-    let (created, order) = orders::place(
-        store(&state)?,
-        state.bus.as_ref(),
-        &state.metrics,
-        &Settings::of(&state.config),
-        &user.username,
-        &body,
-    )
-    .await?;
+    let trading = trading(&state)?;
+    let request = order_request(&body).map_err(ApiError::fields)?;
+    let (created, order) = trading.place(&user.username, &request).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -191,13 +173,11 @@ pub struct OrderList {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    MaybeSession(session): MaybeSession,
     Query(params): Query<ListParams>,
+    CurrentUser(user): CurrentUser,
 ) -> Result<Json<OrderList>, ApiError> {
-    let user = require_user(&state, &headers, session.as_ref()).await?;
     let query = params.query()?;
-    let orders = orders::list(store(&state)?, &user.username, &query).await?;
+    let orders = trading(&state)?.list(&user.username, &query).await?;
     let next_before = (orders.len() == query.limit)
         .then(|| orders.last().map(|o| o.number))
         .flatten();
@@ -230,13 +210,11 @@ fn number(text: &str) -> Result<i64, ApiError> {
 )]
 pub async fn one(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    MaybeSession(session): MaybeSession,
     Path(text): Path<String>,
+    CurrentUser(user): CurrentUser,
 ) -> Result<Json<Order>, ApiError> {
-    let user = require_user(&state, &headers, session.as_ref()).await?;
     let number = number(&text)?;
-    Ok(Json(orders::order(store(&state)?, &user, number).await?))
+    Ok(Json(trading(&state)?.order(&user, number).await?))
 }
 
 #[utoipa::path(
@@ -252,17 +230,15 @@ pub async fn one(
 )]
 pub async fn by_client_id(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    MaybeSession(session): MaybeSession,
     Path(id): Path<String>,
+    CurrentUser(user): CurrentUser,
 ) -> Result<Json<Order>, ApiError> {
-    let user = require_user(&state, &headers, session.as_ref()).await?;
     let id = tickpulse_core::trade::client_order_id(&id).map_err(|message| ApiError::BadParam {
         field: "client_order_id",
         message,
     })?;
     Ok(Json(
-        orders::by_client_id(store(&state)?, &user.username, &id).await?,
+        trading(&state)?.by_client_id(&user.username, &id).await?,
     ))
 }
 
@@ -280,15 +256,11 @@ pub async fn by_client_id(
 )]
 pub async fn cancel(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    MaybeSession(session): MaybeSession,
     Path(text): Path<String>,
+    CurrentUser(user): CurrentUser,
 ) -> Result<Json<Order>, ApiError> {
-    let user = require_user(&state, &headers, session.as_ref()).await?;
     let number = number(&text)?;
-    Ok(Json(
-        orders::cancel(store(&state)?, state.bus.as_ref(), &user.username, number).await?,
-    ))
+    Ok(Json(trading(&state)?.cancel(&user.username, number).await?))
 }
 
 #[utoipa::path(
@@ -301,10 +273,8 @@ pub async fn cancel(
 )]
 pub async fn stream(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    MaybeSession(session): MaybeSession,
+    CurrentUser(user): CurrentUser,
 ) -> Result<Response, ApiError> {
-    let user = require_user(&state, &headers, session.as_ref()).await?;
     // Subscribe first, then read the snapshot: no change falls in between.
     let rx = state.gateway.orders();
     let first = snapshot(&state, &user.username).await?;
@@ -359,16 +329,16 @@ impl Feed {
 
 /// The `snapshot` event: the user's open orders.
 async fn snapshot(state: &AppState, user: &str) -> Result<Bytes, ApiError> {
-    let open = orders::list(
-        store(state)?,
-        user,
-        &OrderQuery {
-            status: StatusFilter::Open,
-            limit: MAX_LIST,
-            before: None,
-        },
-    )
-    .await?;
+    let open = trading(state)?
+        .list(
+            user,
+            &OrderQuery {
+                status: StatusFilter::Open,
+                limit: MAX_LIST,
+                before: None,
+            },
+        )
+        .await?;
     let data = serde_json::to_string(&serde_json::json!({ "orders": open }))
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(Bytes::from(format!(

@@ -2,52 +2,19 @@
 //! the metric history (`node_metric`) and the alert log, as JSON or, with
 //! `Accept: text/csv`, as CSV.
 
-use super::admin::{require_admin, MaybeSession};
+use crate::accounts::Admin;
 use crate::error::{AdminRefusals, ApiError, ErrorBody};
+use crate::market::report;
 use crate::platform::edge::extract::Query;
 use crate::state::AppState;
-use crate::store::AlertFilter;
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use tickpulse_core::health::{report, report_csv, Report};
+use tickpulse_core::health::{report_csv, Report};
 
-/// The report of `[from, to)` in steps of `step` seconds, of one node or
-/// all, from the metric history and the alert log (the JSON API's and the
-/// report page's).
-pub async fn report_of(
-    state: &AppState,
-    from: i64,
-    to: i64,
-    node: Option<&str>,
-    step: i64,
-) -> Result<Report, ApiError> {
-    let store = state
-        .store
-        .as_ref()
-        .ok_or(ApiError::NoStore("the metric history"))?;
-    let rows = store.node_metrics(from, to, node).await?;
-    let alerts = store
-        .alerts(&AlertFilter {
-            subject: node.map(str::to_owned),
-            from_at: Some(from),
-            to_at: Some(to),
-            limit: MAX_ALERTS,
-            ..AlertFilter::default()
-        })
-        .await?;
-    Ok(report(&rows, &alerts, from, to, step))
-}
 use tickpulse_core::Timestamp;
-
-/// The most steps one report may have.
-pub const MAX_STEPS: i64 = 10_000;
-/// The longest step: 366 days.
-pub const MAX_STEP_SECS: i64 = 366 * 86_400;
-/// Alerts a report counts at most.
-const MAX_ALERTS: usize = 100_000;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -72,69 +39,16 @@ fn bad(field: &'static str, message: String) -> ApiError {
     ApiError::BadParam { field, message }
 }
 
-/// An optional time parameter (empty = absent), in ms.
-fn time(field: &'static str, text: Option<&str>) -> Result<Option<i64>, ApiError> {
-    text.map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(|t| super::symbols::time_param(field, t).map(|ts| ts.as_millis()))
-        .transpose()
-}
-
-/// `90`, `90s`, `15m`, `1h`, `1d` → seconds.
-pub fn step_secs(text: &str) -> Result<i64, String> {
-    let text = text.trim();
-    let (number, unit) = match text.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => (&text[..i], &text[i..]),
-        _ => (text, "s"),
-    };
-    let scale = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        _ => return Err(format!("{text:?}: the unit must be s, m, h or d")),
-    };
-    match number.parse::<i64>() {
-        Ok(n) if n > 0 => n
-            .checked_mul(scale)
-            .filter(|secs| *secs <= MAX_STEP_SECS)
-            .ok_or_else(|| format!("{text:?} is longer than 366 days")),
-        _ => Err(format!(
-            "{text:?} is not a positive number of seconds (or 15m, 1h, 1d)"
-        )),
-    }
-}
-
 impl ReportParams {
-    /// `(from, to, step_secs)`, checked.
+    /// `(from, to, step_secs)`, checked (the rule is the report's own,
+    /// [`report::period`]).
     pub fn period(&self, now: i64) -> Result<(i64, i64, i64), ApiError> {
-        let to = time("to", self.to.as_deref())?.unwrap_or(now);
-        let from = time("from", self.from.as_deref())?.unwrap_or(to.saturating_sub(3_600_000));
-        if from >= to {
-            return Err(bad(
-                "from",
-                format!("must be before to ({from} is not before {to})"),
-            ));
-        }
-        let span = i128::from(to) - i128::from(from);
-        let step = match self
-            .step
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            Some(text) => step_secs(text).map_err(|m| bad("step", m))?,
-            None => i64::try_from(span / 60_000).unwrap_or(i64::MAX).max(10),
-        };
-        if span / (i128::from(step) * 1_000) > i128::from(MAX_STEPS) {
-            return Err(bad(
-                "step",
-                format!(
-                    "the period holds more than {MAX_STEPS} steps of {step} s; use a longer step"
-                ),
-            ));
-        }
-        Ok((from, to, step))
+        Ok(report::period(
+            self.from.as_deref(),
+            self.to.as_deref(),
+            self.step.as_deref(),
+            now,
+        )?)
     }
 }
 
@@ -164,10 +78,9 @@ fn wants_csv(headers: &HeaderMap) -> bool {
 pub async fn get(
     State(state): State<AppState>,
     headers: HeaderMap,
-    MaybeSession(session): MaybeSession,
     Query(params): Query<ReportParams>,
+    _: Admin,
 ) -> Result<Response, ApiError> {
-    require_admin(&state, &headers, session).await?;
     let csv = match params.format.as_deref().map(str::trim) {
         None | Some("") => wants_csv(&headers),
         Some("csv") => true,
@@ -180,7 +93,7 @@ pub async fn get(
         .as_deref()
         .map(str::trim)
         .filter(|n| !n.is_empty());
-    let report = report_of(&state, from, to, node, step).await?;
+    let report = state.market.report(from, to, node, step).await?;
     if csv {
         let name = format!("attachment; filename=\"tickpulse-report-{from}-{to}.csv\"");
         return Ok((
@@ -198,17 +111,6 @@ pub async fn get(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn steps_read_seconds_and_units() {
-        assert_eq!(step_secs("90"), Ok(90));
-        assert_eq!(step_secs("15m"), Ok(900));
-        assert_eq!(step_secs("1h"), Ok(3_600));
-        assert_eq!(step_secs("2d"), Ok(172_800));
-        assert!(step_secs("0").is_err());
-        assert!(step_secs("1w").unwrap_err().contains("unit"));
-        assert!(step_secs("m").is_err());
-    }
 
     #[test]
     fn a_period_is_checked_and_defaults_to_the_last_hour() {

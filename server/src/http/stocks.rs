@@ -8,14 +8,6 @@ use crate::trading::catalog::{self, Stock};
 use axum::extract::State;
 use axum::Json;
 
-/// The store, or why there is none.
-pub(crate) fn store(state: &AppState) -> Result<&dyn crate::store::Store, ApiError> {
-    state
-        .store
-        .as_deref()
-        .ok_or(ApiError::NoStore("the stock catalog"))
-}
-
 #[utoipa::path(
     get, path = "/api/stocks/{symbol}", tag = "trading",
     params(("symbol" = tickpulse_core::Symbol, Path, description = "The stock")),
@@ -33,6 +25,6 @@ pub async fn one(
 ) -> Result<Json<Stock>, ApiError> {
     let symbol = catalog::symbol("symbol", &symbol)?;
     Ok(Json(
-        catalog::stock(store(&state)?, state.bus.as_ref(), &symbol).await?,
+        super::services::catalog(&state)?.stock(&symbol).await?,
     ))
 }

@@ -3,10 +3,9 @@
 //! The handlers check the parameters; [`crate::market`] does the reading, for
 //! these handlers and for the pages alike.
 
-use super::admin::{require_user, MaybeSession};
-use super::stocks::store;
+use crate::accounts::MaybeUser;
 use crate::error::{ApiError, ErrorBody, ReadRefusals};
-use crate::market::{candles_of, history_of};
+use crate::market::report::time_param as market_time;
 use crate::pipeline::gateway::sse;
 use crate::platform::edge::conn::Peer;
 use crate::platform::edge::extract::{Path, Query};
@@ -56,7 +55,7 @@ pub async fn stream(
     State(state): State<AppState>,
     Query(params): Query<StreamParams>,
     peer: Option<Extension<ConnectInfo<Peer>>>,
-    MaybeSession(session): MaybeSession,
+    asking: MaybeUser,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if let Some(Extension(ConnectInfo(peer))) = peer {
@@ -83,10 +82,12 @@ pub async fn stream(
                         ),
                     }
                 })?;
-                let user = require_user(&state, &headers, session.as_ref()).await?;
+                let user = asking.user().await?;
                 // Changes are heard from before the list is read.
                 let following = state.gateway.follow_list(user.username.clone(), id);
-                let list = crate::watchlists::owned(store(&state)?, &user.username, id).await?;
+                let list = super::services::watchlists(&state)?
+                    .owned(&user.username, id)
+                    .await?;
                 (Some(list.symbols.into_iter().collect()), Some(following))
             }
             None => (sse::parse_filter(params.symbols.as_deref())?, None),
@@ -143,10 +144,7 @@ fn symbol_param(id: &str) -> Result<Symbol, ApiError> {
 }
 
 pub(super) fn time_param(field: &'static str, text: &str) -> Result<Timestamp, ApiError> {
-    Timestamp::parse_flexible(text).map_err(|e| ApiError::BadParam {
-        field,
-        message: e.to_string(),
-    })
+    Ok(market_time(field, text)?)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -195,7 +193,7 @@ pub async fn history(
         Some(text) => time_param("before", text)?,
         None => Timestamp::from_nanos(i64::MAX),
     };
-    Ok(Json(history_of(&state, &symbol, before, limit).await?))
+    Ok(Json(state.market.history(&symbol, before, limit).await?))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -247,5 +245,7 @@ pub async fn candles(
         .as_deref()
         .map(|text| time_param("from", text))
         .transpose()?;
-    Ok(Json(candles_of(&state, &symbol, interval, from, to).await?))
+    Ok(Json(
+        state.market.candles(&symbol, interval, from, to).await?,
+    ))
 }

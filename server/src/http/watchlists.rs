@@ -4,19 +4,19 @@
 //! `DELETE /api/watchlists/{id}/symbols/{symbol}`. A stream of one list is
 //! `GET /api/stream?watchlist={id}`.
 
-use super::admin::{require_user, MaybeSession};
 use super::orders::require_json;
-use super::stocks::store;
+use super::services::watchlists as service;
+use crate::accounts::CurrentUser;
 use crate::error::{ApiError, ErrorBody, UserRefusals};
 use crate::platform::edge::extract::Path;
 use crate::state::AppState;
-use crate::watchlists;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
-use tickpulse_core::watchlist::{Watchlist, WatchlistViews};
+use tickpulse_core::watchlist::{symbol_request, watchlist_request, Watchlist, WatchlistViews};
+use tickpulse_core::Symbol;
 
 /// A list id from the path.
 ///
@@ -64,13 +64,9 @@ pub struct SymbolBody {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    MaybeSession(session): MaybeSession,
+    CurrentUser(user): CurrentUser,
 ) -> Result<Json<Vec<Watchlist>>, ApiError> {
-    let user = require_user(&state, &headers, session.as_ref()).await?;
-    Ok(Json(
-        watchlists::list(store(&state)?, &user.username).await?,
-    ))
+    Ok(Json(service(&state)?.list(&user.username).await?))
 }
 
 #[utoipa::path(
@@ -90,19 +86,13 @@ pub async fn list(
 pub async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
-    MaybeSession(session): MaybeSession,
+    CurrentUser(user): CurrentUser,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let user = require_user(&state, &headers, session.as_ref()).await?;
     require_json(&headers)?;
-    let list = watchlists::create(
-        store(&state)?,
-        state.bus.as_ref(),
-        watchlists::limits(&state.config),
-        &user.username,
-        &body,
-    )
-    .await?;
+    let service = service(&state)?;
+    let request = watchlist_request(&body, true).map_err(ApiError::fields)?;
+    let list = service.create(&user.username, request).await?;
     Ok((StatusCode::CREATED, Json(list)).into_response())
 }
 
@@ -119,15 +109,11 @@ pub async fn create(
 )]
 pub async fn one(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    MaybeSession(session): MaybeSession,
     Path(text): Path<String>,
+    CurrentUser(user): CurrentUser,
 ) -> Result<Json<WatchlistViews>, ApiError> {
-    let user = require_user(&state, &headers, session.as_ref()).await?;
     let id = id(&text)?;
-    Ok(Json(
-        watchlists::one(store(&state)?, state.bus.as_ref(), &user.username, id).await?,
-    ))
+    Ok(Json(service(&state)?.one(&user.username, id).await?))
 }
 
 #[utoipa::path(
@@ -148,24 +134,15 @@ pub async fn one(
 pub async fn replace(
     State(state): State<AppState>,
     headers: HeaderMap,
-    MaybeSession(session): MaybeSession,
     Path(text): Path<String>,
+    CurrentUser(user): CurrentUser,
     body: Bytes,
 ) -> Result<Json<Watchlist>, ApiError> {
-    let user = require_user(&state, &headers, session.as_ref()).await?;
     let id = id(&text)?;
     require_json(&headers)?;
-    Ok(Json(
-        watchlists::update(
-            store(&state)?,
-            state.bus.as_ref(),
-            watchlists::limits(&state.config),
-            &user.username,
-            id,
-            &body,
-        )
-        .await?,
-    ))
+    let service = service(&state)?;
+    let request = watchlist_request(&body, false).map_err(ApiError::fields)?;
+    Ok(Json(service.update(&user.username, id, request).await?))
 }
 
 #[utoipa::path(
@@ -181,13 +158,11 @@ pub async fn replace(
 )]
 pub async fn delete(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    MaybeSession(session): MaybeSession,
     Path(text): Path<String>,
+    CurrentUser(user): CurrentUser,
 ) -> Result<StatusCode, ApiError> {
-    let user = require_user(&state, &headers, session.as_ref()).await?;
     let id = id(&text)?;
-    watchlists::delete(store(&state)?, state.bus.as_ref(), &user.username, id).await?;
+    service(&state)?.delete(&user.username, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -208,24 +183,15 @@ pub async fn delete(
 pub async fn add(
     State(state): State<AppState>,
     headers: HeaderMap,
-    MaybeSession(session): MaybeSession,
     Path(text): Path<String>,
+    CurrentUser(user): CurrentUser,
     body: Bytes,
 ) -> Result<Json<Watchlist>, ApiError> {
-    let user = require_user(&state, &headers, session.as_ref()).await?;
     let id = id(&text)?;
     require_json(&headers)?;
-    Ok(Json(
-        watchlists::add(
-            store(&state)?,
-            state.bus.as_ref(),
-            watchlists::limits(&state.config),
-            &user.username,
-            id,
-            &body,
-        )
-        .await?,
-    ))
+    let service = service(&state)?;
+    let symbol = symbol_request(&body).map_err(ApiError::fields)?;
+    Ok(Json(service.add(&user.username, id, symbol).await?))
 }
 
 #[utoipa::path(
@@ -244,22 +210,16 @@ pub async fn add(
 )]
 pub async fn remove(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    MaybeSession(session): MaybeSession,
     Path((text, symbol)): Path<(String, String)>,
+    CurrentUser(user): CurrentUser,
 ) -> Result<Json<Watchlist>, ApiError> {
-    let user = require_user(&state, &headers, session.as_ref()).await?;
     let id = id(&text)?;
-    Ok(Json(
-        watchlists::remove(
-            store(&state)?,
-            state.bus.as_ref(),
-            &user.username,
-            id,
-            &symbol,
-        )
-        .await?,
-    ))
+    let service = service(&state)?;
+    let symbol = Symbol::new_checked(&symbol).map_err(|e| ApiError::BadParam {
+        field: "symbol",
+        message: e.to_string(),
+    })?;
+    Ok(Json(service.remove(&user.username, id, &symbol).await?))
 }
 
 #[cfg(test)]

@@ -1,72 +1,51 @@
-//! The read services behind both doors: the JSON API (`http/`) and the
-//! pages' server functions (`site.rs`) call these, so each rule of a read
-//! (limits, defaults, where unpersisted ticks come from) is written once.
-//! They check ranges, not the syntax of parameters (that is each door's).
+//! The `MarketReads` service: what every door reads of the market and of
+//! the system's history (views, ticks, candles, the performance report),
+//! so each rule of a read (limits, defaults, where unpersisted ticks come
+//! from, the report's period) is written once. It speaks no protocol: each
+//! door reads its own parameters and maps a [`MarketError`] once.
 
-use crate::bus::Group;
-use crate::error::ApiError;
-use crate::state::AppState;
-use std::collections::HashSet;
-use tickpulse_core::{Candle, Interval, StreamTick, Symbol, Timestamp};
+mod reads;
+pub mod report;
 
-/// The most candles one request may span.
-pub const MAX_CANDLES: i64 = 10_000;
+pub use reads::MAX_CANDLES;
 
-/// Ticks of `symbol` with an event time before `before`, newest first, the
-/// persisted ones and those still on their way to the store.
-pub async fn history_of(
-    state: &AppState,
-    symbol: &Symbol,
-    before: Timestamp,
-    limit: usize,
-) -> Result<Vec<StreamTick>, ApiError> {
-    let store = state.store.as_ref().ok_or(ApiError::NoStore("history"))?;
-    let mut ticks = store.history(symbol, before, limit).await?;
-    let stored: HashSet<String> = ticks.iter().map(|t| t.tick.event_id.to_string()).collect();
-    let unpersisted = state
-        .bus
-        .unacknowledged(Group::Persist.name(), 100_000)
-        .await?;
-    ticks.extend(
-        unpersisted
-            .into_iter()
-            .filter_map(|d| d.tick.ok())
-            .filter(|t| {
-                t.tick.symbol == *symbol
-                    && t.tick.ts < before
-                    && !stored.contains(t.tick.event_id.as_str())
-            }),
-    );
-    ticks.sort_by(|a, b| (b.tick.ts, b.id).cmp(&(a.tick.ts, a.id)));
-    ticks.truncate(limit);
-    Ok(ticks)
+use crate::bus::{Bus, BusError};
+use crate::store::{Store, StoreError};
+use std::sync::Arc;
+
+/// Why a read was not answered.
+#[derive(Debug, thiserror::Error)]
+pub enum MarketError {
+    /// A parameter is out of range; `field` names it.
+    #[error("invalid {field}: {message}")]
+    BadParam {
+        field: &'static str,
+        message: String,
+    },
+    /// The read needs a database and there is none.
+    #[error("{0} needs a database: set DATABASE_URL")]
+    NoStore(&'static str),
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
-/// Candles of `symbol` in `[from, to)`; `to` defaults to now, `from` to 500
-/// intervals before `to`.
-pub async fn candles_of(
-    state: &AppState,
-    symbol: &Symbol,
-    interval: Interval,
-    from: Option<Timestamp>,
-    to: Option<Timestamp>,
-) -> Result<Vec<Candle>, ApiError> {
-    let to = to.unwrap_or_else(Timestamp::now);
-    let from = from.unwrap_or_else(|| {
-        Timestamp::from_nanos(to.as_nanos().saturating_sub(500 * interval.nanos()).max(0))
-    });
-    if from >= to {
-        return Err(ApiError::BadParam {
-            field: "from",
-            message: format!("must be before to ({from} is not before {to})"),
-        });
+/// What the reads need: the bus (latest prices, views, ticks not yet
+/// persisted) and the store (history, candles, the metric history), when
+/// there is one.
+pub struct MarketReads {
+    bus: Arc<dyn Bus>,
+    store: Option<Arc<dyn Store>>,
+}
+
+impl MarketReads {
+    pub fn new(bus: Arc<dyn Bus>, store: Option<Arc<dyn Store>>) -> Self {
+        Self { bus, store }
     }
-    if (to.as_nanos() - from.as_nanos()) / interval.nanos() > MAX_CANDLES {
-        return Err(ApiError::BadParam {
-            field: "from",
-            message: format!("the range spans more than {MAX_CANDLES} candles of {interval}; narrow it or use a longer interval"),
-        });
+
+    /// The store, or why `what` cannot be read without one.
+    fn store(&self, what: &'static str) -> Result<&dyn Store, MarketError> {
+        self.store.as_deref().ok_or(MarketError::NoStore(what))
     }
-    let store = state.store.as_ref().ok_or(ApiError::NoStore("candles"))?;
-    Ok(store.candles(symbol, interval, from, to).await?)
 }

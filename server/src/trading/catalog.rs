@@ -1,12 +1,14 @@
 //! The stock catalog as the API, the CLI and the pages see it: checked
 //! input, the live price beside each entry, and `tickpulse catalog …`.
 
-use crate::bus::Bus;
-use crate::error::ApiError;
+use super::{Trading, TradingError};
+use crate::bus::publish_json;
+use crate::bus::Topic;
 use crate::platform::config::{CatalogAction, Config};
 use crate::store::{CatalogEntry, Store};
 use serde::Deserialize;
 pub use tickpulse_core::trade::Stock;
+use tickpulse_core::trade::StockEvent;
 use tickpulse_core::{Symbol, Timestamp};
 
 /// The longest display name accepted.
@@ -22,8 +24,8 @@ pub struct StockUpdate {
     pub available: u64,
 }
 
-fn bad(field: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::BadParam {
+fn bad(field: &'static str, message: impl Into<String>) -> TradingError {
+    TradingError::BadParam {
         field,
         message: message.into(),
     }
@@ -33,7 +35,7 @@ fn bad(field: &'static str, message: impl Into<String>) -> ApiError {
 ///
 /// # Errors
 /// `BadParam` naming `field`.
-pub fn symbol(field: &'static str, text: &str) -> Result<Symbol, ApiError> {
+pub fn symbol(field: &'static str, text: &str) -> Result<Symbol, TradingError> {
     Symbol::new_checked(text).map_err(|e| bad(field, format!("{text:?} {e}")))
 }
 
@@ -41,7 +43,7 @@ pub fn symbol(field: &'static str, text: &str) -> Result<Symbol, ApiError> {
 ///
 /// # Errors
 /// `BadParam` naming `name`.
-pub fn name(symbol: &Symbol, name: Option<&str>) -> Result<String, ApiError> {
+pub fn name(symbol: &Symbol, name: Option<&str>) -> Result<String, TradingError> {
     let Some(name) = name else {
         return Ok(symbol.as_str().to_owned());
     };
@@ -62,46 +64,63 @@ pub fn name(symbol: &Symbol, name: Option<&str>) -> Result<String, ApiError> {
 ///
 /// # Errors
 /// `BadParam` naming `field` when it does not fit.
-pub fn quantity(field: &'static str, n: u64) -> Result<i64, ApiError> {
+pub fn quantity(field: &'static str, n: u64) -> Result<i64, TradingError> {
     i64::try_from(n).map_err(|_| bad(field, format!("must be at most {}", i64::MAX)))
 }
 
-/// The entry of `symbol` with its live price; `NotFound` when it is not in
-/// the catalog.
-///
-/// # Errors
-/// `NotFound`, or the store's or the bus's failure.
-pub async fn stock(store: &dyn Store, bus: &dyn Bus, symbol: &Symbol) -> Result<Stock, ApiError> {
-    let entry = store
-        .stock(symbol.as_str())
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("{symbol} is not in the catalog")))?;
-    let view = bus.view(symbol).await?;
-    Ok(Stock {
-        symbol: symbol.clone(),
-        name: entry.name,
-        available: u64::try_from(entry.available).unwrap_or(0),
-        price: view.as_ref().map(|v| v.last.tick.price),
-        price_ts: view.map(|v| v.last.tick.ts),
-    })
-}
+impl Trading {
+    /// The entry of `symbol` with its live price.
+    ///
+    /// # Errors
+    /// `NotFound` when it is not in the catalog, or the store's or the
+    /// bus's failure.
+    pub async fn stock(&self, symbol: &Symbol) -> Result<Stock, TradingError> {
+        let entry = self
+            .store
+            .stock(symbol.as_str())
+            .await?
+            .ok_or_else(|| TradingError::NotFound(format!("{symbol} is not in the catalog")))?;
+        let view = self.bus.view(symbol).await?;
+        Ok(Stock {
+            symbol: symbol.clone(),
+            name: entry.name,
+            available: u64::try_from(entry.available).unwrap_or(0),
+            price: view.as_ref().map(|v| v.last.tick.price),
+            price_ts: view.map(|v| v.last.tick.ts),
+        })
+    }
 
-/// Adds `symbol`, or sets its name and quantity; `true` when it was added.
-///
-/// # Errors
-/// `BadParam` for a bad name or quantity, or the store's failure.
-pub async fn put(
-    store: &dyn Store,
-    symbol: &Symbol,
-    update: &StockUpdate,
-) -> Result<bool, ApiError> {
-    let entry = CatalogEntry {
-        symbol: symbol.as_str().to_owned(),
-        name: name(symbol, update.name.as_deref())?,
-        available: quantity("available", update.available)?,
-        created_at: Timestamp::now().as_millis(),
-    };
-    Ok(store.put_stock(&entry).await?)
+    /// Adds `symbol`, or sets its name and quantity, and tells the streams
+    /// (a `stock` event); `true` when it was added, with the entry as it is
+    /// now.
+    ///
+    /// # Errors
+    /// `BadParam` for a bad name or quantity, or the store's or the bus's
+    /// failure.
+    pub async fn put_stock(
+        &self,
+        symbol: &Symbol,
+        update: &StockUpdate,
+    ) -> Result<(bool, Stock), TradingError> {
+        let entry = CatalogEntry {
+            symbol: symbol.as_str().to_owned(),
+            name: name(symbol, update.name.as_deref())?,
+            available: quantity("available", update.available)?,
+            created_at: Timestamp::now().as_millis(),
+        };
+        let added = self.store.put_stock(&entry).await?;
+        let stock = self.stock(symbol).await?;
+        publish_json(
+            self.bus.as_ref(),
+            Topic::Stocks,
+            &[StockEvent {
+                symbol: stock.symbol.clone(),
+                available: stock.available,
+            }],
+        )
+        .await;
+        Ok((added, stock))
+    }
 }
 
 /// The shares each seeded stock starts with.
@@ -111,7 +130,7 @@ pub const SEED_QUANTITY: i64 = 100;
 ///
 /// # Errors
 /// The first entry that is not a symbol.
-pub fn seed_symbols(setting: &[String]) -> Result<Vec<Symbol>, ApiError> {
+pub fn seed_symbols(setting: &[String]) -> Result<Vec<Symbol>, TradingError> {
     let mut out = Vec::new();
     for item in setting.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
         if item.eq_ignore_ascii_case("demo") {
@@ -128,7 +147,7 @@ pub fn seed_symbols(setting: &[String]) -> Result<Vec<Symbol>, ApiError> {
 ///
 /// # Errors
 /// The store's failure.
-pub async fn seed(store: &dyn Store, symbols: &[Symbol]) -> Result<usize, ApiError> {
+pub async fn seed(store: &dyn Store, symbols: &[Symbol]) -> Result<usize, TradingError> {
     let mut added = 0;
     for symbol in symbols {
         let entry = CatalogEntry {
@@ -199,9 +218,9 @@ pub async fn run(config: &Config, action: &CatalogAction) -> anyhow::Result<()> 
 }
 
 /// A refused argument, in the operator's words.
-fn refusal(e: ApiError) -> anyhow::Error {
+fn refusal(e: TradingError) -> anyhow::Error {
     match e {
-        ApiError::BadParam { field, message } => anyhow::anyhow!("{field}: {message}"),
+        TradingError::BadParam { field, message } => anyhow::anyhow!("{field}: {message}"),
         other => anyhow::anyhow!("{other}"),
     }
 }
@@ -218,7 +237,7 @@ mod tests {
         for bad in ["", "   ", "a\u{7}b"] {
             assert!(matches!(
                 name(&s, Some(bad)),
-                Err(ApiError::BadParam { field: "name", .. })
+                Err(TradingError::BadParam { field: "name", .. })
             ));
         }
         assert!(name(&s, Some(&"x".repeat(65))).is_err());
@@ -236,7 +255,7 @@ mod tests {
         assert_eq!(two, [Symbol::new("BTC-USD"), Symbol::new("X")]);
         assert!(matches!(
             seed_symbols(&list(&["a b"])),
-            Err(ApiError::BadParam {
+            Err(TradingError::BadParam {
                 field: "CATALOG_SEED",
                 ..
             })

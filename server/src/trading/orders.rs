@@ -3,18 +3,16 @@
 //! lookups, the account valued at live prices, and the `orders` and
 //! `stocks` messages every change publishes on the bus.
 
+use super::{Trading, TradingError};
 use crate::bus::{publish_json, Bus, Topic};
-use crate::error::ApiError;
-use crate::platform::prometheus::Metrics;
 use crate::store::trading::{Change, Ended, NewOrder, OrderQuery, OwnedOrder, Placed};
-use crate::store::Store;
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use rust_decimal::Decimal;
 use std::time::{Duration, Instant};
 use tickpulse_core::account::{Role, SignedIn};
 use tickpulse_core::notice::OrderNotice;
 use tickpulse_core::trade::{
-    order_request, Account, Order, OrderEvent, OrderStatus, Position, StockEvent,
+    Account, Order, OrderEvent, OrderRequest, OrderStatus, Position, StockEvent,
 };
 use tickpulse_core::{Money, Price, Symbol, Timestamp};
 
@@ -52,7 +50,7 @@ pub async fn live_price(
     bus: &dyn Bus,
     symbol: &Symbol,
     stale: Duration,
-) -> Result<Option<Price>, ApiError> {
+) -> Result<Option<Price>, TradingError> {
     let Some(view) = bus.view(symbol).await? else {
         return Ok(None);
     };
@@ -91,58 +89,157 @@ pub async fn publish(bus: &dyn Bus, changes: &[Change]) {
     }
 }
 
-/// Places an order for `user` from a `POST /api/orders` body: `(true,
-/// order)` for a new one, `(false, order)` when the user already placed
-/// one with this client order id (nothing is traded again).
-///
-/// # Errors
-/// `BadBody` naming each bad field, `Refused` with the refusal code, or the
-/// bus's or the store's failure (nothing is written then).
-pub async fn place(
-    store: &dyn Store,
-    bus: &dyn Bus,
-    metrics: &Metrics,
-    settings: &Settings,
-    user: &str,
-    body: &[u8],
-) -> Result<(bool, Order), ApiError> {
-    let started = Instant::now();
-    let request = order_request(body).map_err(ApiError::fields)?;
-    let client_order_id = request
-        .client_order_id
-        .clone()
-        .unwrap_or_else(new_client_order_id);
-    let price = live_price(bus, &request.symbol, settings.stale).await?;
-    let placed = store
-        .place_order(&NewOrder {
-            user,
-            request: &request,
-            client_order_id: &client_order_id,
-            price,
-            starting_cash: settings.starting_cash,
-            now: Timestamp::now(),
-        })
-        .await?;
-    let (kind, side) = (request.order_type.as_str(), request.side.as_str());
-    let answer = match placed {
-        Placed::Created(change) => {
-            metrics.order(kind, side, change.order.status.as_str());
-            if change.fill.is_some() {
-                metrics.fills.inc();
+impl Trading {
+    /// Places an order for `user`: `(true, order)` for a new one, `(false,
+    /// order)` when the user already placed one with this client order id
+    /// (nothing is traded again).
+    ///
+    /// # Errors
+    /// `Refused` with the refusal code, or the bus's or the store's failure
+    /// (nothing is written then).
+    pub async fn place(
+        &self,
+        user: &str,
+        request: &OrderRequest,
+    ) -> Result<(bool, Order), TradingError> {
+        let (store, bus, metrics, settings) = (
+            self.store.as_ref(),
+            self.bus.as_ref(),
+            &self.metrics,
+            &self.settings,
+        );
+        let started = Instant::now();
+        let client_order_id = request
+            .client_order_id
+            .clone()
+            .unwrap_or_else(new_client_order_id);
+        let price = live_price(bus, &request.symbol, settings.stale).await?;
+        let placed = store
+            .place_order(&NewOrder {
+                user,
+                request,
+                client_order_id: &client_order_id,
+                price,
+                starting_cash: settings.starting_cash,
+                now: Timestamp::now(),
+            })
+            .await?;
+        let (kind, side) = (request.order_type.as_str(), request.side.as_str());
+        let answer = match placed {
+            Placed::Created(change) => {
+                metrics.order(kind, side, change.order.status.as_str());
+                if change.fill.is_some() {
+                    metrics.fills.inc();
+                }
+                publish(bus, std::slice::from_ref(&change)).await;
+                Ok((true, change.order))
             }
-            publish(bus, std::slice::from_ref(&change)).await;
-            Ok((true, change.order))
+            Placed::Existing(order) => Ok((false, order)),
+            Placed::Refused(refusal) => {
+                metrics.order(kind, side, refused_label(refusal));
+                Err(TradingError::Refused(refusal))
+            }
+        };
+        metrics
+            .order_seconds
+            .observe(started.elapsed().as_secs_f64());
+        answer
+    }
+
+    /// Cancels `user`'s open order `number` and gives back what it holds.
+    ///
+    /// # Errors
+    /// `NotFound` for an order that is not the user's, `Conflict` when it is
+    /// already terminal, or the store's failure.
+    pub async fn cancel(&self, user: &str, number: i64) -> Result<Order, TradingError> {
+        let bus = self.bus.as_ref();
+        match self
+            .store
+            .end_order(number, Some(user), OrderStatus::Canceled, Timestamp::now())
+            .await?
+        {
+            Ended::Done(change) => {
+                publish(bus, std::slice::from_ref(&change)).await;
+                Ok(change.order)
+            }
+            Ended::Terminal(order) => Err(TradingError::Conflict(format!(
+                "order {number} is already {} and cannot be canceled",
+                order.status
+            ))),
+            Ended::NotFound => Err(not_found(number)),
         }
-        Placed::Existing(order) => Ok((false, order)),
-        Placed::Refused(refusal) => {
-            metrics.order(kind, side, refused_label(refusal));
-            Err(ApiError::Refused(refusal))
+    }
+
+    /// Order `number` with its fills, for its owner or an admin; `NotFound`
+    /// for anyone else, so numbers tell nothing about other users' orders.
+    ///
+    /// # Errors
+    /// `NotFound`, or the store's failure.
+    pub async fn order(&self, caller: &SignedIn, number: i64) -> Result<Order, TradingError> {
+        match self.store.order(number).await? {
+            Some(OwnedOrder { user, order })
+                if user == caller.username || caller.role == Role::Admin =>
+            {
+                Ok(order)
+            }
+            _ => Err(not_found(number)),
         }
-    };
-    metrics
-        .order_seconds
-        .observe(started.elapsed().as_secs_f64());
-    answer
+    }
+
+    /// # Errors
+    /// `NotFound`, or the store's failure.
+    pub async fn by_client_id(&self, user: &str, id: &str) -> Result<Order, TradingError> {
+        self.store
+            .order_by_client_id(user, id)
+            .await?
+            .ok_or_else(|| {
+                TradingError::NotFound(format!("you have no order with client_order_id {id:?}"))
+            })
+    }
+
+    /// # Errors
+    /// The store's failure.
+    pub async fn list(&self, user: &str, query: &OrderQuery) -> Result<Vec<Order>, TradingError> {
+        Ok(self.store.orders(user, query).await?)
+    }
+
+    /// The user's account, valued at the live last prices.
+    ///
+    /// # Errors
+    /// The store's or the bus's failure.
+    pub async fn account(&self, user: &str) -> Result<Account, TradingError> {
+        let bus = self.bus.as_ref();
+        let holdings = self
+            .store
+            .holdings(user, self.settings.starting_cash)
+            .await?;
+        // The positions' prices, asked for at once.
+        let prices =
+            futures::future::try_join_all(holdings.positions.iter().map(|h| bus.view(&h.symbol)))
+                .await?;
+        let mut positions = Vec::with_capacity(holdings.positions.len());
+        for (h, view) in holdings.positions.into_iter().zip(prices) {
+            let price = view.map(|v| v.last.tick.price);
+            positions.push(
+                Position {
+                    symbol: h.symbol,
+                    quantity: h.quantity,
+                    reserved: h.reserved,
+                    avg_price: Money::new(h.avg_price),
+                    price: None,
+                    market_value: None,
+                    unrealized_pnl: None,
+                }
+                .valued(price),
+            );
+        }
+        Ok(Account::new(
+            user.to_owned(),
+            Money::new(holdings.cash),
+            Money::new(holdings.reserved_cash),
+            positions,
+        ))
+    }
 }
 
 fn refused_label(refusal: tickpulse_core::trade::Refusal) -> &'static str {
@@ -156,109 +253,8 @@ fn refused_label(refusal: tickpulse_core::trade::Refusal) -> &'static str {
     }
 }
 
-/// Cancels `user`'s open order `number` and gives back what it holds.
-///
-/// # Errors
-/// `NotFound` for an order that is not the user's, `Conflict` when it is
-/// already terminal, or the store's failure.
-pub async fn cancel(
-    store: &dyn Store,
-    bus: &dyn Bus,
-    user: &str,
-    number: i64,
-) -> Result<Order, ApiError> {
-    match store
-        .end_order(number, Some(user), OrderStatus::Canceled, Timestamp::now())
-        .await?
-    {
-        Ended::Done(change) => {
-            publish(bus, std::slice::from_ref(&change)).await;
-            Ok(change.order)
-        }
-        Ended::Terminal(order) => Err(ApiError::Conflict(format!(
-            "order {number} is already {} and cannot be canceled",
-            order.status
-        ))),
-        Ended::NotFound => Err(not_found(number)),
-    }
-}
-
-fn not_found(number: i64) -> ApiError {
-    ApiError::NotFound(format!("you have no order {number}"))
-}
-
-/// Order `number` with its fills, for its owner or an admin; `NotFound`
-/// for anyone else, so numbers tell nothing about other users' orders.
-///
-/// # Errors
-/// `NotFound`, or the store's failure.
-pub async fn order(store: &dyn Store, caller: &SignedIn, number: i64) -> Result<Order, ApiError> {
-    match store.order(number).await? {
-        Some(OwnedOrder { user, order })
-            if user == caller.username || caller.role == Role::Admin =>
-        {
-            Ok(order)
-        }
-        _ => Err(not_found(number)),
-    }
-}
-
-/// # Errors
-/// `NotFound`, or the store's failure.
-pub async fn by_client_id(store: &dyn Store, user: &str, id: &str) -> Result<Order, ApiError> {
-    store
-        .order_by_client_id(user, id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("you have no order with client_order_id {id:?}")))
-}
-
-/// # Errors
-/// The store's failure.
-pub async fn list(
-    store: &dyn Store,
-    user: &str,
-    query: &OrderQuery,
-) -> Result<Vec<Order>, ApiError> {
-    Ok(store.orders(user, query).await?)
-}
-
-/// The user's account, valued at the live last prices.
-///
-/// # Errors
-/// The store's or the bus's failure.
-pub async fn account(
-    store: &dyn Store,
-    bus: &dyn Bus,
-    settings: &Settings,
-    user: &str,
-) -> Result<Account, ApiError> {
-    let holdings = store.holdings(user, settings.starting_cash).await?;
-    // The positions' prices, asked for at once.
-    let prices =
-        futures::future::try_join_all(holdings.positions.iter().map(|h| bus.view(&h.symbol)))
-            .await?;
-    let mut positions = Vec::with_capacity(holdings.positions.len());
-    for (h, view) in holdings.positions.into_iter().zip(prices) {
-        let price = view.map(|v| v.last.tick.price);
-        positions.push(
-            Position {
-                symbol: h.symbol,
-                quantity: h.quantity,
-                reserved: h.reserved,
-                avg_price: Money::new(h.avg_price),
-                price: None,
-                market_value: None,
-                unrealized_pnl: None,
-            }
-            .valued(price),
-        );
-    }
-    Ok(Account::new(
-        user.to_owned(),
-        Money::new(holdings.cash),
-        Money::new(holdings.reserved_cash),
-        positions,
-    ))
+fn not_found(number: i64) -> TradingError {
+    TradingError::NotFound(format!("you have no order {number}"))
 }
 
 #[cfg(test)]
