@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::watch;
 
 /// Waits `d`, or less when shutdown comes first; `false` means shutting down.
@@ -124,7 +124,9 @@ impl Tasks {
             let mut wait = RESTART_FIRST;
             loop {
                 tasks.set(&name, TaskState::Running);
-                let began = Instant::now();
+                // The runtime's clock, so a test with paused time can
+                // check the restart waits exactly.
+                let began = tokio::time::Instant::now();
                 // Aborted with this supervisor (by `join`), not left behind.
                 let mut attempt = AbortOnDrop(tokio::spawn(start()));
                 let outcome = (&mut attempt.0).await;
@@ -250,5 +252,85 @@ struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::time::Instant;
+
+    /// A task that panics `run_for` after each start, recording when it
+    /// started.
+    fn panicking(
+        starts: Arc<Mutex<Vec<Instant>>>,
+        run_for: Duration,
+    ) -> impl FnMut() -> futures::future::BoxFuture<'static, ()> {
+        move || {
+            let starts = starts.clone();
+            Box::pin(async move {
+                starts.lock().unwrap().push(Instant::now());
+                tokio::time::sleep(run_for).await;
+                panic!("on purpose");
+            })
+        }
+    }
+
+    /// The waits between one failure and the next start.
+    fn gaps(starts: &[Instant], run_for: Duration) -> Vec<Duration> {
+        starts.windows(2).map(|w| w[1] - w[0] - run_for).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_task_is_restarted_after_waits_that_double_up_to_the_cap() {
+        let (_stop, shutdown) = watch::channel(false);
+        let tasks = Tasks::new(shutdown);
+        let starts = Arc::new(Mutex::new(Vec::new()));
+        tasks.supervise("flaky", panicking(starts.clone(), Duration::ZERO));
+        // 1 + 2 + 4 + 8 + 16 + 30 + 30 s of waits: eight starts.
+        tokio::time::sleep(Duration::from_millis(91_500)).await;
+        let starts = starts.lock().unwrap().clone();
+        let secs: Vec<u64> = gaps(&starts, Duration::ZERO)
+            .iter()
+            .map(Duration::as_secs)
+            .collect();
+        assert_eq!(secs, [1, 2, 4, 8, 16, 30, 30]);
+        assert_eq!(tasks.down(), ["flaky"], "it waits to start again");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_task_that_ran_long_before_failing_restarts_after_the_first_wait() {
+        let (_stop, shutdown) = watch::channel(false);
+        let tasks = Tasks::new(shutdown);
+        let starts = Arc::new(Mutex::new(Vec::new()));
+        let run_for = RESTART_RESET;
+        tasks.supervise("long", panicking(starts.clone(), run_for));
+        tokio::time::sleep(run_for * 3 + Duration::from_secs(2)).await;
+        let starts = starts.lock().unwrap().clone();
+        assert!(starts.len() >= 3, "{} starts", starts.len());
+        for gap in gaps(&starts, run_for) {
+            assert_eq!(gap, RESTART_FIRST);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shutdown_stops_a_task_waiting_to_restart_and_join_finds_none_late() {
+        let (stop, shutdown) = watch::channel(false);
+        let tasks = Tasks::new(shutdown);
+        let starts = Arc::new(Mutex::new(Vec::new()));
+        tasks.supervise("flaky", panicking(starts.clone(), Duration::ZERO));
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        assert_eq!(starts.lock().unwrap().len(), 2);
+        stop.send(true).unwrap();
+        assert!(tasks.join(Duration::from_secs(5)).await.is_empty());
+        assert_eq!(tasks.states(), [("flaky".to_owned(), TaskState::Stopped)]);
+        assert_eq!(starts.lock().unwrap().len(), 2, "not started again");
+    }
+
+    #[test]
+    fn backoff_doubles_from_100_ms_up_to_5_s() {
+        let mut b = Backoff::new();
+        let ms: Vec<u128> = (0..8).map(|_| b.next().as_millis()).collect();
+        assert_eq!(ms, [100, 200, 400, 800, 1_600, 3_200, 5_000, 5_000]);
     }
 }
