@@ -125,11 +125,7 @@ pub async fn build_state(
     );
     if config.runs(Role::Calc) {
         let settings = CalcSettings {
-            consumer: config.node_id(),
-            batch_max: 5_000,
-            batch_wait: Duration::from_millis(50),
-            claim_idle: Duration::from_secs(config.claim_idle_secs),
-            lease_ttl: Duration::from_secs(10),
+            lease: pipeline::leased::LeaseSettings::of(&config),
             window: tickpulse_core::WindowSettings {
                 sma_len: config.sma_len.max(1),
                 ..Default::default()
@@ -300,11 +296,7 @@ fn start_database(
     let trade = config
         .runs(Role::Trade)
         .then(|| trading::role::TradeSettings {
-            consumer: config.node_id(),
-            batch_max: 5_000,
-            batch_wait: Duration::from_millis(50),
-            claim_idle: Duration::from_secs(config.claim_idle_secs),
-            lease_ttl: Duration::from_secs(10),
+            lease: pipeline::leased::LeaseSettings::of(&config),
             fault: trading::role::Fault::of(config.fault_injection.as_deref()),
         });
     let admin = (config.admin_username.clone(), config.admin_password.clone());

@@ -19,21 +19,19 @@
 //! open.
 
 use crate::bus::{Bus, Delivered, Group};
-use crate::pipeline::consumer::{
-    drain_own_pending, run_leased, step, Ended, GroupReader, Leased, Renewal,
-};
+use crate::pipeline::leased::{LeaseSettings, Stage, Work};
 use crate::platform::prometheus::Metrics;
 use crate::store::trading::Change;
 use crate::store::{Store, StoreError};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tickpulse_core::trade::OrderStatus;
 use tickpulse_core::{StreamTick, Symbol, Timestamp};
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 pub const GROUP: Group = Group::Trade;
-const LEASE: &str = "trade";
 /// How often open `day` orders are checked for the end of their day.
 const EXPIRE_EVERY: Duration = Duration::from_secs(5);
 
@@ -61,12 +59,8 @@ impl Fault {
 
 #[derive(Debug, Clone)]
 pub struct TradeSettings {
-    /// This consumer's name in the group and its lease holder id.
-    pub consumer: String,
-    pub batch_max: usize,
-    pub batch_wait: Duration,
-    pub claim_idle: Duration,
-    pub lease_ttl: Duration,
+    /// How the stage reads its group and holds the `trade` lease.
+    pub lease: LeaseSettings,
     pub fault: Option<Fault>,
 }
 
@@ -77,102 +71,51 @@ pub async fn run(
     metrics: Arc<Metrics>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let mut stage = Trade {
-        reader: GroupReader::new(
-            bus.clone(),
-            GROUP,
-            settings.consumer.clone(),
-            settings.claim_idle,
-            metrics.clone(),
-        ),
+    let stage = Stage::new(
+        bus.clone(),
+        GROUP,
+        settings.lease.clone(),
+        metrics.clone(),
+        shutdown,
+    );
+    let mut trade = Trade {
         bus,
         store,
         settings,
         metrics,
-        shutdown,
+        expired: Instant::now() - EXPIRE_EVERY,
     };
-    run_leased(&mut stage).await;
+    stage.run(&mut trade).await;
 }
 
 struct Trade {
     bus: Arc<dyn Bus>,
     store: Arc<dyn Store>,
     settings: TradeSettings,
-    reader: GroupReader,
     metrics: Arc<Metrics>,
-    shutdown: watch::Receiver<bool>,
+    /// When open `day` orders were last checked.
+    expired: Instant,
 }
 
 #[async_trait::async_trait]
-impl Leased for Trade {
-    const LEASE: &'static str = LEASE;
-
-    fn reader(&self) -> &GroupReader {
-        &self.reader
+impl Work for Trade {
+    async fn housekeep(&mut self, _stage: &mut Stage) {
+        if self.expired.elapsed() >= EXPIRE_EVERY {
+            self.expired = Instant::now();
+            self.expire().await;
+        }
     }
 
-    fn lease_ttl(&self) -> Duration {
-        self.settings.lease_ttl
-    }
-
-    fn batch(&self) -> (usize, Duration) {
-        (self.settings.batch_max, self.settings.batch_wait)
-    }
-
-    fn shutdown(&mut self) -> &mut watch::Receiver<bool> {
-        &mut self.shutdown
-    }
-
-    async fn active(&mut self) -> Ended {
-        self.work().await
-    }
-
-    async fn process(&mut self, entries: Vec<Delivered>) -> bool {
-        self.apply(entries).await
+    async fn process(&mut self, stage: &mut Stage, entries: Vec<Delivered>) -> bool {
+        self.apply(stage, entries).await
     }
 }
 
 impl Trade {
-    async fn pause(&mut self, d: Duration) -> bool {
-        crate::platform::tasks::pause(&mut self.shutdown, d).await
-    }
-
-    async fn work(&mut self) -> Ended {
-        if let Err(e) = self.bus.create_group(GROUP.name()).await {
-            tracing::warn!(error = %e, "cannot create the trade group; retrying");
-            return Ended::LeaseLost;
-        }
-        match drain_own_pending(self).await {
-            Ok(true) => {}
-            Ok(false) => return Ended::Shutdown,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read own pending entries; retrying");
-                return Ended::LeaseLost;
-            }
-        }
-        let mut renewal = Renewal::new();
-        let mut expired = Instant::now() - EXPIRE_EVERY;
-        loop {
-            if *self.shutdown.borrow() {
-                return Ended::Shutdown;
-            }
-            if !renewal.keep(&*self).await {
-                return Ended::LeaseLost;
-            }
-            if expired.elapsed() >= EXPIRE_EVERY {
-                expired = Instant::now();
-                self.expire().await;
-            }
-            if !step(self).await {
-                return Ended::Shutdown;
-            }
-        }
-    }
-
     /// Fills what the ticks cross, publishes, acknowledges. `false` on
     /// shutdown (the entries stay pending).
-    async fn apply(&mut self, entries: Vec<Delivered>) -> bool {
-        let Some(ticks) = self.reader.sift(&mut self.shutdown, entries).await else {
+    async fn apply(&mut self, stage: &mut Stage, entries: Vec<Delivered>) -> bool {
+        let Some(ticks) = stage.reader.sift(&mut stage.shutdown, entries).await else {
             return false;
         };
         let ids: Vec<_> = ticks.iter().map(|t| t.id).collect();
@@ -180,11 +123,12 @@ impl Trade {
         symbols.sort();
         symbols.dedup();
         let store = self.store.clone();
-        let Some(open) =
-            crate::platform::tasks::retry(&mut self.shutdown, "read the open limit orders", || {
-                store.open_limit_orders(&symbols)
-            })
-            .await
+        let Some(open) = crate::platform::tasks::retry(
+            &mut stage.shutdown,
+            "read the open limit orders",
+            || store.open_limit_orders(&symbols),
+        )
+        .await
         else {
             return false;
         };
@@ -206,7 +150,7 @@ impl Trade {
                     continue;
                 }
                 let number = orders[i].number;
-                match self.fill(number, tick).await {
+                match self.fill(&mut stage.shutdown, number, tick).await {
                     Filled::Done(change) => {
                         changes.extend(change);
                         orders.remove(i);
@@ -220,10 +164,15 @@ impl Trade {
             self.metrics.fills.inc_by(changes.len() as u64);
             crate::trading::orders::publish(self.bus.as_ref(), &changes).await;
         }
-        self.reader.ack(&mut self.shutdown, &ids).await
+        stage.reader.ack(&mut stage.shutdown, &ids).await
     }
 
-    async fn fill(&mut self, number: i64, tick: &StreamTick) -> Filled {
+    async fn fill(
+        &mut self,
+        shutdown: &mut watch::Receiver<bool>,
+        number: i64,
+        tick: &StreamTick,
+    ) -> Filled {
         if self.settings.fault == Some(Fault::ExitBeforeFill) {
             tracing::error!(order = number, "exiting before the fill (FAULT_INJECTION)");
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -253,7 +202,7 @@ impl Trade {
                 }
                 Err(e) => {
                     tracing::warn!(order = number, error = %e, "cannot fill the order yet; retrying");
-                    if !self.pause(backoff.next()).await {
+                    if !crate::platform::tasks::pause(shutdown, backoff.next()).await {
                         return Filled::Shutdown;
                     }
                 }

@@ -557,7 +557,9 @@ impl Views for MemoryBus {
 #[async_trait]
 impl Coordination for MemoryBus {
     async fn lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, BusError> {
-        let now = Instant::now();
+        // The runtime's clock, so lease takeover can be tested on paused
+        // time.
+        let now = tokio::time::Instant::now();
         let mut state = self.state();
         match state.leases.get_mut(name) {
             Some((h, until)) if *until > now && h != holder => Ok(false),

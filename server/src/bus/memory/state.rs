@@ -24,7 +24,7 @@ pub(super) struct State {
     pub(super) latest: BTreeMap<Symbol, (StreamTick, Price)>,
     pub(super) views: HashMap<Symbol, View>,
     pub(super) groups: HashMap<String, Group>,
-    pub(super) leases: HashMap<String, (String, Instant)>,
+    pub(super) leases: HashMap<String, (String, tokio::time::Instant)>,
     /// node → (last beat, until when it counts).
     pub(super) beats: BTreeMap<String, (String, Instant)>,
     pub(super) dead: VecDeque<DeadEntry>,

@@ -16,31 +16,26 @@
 //! stored view already includes are put back without counting them again),
 //! so a restart does not reset the statistics.
 
-use crate::bus::{Bus, Delivered, Group};
-use crate::pipeline::consumer::{
-    drain_own_pending, run_leased, step, Ended, GroupReader, Leased, Renewal,
-};
+use crate::bus::{Bus, BusError, Delivered, Group};
+use crate::pipeline::leased::{LeaseSettings, Stage, Work};
 use crate::platform::prometheus::Metrics;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tickpulse_core::{Applied, StreamId, Symbol, SymbolWindow, Timestamp, View, WindowSettings};
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 pub const GROUP: Group = Group::Calc;
 /// Most views stored and published in one call.
 const VIEWS_PER_WRITE: usize = 500;
-const LEASE: &str = "calc";
+/// How often the active consumer trims the tick stream.
+const TRIM_EVERY: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct CalcSettings {
-    /// This consumer's name in the group and its lease holder id.
-    pub consumer: String,
-    pub batch_max: usize,
-    /// Longest a tick waits before its view is computed.
-    pub batch_wait: Duration,
-    pub claim_idle: Duration,
-    pub lease_ttl: Duration,
+    /// How the stage reads its group and holds the `calc` lease.
+    pub lease: LeaseSettings,
     pub window: WindowSettings,
     /// Fault injection for tests (`FAULT_INJECTION=calc-panic`): while set,
     /// the next batch makes the task panic, once per process.
@@ -53,96 +48,62 @@ pub async fn run(
     metrics: Arc<Metrics>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let mut stage = Calc {
-        reader: GroupReader::new(
-            bus.clone(),
-            GROUP,
-            settings.consumer.clone(),
-            settings.claim_idle,
-            metrics,
-        ),
+    let stage = Stage::new(
+        bus.clone(),
+        GROUP,
+        settings.lease.clone(),
+        metrics,
+        shutdown,
+    );
+    let mut calc = Calc {
         bus,
         settings,
-        shutdown,
         windows: HashMap::new(),
         watermarks: HashMap::new(),
+        trimmed: Instant::now(),
     };
-    run_leased(&mut stage).await;
+    stage.run(&mut calc).await;
 }
 
 struct Calc {
     bus: Arc<dyn Bus>,
     settings: CalcSettings,
-    reader: GroupReader,
-    shutdown: watch::Receiver<bool>,
     windows: HashMap<Symbol, SymbolWindow>,
     /// Per symbol, the highest stream id the restored view already counted.
     watermarks: HashMap<Symbol, StreamId>,
+    /// When the stream was last trimmed.
+    trimmed: Instant,
 }
 
 #[async_trait::async_trait]
-impl Leased for Calc {
-    const LEASE: &'static str = LEASE;
-
-    fn reader(&self) -> &GroupReader {
-        &self.reader
+impl Work for Calc {
+    async fn prepare(&mut self, _stage: &mut Stage) -> Result<(), BusError> {
+        self.restore().await
     }
 
-    fn lease_ttl(&self) -> Duration {
-        self.settings.lease_ttl
+    /// The active calc consumer is unique, so it also keeps the stream
+    /// short: only what every group acknowledged goes.
+    async fn housekeep(&mut self, _stage: &mut Stage) {
+        if self.trimmed.elapsed() < TRIM_EVERY {
+            return;
+        }
+        self.trimmed = Instant::now();
+        match self.bus.trim().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(entries = n, "tick stream trimmed"),
+            Err(e) => tracing::warn!(error = %e, "cannot trim the tick stream"),
+        }
     }
 
-    fn batch(&self) -> (usize, Duration) {
-        (self.settings.batch_max, self.settings.batch_wait)
-    }
-
-    fn shutdown(&mut self) -> &mut watch::Receiver<bool> {
-        &mut self.shutdown
-    }
-
-    async fn active(&mut self) -> Ended {
-        self.work().await
-    }
-
-    async fn process(&mut self, entries: Vec<Delivered>) -> bool {
-        self.apply(entries).await
+    async fn process(&mut self, stage: &mut Stage, entries: Vec<Delivered>) -> bool {
+        self.apply(stage, entries).await
     }
 }
 
 impl Calc {
-    async fn work(&mut self) -> Ended {
-        if let Err(e) = self.prepare().await {
-            tracing::warn!(error = %e, "cannot prepare calc; retrying");
-            return Ended::LeaseLost;
-        }
-        let mut renewal = Renewal::new();
-        let mut trimmed = Instant::now();
-        loop {
-            if *self.shutdown.borrow() {
-                return Ended::Shutdown;
-            }
-            if !renewal.keep(&*self).await {
-                return Ended::LeaseLost;
-            }
-            // The active calc consumer is unique, so it also keeps the
-            // stream short: only what every group acknowledged goes.
-            if trimmed.elapsed() >= Duration::from_secs(5) {
-                trimmed = Instant::now();
-                match self.bus.trim().await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::debug!(entries = n, "tick stream trimmed"),
-                    Err(e) => tracing::warn!(error = %e, "cannot trim the tick stream"),
-                }
-            }
-            if !step(self).await {
-                return Ended::Shutdown;
-            }
-        }
-    }
-
-    /// Creates the group, restores windows and handles own pending entries.
-    async fn prepare(&mut self) -> Result<(), crate::bus::BusError> {
-        self.bus.create_group(GROUP.name()).await?;
+    /// Restores the windows (the entries left pending come next, from the
+    /// stage).
+    async fn restore(&mut self) -> Result<(), BusError> {
         self.windows.clear();
         self.watermarks.clear();
         for view in self.bus.views().await? {
@@ -177,17 +138,17 @@ impl Calc {
             from = last.next();
         }
         tracing::info!(symbols = self.windows.len(), "calc windows restored");
-        drain_own_pending(self).await.map(|_| ())
+        Ok(())
     }
 
     /// Applies, writes views, acknowledges. Returns `false` on shutdown.
-    async fn apply(&mut self, entries: Vec<Delivered>) -> bool {
+    async fn apply(&mut self, stage: &mut Stage, entries: Vec<Delivered>) -> bool {
         if let Some(fault) = &self.settings.panic_once {
             if fault.swap(false, std::sync::atomic::Ordering::Relaxed) {
                 panic!("calc-panic injected by FAULT_INJECTION");
             }
         }
-        let Some(ticks) = self.reader.sift(&mut self.shutdown, entries).await else {
+        let Some(ticks) = stage.reader.sift(&mut stage.shutdown, entries).await else {
             return false;
         };
         let mut touched: HashSet<Symbol> = HashSet::new();
@@ -201,7 +162,7 @@ impl Calc {
             }
             touched.insert(tick.tick.symbol);
         }
-        self.reader.metrics.calc_late_ticks.inc_by(late);
+        stage.reader.metrics.calc_late_ticks.inc_by(late);
         let now = Timestamp::now();
         let views: Vec<View> = touched
             .iter()
@@ -211,7 +172,7 @@ impl Calc {
         // into one call so large that it outlasts the Redis timeout forever.
         for chunk in views.chunks(VIEWS_PER_WRITE) {
             let bus = &self.bus;
-            if crate::platform::tasks::retry(&mut self.shutdown, "write views", || {
+            if crate::platform::tasks::retry(&mut stage.shutdown, "write views", || {
                 bus.write_views(chunk)
             })
             .await
@@ -220,7 +181,11 @@ impl Calc {
                 return false;
             }
         }
-        self.reader.metrics.views_written.inc_by(views.len() as u64);
-        self.reader.ack(&mut self.shutdown, &ids).await
+        stage
+            .reader
+            .metrics
+            .views_written
+            .inc_by(views.len() as u64);
+        stage.reader.ack(&mut stage.shutdown, &ids).await
     }
 }
