@@ -1,0 +1,235 @@
+//! The checked order request: every field of a `POST /api/orders` body,
+//! each problem named by its field.
+
+use super::{
+    OrderType, Side, TimeInForce, MAX_CLIENT_ORDER_ID_LEN, MAX_LIMIT_PRICE, MAX_PRICE_DECIMALS,
+    MAX_QUANTITY,
+};
+use crate::validate::{as_decimal, as_str, kind, optional, required};
+use crate::{FieldError, Price, Symbol, ValueError};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use serde_json::value::RawValue;
+use std::collections::BTreeMap;
+
+/// A checked `POST /api/orders` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OrderRequest {
+    pub symbol: Symbol,
+    pub side: Side,
+    /// Whole shares, 1 to 1,000,000,000.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1_000_000_000))]
+    pub quantity: u64,
+    #[serde(rename = "type")]
+    pub order_type: OrderType,
+    /// Required for `limit`, refused for `market`: at most 1,000,000,000
+    /// with at most 8 decimal places.
+    pub limit_price: Option<Price>,
+    /// `day` when absent.
+    pub time_in_force: TimeInForce,
+    /// 1–64 of A-Z a-z 0-9 . _ : -; generated when absent. A second order
+    /// with the same id is the first one again.
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9._:-]{1,64}$"))]
+    pub client_order_id: Option<String>,
+}
+
+const ORDER_FIELDS: &[&str] = &[
+    "symbol",
+    "side",
+    "quantity",
+    "type",
+    "limit_price",
+    "time_in_force",
+    "client_order_id",
+];
+
+/// One of the names `all` (by `name`), e.g. a side.
+fn named<'a, T: Copy>(
+    expected: &'a str,
+    all: &'a [T],
+    name: fn(T) -> &'static str,
+) -> impl FnOnce(&RawValue) -> Result<T, ValueError> + 'a {
+    move |v| {
+        let text = as_str(v)?;
+        all.iter()
+            .copied()
+            .find(|t| name(*t) == text)
+            .ok_or_else(|| ValueError::BadString(format!("must be {expected}, got {text:?}")))
+    }
+}
+
+/// A whole number of shares from 1 to [`MAX_QUANTITY`].
+///
+/// # Errors
+/// Why the value is not one.
+pub fn quantity(v: &RawValue) -> Result<u64, ValueError> {
+    if kind(v) != "a number" {
+        return Err(ValueError::WrongType {
+            expected: "a whole number of shares",
+            got: kind(v),
+        });
+    }
+    let n: u64 = v.get().parse().map_err(|_| {
+        ValueError::BadString(format!(
+            "must be a whole number of shares from 1 to {MAX_QUANTITY}, got {}",
+            v.get()
+        ))
+    })?;
+    check_quantity(n).map_err(ValueError::BadString)
+}
+
+/// # Errors
+/// When `n` is 0 or above [`MAX_QUANTITY`].
+pub fn check_quantity(n: u64) -> Result<u64, String> {
+    if n == 0 || n > MAX_QUANTITY {
+        return Err(format!(
+            "must be a whole number of shares from 1 to {MAX_QUANTITY}, got {n}"
+        ));
+    }
+    Ok(n)
+}
+
+/// A limit price: positive, at most [`MAX_LIMIT_PRICE`], at most
+/// [`MAX_PRICE_DECIMALS`] decimal places.
+///
+/// # Errors
+/// Why the value is not one.
+pub fn limit_price(value: Decimal) -> Result<Price, ValueError> {
+    let price = Price::new_checked(value)?;
+    if price.value() > Decimal::from(MAX_LIMIT_PRICE) {
+        return Err(ValueError::BadString(format!(
+            "must be at most {MAX_LIMIT_PRICE}, got {price}"
+        )));
+    }
+    if price.value().scale() > MAX_PRICE_DECIMALS {
+        return Err(ValueError::BadString(format!(
+            "must have at most {MAX_PRICE_DECIMALS} decimal places, got {price}"
+        )));
+    }
+    Ok(price)
+}
+
+/// A checked client order id.
+///
+/// # Errors
+/// Why the text is not one.
+pub fn client_order_id(text: &str) -> Result<String, String> {
+    if text.is_empty() || text.len() > MAX_CLIENT_ORDER_ID_LEN {
+        return Err(format!(
+            "must be 1 to {MAX_CLIENT_ORDER_ID_LEN} characters, got {}",
+            text.len()
+        ));
+    }
+    if let Some(c) = text
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')))
+    {
+        return Err(format!("contains {c:?}; allowed are A-Z a-z 0-9 . _ : -"));
+    }
+    Ok(text.to_owned())
+}
+
+/// Checks a `POST /api/orders` body, returning every problem with the name
+/// of its field (like the tick webhook does).
+///
+/// # Errors
+/// Every problem found; an unreadable body is reported on `body`.
+pub fn order_request(body: &[u8]) -> Result<OrderRequest, Vec<FieldError>> {
+    let fields: BTreeMap<String, &RawValue> = match serde_json::from_slice(body) {
+        Ok(fields) => fields,
+        Err(e) => {
+            return Err(vec![FieldError::new(
+                "body",
+                "invalid",
+                format!("must be a JSON object of order fields: {e}"),
+            )])
+        }
+    };
+    let mut errors = Vec::new();
+    for name in fields.keys() {
+        if !ORDER_FIELDS.contains(&name.as_str()) {
+            errors.push(FieldError::new(
+                name,
+                "unknown_field",
+                format!(
+                    "is not an order field (expected {})",
+                    ORDER_FIELDS.join(", ")
+                ),
+            ));
+        }
+    }
+    let get = |name: &str| fields.get(name).copied();
+    let symbol = required(&mut errors, "symbol", get("symbol"), |v| {
+        Symbol::new_checked(&as_str(v)?)
+    });
+    let side = required(
+        &mut errors,
+        "side",
+        get("side"),
+        named("buy or sell", Side::ALL, Side::as_str),
+    );
+    let quantity = required(&mut errors, "quantity", get("quantity"), quantity);
+    let order_type = required(
+        &mut errors,
+        "type",
+        get("type"),
+        named("market or limit", OrderType::ALL, OrderType::as_str),
+    );
+    let limit = optional(&mut errors, "limit_price", get("limit_price"), |v| {
+        limit_price(as_decimal(v)?)
+    });
+    let time_in_force = optional(
+        &mut errors,
+        "time_in_force",
+        get("time_in_force"),
+        named("day, gtc or ioc", TimeInForce::ALL, TimeInForce::as_str),
+    );
+    let client_id = optional(
+        &mut errors,
+        "client_order_id",
+        get("client_order_id"),
+        |v| client_order_id(&as_str(v)?).map_err(ValueError::BadString),
+    );
+    match (order_type, &limit) {
+        (Some(OrderType::Limit), Some(None)) => errors.push(FieldError::new(
+            "limit_price",
+            "required",
+            "is required for a limit order",
+        )),
+        (Some(OrderType::Market), Some(Some(_))) => errors.push(FieldError::new(
+            "limit_price",
+            "invalid",
+            "must be absent for a market order (it fills at the latest price)",
+        )),
+        _ => {}
+    }
+    match (
+        symbol,
+        side,
+        quantity,
+        order_type,
+        limit,
+        time_in_force,
+        client_id,
+    ) {
+        (
+            Some(symbol),
+            Some(side),
+            Some(quantity),
+            Some(order_type),
+            Some(limit_price),
+            Some(time_in_force),
+            Some(client_order_id),
+        ) if errors.is_empty() => Ok(OrderRequest {
+            symbol,
+            side,
+            quantity,
+            order_type,
+            limit_price,
+            time_in_force: time_in_force.unwrap_or(TimeInForce::Day),
+            client_order_id,
+        }),
+        _ => Err(errors),
+    }
+}
