@@ -378,8 +378,8 @@ fn DeskView(
                     <For each=move || account.with(|a| a.positions.clone()) key=|p| (p.symbol.clone(), p.quantity, p.price) let:p>
                         <tr data-symbol=p.symbol.to_string()>
                             <th scope="row"><a href=format!("/symbols/{}", p.symbol)>{p.symbol.to_string()}</a></th>
-                            <td class="num quantity">{p.quantity}</td>
-                            <td class="num">{p.reserved}</td>
+                            <td class="num quantity">{p.quantity.get()}</td>
+                            <td class="num">{p.reserved.get()}</td>
                             <td class="num">{money(p.avg_price)}</td>
                             <td class="num price">{price_text(p.price)}</td>
                             <td class="num value">{p.market_value.map(money).unwrap_or_default()}</td>
@@ -417,16 +417,16 @@ fn OrderTable(orders: Vec<Order>, cancel: bool, id: &'static str) -> impl IntoVi
             </tr></thead>
             <tbody>
                 {orders.into_iter().map(|o| {
-                    let number = o.number;
+                    let number = o.number.get();
                     view! {
                         <tr data-number=number data-status=o.status.as_str()>
                             <th scope="row"><a href=format!("/trade/orders/{number}")>{number}</a></th>
                             <td>{o.symbol.to_string()}</td>
                             <td>{o.side.as_str()}</td>
                             <td>{o.order_type.as_str()}</td>
-                            <td class="num">{o.quantity}</td>
+                            <td class="num">{o.quantity.get()}</td>
                             <td class="num">{price_text(o.limit_price)}</td>
-                            <td class="num">{o.filled_quantity}</td>
+                            <td class="num">{o.filled_quantity.get()}</td>
                             <td class="num">{price_text(o.avg_fill_price)}</td>
                             <td class="status">{o.status.as_str().replace('_', " ")}</td>
                             {cancel.then(|| view! {
@@ -568,10 +568,10 @@ fn OrderDetail(order: Order) -> impl IntoView {
             <dt>"Stock"</dt><dd>{order.symbol.to_string()}</dd>
             <dt>"Side"</dt><dd>{order.side.as_str()}</dd>
             <dt>"Type"</dt><dd>{order.order_type.as_str()} " (" {order.time_in_force.as_str()} ")"</dd>
-            <dt>"Quantity"</dt><dd class="num">{order.quantity}</dd>
+            <dt>"Quantity"</dt><dd class="num">{order.quantity.get()}</dd>
             <dt>"Limit price"</dt><dd class="num">{price_text(order.limit_price)}</dd>
-            <dt>"Filled"</dt><dd class="num">{order.filled_quantity} " at " {price_text(order.avg_fill_price)}</dd>
-            <dt>"Client order id"</dt><dd><code>{order.client_order_id.clone()}</code></dd>
+            <dt>"Filled"</dt><dd class="num">{order.filled_quantity.get()} " at " {price_text(order.avg_fill_price)}</dd>
+            <dt>"Client order id"</dt><dd><code>{order.client_order_id.to_string()}</code></dd>
             <dt>"Placed"</dt><dd>{time(Some(order.created_at))}</dd>
             <dt>"Filled at"</dt><dd>{time(order.filled_at)}</dd>
             <dt>"Canceled at"</dt><dd>{time(order.canceled_at)}</dd>
@@ -584,7 +584,7 @@ fn OrderDetail(order: Order) -> impl IntoView {
                     <tr>
                         <td>{f.ts.to_rfc3339()}</td>
                         <td class="num">{f.price.to_string()}</td>
-                        <td class="num">{f.quantity}</td>
+                        <td class="num">{f.quantity.get()}</td>
                         <td>{f.stream_id.map(|s| s.to_string()).unwrap_or_else(|| "at once".into())}</td>
                     </tr>
                 }).collect_view()}

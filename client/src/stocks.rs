@@ -138,7 +138,7 @@ mod tests {
         Stock {
             symbol: Symbol::new("A"),
             name: "A".into(),
-            available,
+            available: tickpulse_core::trade::Shares::new(available),
             price: None,
             price_ts: None,
         }
@@ -157,7 +157,7 @@ mod tests {
         let mut cache = StockCache::new();
         cache.put(stock(10));
         assert!(cache.on_event(&event("stock", r#"{"symbol":"A","available":7}"#)));
-        assert_eq!(cache.get(&Symbol::new("A")).unwrap().available, 7);
+        assert_eq!(cache.get(&Symbol::new("A")).unwrap().available.get(), 7);
         assert!(!cache.on_event(&event("stock", r#"{"symbol":"B","available":1}"#)));
         assert!(!cache.on_event(&event("stock", "{")));
         let tick = r#"{"id":"5-0","symbol":"A","price":"12.5","volume":"1","source":"t","ts":1795000000000,"event_id":"e","received_at":1795000000000}"#;

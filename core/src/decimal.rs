@@ -131,6 +131,35 @@ impl Money {
     }
 }
 
+/// Sums and differences of amounts (a balance, a reservation); exact.
+impl std::ops::Add for Money {
+    type Output = Money;
+
+    fn add(self, other: Money) -> Money {
+        Money::new(self.0 + other.0)
+    }
+}
+
+impl std::ops::Sub for Money {
+    type Output = Money;
+
+    fn sub(self, other: Money) -> Money {
+        Money::new(self.0 - other.0)
+    }
+}
+
+impl std::ops::AddAssign for Money {
+    fn add_assign(&mut self, other: Money) {
+        *self = *self + other;
+    }
+}
+
+impl std::ops::SubAssign for Money {
+    fn sub_assign(&mut self, other: Money) {
+        *self = *self - other;
+    }
+}
+
 macro_rules! decimal_newtype_impls {
     ($t:ty) => {
         impl fmt::Display for $t {

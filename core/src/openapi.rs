@@ -5,6 +5,7 @@
 //! enforces, so a client generated from the document sends what tickpulse
 //! accepts.
 
+use crate::trade::{ClientOrderId, OrderNumber, Shares};
 use crate::{EventId, Money, Price, Source, StreamId, Symbol, Timestamp, Volume};
 use serde_json::json;
 use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
@@ -119,4 +120,26 @@ schema!(
                 .examples([json!("2026-11-22T10:00:00.125Z")])
         )
         .item(ObjectBuilder::new().schema_type(Type::Integer))
+);
+schema!(
+    Shares,
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .description(Some("A whole number of shares"))
+        .minimum(Some(0))
+);
+schema!(
+    OrderNumber,
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .description(Some("The house's number of an order"))
+        .minimum(Some(1))
+);
+schema!(
+    ClientOrderId,
+    string(
+        "The client's key of an order: 1–64 of A-Z a-z 0-9 . _ : -; a second order with the same key is the first one again",
+        Some("^[A-Za-z0-9._:-]{1,64}$"),
+        "my-order-1"
+    )
 );

@@ -20,7 +20,7 @@ use tickpulse_app::ssr::{Admin, BoxFuture, MarketData, Services, Trading, Watchi
 use tickpulse_app::{shell, App};
 use tickpulse_core::account::SignedIn;
 use tickpulse_core::health::Health;
-use tickpulse_core::trade::{order_request, Desk, Order, Stock};
+use tickpulse_core::trade::{order_request, Desk, Order, OrderNumber, Stock};
 use tickpulse_core::watchlist::{Watchlist, WatchlistRequest};
 use tickpulse_core::{Candle, Interval, LatestTick, StreamTick, Symbol, Timestamp, View};
 use tower_sessions::Session;
@@ -410,7 +410,7 @@ impl Trading for StateTrading {
     fn cancel<'a>(&'a self, user: &'a str, number: i64) -> BoxFuture<'a, Result<Order, AppError>> {
         Box::pin(async move {
             self.trading()?
-                .cancel(user, number)
+                .cancel(user, OrderNumber::new(number))
                 .await
                 .map_err(trading_refusal)
         })
@@ -422,7 +422,7 @@ impl Trading for StateTrading {
         number: i64,
     ) -> BoxFuture<'a, Result<Option<Order>, AppError>> {
         Box::pin(async move {
-            match self.trading()?.order(user, number).await {
+            match self.trading()?.order(user, OrderNumber::new(number)).await {
                 Ok(order) => Ok(Some(order)),
                 Err(TradingError::NotFound(_)) => Ok(None),
                 Err(e) => Err(trading_refusal(e)),

@@ -1,7 +1,7 @@
 //! What a user sees of trading: stocks, positions valued at live prices,
 //! the account, and the trade page's desk.
 
-use super::Order;
+use super::{Order, Shares};
 use crate::{Money, Price, Symbol, Timestamp};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -13,7 +13,7 @@ pub struct Stock {
     pub symbol: Symbol,
     pub name: String,
     /// Shares the house can still sell.
-    pub available: u64,
+    pub available: Shares,
     /// The last price of the symbol's View; absent before its first tick.
     pub price: Option<Price>,
     /// The event time of that price.
@@ -26,7 +26,7 @@ pub struct Stock {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StockEvent {
     pub symbol: Symbol,
-    pub available: u64,
+    pub available: Shares,
 }
 
 /// A holding, valued at the live price.
@@ -34,9 +34,9 @@ pub struct StockEvent {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Position {
     pub symbol: Symbol,
-    pub quantity: u64,
+    pub quantity: Shares,
     /// Shares promised to open sell orders.
-    pub reserved: u64,
+    pub reserved: Shares,
     /// What a share cost on average (8 decimal places).
     pub avg_price: Money,
     /// The live last price; absent before the symbol's first tick.
@@ -51,7 +51,7 @@ impl Position {
     /// The position valued at `price` (none: unvalued).
     pub fn valued(mut self, price: Option<Price>) -> Self {
         self.price = price;
-        let qty = Decimal::from(self.quantity);
+        let qty = Decimal::from(self.quantity.get());
         self.market_value = price.map(|p| Money::new(p.value() * qty));
         self.unrealized_pnl = self
             .market_value
@@ -89,7 +89,7 @@ impl Account {
             .iter()
             .map(|p| match p.market_value {
                 Some(v) => v.value(),
-                None => p.avg_price.value() * Decimal::from(p.quantity),
+                None => p.avg_price.value() * Decimal::from(p.quantity.get()),
             })
             .sum();
         Self {

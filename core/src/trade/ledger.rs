@@ -2,24 +2,34 @@
 //! reserves, fills and gives back, on the balances the store reads under
 //! its locks and writes back in the same transaction.
 
-use super::{OrderRequest, OrderStatus, OrderType, Refusal, Side, TimeInForce, AVERAGE_DECIMALS};
-use crate::{Price, Timestamp};
+use super::{
+    OrderRequest, OrderStatus, OrderType, Refusal, Shares, Side, TimeInForce, AVERAGE_DECIMALS,
+};
+use crate::{Money, Price, Timestamp};
 use rust_decimal::Decimal;
 
 /// `price × quantity`, or `None` when it overflows (no account could pay it).
-pub fn cost(price: Price, quantity: u64) -> Option<Decimal> {
-    price.value().checked_mul(Decimal::from(quantity))
+pub fn cost(price: Price, quantity: Shares) -> Option<Money> {
+    price
+        .value()
+        .checked_mul(Decimal::from(quantity.get()))
+        .map(Money::new)
 }
 
 /// The average of `old_quantity` at `old_avg` and `quantity` at `price`,
 /// rounded to [`AVERAGE_DECIMALS`].
-pub fn average(old_avg: Decimal, old_quantity: u64, price: Decimal, quantity: u64) -> Decimal {
+pub fn average(
+    old_avg: Decimal,
+    old_quantity: Shares,
+    price: Decimal,
+    quantity: Shares,
+) -> Decimal {
     let total = old_quantity + quantity;
-    if total == 0 {
+    if total.is_zero() {
         return Decimal::ZERO;
     }
-    let sum = old_avg * Decimal::from(old_quantity) + price * Decimal::from(quantity);
-    (sum / Decimal::from(total))
+    let sum = old_avg * Decimal::from(old_quantity.get()) + price * Decimal::from(quantity.get());
+    (sum / Decimal::from(total.get()))
         .round_dp(AVERAGE_DECIMALS)
         .normalize()
 }
@@ -36,14 +46,14 @@ pub fn day_end(at: Timestamp) -> Timestamp {
 /// back in the same transaction.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Balances {
-    pub cash: Decimal,
-    pub reserved_cash: Decimal,
+    pub cash: Money,
+    pub reserved_cash: Money,
     /// The catalog's `available` and `reserved`.
-    pub available: u64,
-    pub catalog_reserved: u64,
+    pub available: Shares,
+    pub catalog_reserved: Shares,
     /// The position's quantity, reserved shares and average price.
-    pub quantity: u64,
-    pub reserved: u64,
+    pub quantity: Shares,
+    pub reserved: Shares,
     pub avg_price: Decimal,
 }
 
@@ -52,12 +62,12 @@ pub struct Balances {
 pub struct Placement {
     pub status: OrderStatus,
     /// Executed at once: price and quantity.
-    pub fill: Option<(Price, u64)>,
+    pub fill: Option<(Price, Shares)>,
     /// Cash the order keeps reserved while it rests.
-    pub reserved_cash: Decimal,
+    pub reserved_cash: Money,
 }
 
-fn buy_now(b: &mut Balances, price: Price, quantity: u64) -> Result<(), Refusal> {
+fn buy_now(b: &mut Balances, price: Price, quantity: Shares) -> Result<(), Refusal> {
     if b.available < quantity {
         return Err(Refusal::InsufficientQuantity);
     }
@@ -72,13 +82,13 @@ fn buy_now(b: &mut Balances, price: Price, quantity: u64) -> Result<(), Refusal>
     Ok(())
 }
 
-fn sell_now(b: &mut Balances, price: Price, quantity: u64) -> Result<(), Refusal> {
+fn sell_now(b: &mut Balances, price: Price, quantity: Shares) -> Result<(), Refusal> {
     if b.quantity.saturating_sub(b.reserved) < quantity {
         return Err(Refusal::InsufficientPosition);
     }
     let proceeds = cost(price, quantity).ok_or(Refusal::InsufficientPosition)?;
     b.quantity -= quantity;
-    if b.quantity == 0 {
+    if b.quantity.is_zero() {
         b.avg_price = Decimal::ZERO;
     }
     b.available += quantity;
@@ -129,7 +139,7 @@ fn place_inner(
     let filled = |status, price, quantity| Placement {
         status,
         fill: Some((price, quantity)),
-        reserved_cash: Decimal::ZERO,
+        reserved_cash: Money::ZERO,
     };
     let Some(limit) = order
         .limit_price
@@ -147,7 +157,7 @@ fn place_inner(
         let canceled = Placement {
             status: OrderStatus::Canceled,
             fill: None,
-            reserved_cash: Decimal::ZERO,
+            reserved_cash: Money::ZERO,
         };
         let Some(price) = now else {
             return Ok(canceled);
@@ -156,7 +166,7 @@ fn place_inner(
             Side::Buy => q.min(b.available),
             Side::Sell => q.min(b.quantity.saturating_sub(b.reserved)),
         };
-        if k == 0 {
+        if k.is_zero() {
             return Ok(canceled);
         }
         match order.side {
@@ -203,7 +213,7 @@ fn place_inner(
             Ok(Placement {
                 status: OrderStatus::New,
                 fill: None,
-                reserved_cash: Decimal::ZERO,
+                reserved_cash: Money::ZERO,
             })
         }
     }
@@ -211,10 +221,10 @@ fn place_inner(
 
 /// Gives back what a resting order holds (`remaining` shares, and
 /// `reserved_cash`): on cancel, on expiry, and before its fill.
-pub fn release(side: Side, remaining: u64, reserved_cash: Decimal, b: &mut Balances) {
+pub fn release(side: Side, remaining: Shares, reserved_cash: Money, b: &mut Balances) {
     match side {
         Side::Buy => {
-            b.reserved_cash = (b.reserved_cash - reserved_cash).max(Decimal::ZERO);
+            b.reserved_cash = (b.reserved_cash - reserved_cash).max(Money::ZERO);
             let shares = remaining.min(b.catalog_reserved);
             b.catalog_reserved -= shares;
             b.available += shares;
@@ -232,8 +242,8 @@ pub fn release(side: Side, remaining: u64, reserved_cash: Decimal, b: &mut Balan
 /// cannot be, under the store's locks); nothing is changed then.
 pub fn fill_resting(
     side: Side,
-    remaining: u64,
-    reserved_cash: Decimal,
+    remaining: Shares,
+    reserved_cash: Money,
     price: Price,
     b: &mut Balances,
 ) -> Result<(), Refusal> {

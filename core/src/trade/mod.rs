@@ -16,11 +16,13 @@ mod account;
 mod ledger;
 mod order;
 mod request;
+mod units;
 
 pub use self::account::*;
 pub use self::ledger::*;
 pub use self::order::*;
 pub use self::request::*;
+pub use self::units::{ClientOrderId, OrderNumber, Shares};
 
 /// The largest quantity one order may ask for.
 pub const MAX_QUANTITY: u64 = 1_000_000_000;
@@ -56,7 +58,10 @@ mod tests {
         assert_eq!(r.symbol.as_str(), "BTC-USD");
         assert_eq!(r.limit_price.unwrap().to_string(), "123.4567");
         assert_eq!(r.time_in_force, TimeInForce::Gtc);
-        assert_eq!(r.client_order_id.as_deref(), Some("a-1"));
+        assert_eq!(
+            r.client_order_id.as_ref().map(ClientOrderId::as_str),
+            Some("a-1")
+        );
         let m =
             order_request(br#"{"symbol":"A","side":"sell","quantity":1,"type":"market"}"#).unwrap();
         assert_eq!((m.time_in_force, m.limit_price), (TimeInForce::Day, None));
@@ -100,8 +105,8 @@ mod tests {
     fn positions_and_accounts_value_exactly() {
         let p = Position {
             symbol: Symbol::new("A"),
-            quantity: 3,
-            reserved: 0,
+            quantity: Shares::new(3),
+            reserved: Shares::ZERO,
             avg_price: Money::parse("10.1").unwrap(),
             price: None,
             market_value: None,
@@ -128,8 +133,8 @@ mod tests {
 
     fn balances() -> Balances {
         Balances {
-            cash: Decimal::new(1_000, 0),
-            available: 10,
+            cash: Money::new(Decimal::new(1_000, 0)),
+            available: Shares::new(10),
             ..Balances::default()
         }
     }
@@ -145,7 +150,7 @@ mod tests {
         let placed = place(&buy, price("10.5"), &mut b).unwrap();
         assert_eq!(placed.status, OrderStatus::Filled);
         assert_eq!(
-            (b.cash, b.available, b.quantity),
+            (b.cash.value(), b.available.get(), b.quantity.get()),
             (Decimal::new(958, 0), 6, 4)
         );
         assert_eq!(place(&buy, None, &mut b), Err(Refusal::NoLivePrice));
@@ -164,13 +169,18 @@ mod tests {
             Err(Refusal::InsufficientPosition)
         );
         assert_eq!(
-            (b.cash, b.available, b.quantity),
+            (b.cash.value(), b.available.get(), b.quantity.get()),
             (Decimal::new(958, 0), 6, 4)
         );
         let sell = request(r#"{"symbol":"A","side":"sell","quantity":4,"type":"market"}"#);
         place(&sell, price("11"), &mut b).unwrap();
         assert_eq!(
-            (b.cash, b.available, b.quantity, b.avg_price),
+            (
+                b.cash.value(),
+                b.available.get(),
+                b.quantity.get(),
+                b.avg_price
+            ),
             (Decimal::new(1_002, 0), 10, 0, Decimal::ZERO)
         );
     }
@@ -183,17 +193,21 @@ mod tests {
         );
         let placed = place(&buy, price("120"), &mut b).unwrap();
         assert_eq!(
-            (placed.status, placed.reserved_cash),
+            (placed.status, placed.reserved_cash.value()),
             (OrderStatus::New, Decimal::new(200, 0))
         );
         assert_eq!(
-            (b.available, b.catalog_reserved, b.reserved_cash),
+            (
+                b.available.get(),
+                b.catalog_reserved.get(),
+                b.reserved_cash.value()
+            ),
             (8, 2, Decimal::new(200, 0))
         );
         // Fills at the tick's price, below the limit; the rest of the hold goes back.
         fill_resting(
             Side::Buy,
-            2,
+            Shares::new(2),
             placed.reserved_cash,
             Price::parse("99").unwrap(),
             &mut b,
@@ -201,11 +215,11 @@ mod tests {
         .unwrap();
         assert_eq!(
             (
-                b.cash,
-                b.reserved_cash,
-                b.available,
-                b.catalog_reserved,
-                b.quantity
+                b.cash.value(),
+                b.reserved_cash.value(),
+                b.available.get(),
+                b.catalog_reserved.get(),
+                b.quantity.get()
             ),
             (Decimal::new(802, 0), Decimal::ZERO, 8, 0, 2)
         );
@@ -213,13 +227,13 @@ mod tests {
             r#"{"symbol":"A","side":"sell","quantity":2,"type":"limit","limit_price":"150","time_in_force":"gtc"}"#,
         );
         place(&sell, price("120"), &mut b).unwrap();
-        assert_eq!(b.reserved, 2);
+        assert_eq!(b.reserved.get(), 2);
         assert_eq!(
             place(&sell, price("120"), &mut b),
             Err(Refusal::InsufficientPosition)
         );
-        release(Side::Sell, 2, Decimal::ZERO, &mut b);
-        assert_eq!(b.reserved, 0);
+        release(Side::Sell, Shares::new(2), Money::ZERO, &mut b);
+        assert_eq!(b.reserved.get(), 0);
     }
 
     #[test]
@@ -230,7 +244,7 @@ mod tests {
         );
         let placed = place(&ioc, price("4"), &mut b).unwrap();
         assert_eq!(
-            (placed.status, placed.fill),
+            (placed.status, placed.fill.map(|(p, q)| (p, q.get()))),
             (
                 OrderStatus::Canceled,
                 Some((Price::parse("4").unwrap(), 10))
@@ -242,15 +256,20 @@ mod tests {
             request(r#"{"symbol":"A","side":"buy","quantity":1,"type":"limit","limit_price":"5"}"#);
         let placed = place(&limit, price("4.5"), &mut b).unwrap();
         assert_eq!(placed.status, OrderStatus::Filled);
-        assert_eq!(b.cash, Decimal::new(9955, 1));
+        assert_eq!(b.cash.value(), Decimal::new(9955, 1));
     }
 
     #[test]
     fn averages_and_day_ends() {
-        let avg = average(Decimal::new(10, 0), 1, Decimal::new(20, 0), 2);
+        let avg = average(
+            Decimal::new(10, 0),
+            Shares::new(1),
+            Decimal::new(20, 0),
+            Shares::new(2),
+        );
         assert_eq!(avg.to_string(), "16.66666667");
         let at = Timestamp::parse_flexible("2026-12-01T16:30:00Z").unwrap();
         assert_eq!(day_end(at).to_string(), "2026-12-02T00:00:00Z");
-        assert!(cost(Price::parse("1e20").unwrap(), MAX_QUANTITY).is_none());
+        assert!(cost(Price::parse("1e20").unwrap(), Shares::new(MAX_QUANTITY)).is_none());
     }
 }

@@ -1,6 +1,7 @@
 //! An order's vocabulary and lifecycle: sides, types, time in force,
 //! statuses, refusals, fills, the order itself and its change event.
 
+use super::{ClientOrderId, OrderNumber, Shares};
 use crate::{Price, StreamId, Symbol, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -135,7 +136,7 @@ impl std::fmt::Display for Refusal {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Fill {
     pub price: Price,
-    pub quantity: u64,
+    pub quantity: Shares,
     pub ts: Timestamp,
     /// The tick that filled a limit order; absent for a market order, which
     /// fills at the price the View held when it arrived.
@@ -147,17 +148,17 @@ pub struct Fill {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Order {
     /// The transaction number users quote: increasing, never reused.
-    pub number: i64,
-    pub client_order_id: String,
+    pub number: OrderNumber,
+    pub client_order_id: ClientOrderId,
     pub symbol: Symbol,
     pub side: Side,
     #[serde(rename = "type")]
     pub order_type: OrderType,
-    pub quantity: u64,
+    pub quantity: Shares,
     pub limit_price: Option<Price>,
     pub time_in_force: TimeInForce,
     pub status: OrderStatus,
-    pub filled_quantity: u64,
+    pub filled_quantity: Shares,
     /// The quantity-weighted average of the fills (8 decimal places).
     pub avg_fill_price: Option<Price>,
     pub created_at: Timestamp,
@@ -172,7 +173,7 @@ pub struct Order {
 
 impl Order {
     /// Shares still to fill while open.
-    pub fn remaining(&self) -> u64 {
+    pub fn remaining(&self) -> Shares {
         self.quantity.saturating_sub(self.filled_quantity)
     }
 }

@@ -2,7 +2,7 @@
 //! each problem named by its field.
 
 use super::{
-    OrderType, Side, TimeInForce, MAX_CLIENT_ORDER_ID_LEN, MAX_LIMIT_PRICE, MAX_PRICE_DECIMALS,
+    ClientOrderId, OrderType, Shares, Side, TimeInForce, MAX_LIMIT_PRICE, MAX_PRICE_DECIMALS,
     MAX_QUANTITY,
 };
 use crate::validate::{as_decimal, as_str, kind, optional, required};
@@ -19,8 +19,8 @@ pub struct OrderRequest {
     pub symbol: Symbol,
     pub side: Side,
     /// Whole shares, 1 to 1,000,000,000.
-    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1_000_000_000))]
-    pub quantity: u64,
+    #[cfg_attr(feature = "openapi", schema(value_type = u64, minimum = 1, maximum = 1_000_000_000))]
+    pub quantity: Shares,
     #[serde(rename = "type")]
     pub order_type: OrderType,
     /// Required for `limit`, refused for `market`: at most 1,000,000,000
@@ -30,8 +30,8 @@ pub struct OrderRequest {
     pub time_in_force: TimeInForce,
     /// 1–64 of A-Z a-z 0-9 . _ : -; generated when absent. A second order
     /// with the same id is the first one again.
-    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9._:-]{1,64}$"))]
-    pub client_order_id: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, pattern = "^[A-Za-z0-9._:-]{1,64}$"))]
+    pub client_order_id: Option<ClientOrderId>,
 }
 
 const ORDER_FIELDS: &[&str] = &[
@@ -63,7 +63,7 @@ fn named<'a, T: Copy>(
 ///
 /// # Errors
 /// Why the value is not one.
-pub fn quantity(v: &RawValue) -> Result<u64, ValueError> {
+pub fn quantity(v: &RawValue) -> Result<Shares, ValueError> {
     if kind(v) != "a number" {
         return Err(ValueError::WrongType {
             expected: "a whole number of shares",
@@ -76,7 +76,9 @@ pub fn quantity(v: &RawValue) -> Result<u64, ValueError> {
             v.get()
         ))
     })?;
-    check_quantity(n).map_err(ValueError::BadString)
+    check_quantity(n)
+        .map(Shares::new)
+        .map_err(ValueError::BadString)
 }
 
 /// # Errors
@@ -108,26 +110,6 @@ pub fn limit_price(value: Decimal) -> Result<Price, ValueError> {
         )));
     }
     Ok(price)
-}
-
-/// A checked client order id.
-///
-/// # Errors
-/// Why the text is not one.
-pub fn client_order_id(text: &str) -> Result<String, String> {
-    if text.is_empty() || text.len() > MAX_CLIENT_ORDER_ID_LEN {
-        return Err(format!(
-            "must be 1 to {MAX_CLIENT_ORDER_ID_LEN} characters, got {}",
-            text.len()
-        ));
-    }
-    if let Some(c) = text
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')))
-    {
-        return Err(format!("contains {c:?}; allowed are A-Z a-z 0-9 . _ : -"));
-    }
-    Ok(text.to_owned())
 }
 
 /// Checks a `POST /api/orders` body, returning every problem with the name
@@ -189,7 +171,7 @@ pub fn order_request(body: &[u8]) -> Result<OrderRequest, Vec<FieldError>> {
         &mut errors,
         "client_order_id",
         get("client_order_id"),
-        |v| client_order_id(&as_str(v)?).map_err(ValueError::BadString),
+        |v| ClientOrderId::new_checked(&as_str(v)?).map_err(ValueError::BadString),
     );
     match (order_type, &limit) {
         (Some(OrderType::Limit), Some(None)) => errors.push(FieldError::new(

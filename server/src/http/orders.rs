@@ -18,7 +18,9 @@ use axum::Json;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use tickpulse_core::trade::{order_request, Account, Order, OrderRequest};
+use tickpulse_core::trade::{
+    order_request, Account, ClientOrderId, Order, OrderNumber, OrderRequest,
+};
 use tokio::sync::broadcast;
 
 /// A 415 unless the body is declared `application/json`.
@@ -142,6 +144,7 @@ impl ListParams {
                     .parse::<i64>()
                     .ok()
                     .filter(|n| *n > 0)
+                    .map(OrderNumber::new)
                     .ok_or_else(|| bad("before", format!("must be an order number, got {text:?}")))
             })
             .transpose()?;
@@ -158,7 +161,7 @@ pub struct OrderList {
     /// Newest first, without their fills.
     pub orders: Vec<Order>,
     /// Pass as `before` for the next page; absent on the last one.
-    pub next_before: Option<i64>,
+    pub next_before: Option<OrderNumber>,
 }
 
 #[utoipa::path(
@@ -187,14 +190,11 @@ pub async fn list(
     }))
 }
 
-fn number(text: &str) -> Result<i64, ApiError> {
-    text.parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| ApiError::BadParam {
-            field: "number",
-            message: format!("must be an order number (a whole number from 1), got {text:?}"),
-        })
+fn number(text: &str) -> Result<OrderNumber, ApiError> {
+    OrderNumber::parse(text).map_err(|message| ApiError::BadParam {
+        field: "number",
+        message,
+    })
 }
 
 #[utoipa::path(
@@ -233,12 +233,14 @@ pub async fn by_client_id(
     Path(id): Path<String>,
     CurrentUser(user): CurrentUser,
 ) -> Result<Json<Order>, ApiError> {
-    let id = tickpulse_core::trade::client_order_id(&id).map_err(|message| ApiError::BadParam {
+    let id = ClientOrderId::new_checked(&id).map_err(|message| ApiError::BadParam {
         field: "client_order_id",
         message,
     })?;
     Ok(Json(
-        trading(&state)?.by_client_id(&user.username, &id).await?,
+        trading(&state)?
+            .by_client_id(&user.username, id.as_str())
+            .await?,
     ))
 }
 
@@ -368,10 +370,14 @@ mod tests {
     #[test]
     fn list_parameters_are_checked_by_name() {
         let q = params(None, None, None).query().unwrap();
-        assert_eq!((q.status, q.limit, q.before), (StatusFilter::All, 50, None));
+        let before = |q: &OrderQuery| q.before.map(OrderNumber::get);
+        assert_eq!(
+            (q.status, q.limit, before(&q)),
+            (StatusFilter::All, 50, None)
+        );
         let q = params(Some("open"), Some("7"), Some("12")).query().unwrap();
         assert_eq!(
-            (q.status, q.limit, q.before),
+            (q.status, q.limit, before(&q)),
             (StatusFilter::Open, 7, Some(12))
         );
         assert_eq!(
@@ -389,6 +395,6 @@ mod tests {
             "before"
         );
         assert_eq!(field(number("x").unwrap_err()), "number");
-        assert_eq!(number("12").unwrap(), 12);
+        assert_eq!(number("12").unwrap().get(), 12);
     }
 }

@@ -13,8 +13,10 @@
 
 use super::StoreError;
 use rust_decimal::Decimal;
-use tickpulse_core::trade::{Fill, Order, OrderRequest, OrderStatus, Refusal, StockEvent};
-use tickpulse_core::{Price, Symbol, Timestamp};
+use tickpulse_core::trade::{
+    ClientOrderId, Fill, Order, OrderNumber, OrderRequest, OrderStatus, Refusal, Shares, StockEvent,
+};
+use tickpulse_core::{Money, Price, Symbol, Timestamp};
 
 /// An order to place, checked.
 #[derive(Debug, Clone)]
@@ -22,7 +24,7 @@ pub struct NewOrder<'a> {
     pub user: &'a str,
     pub request: &'a OrderRequest,
     /// The request's, or a generated one.
-    pub client_order_id: &'a str,
+    pub client_order_id: &'a ClientOrderId,
     /// The live price when it is fresh enough to trade on.
     pub price: Option<Price>,
     /// The cash of an account opened by this order.
@@ -73,7 +75,7 @@ pub struct OrderQuery {
     pub status: StatusFilter,
     pub limit: usize,
     /// Only orders with a smaller number (paging).
-    pub before: Option<i64>,
+    pub before: Option<OrderNumber>,
 }
 
 /// An order with its owner.
@@ -87,8 +89,8 @@ pub struct OwnedOrder {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Holding {
     pub symbol: Symbol,
-    pub quantity: u64,
-    pub reserved: u64,
+    pub quantity: Shares,
+    pub reserved: Shares,
     pub avg_price: Decimal,
 }
 
@@ -114,7 +116,7 @@ pub trait TradeStore: Send + Sync + 'static {
     /// expired) or does not cross the price.
     async fn fill_order(
         &self,
-        number: i64,
+        number: OrderNumber,
         price: Price,
         stream_id: tickpulse_core::StreamId,
         ts: Timestamp,
@@ -123,13 +125,13 @@ pub trait TradeStore: Send + Sync + 'static {
     /// back what it holds; with `user`, only that user's order.
     async fn end_order(
         &self,
-        number: i64,
+        number: OrderNumber,
         user: Option<&str>,
         status: OrderStatus,
         at: Timestamp,
     ) -> Result<Ended, StoreError>;
     /// An order with its fills.
-    async fn order(&self, number: i64) -> Result<Option<OwnedOrder>, StoreError>;
+    async fn order(&self, number: OrderNumber) -> Result<Option<OwnedOrder>, StoreError>;
     async fn order_by_client_id(
         &self,
         user: &str,
@@ -140,7 +142,7 @@ pub trait TradeStore: Send + Sync + 'static {
     /// The open limit orders on these symbols, oldest first.
     async fn open_limit_orders(&self, symbols: &[Symbol]) -> Result<Vec<OwnedOrder>, StoreError>;
     /// Open `day` orders whose day ended by `now`.
-    async fn expiring_orders(&self, now: Timestamp) -> Result<Vec<i64>, StoreError>;
+    async fn expiring_orders(&self, now: Timestamp) -> Result<Vec<OrderNumber>, StoreError>;
     /// Stores a personal token's hash for `user`; `false` when there is no
     /// such user.
     async fn add_token(
@@ -173,12 +175,18 @@ pub(crate) fn price(what: &str, text: Option<String>) -> Result<Option<Price>, S
         .transpose()
 }
 
-pub(crate) fn shares(what: &str, n: i64) -> Result<u64, StoreError> {
-    u64::try_from(n).map_err(|e| corrupt(what, e))
+pub(crate) fn shares(what: &str, n: i64) -> Result<Shares, StoreError> {
+    u64::try_from(n)
+        .map(Shares::new)
+        .map_err(|e| corrupt(what, e))
 }
 
-pub(crate) fn db_shares(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
+pub(crate) fn db_shares(n: Shares) -> i64 {
+    i64::try_from(n.get()).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn money_of(what: &str, text: &str) -> Result<Money, StoreError> {
+    decimal(what, text).map(Money::new)
 }
 
 pub(crate) fn time(ms: i64) -> Timestamp {
@@ -190,7 +198,7 @@ pub(crate) fn time(ms: i64) -> Timestamp {
 pub(crate) fn order_from<R>(
     row: &R,
     failed: fn(sqlx::Error) -> StoreError,
-) -> Result<(String, Order, Decimal), StoreError>
+) -> Result<(String, Order, Money), StoreError>
 where
     R: sqlx::Row,
     for<'r> &'r str: sqlx::ColumnIndex<R>,
@@ -212,8 +220,9 @@ where
     let filled_at: Option<i64> = row.try_get("filled_at").map_err(failed)?;
     let canceled_at: Option<i64> = row.try_get("canceled_at").map_err(failed)?;
     let order = Order {
-        number: row.try_get("number").map_err(failed)?,
-        client_order_id: text("client_order_id")?,
+        number: OrderNumber::new(row.try_get("number").map_err(failed)?),
+        client_order_id: ClientOrderId::new_checked(&text("client_order_id")?)
+            .map_err(|e| corrupt("client_order_id", e))?,
         symbol: Symbol::new_checked(&symbol).map_err(|e| corrupt("symbol", e))?,
         side,
         order_type,
@@ -234,7 +243,7 @@ where
         canceled_at: canceled_at.map(time),
         fills: Vec::new(),
     };
-    let reserved = decimal("reserved_cash", &text("reserved_cash")?)?;
+    let reserved = money_of("reserved_cash", &text("reserved_cash")?)?;
     Ok((text("user_id")?, order, reserved))
 }
 
@@ -256,7 +265,7 @@ macro_rules! trade_store {
                 user: &str,
                 symbol: &str,
             ) -> Result<Option<tickpulse_core::trade::Balances>, StoreError> {
-                use $crate::store::trading::{decimal, shares};
+                use $crate::store::trading::{decimal, money_of, shares};
                 use sqlx::Row;
                 let account = sqlx::query(concat!(
                     "SELECT CAST(cash AS TEXT) AS cash, CAST(reserved AS TEXT) AS reserved FROM account WHERE user_id = $1",
@@ -289,8 +298,8 @@ macro_rules! trade_store {
                 let cash: String = account.try_get("cash").map_err(unavailable)?;
                 let reserved: String = account.try_get("reserved").map_err(unavailable)?;
                 let mut balances = tickpulse_core::trade::Balances {
-                    cash: decimal("cash", &cash)?,
-                    reserved_cash: decimal("reserved", &reserved)?,
+                    cash: money_of("cash", &cash)?,
+                    reserved_cash: money_of("reserved", &reserved)?,
                     available: shares("available", stock.try_get("available").map_err(unavailable)?)?,
                     catalog_reserved: shares("reserved", stock.try_get("reserved").map_err(unavailable)?)?,
                     ..Default::default()
@@ -316,8 +325,8 @@ macro_rules! trade_store {
                 use $crate::store::trading::db_shares;
                 if (before.cash, before.reserved_cash) != (after.cash, after.reserved_cash) {
                     sqlx::query("UPDATE account SET cash = $1, reserved = $2 WHERE user_id = $3")
-                        .bind(money(after.cash))
-                        .bind(money(after.reserved_cash))
+                        .bind(money(after.cash.value()))
+                        .bind(money(after.reserved_cash.value()))
                         .bind(user)
                         .execute(&mut *conn)
                         .await
@@ -333,7 +342,7 @@ macro_rules! trade_store {
                         .map_err(unavailable)?;
                 }
                 if (before.quantity, before.reserved, before.avg_price) != (after.quantity, after.reserved, after.avg_price) {
-                    if after.quantity == 0 && after.reserved == 0 {
+                    if after.quantity.is_zero() && after.reserved.is_zero() {
                         sqlx::query("DELETE FROM position WHERE user_id = $1 AND symbol = $2")
                             .bind(user)
                             .bind(symbol.as_str())
@@ -364,14 +373,14 @@ macro_rules! trade_store {
             /// The order, locked when `lock`: its owner, itself, its cash hold.
             async fn order_row(
                 conn: &mut TradeConn,
-                number: i64,
-            ) -> Result<Option<(String, tickpulse_core::trade::Order, rust_decimal::Decimal)>, StoreError> {
+                number: tickpulse_core::trade::OrderNumber,
+            ) -> Result<Option<(String, tickpulse_core::trade::Order, tickpulse_core::Money)>, StoreError> {
                 let row = sqlx::query(&format!(
                     "SELECT {} FROM trade_order WHERE number = $1{}",
                     $crate::store::trading::ORDER_COLUMNS,
                     $lock
                 ))
-                .bind(number)
+                .bind(number.get())
                 .fetch_optional(&mut *conn)
                 .await
                 .map_err(unavailable)?;
@@ -380,14 +389,14 @@ macro_rules! trade_store {
 
             async fn fills_of(
                 conn: &mut TradeConn,
-                number: i64,
+                number: tickpulse_core::trade::OrderNumber,
             ) -> Result<Vec<tickpulse_core::trade::Fill>, StoreError> {
                 use $crate::store::trading::{corrupt, shares, time};
                 use sqlx::Row;
                 let rows = sqlx::query(
                     "SELECT CAST(price AS TEXT) AS price, quantity, ts, stream_id FROM fill WHERE order_number = $1 ORDER BY ts, quantity",
                 )
-                .bind(number)
+                .bind(number.get())
                 .fetch_all(&mut *conn)
                 .await
                 .map_err(unavailable)?;
@@ -413,7 +422,7 @@ macro_rules! trade_store {
                 order: &mut tickpulse_core::trade::Order,
                 fill: &tickpulse_core::trade::Fill,
                 status: tickpulse_core::trade::OrderStatus,
-                reserved_cash: rust_decimal::Decimal,
+                reserved_cash: tickpulse_core::Money,
             ) -> Result<(), StoreError> {
                 use $crate::store::trading::db_shares;
                 let avg = tickpulse_core::trade::average(
@@ -434,7 +443,7 @@ macro_rules! trade_store {
                 sqlx::query(
                     "INSERT INTO fill (order_number, price, quantity, ts, stream_id) VALUES ($1, $2, $3, $4, $5)",
                 )
-                .bind(order.number)
+                .bind(order.number.get())
                 .bind(money(fill.price.value()))
                 .bind(db_shares(fill.quantity))
                 .bind(fill.ts.as_millis())
@@ -448,10 +457,10 @@ macro_rules! trade_store {
                 .bind(status.as_str())
                 .bind(db_shares(order.filled_quantity))
                 .bind(money(avg))
-                .bind(money(reserved_cash))
+                .bind(money(reserved_cash.value()))
                 .bind(order.filled_at.map(|t| t.as_millis()))
                 .bind(order.canceled_at.map(|t| t.as_millis()))
-                .bind(order.number)
+                .bind(order.number.get())
                 .execute(&mut *conn)
                 .await
                 .map_err(unavailable)?;
@@ -552,7 +561,7 @@ macro_rules! trade_store {
                      ON CONFLICT (user_id, client_order_id) DO NOTHING RETURNING number",
                 )
                 .bind(new.user)
-                .bind(new.client_order_id)
+                .bind(new.client_order_id.as_str())
                 .bind(r.symbol.as_str())
                 .bind(r.side.as_str())
                 .bind(r.order_type.as_str())
@@ -568,12 +577,14 @@ macro_rules! trade_store {
                     // Placed before (maybe a moment ago, by another process).
                     drop(tx);
                     let existing = self
-                        .order_by_client_id(new.user, new.client_order_id)
+                        .order_by_client_id(new.user, new.client_order_id.as_str())
                         .await?
                         .ok_or_else(|| StoreError::Unavailable("the order with this client_order_id was just removed".into()))?;
                     return Ok(Placed::Existing(existing));
                 };
-                let number: i64 = inserted.try_get("number").map_err(unavailable)?;
+                let number = tickpulse_core::trade::OrderNumber::new(
+                    inserted.try_get("number").map_err(unavailable)?,
+                );
                 let Some(before) = Self::lock_balances(&mut tx, new.user, r.symbol.as_str()).await? else {
                     return Ok(Placed::Refused(tickpulse_core::trade::Refusal::UnknownSymbol));
                 };
@@ -586,7 +597,7 @@ macro_rules! trade_store {
                 let stock = Self::write_balances(&mut tx, new.user, &r.symbol, &before, &after).await?;
                 let mut order = tickpulse_core::trade::Order {
                     number,
-                    client_order_id: new.client_order_id.to_owned(),
+                    client_order_id: new.client_order_id.clone(),
                     symbol: r.symbol.clone(),
                     side: r.side,
                     order_type: r.order_type,
@@ -594,7 +605,7 @@ macro_rules! trade_store {
                     limit_price: r.limit_price,
                     time_in_force: r.time_in_force,
                     status: OrderStatus::New,
-                    filled_quantity: 0,
+                    filled_quantity: tickpulse_core::trade::Shares::ZERO,
                     avg_fill_price: None,
                     created_at: tickpulse_core::Timestamp::from_nanos(new.now.as_millis().saturating_mul(1_000_000)),
                     filled_at: None,
@@ -617,9 +628,9 @@ macro_rules! trade_store {
                     }
                     sqlx::query("UPDATE trade_order SET status = $1, reserved_cash = $2, canceled_at = $3 WHERE number = $4")
                         .bind(placement.status.as_str())
-                        .bind(money(placement.reserved_cash))
+                        .bind(money(placement.reserved_cash.value()))
                         .bind(order.canceled_at.map(|t| t.as_millis()))
-                        .bind(number)
+                        .bind(number.get())
                         .execute(&mut *tx)
                         .await
                         .map_err(unavailable)?;
@@ -635,7 +646,7 @@ macro_rules! trade_store {
 
             async fn fill_order(
                 &self,
-                number: i64,
+                number: tickpulse_core::trade::OrderNumber,
                 price: tickpulse_core::Price,
                 stream_id: tickpulse_core::StreamId,
                 ts: tickpulse_core::Timestamp,
@@ -664,7 +675,7 @@ macro_rules! trade_store {
                     ts: tickpulse_core::Timestamp::from_nanos(ts.as_millis().saturating_mul(1_000_000)),
                     stream_id: Some(stream_id),
                 };
-                Self::record_fill(&mut tx, &mut order, &fill, OrderStatus::Filled, rust_decimal::Decimal::ZERO).await?;
+                Self::record_fill(&mut tx, &mut order, &fill, OrderStatus::Filled, tickpulse_core::Money::ZERO).await?;
                 order.fills = Self::fills_of(&mut tx, number).await?;
                 tx.commit().await.map_err(unavailable)?;
                 Ok(Some($crate::store::trading::Change {
@@ -677,7 +688,7 @@ macro_rules! trade_store {
 
             async fn end_order(
                 &self,
-                number: i64,
+                number: tickpulse_core::trade::OrderNumber,
                 user: Option<&str>,
                 status: tickpulse_core::trade::OrderStatus,
                 at: tickpulse_core::Timestamp,
@@ -707,7 +718,7 @@ macro_rules! trade_store {
                     .bind(status.as_str())
                     .bind(money(rust_decimal::Decimal::ZERO))
                     .bind(at.as_millis())
-                    .bind(number)
+                    .bind(number.get())
                     .execute(&mut *tx)
                     .await
                     .map_err(unavailable)?;
@@ -723,14 +734,14 @@ macro_rules! trade_store {
 
             async fn order(
                 &self,
-                number: i64,
+                number: tickpulse_core::trade::OrderNumber,
             ) -> Result<Option<$crate::store::trading::OwnedOrder>, StoreError> {
                 let mut conn = self.pool.acquire().await.map_err(unavailable)?;
                 let row = sqlx::query(&format!(
                     "SELECT {} FROM trade_order WHERE number = $1",
                     $crate::store::trading::ORDER_COLUMNS
                 ))
-                .bind(number)
+                .bind(number.get())
                 .fetch_optional(&mut *conn)
                 .await
                 .map_err(unavailable)?;
@@ -754,6 +765,7 @@ macro_rules! trade_store {
                 .await
                 .map_err(unavailable)?;
                 let Some(number) = number else { return Ok(None) };
+                let number = tickpulse_core::trade::OrderNumber::new(number);
                 Ok($crate::store::TradeStore::order(self, number).await?.map(|o| o.order))
             }
 
@@ -773,7 +785,7 @@ macro_rules! trade_store {
                     $crate::store::trading::ORDER_COLUMNS
                 ))
                 .bind(user)
-                .bind(query.before.unwrap_or(i64::MAX))
+                .bind(query.before.map_or(i64::MAX, |n| n.get()))
                 .bind(i64::try_from(query.limit).unwrap_or(i64::MAX))
                 .fetch_all(&self.pool)
                 .await
@@ -813,14 +825,15 @@ macro_rules! trade_store {
             async fn expiring_orders(
                 &self,
                 now: tickpulse_core::Timestamp,
-            ) -> Result<Vec<i64>, StoreError> {
-                sqlx::query_scalar(
+            ) -> Result<Vec<tickpulse_core::trade::OrderNumber>, StoreError> {
+                let numbers: Vec<i64> = sqlx::query_scalar(
                     "SELECT number FROM trade_order WHERE status IN ('new', 'partially_filled') AND expires_at <= $1 ORDER BY number",
                 )
                 .bind(now.as_millis())
                 .fetch_all(&self.pool)
                 .await
-                .map_err(unavailable)
+                .map_err(unavailable)?;
+                Ok(numbers.into_iter().map(tickpulse_core::trade::OrderNumber::new).collect())
             }
 
             async fn add_token(

@@ -84,7 +84,9 @@ impl Trading {
         Ok(Stock {
             symbol: symbol.clone(),
             name: entry.name,
-            available: u64::try_from(entry.available).unwrap_or(0),
+            available: tickpulse_core::trade::Shares::new(
+                u64::try_from(entry.available).unwrap_or(0),
+            ),
             price: view.as_ref().map(|v| v.last.tick.price),
             price_ts: view.map(|v| v.last.tick.ts),
         })

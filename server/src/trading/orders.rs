@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use tickpulse_core::account::{Role, SignedIn};
 use tickpulse_core::notice::OrderNotice;
 use tickpulse_core::trade::{
-    Account, Order, OrderEvent, OrderRequest, OrderStatus, Position, StockEvent,
+    Account, ClientOrderId, Order, OrderEvent, OrderNumber, OrderRequest, OrderStatus, Position,
+    StockEvent,
 };
 use tickpulse_core::{Money, Price, Symbol, Timestamp};
 
@@ -35,10 +36,11 @@ impl Settings {
 }
 
 /// A new client order id: 16 random bytes as hex.
-pub fn new_client_order_id() -> String {
+pub fn new_client_order_id() -> ClientOrderId {
     let mut bytes = [0u8; 16];
     OsRng.fill_bytes(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    ClientOrderId::new_checked(&hex).expect("hex digits make a client order id")
 }
 
 /// The symbol's last price when it is no older than `stale` (event time),
@@ -151,7 +153,7 @@ impl Trading {
     /// # Errors
     /// `NotFound` for an order that is not the user's, `Conflict` when it is
     /// already terminal, or the store's failure.
-    pub async fn cancel(&self, user: &str, number: i64) -> Result<Order, TradingError> {
+    pub async fn cancel(&self, user: &str, number: OrderNumber) -> Result<Order, TradingError> {
         let bus = self.bus.as_ref();
         match self
             .store
@@ -175,7 +177,11 @@ impl Trading {
     ///
     /// # Errors
     /// `NotFound`, or the store's failure.
-    pub async fn order(&self, caller: &SignedIn, number: i64) -> Result<Order, TradingError> {
+    pub async fn order(
+        &self,
+        caller: &SignedIn,
+        number: OrderNumber,
+    ) -> Result<Order, TradingError> {
         match self.store.order(number).await? {
             Some(OwnedOrder { user, order })
                 if user == caller.username || caller.role == Role::Admin =>
@@ -253,7 +259,7 @@ fn refused_label(refusal: tickpulse_core::trade::Refusal) -> &'static str {
     }
 }
 
-fn not_found(number: i64) -> TradingError {
+fn not_found(number: OrderNumber) -> TradingError {
     TradingError::NotFound(format!("you have no order {number}"))
 }
 
@@ -264,8 +270,8 @@ mod tests {
     #[test]
     fn client_order_ids_are_valid_and_distinct() {
         let a = new_client_order_id();
-        assert_eq!(a.len(), 32);
-        assert!(tickpulse_core::trade::client_order_id(&a).is_ok());
+        assert_eq!(a.as_str().len(), 32);
+        assert!(ClientOrderId::new_checked(a.as_str()).is_ok());
         assert_ne!(a, new_client_order_id());
     }
 }

@@ -170,11 +170,14 @@ impl Trade {
     async fn fill(
         &mut self,
         shutdown: &mut watch::Receiver<bool>,
-        number: i64,
+        number: tickpulse_core::trade::OrderNumber,
         tick: &StreamTick,
     ) -> Filled {
         if self.settings.fault == Some(Fault::ExitBeforeFill) {
-            tracing::error!(order = number, "exiting before the fill (FAULT_INJECTION)");
+            tracing::error!(
+                order = number.get(),
+                "exiting before the fill (FAULT_INJECTION)"
+            );
             tokio::time::sleep(Duration::from_secs(1)).await;
             std::process::exit(75);
         }
@@ -187,21 +190,24 @@ impl Trade {
             {
                 Ok(change) => {
                     if let Some(change) = &change {
-                        tracing::info!(order = number, user = %change.user, price = %tick.tick.price, stream_id = %tick.id, "limit order filled");
+                        tracing::info!(order = number.get(), user = %change.user, price = %tick.tick.price, stream_id = %tick.id, "limit order filled");
                     }
                     if self.settings.fault == Some(Fault::ExitAfterFill) {
-                        tracing::error!(order = number, "exiting after the fill (FAULT_INJECTION)");
+                        tracing::error!(
+                            order = number.get(),
+                            "exiting after the fill (FAULT_INJECTION)"
+                        );
                         tokio::time::sleep(Duration::from_secs(1)).await;
                         std::process::exit(75);
                     }
                     return Filled::Done(change);
                 }
                 Err(e @ (StoreError::Corrupt(_) | StoreError::Rejected(_))) => {
-                    tracing::error!(order = number, error = %e, "order left unfilled: the database refused its fill");
+                    tracing::error!(order = number.get(), error = %e, "order left unfilled: the database refused its fill");
                     return Filled::Skip;
                 }
                 Err(e) => {
-                    tracing::warn!(order = number, error = %e, "cannot fill the order yet; retrying");
+                    tracing::warn!(order = number.get(), error = %e, "cannot fill the order yet; retrying");
                     if !crate::platform::tasks::pause(shutdown, backoff.next()).await {
                         return Filled::Shutdown;
                     }
@@ -229,7 +235,9 @@ impl Trade {
             {
                 Ok(crate::store::trading::Ended::Done(change)) => changes.push(change),
                 Ok(_) => {}
-                Err(e) => tracing::warn!(order = number, error = %e, "cannot expire the order"),
+                Err(e) => {
+                    tracing::warn!(order = number.get(), error = %e, "cannot expire the order")
+                }
             }
         }
         if !changes.is_empty() {

@@ -413,7 +413,7 @@ mod trading {
     use super::*;
     use rust_decimal::Decimal;
     use tickpulse_core::account::Role;
-    use tickpulse_core::trade::order_request;
+    use tickpulse_core::trade::{order_request, ClientOrderId};
     pub use tickpulse_core::trade::{OrderStatus as Status, Refusal as Refused};
     pub use tickpulse_core::Price;
     pub use tickpulse_server::store::trading::{
@@ -459,7 +459,7 @@ mod trading {
         s.place_order(&NewOrder {
             user,
             request: &request,
-            client_order_id: client_id,
+            client_order_id: &ClientOrderId::new_checked(client_id).unwrap(),
             price: price.map(|p| Price::parse(p).unwrap()),
             starting_cash: Decimal::from(START),
             now: Timestamp::now(),
@@ -508,12 +508,12 @@ async fn orders_reserve_fill_and_release_in_one_transaction<B: StoreBackend>() {
     );
     assert_eq!(buy.order.status, Status::Filled);
     assert_eq!(buy.order.avg_fill_price.unwrap().to_string(), "10.25");
-    assert_eq!(buy.fill.as_ref().unwrap().quantity, 3);
-    assert_eq!(buy.stock.as_ref().unwrap().available, 7);
+    assert_eq!(buy.fill.as_ref().unwrap().quantity.get(), 3);
+    assert_eq!(buy.stock.as_ref().unwrap().available.get(), 7);
     let h = s.holdings("ann", Decimal::from(START)).await.unwrap();
     assert_eq!((h.cash, h.reserved_cash), (dec("969.25"), Decimal::ZERO));
     assert_eq!(
-        (h.positions[0].quantity, h.positions[0].avg_price),
+        (h.positions[0].quantity.get(), h.positions[0].avg_price),
         (3, dec("10.25"))
     );
 
@@ -524,7 +524,7 @@ async fn orders_reserve_fill_and_release_in_one_transaction<B: StoreBackend>() {
     );
     assert_eq!(limit.order.status, Status::New);
     assert_eq!(limit.order.limit_price.unwrap().to_string(), "123.4567");
-    assert_eq!(limit.stock.as_ref().unwrap().available, 5);
+    assert_eq!(limit.stock.as_ref().unwrap().available.get(), 5);
     let h = s.holdings("ann", Decimal::from(START)).await.unwrap();
     assert_eq!(h.reserved_cash, dec("246.9134"));
     let back = s.order(limit.order.number).await.unwrap().unwrap();
@@ -564,7 +564,7 @@ async fn orders_reserve_fill_and_release_in_one_transaction<B: StoreBackend>() {
     );
     let h = s.holdings("ann", Decimal::from(START)).await.unwrap();
     assert_eq!(
-        (h.cash, h.reserved_cash, h.positions[0].quantity),
+        (h.cash, h.reserved_cash, h.positions[0].quantity.get()),
         (dec("728.25"), Decimal::ZERO, 5)
     );
     assert_eq!(s.stock("TRD").await.unwrap().unwrap().available, 5);
@@ -586,7 +586,8 @@ async fn orders_reserve_fill_and_release_in_one_transaction<B: StoreBackend>() {
             .await
             .unwrap()
             .positions[0]
-            .reserved,
+            .reserved
+            .get(),
         4
     );
     match s
@@ -619,7 +620,8 @@ async fn orders_reserve_fill_and_release_in_one_transaction<B: StoreBackend>() {
             .await
             .unwrap()
             .positions[0]
-            .reserved,
+            .reserved
+            .get(),
         0
     );
 
@@ -710,7 +712,7 @@ async fn a_client_order_id_places_once_and_refusals_write_nothing<B: StoreBacken
         other => panic!("placed twice: {other:?}"),
     }
     let h = s.holdings("ann", Decimal::from(START)).await.unwrap();
-    assert_eq!((h.cash, h.positions[0].quantity), (dec("995"), 1));
+    assert_eq!((h.cash, h.positions[0].quantity.get()), (dec("995"), 1));
 
     let refused = |p: Placed| match p {
         Placed::Refused(r) => r,
@@ -744,7 +746,7 @@ async fn a_client_order_id_places_once_and_refusals_write_nothing<B: StoreBacken
     assert!(s.order_by_client_id("ann", "r1").await.unwrap().is_none());
     assert_eq!(s.stock("ONE").await.unwrap().unwrap().available, 1);
     let h = s.holdings("ann", Decimal::from(START)).await.unwrap();
-    assert_eq!((h.cash, h.positions[0].quantity), (dec("995"), 1));
+    assert_eq!((h.cash, h.positions[0].quantity.get()), (dec("995"), 1));
     created(place(s, "ann", body, "r1", Some("5")).await);
 }
 
@@ -792,7 +794,7 @@ async fn concurrent_buys_never_take_the_last_share_twice<B: StoreBackend>() {
             .holdings(u, rust_decimal::Decimal::from(START))
             .await
             .unwrap();
-        held += h.positions.iter().map(|p| p.quantity).sum::<u64>();
+        held += h.positions.iter().map(|p| p.quantity.get()).sum::<u64>();
         cash += h.cash;
     }
     assert_eq!(held, 5);

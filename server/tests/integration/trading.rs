@@ -579,7 +579,7 @@ async fn a_trade_shows_in_another_clients_cache(env: &mut Env) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(stock.available, 30);
+    assert_eq!(stock.available.get(), 30);
     cache.put(stock);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let url = format!("{watcher}/api/stream?symbols=PUSH");
@@ -598,7 +598,7 @@ async fn a_trade_shows_in_another_clients_cache(env: &mut Env) {
     let seen = tokio::time::timeout(Duration::from_secs(10), async {
         while let Some(event) = rx.recv().await {
             cache.on_event(&event);
-            if cache.get(&symbol).map(|s| s.available) == Some(26) {
+            if cache.get(&symbol).map(|s| s.available.get()) == Some(26) {
                 return true;
             }
         }
