@@ -1,6 +1,7 @@
-//! Accounts (`app_user`): the trait and its SQL, written once for Postgres
-//! and SQLite and expanded into each store by [`account_store!`].
+//! Accounts (`app_user`): the trait, and its SQL written once for both
+//! databases.
 
+use super::sql::{sql, Row, SqlStore};
 use super::StoreError;
 use tickpulse_core::account::Role;
 
@@ -15,27 +16,17 @@ pub struct UserRecord {
     pub created_at: i64,
 }
 
-pub(crate) const SELECT_USER: &str =
-    "SELECT username, password_hash, role, created_at FROM app_user";
+const SELECT_USER: &str = "SELECT username, password_hash, role, created_at FROM app_user";
 
 /// A row of [`SELECT_USER`].
-pub(crate) fn user_from<R>(
-    row: &R,
-    failed: fn(sqlx::Error) -> StoreError,
-) -> Result<UserRecord, StoreError>
-where
-    R: sqlx::Row,
-    for<'r> &'r str: sqlx::ColumnIndex<R>,
-    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    let role: String = row.try_get("role").map_err(failed)?;
+fn user_from(row: &Row) -> Result<UserRecord, StoreError> {
+    let role: String = row.get("role")?;
     Ok(UserRecord {
-        username: row.try_get("username").map_err(failed)?,
-        password_hash: row.try_get("password_hash").map_err(failed)?,
+        username: row.get("username")?,
+        password_hash: row.get("password_hash")?,
         role: Role::parse(&role)
             .ok_or_else(|| StoreError::Corrupt(format!("unknown role {role:?}")))?,
-        created_at: row.try_get("created_at").map_err(failed)?,
+        created_at: row.get("created_at")?,
     })
 }
 
@@ -55,86 +46,59 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn remove_user(&self, username: &str) -> Result<bool, StoreError>;
 }
 
-/// Implements [`AccountStore`] for a store type with a `pool` field, in a
-/// module with an `unavailable(sqlx::Error) -> StoreError` in scope. The SQL
-/// is the same on Postgres and SQLite (both read `$n` parameters).
-macro_rules! account_store {
-    ($store:ty) => {
-        #[async_trait::async_trait]
-        impl $crate::store::AccountStore for $store {
-            async fn user_count(&self) -> Result<u64, StoreError> {
-                let n: i64 = sqlx::query_scalar("SELECT count(*) FROM app_user")
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(unavailable)?;
-                Ok(u64::try_from(n).unwrap_or(0))
-            }
+#[async_trait::async_trait]
+impl<S: SqlStore> AccountStore for S {
+    async fn user_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = sql("SELECT count(*) FROM app_user")
+            .fetch_one(self.db())
+            .await?
+            .first()?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
 
-            async fn add_user(&self, user: &$crate::store::UserRecord) -> Result<bool, StoreError> {
-                let done = sqlx::query(
-                    "INSERT INTO app_user (username, password_hash, role, created_at)
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (username) DO NOTHING",
-                )
-                .bind(&user.username)
-                .bind(&user.password_hash)
-                .bind(user.role.as_str())
-                .bind(user.created_at)
-                .execute(&self.pool)
-                .await
-                .map_err(unavailable)?;
-                Ok(done.rows_affected() == 1)
-            }
+    async fn add_user(&self, user: &UserRecord) -> Result<bool, StoreError> {
+        let done = sql(
+            "INSERT INTO app_user (username, password_hash, role, created_at)
+         VALUES ($1, $2, $3, $4) ON CONFLICT (username) DO NOTHING",
+        )
+        .bind(&user.username)
+        .bind(&user.password_hash)
+        .bind(user.role.as_str())
+        .bind(user.created_at)
+        .execute(self.db())
+        .await?;
+        Ok(done == 1)
+    }
 
-            async fn users(&self) -> Result<Vec<$crate::store::UserRecord>, StoreError> {
-                let rows = sqlx::query(&format!(
-                    "{} ORDER BY username",
-                    $crate::store::accounts::SELECT_USER
-                ))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(unavailable)?;
-                rows.iter()
-                    .map(|row| $crate::store::accounts::user_from(row, unavailable))
-                    .collect()
-            }
+    async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        let rows = sql(format!("{} ORDER BY username", SELECT_USER))
+            .fetch_all(self.db())
+            .await?;
+        rows.iter().map(|row| user_from(row)).collect()
+    }
 
-            async fn user(
-                &self,
-                username: &str,
-            ) -> Result<Option<$crate::store::UserRecord>, StoreError> {
-                let row = sqlx::query(&format!(
-                    "{} WHERE username = $1",
-                    $crate::store::accounts::SELECT_USER
-                ))
-                .bind(username)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(unavailable)?;
-                row.map(|row| $crate::store::accounts::user_from(&row, unavailable))
-                    .transpose()
-            }
+    async fn user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
+        let row = sql(format!("{} WHERE username = $1", SELECT_USER))
+            .bind(username)
+            .fetch_optional(self.db())
+            .await?;
+        row.map(|row| user_from(&row)).transpose()
+    }
 
-            async fn set_password(&self, username: &str, hash: &str) -> Result<bool, StoreError> {
-                let done =
-                    sqlx::query("UPDATE app_user SET password_hash = $1 WHERE username = $2")
-                        .bind(hash)
-                        .bind(username)
-                        .execute(&self.pool)
-                        .await
-                        .map_err(unavailable)?;
-                Ok(done.rows_affected() == 1)
-            }
+    async fn set_password(&self, username: &str, hash: &str) -> Result<bool, StoreError> {
+        let done = sql("UPDATE app_user SET password_hash = $1 WHERE username = $2")
+            .bind(hash)
+            .bind(username)
+            .execute(self.db())
+            .await?;
+        Ok(done == 1)
+    }
 
-            async fn remove_user(&self, username: &str) -> Result<bool, StoreError> {
-                let done = sqlx::query("DELETE FROM app_user WHERE username = $1")
-                    .bind(username)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(unavailable)?;
-                Ok(done.rows_affected() == 1)
-            }
-        }
-    };
+    async fn remove_user(&self, username: &str) -> Result<bool, StoreError> {
+        let done = sql("DELETE FROM app_user WHERE username = $1")
+            .bind(username)
+            .execute(self.db())
+            .await?;
+        Ok(done == 1)
+    }
 }
-
-pub(crate) use account_store;

@@ -1,7 +1,7 @@
-//! The alert log (`node_event`): the trait, its query builder and its SQL,
-//! written once for Postgres and SQLite and expanded into each store by
-//! [`alert_store!`].
+//! The alert log (`node_event`): the trait, its query builder, and its SQL
+//! written once for both databases.
 
+use super::sql::{sql, Row, Sql, SqlStore};
 use super::StoreError;
 use tickpulse_core::health::{Alert, Severity};
 
@@ -22,30 +22,21 @@ pub struct AlertFilter {
 }
 
 /// A row of the query [`alert_query`] builds.
-pub(crate) fn alert_from<R>(
-    row: &R,
-    failed: fn(sqlx::Error) -> StoreError,
-) -> Result<Alert, StoreError>
-where
-    R: sqlx::Row,
-    for<'r> &'r str: sqlx::ColumnIndex<R>,
-    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    let severity: String = row.try_get("severity").map_err(failed)?;
+fn alert_from(row: &Row) -> Result<Alert, StoreError> {
+    let severity: String = row.get("severity")?;
     Ok(Alert {
-        id: row.try_get("id").map_err(failed)?,
-        at: row.try_get("at").map_err(failed)?,
-        kind: row.try_get("kind").map_err(failed)?,
-        subject: row.try_get("subject").map_err(failed)?,
+        id: row.get("id")?,
+        at: row.get("at")?,
+        kind: row.get("kind")?,
+        subject: row.get("subject")?,
         severity: Severity::parse(&severity)
             .ok_or_else(|| StoreError::Corrupt(format!("unknown severity {severity:?}")))?,
-        message: row.try_get("message").map_err(failed)?,
+        message: row.get("message")?,
     })
 }
 
 /// The `WHERE` clause and its text parameters for `filter`.
-pub(crate) fn alert_query(filter: &AlertFilter) -> (String, Vec<String>) {
+fn alert_query(filter: &AlertFilter) -> (String, Vec<String>) {
     let mut sql =
         String::from("SELECT id, at, kind, subject, severity, message FROM node_event WHERE 1 = 1");
     let mut args = Vec::new();
@@ -84,54 +75,37 @@ pub trait AlertStore: Send + Sync + 'static {
     async fn alerts(&self, filter: &AlertFilter) -> Result<Vec<Alert>, StoreError>;
 }
 
-/// Implements [`AlertStore`] for a store type with a `pool` field, in a
-/// module with an `unavailable(sqlx::Error) -> StoreError` in scope. The SQL
-/// is the same on Postgres and SQLite (both read `$n` parameters).
-macro_rules! alert_store {
-    ($store:ty) => {
-        #[async_trait::async_trait]
-        impl $crate::store::AlertStore for $store {
-            async fn add_alerts(
-                &self,
-                alerts: &[tickpulse_core::health::Alert],
-            ) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await.map_err(unavailable)?;
-                for a in alerts {
-                    sqlx::query(
-                        "INSERT INTO node_event (at, kind, subject, severity, message)
-                     VALUES ($1, $2, $3, $4, $5)",
-                    )
-                    .bind(a.at)
-                    .bind(&a.kind)
-                    .bind(&a.subject)
-                    .bind(a.severity.as_str())
-                    .bind(&a.message)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(unavailable)?;
-                }
-                tx.commit().await.map_err(unavailable)
-            }
-
-            async fn alerts(
-                &self,
-                filter: &$crate::store::AlertFilter,
-            ) -> Result<Vec<tickpulse_core::health::Alert>, StoreError> {
-                let (sql, args) = $crate::store::alerts::alert_query(filter);
-                let mut query = sqlx::query(&sql);
-                for arg in args {
-                    query = query.bind(arg);
-                }
-                let rows = query.fetch_all(&self.pool).await.map_err(unavailable)?;
-                rows.iter()
-                    .map(|row| $crate::store::alerts::alert_from(row, unavailable))
-                    .collect()
-            }
+#[async_trait::async_trait]
+impl<S: SqlStore> AlertStore for S {
+    async fn add_alerts(&self, alerts: &[Alert]) -> Result<(), StoreError> {
+        let mut tx = self.db().begin_write().await?;
+        for a in alerts {
+            sql(
+                "INSERT INTO node_event (at, kind, subject, severity, message)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(a.at)
+            .bind(&a.kind)
+            .bind(&a.subject)
+            .bind(a.severity.as_str())
+            .bind(&a.message)
+            .execute(&mut tx)
+            .await?;
         }
-    };
-}
+        tx.commit().await
+    }
 
-pub(crate) use alert_store;
+    async fn alerts(&self, filter: &AlertFilter) -> Result<Vec<Alert>, StoreError> {
+        let (text, args) = alert_query(filter);
+        args.into_iter()
+            .fold(sql(text), Sql::bind)
+            .fetch_all(self.db())
+            .await?
+            .iter()
+            .map(alert_from)
+            .collect()
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,8 @@
 //! The stock catalog (`catalog`): what can be traded and how many shares
-//! the house can still sell. The trait and its SQL are written once for
-//! Postgres and SQLite and expanded into each store by [`catalog_store!`].
+//! the house can still sell. The trait, and its SQL written once for both
+//! databases.
 
+use super::sql::{sql, Row, SqlStore};
 use super::StoreError;
 
 /// One row of `catalog`.
@@ -17,24 +18,15 @@ pub struct CatalogEntry {
     pub created_at: i64,
 }
 
-pub(crate) const SELECT_ENTRY: &str = "SELECT symbol, name, available, created_at FROM catalog";
+const SELECT_ENTRY: &str = "SELECT symbol, name, available, created_at FROM catalog";
 
 /// A row of [`SELECT_ENTRY`].
-pub(crate) fn entry_from<R>(
-    row: &R,
-    failed: fn(sqlx::Error) -> StoreError,
-) -> Result<CatalogEntry, StoreError>
-where
-    R: sqlx::Row,
-    for<'r> &'r str: sqlx::ColumnIndex<R>,
-    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
+fn entry_from(row: &Row) -> Result<CatalogEntry, StoreError> {
     Ok(CatalogEntry {
-        symbol: row.try_get("symbol").map_err(failed)?,
-        name: row.try_get("name").map_err(failed)?,
-        available: row.try_get("available").map_err(failed)?,
-        created_at: row.try_get("created_at").map_err(failed)?,
+        symbol: row.get("symbol")?,
+        name: row.get("name")?,
+        available: row.get("available")?,
+        created_at: row.get("created_at")?,
     })
 }
 
@@ -55,92 +47,57 @@ pub trait CatalogStore: Send + Sync + 'static {
     async fn stocks(&self) -> Result<Vec<CatalogEntry>, StoreError>;
 }
 
-/// Implements [`CatalogStore`] for a store type with a `pool` field, in a
-/// module with an `unavailable(sqlx::Error) -> StoreError` in scope. The SQL
-/// is the same on Postgres and SQLite.
-macro_rules! catalog_store {
-    ($store:ty) => {
-        #[async_trait::async_trait]
-        impl $crate::store::CatalogStore for $store {
-            async fn add_stock(
-                &self,
-                entry: &$crate::store::CatalogEntry,
-            ) -> Result<bool, StoreError> {
-                let done = sqlx::query(
-                    "INSERT INTO catalog (symbol, name, available, created_at)
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (symbol) DO NOTHING",
-                )
-                .bind(&entry.symbol)
-                .bind(&entry.name)
-                .bind(entry.available)
-                .bind(entry.created_at)
-                .execute(&self.pool)
-                .await
-                .map_err(unavailable)?;
-                Ok(done.rows_affected() == 1)
-            }
+#[async_trait::async_trait]
+impl<S: SqlStore> CatalogStore for S {
+    async fn add_stock(&self, entry: &CatalogEntry) -> Result<bool, StoreError> {
+        let added = sql("INSERT INTO catalog (symbol, name, available, created_at)
+             VALUES ($1, $2, $3, $4) ON CONFLICT (symbol) DO NOTHING")
+        .bind(&entry.symbol)
+        .bind(&entry.name)
+        .bind(entry.available)
+        .bind(entry.created_at)
+        .execute(self.db())
+        .await?;
+        Ok(added == 1)
+    }
 
-            async fn put_stock(
-                &self,
-                entry: &$crate::store::CatalogEntry,
-            ) -> Result<bool, StoreError> {
-                if self.add_stock(entry).await? {
-                    return Ok(true);
-                }
-                sqlx::query("UPDATE catalog SET name = $1, available = $2 WHERE symbol = $3")
-                    .bind(&entry.name)
-                    .bind(entry.available)
-                    .bind(&entry.symbol)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(unavailable)?;
-                Ok(false)
-            }
-
-            async fn set_available(
-                &self,
-                symbol: &str,
-                available: i64,
-            ) -> Result<bool, StoreError> {
-                let done = sqlx::query("UPDATE catalog SET available = $1 WHERE symbol = $2")
-                    .bind(available)
-                    .bind(symbol)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(unavailable)?;
-                Ok(done.rows_affected() == 1)
-            }
-
-            async fn stock(
-                &self,
-                symbol: &str,
-            ) -> Result<Option<$crate::store::CatalogEntry>, StoreError> {
-                let row = sqlx::query(&format!(
-                    "{} WHERE symbol = $1",
-                    $crate::store::catalog::SELECT_ENTRY
-                ))
-                .bind(symbol)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(unavailable)?;
-                row.map(|row| $crate::store::catalog::entry_from(&row, unavailable))
-                    .transpose()
-            }
-
-            async fn stocks(&self) -> Result<Vec<$crate::store::CatalogEntry>, StoreError> {
-                let rows = sqlx::query(&format!(
-                    "{} ORDER BY symbol",
-                    $crate::store::catalog::SELECT_ENTRY
-                ))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(unavailable)?;
-                rows.iter()
-                    .map(|row| $crate::store::catalog::entry_from(row, unavailable))
-                    .collect()
-            }
+    async fn put_stock(&self, entry: &CatalogEntry) -> Result<bool, StoreError> {
+        if self.add_stock(entry).await? {
+            return Ok(true);
         }
-    };
-}
+        sql("UPDATE catalog SET name = $1, available = $2 WHERE symbol = $3")
+            .bind(&entry.name)
+            .bind(entry.available)
+            .bind(&entry.symbol)
+            .execute(self.db())
+            .await?;
+        Ok(false)
+    }
 
-pub(crate) use catalog_store;
+    async fn set_available(&self, symbol: &str, available: i64) -> Result<bool, StoreError> {
+        let changed = sql("UPDATE catalog SET available = $1 WHERE symbol = $2")
+            .bind(available)
+            .bind(symbol)
+            .execute(self.db())
+            .await?;
+        Ok(changed == 1)
+    }
+
+    async fn stock(&self, symbol: &str) -> Result<Option<CatalogEntry>, StoreError> {
+        sql(format!("{SELECT_ENTRY} WHERE symbol = $1"))
+            .bind(symbol)
+            .fetch_optional(self.db())
+            .await?
+            .map(|row| entry_from(&row))
+            .transpose()
+    }
+
+    async fn stocks(&self) -> Result<Vec<CatalogEntry>, StoreError> {
+        sql(format!("{SELECT_ENTRY} ORDER BY symbol"))
+            .fetch_all(self.db())
+            .await?
+            .iter()
+            .map(entry_from)
+            .collect()
+    }
+}

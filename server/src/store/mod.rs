@@ -13,6 +13,7 @@ pub(crate) mod catalog;
 pub mod node_metrics;
 mod postgres;
 mod sessions;
+mod sql;
 mod sqlite;
 pub(crate) mod ticks;
 pub mod trading;

@@ -1,5 +1,6 @@
 //! [`PgStore`]: the store on Postgres (`md_ticks`, see `migrations/`).
 
+use super::sql::{Db, SqlStore};
 use super::ticks::StoredRow;
 use super::SessionBackend;
 use super::{Store, StoreError, TickStore};
@@ -18,6 +19,8 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// The same pool, for the SQL both databases share.
+    db: Db,
     url: String,
     /// Set once the migrations are applied; until then the store is not ready.
     migrated: Arc<AtomicBool>,
@@ -36,6 +39,7 @@ impl PgStore {
             .connect_lazy(url)
             .map_err(unavailable)?;
         Ok(Self {
+            db: Db::Pg(pool.clone()),
             pool,
             url: url.to_owned(),
             migrated: Arc::new(AtomicBool::new(false)),
@@ -138,6 +142,12 @@ impl PgStore {
 }
 
 /// Why a `COPY` did not write a batch.
+impl SqlStore for PgStore {
+    fn db(&self) -> &Db {
+        &self.db
+    }
+}
+
 enum CopyFailed {
     /// Some `event_id` of the batch is stored already; nothing was written.
     AlreadyStored,
@@ -192,7 +202,7 @@ fn copy_text(out: &mut String, value: &str) {
     }
 }
 
-fn unavailable(e: sqlx::Error) -> StoreError {
+pub(super) fn unavailable(e: sqlx::Error) -> StoreError {
     match &e {
         // Constraint and data errors do not go away by retrying.
         sqlx::Error::Database(db)
@@ -207,11 +217,8 @@ fn unavailable(e: sqlx::Error) -> StoreError {
     }
 }
 
-super::accounts::account_store!(PgStore);
 super::ticks::select_history!(sqlx::PgPool);
-super::alerts::alert_store!(PgStore);
 
-super::catalog::catalog_store!(PgStore);
 super::trading::trade_store!(PgStore, sqlx::Postgres, lock = " FOR UPDATE");
 super::watchlists::watchlist_store!(PgStore, sqlx::Postgres, lock = " FOR UPDATE");
 super::node_metrics::metric_store!(PgStore, sqlx::Postgres);

@@ -6,6 +6,7 @@
 //! aggregated in Rust ([`tickpulse_core::CandleBuilder`]) from the rows in
 //! event-time order, since SQLite cannot compare decimal strings.
 
+use super::sql::{Db, SqlStore};
 use super::ticks::StoredRow;
 use super::SessionBackend;
 use super::{Store, StoreError, TickStore};
@@ -29,6 +30,8 @@ const ROWS_PER_STATEMENT: usize = 500;
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The same pool, for the SQL both databases share.
+    db: Db,
 }
 
 impl SqliteStore {
@@ -73,7 +76,10 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(unavailable)?;
-        Ok(Self { pool })
+        Ok(Self {
+            db: Db::Lite(pool.clone()),
+            pool,
+        })
     }
 }
 
@@ -86,11 +92,17 @@ impl SqliteStore {
 }
 
 /// Money is stored as exact decimal text.
+impl SqlStore for SqliteStore {
+    fn db(&self) -> &Db {
+        &self.db
+    }
+}
+
 fn money(value: rust_decimal::Decimal) -> String {
     value.normalize().to_string()
 }
 
-fn unavailable(e: sqlx::Error) -> StoreError {
+pub(super) fn unavailable(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.is_check_violation() || db.is_foreign_key_violation() => {
             StoreError::Rejected(e.to_string())
@@ -100,10 +112,7 @@ fn unavailable(e: sqlx::Error) -> StoreError {
     }
 }
 
-super::accounts::account_store!(SqliteStore);
 super::ticks::select_history!(sqlx::SqlitePool);
-super::alerts::alert_store!(SqliteStore);
-super::catalog::catalog_store!(SqliteStore);
 super::trading::trade_store!(SqliteStore, sqlx::Sqlite, lock = "");
 super::watchlists::watchlist_store!(SqliteStore, sqlx::Sqlite, lock = "");
 super::node_metrics::metric_store!(SqliteStore, sqlx::Sqlite);
