@@ -1,7 +1,7 @@
-//! The metric history (`node_metric`): the trait and its SQL, written once
-//! for Postgres and SQLite and expanded into each store by
-//! [`metric_store!`].
+//! The metric history (`node_metric`): the trait, and its SQL written once
+//! for both databases.
 
+use super::sql::{sql, Db, Row, SqlStore, Tx};
 use super::StoreError;
 use tickpulse_core::health::NodeMetric;
 
@@ -66,7 +66,7 @@ pub trait MetricStore: Send + Sync + 'static {
 const COLUMNS: &str = "node, at, step_secs, cpu_pct, rss_bytes, net_in_bps, net_out_bps, connections, sse_clients, tasks, sched_delay_ms, ingest_rate, persist_lag_p99_ms, stream_lag, dead_letters, sse_resets";
 
 /// `INSERT` of one row with `$n` parameters, kept if already there.
-pub(crate) fn insert_sql() -> String {
+fn insert_sql() -> String {
     let params: Vec<String> = (1..=16).map(|i| format!("${i}")).collect();
     format!(
         "INSERT INTO node_metric ({COLUMNS}) VALUES ({}) ON CONFLICT (node, at, step_secs) DO NOTHING",
@@ -75,33 +75,22 @@ pub(crate) fn insert_sql() -> String {
 }
 
 /// `SELECT` of the rows in `[$1, $2)`, of node `$3` when it is not null.
-pub(crate) fn select_sql() -> String {
+fn select_sql() -> String {
     format!("SELECT {COLUMNS} FROM node_metric WHERE at >= $1 AND at < $2 AND (CAST($3 AS TEXT) IS NULL OR node = CAST($3 AS TEXT)) ORDER BY node, at")
 }
 
 /// `SELECT` of up to [`COMPACT_ROWS`] rows older than `$1` with a step under
 /// `$2` seconds, oldest first.
-pub(crate) fn aged_sql() -> String {
+fn aged_sql() -> String {
     format!("SELECT {COLUMNS} FROM node_metric WHERE at < $1 AND step_secs < $2 ORDER BY at LIMIT {COMPACT_ROWS}")
 }
 
-pub(crate) fn metric_from<R>(
-    row: &R,
-    failed: fn(sqlx::Error) -> StoreError,
-) -> Result<NodeMetric, StoreError>
-where
-    R: sqlx::Row,
-    for<'r> &'r str: sqlx::ColumnIndex<R>,
-    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> i32: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> f64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    let f = |name: &str| row.try_get::<f64, _>(name).map_err(failed);
+fn metric_from(row: &Row) -> Result<NodeMetric, StoreError> {
+    let f = |name: &str| row.get::<f64>(name);
     Ok(NodeMetric {
-        node: row.try_get("node").map_err(failed)?,
-        at: row.try_get("at").map_err(failed)?,
-        step_secs: i64::from(row.try_get::<i32, _>("step_secs").map_err(failed)?),
+        node: row.get("node")?,
+        at: row.get("at")?,
+        step_secs: i64::from(row.get::<i32>("step_secs")?),
         cpu_pct: f("cpu_pct")?,
         rss_bytes: f("rss_bytes")?,
         net_in_bps: f("net_in_bps")?,
@@ -111,153 +100,122 @@ where
         tasks: f("tasks")?,
         sched_delay_ms: f("sched_delay_ms")?,
         ingest_rate: f("ingest_rate")?,
-        persist_lag_p99_ms: row.try_get("persist_lag_p99_ms").map_err(failed)?,
+        persist_lag_p99_ms: row.get("persist_lag_p99_ms")?,
         stream_lag: f("stream_lag")?,
         dead_letters: f("dead_letters")?,
         sse_resets: f("sse_resets")?,
     })
 }
 
-/// Implements [`MetricStore`] for a store type with a `pool` field, in a
-/// module with an `unavailable(sqlx::Error) -> StoreError` in scope. The SQL
-/// is the same on Postgres and SQLite.
-macro_rules! metric_store {
-    ($store:ty, $db:ty) => {
-        impl $store {
-            async fn insert_node_metrics<'e, E>(
-                executor: E,
-                row: &tickpulse_core::health::NodeMetric,
-            ) -> Result<(), StoreError>
-            where
-                E: sqlx::Executor<'e, Database = $db>,
-            {
-                sqlx::query(&$crate::store::node_metrics::insert_sql())
-                    .bind(&row.node)
-                    .bind(row.at)
-                    .bind(row.step_secs as i32)
-                    .bind(row.cpu_pct)
-                    .bind(row.rss_bytes)
-                    .bind(row.net_in_bps)
-                    .bind(row.net_out_bps)
-                    .bind(row.connections)
-                    .bind(row.sse_clients)
-                    .bind(row.tasks)
-                    .bind(row.sched_delay_ms)
-                    .bind(row.ingest_rate)
-                    .bind(row.persist_lag_p99_ms)
-                    .bind(row.stream_lag)
-                    .bind(row.dead_letters)
-                    .bind(row.sse_resets)
-                    .execute(executor)
-                    .await
-                    .map_err(unavailable)?;
-                Ok(())
-            }
-
-            /// Replaces the rows older than `before` with a step under
-            /// `step_secs` by their averages over `step_secs`.
-            async fn average_aged(&self, before: i64, step_secs: i64) -> Result<u64, StoreError> {
-                let mut tx = self.pool.begin().await.map_err(unavailable)?;
-                let rows = sqlx::query(&$crate::store::node_metrics::aged_sql())
-                    .bind(before)
-                    .bind(step_secs as i32)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(unavailable)?
-                    .iter()
-                    .map(|row| $crate::store::node_metrics::metric_from(row, unavailable))
-                    .collect::<Result<Vec<_>, _>>()?;
-                if rows.is_empty() {
-                    return Ok(0);
-                }
-                // Only whole steps: the last, maybe partial, step of a
-                // bounded read waits for the next round.
-                let step_ms = step_secs * 1_000;
-                let last_step = rows
-                    .iter()
-                    .map(|r| r.at.div_euclid(step_ms))
-                    .max()
-                    .unwrap_or(0);
-                let whole = rows.len() < $crate::store::node_metrics::COMPACT_ROWS as usize;
-                let rows: Vec<_> = rows
-                    .into_iter()
-                    .filter(|r| whole || r.at.div_euclid(step_ms) < last_step)
-                    .collect();
-                for averaged in tickpulse_core::health::downsample(&rows, step_secs) {
-                    Self::insert_node_metrics(&mut *tx, &averaged).await?;
-                }
-                for r in &rows {
-                    sqlx::query(
-                        "DELETE FROM node_metric WHERE node = $1 AND at = $2 AND step_secs = $3",
-                    )
-                    .bind(&r.node)
-                    .bind(r.at)
-                    .bind(r.step_secs as i32)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(unavailable)?;
-                }
-                tx.commit().await.map_err(unavailable)?;
-                Ok(rows.len() as u64)
-            }
-        }
-
-        #[async_trait::async_trait]
-        impl $crate::store::MetricStore for $store {
-            async fn add_node_metrics(
-                &self,
-                rows: &[tickpulse_core::health::NodeMetric],
-            ) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await.map_err(unavailable)?;
-                for row in rows {
-                    Self::insert_node_metrics(&mut *tx, row).await?;
-                }
-                tx.commit().await.map_err(unavailable)
-            }
-
-            async fn node_metrics(
-                &self,
-                from: i64,
-                to: i64,
-                node: Option<&str>,
-            ) -> Result<Vec<tickpulse_core::health::NodeMetric>, StoreError> {
-                let rows = sqlx::query(&$crate::store::node_metrics::select_sql())
-                    .bind(from)
-                    .bind(to)
-                    .bind(node)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(unavailable)?;
-                rows.iter()
-                    .map(|row| $crate::store::node_metrics::metric_from(row, unavailable))
-                    .collect()
-            }
-
-            async fn compact_node_metrics(
-                &self,
-                now: i64,
-                retention: $crate::store::node_metrics::Retention,
-            ) -> Result<$crate::store::node_metrics::Compacted, StoreError> {
-                // The expired go first: nothing is averaged only to go.
-                let deleted = sqlx::query("DELETE FROM node_metric WHERE at < $1")
-                    .bind(now - retention.delete_after_ms)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(unavailable)?
-                    .rows_affected();
-                let mut averaged = self
-                    .average_aged(now - retention.minute_after_ms, 60)
-                    .await?;
-                averaged += self
-                    .average_aged(now - retention.hour_after_ms, 3_600)
-                    .await?;
-                Ok($crate::store::node_metrics::Compacted { averaged, deleted })
-            }
-        }
-    };
+/// Inserts one row (kept if already there).
+async fn insert_node_metric(tx: &mut Tx, row: &NodeMetric) -> Result<(), StoreError> {
+    sql(insert_sql())
+        .bind(&row.node)
+        .bind(row.at)
+        .bind(row.step_secs as i32)
+        .bind(row.cpu_pct)
+        .bind(row.rss_bytes)
+        .bind(row.net_in_bps)
+        .bind(row.net_out_bps)
+        .bind(row.connections)
+        .bind(row.sse_clients)
+        .bind(row.tasks)
+        .bind(row.sched_delay_ms)
+        .bind(row.ingest_rate)
+        .bind(row.persist_lag_p99_ms)
+        .bind(row.stream_lag)
+        .bind(row.dead_letters)
+        .bind(row.sse_resets)
+        .execute(tx)
+        .await?;
+    Ok(())
 }
 
-pub(crate) use metric_store;
+/// Replaces the rows older than `before` with a step under `step_secs` by
+/// their averages over `step_secs`.
+async fn average_aged(db: &Db, before: i64, step_secs: i64) -> Result<u64, StoreError> {
+    let mut tx = db.begin_write().await?;
+    let rows = sql(aged_sql())
+        .bind(before)
+        .bind(step_secs as i32)
+        .fetch_all(&mut tx)
+        .await?
+        .iter()
+        .map(metric_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    // Only whole steps: the last, maybe partial, step of a bounded read
+    // waits for the next round.
+    let step_ms = step_secs * 1_000;
+    let last_step = rows
+        .iter()
+        .map(|r| r.at.div_euclid(step_ms))
+        .max()
+        .unwrap_or(0);
+    let whole = rows.len() < COMPACT_ROWS as usize;
+    let rows: Vec<_> = rows
+        .into_iter()
+        .filter(|r| whole || r.at.div_euclid(step_ms) < last_step)
+        .collect();
+    for averaged in tickpulse_core::health::downsample(&rows, step_secs) {
+        insert_node_metric(&mut tx, &averaged).await?;
+    }
+    for r in &rows {
+        sql("DELETE FROM node_metric WHERE node = $1 AND at = $2 AND step_secs = $3")
+            .bind(&r.node)
+            .bind(r.at)
+            .bind(r.step_secs as i32)
+            .execute(&mut tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(rows.len() as u64)
+}
+
+#[async_trait::async_trait]
+impl<S: SqlStore> MetricStore for S {
+    async fn add_node_metrics(&self, rows: &[NodeMetric]) -> Result<(), StoreError> {
+        let mut tx = self.db().begin_write().await?;
+        for row in rows {
+            insert_node_metric(&mut tx, row).await?;
+        }
+        tx.commit().await
+    }
+
+    async fn node_metrics(
+        &self,
+        from: i64,
+        to: i64,
+        node: Option<&str>,
+    ) -> Result<Vec<NodeMetric>, StoreError> {
+        sql(select_sql())
+            .bind(from)
+            .bind(to)
+            .bind(node)
+            .fetch_all(self.db())
+            .await?
+            .iter()
+            .map(metric_from)
+            .collect()
+    }
+
+    async fn compact_node_metrics(
+        &self,
+        now: i64,
+        retention: Retention,
+    ) -> Result<Compacted, StoreError> {
+        // The expired go first: nothing is averaged only to go.
+        let deleted = sql("DELETE FROM node_metric WHERE at < $1")
+            .bind(now - retention.delete_after_ms)
+            .execute(self.db())
+            .await?;
+        let mut averaged = average_aged(self.db(), now - retention.minute_after_ms, 60).await?;
+        averaged += average_aged(self.db(), now - retention.hour_after_ms, 3_600).await?;
+        Ok(Compacted { averaged, deleted })
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,6 @@
 //! [`PgStore`]: the store on Postgres (`md_ticks`, see `migrations/`).
 
 use super::sql::{Db, SqlStore};
-use super::ticks::StoredRow;
 use super::SessionBackend;
 use super::{Store, StoreError, TickStore};
 use async_trait::async_trait;
@@ -217,11 +216,7 @@ pub(super) fn unavailable(e: sqlx::Error) -> StoreError {
     }
 }
 
-super::ticks::select_history!(sqlx::PgPool);
-
 super::trading::trade_store!(PgStore, sqlx::Postgres, lock = " FOR UPDATE");
-super::watchlists::watchlist_store!(PgStore, sqlx::Postgres, lock = " FOR UPDATE");
-super::node_metrics::metric_store!(PgStore, sqlx::Postgres);
 
 /// Money is stored as `NUMERIC`.
 fn money(value: Decimal) -> Decimal {
@@ -251,7 +246,7 @@ impl TickStore for PgStore {
         before: Timestamp,
         limit: usize,
     ) -> Result<Vec<StreamTick>, StoreError> {
-        select_history(&self.pool, symbol, before, limit).await
+        super::ticks::history(&self.db, symbol, before, limit).await
     }
 
     async fn candles(
@@ -337,19 +332,4 @@ impl Store for PgStore {
             .map(|_| ())
             .map_err(unavailable)
     }
-}
-
-/// A stored row back into a tick (the values were valid when written).
-fn to_tick(symbol: &Symbol, row: &sqlx::postgres::PgRow) -> Result<StreamTick, StoreError> {
-    let get_err = unavailable;
-    StoredRow {
-        stream_id: row.try_get("stream_id").map_err(get_err)?,
-        price: row.try_get("price").map_err(get_err)?,
-        volume: row.try_get("volume").map_err(get_err)?,
-        source: row.try_get("source").map_err(get_err)?,
-        ts: row.try_get("ts").map_err(get_err)?,
-        event_id: row.try_get("event_id").map_err(get_err)?,
-        received_at: row.try_get("received_at").map_err(get_err)?,
-    }
-    .into_tick(symbol)
 }

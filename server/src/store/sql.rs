@@ -48,6 +48,7 @@ pub(crate) enum Arg {
     OptInt(Option<i64>),
     Int32(i32),
     Float(f64),
+    OptFloat(Option<f64>),
     /// An exact amount: `NUMERIC` on Postgres, text on SQLite.
     Money(Decimal),
     OptMoney(Option<Decimal>),
@@ -102,6 +103,12 @@ impl From<i32> for Arg {
     }
 }
 
+impl From<Option<f64>> for Arg {
+    fn from(v: Option<f64>) -> Self {
+        Arg::OptFloat(v)
+    }
+}
+
 impl From<f64> for Arg {
     fn from(v: f64) -> Self {
         Arg::Float(v)
@@ -129,6 +136,16 @@ pub(crate) enum On<'a> {
     Tx(&'a mut Tx),
 }
 
+impl On<'_> {
+    /// The same place again, for the next statement.
+    pub fn again(&mut self) -> On<'_> {
+        match self {
+            On::Db(db) => On::Db(db),
+            On::Tx(tx) => On::Tx(tx),
+        }
+    }
+}
+
 impl<'a> From<&'a Db> for On<'a> {
     fn from(db: &'a Db) -> Self {
         On::Db(db)
@@ -150,6 +167,7 @@ fn pg_query(text: &str, args: Vec<Arg>) -> Query<'_, Postgres, PgArguments> {
             Arg::OptInt(v) => q.bind(v),
             Arg::Int32(v) => q.bind(v),
             Arg::Float(v) => q.bind(v),
+            Arg::OptFloat(v) => q.bind(v),
             Arg::Money(v) => q.bind(v),
             Arg::OptMoney(v) => q.bind(v),
             Arg::Texts(v) => q.bind(v),
@@ -166,6 +184,7 @@ fn lite_query(text: &str, args: Vec<Arg>) -> Query<'_, Sqlite, SqliteArguments<'
             Arg::OptInt(v) => q.bind(v),
             Arg::Int32(v) => q.bind(v),
             Arg::Float(v) => q.bind(v),
+            Arg::OptFloat(v) => q.bind(v),
             Arg::Money(v) => q.bind(money(v)),
             Arg::OptMoney(v) => q.bind(v.map(money)),
             // SQLite has no arrays: a list goes in as JSON (`json_each`).

@@ -112,10 +112,7 @@ pub(super) fn unavailable(e: sqlx::Error) -> StoreError {
     }
 }
 
-super::ticks::select_history!(sqlx::SqlitePool);
 super::trading::trade_store!(SqliteStore, sqlx::Sqlite, lock = "");
-super::watchlists::watchlist_store!(SqliteStore, sqlx::Sqlite, lock = "");
-super::node_metrics::metric_store!(SqliteStore, sqlx::Sqlite);
 
 #[async_trait]
 impl TickStore for SqliteStore {
@@ -164,7 +161,7 @@ impl TickStore for SqliteStore {
         before: Timestamp,
         limit: usize,
     ) -> Result<Vec<StreamTick>, StoreError> {
-        select_history(&self.pool, symbol, before, limit).await
+        super::ticks::history(&self.db, symbol, before, limit).await
     }
 
     async fn candles(
@@ -249,20 +246,14 @@ fn flush(builder: &mut CandleBuilder, same_ts: &mut Vec<StreamTick>) {
     }
 }
 
-/// A stored decimal string.
-fn decimal(text: &str) -> Result<rust_decimal::Decimal, StoreError> {
-    rust_decimal::Decimal::from_str_exact(text)
-        .map_err(|e| StoreError::Corrupt(format!("stored decimal {text:?} unreadable: {e}")))
-}
-
 /// A stored row back into a tick.
 fn to_tick(symbol: &Symbol, row: &SqliteRow) -> Result<StreamTick, StoreError> {
     let text =
         |name: &str| -> Result<String, StoreError> { row.try_get(name).map_err(unavailable) };
     StoredRow {
         stream_id: text("stream_id")?,
-        price: decimal(&text("price")?)?,
-        volume: decimal(&text("volume")?)?,
+        price: super::ticks::stored_decimal(&text("price")?)?,
+        volume: super::ticks::stored_decimal(&text("volume")?)?,
         source: text("source")?,
         ts: row.try_get("ts").map_err(unavailable)?,
         event_id: text("event_id")?,

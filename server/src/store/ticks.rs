@@ -1,6 +1,7 @@
 //! Ticks (`md_ticks`): the trait the persist stage and the reads use, and
 //! what both databases share about a stored tick.
 
+use super::sql::{sql, Db};
 use super::StoreError;
 use async_trait::async_trait;
 use tickpulse_core::{Candle, Interval, StreamTick, Symbol, Timestamp};
@@ -38,37 +39,46 @@ pub trait TickStore: Send + Sync + 'static {
     async fn committed(&self, event_ids: &[String]) -> Result<Vec<String>, StoreError>;
 }
 
-/// The newest stored ticks of a symbol before a time; the same statement on
-/// Postgres and SQLite (both read `$n` parameters).
-pub(crate) const SELECT_HISTORY: &str =
-    "SELECT event_id, stream_id, price, volume, source, ts, received_at FROM md_ticks
+/// The newest stored ticks of a symbol before a time (decimals as text,
+/// exact in both databases).
+const SELECT_HISTORY: &str = "SELECT event_id, stream_id, CAST(price AS TEXT) AS price,
+     CAST(volume AS TEXT) AS volume, source, ts, received_at FROM md_ticks
      WHERE symbol = $1 AND ts < $2 ORDER BY ts DESC, stream_id DESC LIMIT $3";
 
-/// Defines `select_history(pool, symbol, before, limit)`, the body of
-/// `TickStore::history`, for a pool type, in a module with
-/// `unavailable(sqlx::Error) -> StoreError` and `to_tick(&Symbol, &Row) ->
-/// Result<StreamTick, StoreError>` in scope.
-macro_rules! select_history {
-    ($pool:ty) => {
-        async fn select_history(
-            pool: &$pool,
-            symbol: &Symbol,
-            before: Timestamp,
-            limit: usize,
-        ) -> Result<Vec<StreamTick>, StoreError> {
-            let rows = sqlx::query($crate::store::ticks::SELECT_HISTORY)
-                .bind(symbol.as_str())
-                .bind(before.as_nanos())
-                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-                .fetch_all(pool)
-                .await
-                .map_err(unavailable)?;
-            rows.iter().map(|row| to_tick(symbol, row)).collect()
-        }
-    };
+/// The body of `TickStore::history`, the same on both databases.
+pub(crate) async fn history(
+    db: &Db,
+    symbol: &Symbol,
+    before: Timestamp,
+    limit: usize,
+) -> Result<Vec<StreamTick>, StoreError> {
+    sql(SELECT_HISTORY)
+        .bind(symbol.as_str())
+        .bind(before.as_nanos())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(db)
+        .await?
+        .iter()
+        .map(|row| {
+            StoredRow {
+                stream_id: row.get("stream_id")?,
+                price: stored_decimal(&row.get::<String>("price")?)?,
+                volume: stored_decimal(&row.get::<String>("volume")?)?,
+                source: row.get("source")?,
+                ts: row.get("ts")?,
+                event_id: row.get("event_id")?,
+                received_at: row.get("received_at")?,
+            }
+            .into_tick(symbol)
+        })
+        .collect()
 }
 
-pub(crate) use select_history;
+/// A stored decimal's text.
+pub(crate) fn stored_decimal(text: &str) -> Result<rust_decimal::Decimal, StoreError> {
+    rust_decimal::Decimal::from_str_exact(text)
+        .map_err(|e| StoreError::Corrupt(format!("stored decimal {text:?} unreadable: {e}")))
+}
 
 /// The columns of one stored tick, as both databases return them.
 pub(crate) struct StoredRow {

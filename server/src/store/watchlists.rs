@@ -1,14 +1,14 @@
 //! Watchlists (`watchlist`, `watchlist_symbol`): each user's named lists of
-//! symbols. The trait and its SQL are written once for Postgres and SQLite
-//! and expanded into each store by [`watchlist_store!`].
+//! symbols. The trait, and its SQL written once for both databases.
 //!
 //! Every change is one transaction that first locks the user's row
 //! (`FOR UPDATE` on Postgres; SQLite's `BEGIN IMMEDIATE` locks the
 //! database), so the limits hold under concurrent requests and a refused
 //! change writes nothing.
 
+use super::sql::{sql, On, SqlStore, Tx};
 use super::StoreError;
-use tickpulse_core::watchlist::Watchlist;
+use tickpulse_core::watchlist::{name_key, Watchlist};
 use tickpulse_core::Symbol;
 
 /// Why a change was not made (nothing was written).
@@ -83,303 +83,244 @@ pub trait WatchlistStore: Send + Sync + 'static {
 /// `begin_write()`, in a module with `unavailable(sqlx::Error) ->
 /// StoreError` in scope. `lock` is appended to the statements that lock
 /// the user's row (`" FOR UPDATE"` on Postgres, `""` on SQLite).
-macro_rules! watchlist_store {
-    ($store:ty, $db:ty, lock = $lock:literal) => {
-        impl $store {
-            /// The list's symbols, in order.
-            async fn list_symbols(
-                conn: &mut <$db as sqlx::Database>::Connection,
-                id: i64,
-            ) -> Result<Vec<tickpulse_core::Symbol>, StoreError> {
-                let rows: Vec<String> = sqlx::query_scalar(
-                    "SELECT symbol FROM watchlist_symbol WHERE watchlist_id = $1 ORDER BY position",
-                )
-                .bind(id)
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(unavailable)?;
-                rows.iter()
-                    .map(|s| {
-                        tickpulse_core::Symbol::new_checked(s).map_err(|e| {
-                            StoreError::Corrupt(format!("watchlist {id} holds {s:?}: {e}"))
-                        })
-                    })
-                    .collect()
-            }
-
-            /// The list of `user` with this id, with its symbols.
-            async fn read_list(
-                conn: &mut <$db as sqlx::Database>::Connection,
-                user: &str,
-                id: i64,
-            ) -> Result<Option<tickpulse_core::watchlist::Watchlist>, StoreError> {
-                let name: Option<String> =
-                    sqlx::query_scalar("SELECT name FROM watchlist WHERE id = $1 AND user_id = $2")
-                        .bind(id)
-                        .bind(user)
-                        .fetch_optional(&mut *conn)
-                        .await
-                        .map_err(unavailable)?;
-                let Some(name) = name else { return Ok(None) };
-                let symbols = Self::list_symbols(conn, id).await?;
-                Ok(Some(tickpulse_core::watchlist::Watchlist { id, name, symbols }))
-            }
-
-            /// Locks the user's row; `false` when there is no such user.
-            async fn lock_user(
-                conn: &mut <$db as sqlx::Database>::Connection,
-                user: &str,
-            ) -> Result<bool, StoreError> {
-                let found: Option<String> = sqlx::query_scalar(concat!(
-                    "SELECT username FROM app_user WHERE username = $1",
-                    $lock
-                ))
-                .bind(user)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(unavailable)?;
-                Ok(found.is_some())
-            }
-
-            /// Whether another list of the user's has this name.
-            async fn name_taken(
-                conn: &mut <$db as sqlx::Database>::Connection,
-                user: &str,
-                name: &str,
-                except: i64,
-            ) -> Result<bool, StoreError> {
-                let found: Option<i64> = sqlx::query_scalar(
-                    "SELECT id FROM watchlist WHERE user_id = $1 AND name_key = $2 AND id <> $3",
-                )
-                .bind(user)
-                .bind(tickpulse_core::watchlist::name_key(name))
-                .bind(except)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(unavailable)?;
-                Ok(found.is_some())
-            }
-
-            async fn write_symbols(
-                conn: &mut <$db as sqlx::Database>::Connection,
-                id: i64,
-                symbols: &[tickpulse_core::Symbol],
-            ) -> Result<(), StoreError> {
-                sqlx::query("DELETE FROM watchlist_symbol WHERE watchlist_id = $1")
-                    .bind(id)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(unavailable)?;
-                for (position, symbol) in symbols.iter().enumerate() {
-                    sqlx::query(
-                        "INSERT INTO watchlist_symbol (watchlist_id, symbol, position) VALUES ($1, $2, $3)",
-                    )
-                    .bind(id)
-                    .bind(symbol.as_str())
-                    .bind(i32::try_from(position).unwrap_or(i32::MAX))
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(unavailable)?;
-                }
-                Ok(())
-            }
-        }
-
-        #[async_trait::async_trait]
-        impl $crate::store::WatchlistStore for $store {
-            async fn watchlists(
-                &self,
-                user: &str,
-            ) -> Result<Vec<tickpulse_core::watchlist::Watchlist>, StoreError> {
-                let mut conn = self.pool.acquire().await.map_err(unavailable)?;
-                let lists: Vec<(i64, String)> = sqlx::query_as(
-                    "SELECT id, name FROM watchlist WHERE user_id = $1 ORDER BY id",
-                )
-                .bind(user)
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(unavailable)?;
-                let mut out = Vec::with_capacity(lists.len());
-                for (id, name) in lists {
-                    let symbols = Self::list_symbols(&mut conn, id).await?;
-                    out.push(tickpulse_core::watchlist::Watchlist { id, name, symbols });
-                }
-                Ok(out)
-            }
-
-            async fn watchlist(
-                &self,
-                user: &str,
-                id: i64,
-            ) -> Result<Option<tickpulse_core::watchlist::Watchlist>, StoreError> {
-                let mut conn = self.pool.acquire().await.map_err(unavailable)?;
-                Self::read_list(&mut conn, user, id).await
-            }
-
-            async fn create_watchlist(
-                &self,
-                user: &str,
-                name: &str,
-                symbols: &[tickpulse_core::Symbol],
-                limits: $crate::store::watchlists::Limits,
-                now_ms: i64,
-            ) -> Result<$crate::store::watchlists::Changed, StoreError> {
-                use $crate::store::watchlists::WatchlistRefusal as No;
-                if symbols.len() > limits.max_symbols {
-                    return Ok(Err(No::TooManySymbols(limits.max_symbols)));
-                }
-                let mut tx = self.begin_write().await.map_err(unavailable)?;
-                if !Self::lock_user(&mut tx, user).await? {
-                    return Err(StoreError::Rejected(format!("no user {user:?}")));
-                }
-                let lists: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM watchlist WHERE user_id = $1")
-                    .bind(user)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(unavailable)?;
-                if usize::try_from(lists).unwrap_or(usize::MAX) >= limits.max_lists {
-                    return Ok(Err(No::TooManyLists(limits.max_lists)));
-                }
-                if Self::name_taken(&mut tx, user, name, -1).await? {
-                    return Ok(Err(No::NameTaken(name.to_owned())));
-                }
-                let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO watchlist (user_id, name, name_key, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
-                )
-                .bind(user)
-                .bind(name)
-                .bind(tickpulse_core::watchlist::name_key(name))
-                .bind(now_ms)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(unavailable)?;
-                Self::write_symbols(&mut tx, id, symbols).await?;
-                tx.commit().await.map_err(unavailable)?;
-                Ok(Ok(tickpulse_core::watchlist::Watchlist {
-                    id,
-                    name: name.to_owned(),
-                    symbols: symbols.to_vec(),
-                }))
-            }
-
-            async fn update_watchlist(
-                &self,
-                user: &str,
-                id: i64,
-                name: Option<&str>,
-                symbols: Option<&[tickpulse_core::Symbol]>,
-                limits: $crate::store::watchlists::Limits,
-            ) -> Result<$crate::store::watchlists::Changed, StoreError> {
-                use $crate::store::watchlists::WatchlistRefusal as No;
-                let mut tx = self.begin_write().await.map_err(unavailable)?;
-                Self::lock_user(&mut tx, user).await?;
-                if Self::read_list(&mut tx, user, id).await?.is_none() {
-                    return Ok(Err(No::NotFound));
-                }
-                if let Some(name) = name {
-                    if Self::name_taken(&mut tx, user, name, id).await? {
-                        return Ok(Err(No::NameTaken(name.to_owned())));
-                    }
-                    sqlx::query("UPDATE watchlist SET name = $1, name_key = $2 WHERE id = $3")
-                        .bind(name)
-                        .bind(tickpulse_core::watchlist::name_key(name))
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(unavailable)?;
-                }
-                if let Some(symbols) = symbols {
-                    if symbols.len() > limits.max_symbols {
-                        return Ok(Err(No::TooManySymbols(limits.max_symbols)));
-                    }
-                    Self::write_symbols(&mut tx, id, symbols).await?;
-                }
-                let after = Self::read_list(&mut tx, user, id).await?;
-                tx.commit().await.map_err(unavailable)?;
-                Ok(after.ok_or(No::NotFound))
-            }
-
-            async fn delete_watchlist(&self, user: &str, id: i64) -> Result<bool, StoreError> {
-                let mut tx = self.begin_write().await.map_err(unavailable)?;
-                Self::lock_user(&mut tx, user).await?;
-                sqlx::query(
-                    "DELETE FROM watchlist_symbol WHERE watchlist_id IN (SELECT id FROM watchlist WHERE id = $1 AND user_id = $2)",
-                )
-                .bind(id)
-                .bind(user)
-                .execute(&mut *tx)
-                .await
-                .map_err(unavailable)?;
-                let done = sqlx::query("DELETE FROM watchlist WHERE id = $1 AND user_id = $2")
-                    .bind(id)
-                    .bind(user)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(unavailable)?;
-                tx.commit().await.map_err(unavailable)?;
-                Ok(done.rows_affected() == 1)
-            }
-
-            async fn add_watchlist_symbol(
-                &self,
-                user: &str,
-                id: i64,
-                symbol: &tickpulse_core::Symbol,
-                limits: $crate::store::watchlists::Limits,
-            ) -> Result<$crate::store::watchlists::Changed, StoreError> {
-                use $crate::store::watchlists::WatchlistRefusal as No;
-                let mut tx = self.begin_write().await.map_err(unavailable)?;
-                Self::lock_user(&mut tx, user).await?;
-                let Some(mut list) = Self::read_list(&mut tx, user, id).await? else {
-                    return Ok(Err(No::NotFound));
-                };
-                if list.symbols.contains(symbol) {
-                    return Ok(Ok(list));
-                }
-                if list.symbols.len() >= limits.max_symbols {
-                    return Ok(Err(No::TooManySymbols(limits.max_symbols)));
-                }
-                sqlx::query(
-                    "INSERT INTO watchlist_symbol (watchlist_id, symbol, position)
-                     VALUES ($1, $2, (SELECT COALESCE(MAX(position), -1) + 1 FROM watchlist_symbol WHERE watchlist_id = $1))",
-                )
-                .bind(id)
-                .bind(symbol.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(unavailable)?;
-                tx.commit().await.map_err(unavailable)?;
-                list.symbols.push(symbol.clone());
-                Ok(Ok(list))
-            }
-
-            async fn remove_watchlist_symbol(
-                &self,
-                user: &str,
-                id: i64,
-                symbol: &tickpulse_core::Symbol,
-            ) -> Result<$crate::store::watchlists::Changed, StoreError> {
-                use $crate::store::watchlists::WatchlistRefusal as No;
-                let mut tx = self.begin_write().await.map_err(unavailable)?;
-                Self::lock_user(&mut tx, user).await?;
-                let Some(mut list) = Self::read_list(&mut tx, user, id).await? else {
-                    return Ok(Err(No::NotFound));
-                };
-                if !list.symbols.contains(symbol) {
-                    return Ok(Err(No::NotInList(symbol.clone())));
-                }
-                sqlx::query("DELETE FROM watchlist_symbol WHERE watchlist_id = $1 AND symbol = $2")
-                    .bind(id)
-                    .bind(symbol.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(unavailable)?;
-                tx.commit().await.map_err(unavailable)?;
-                list.symbols.retain(|s| s != symbol);
-                Ok(Ok(list))
-            }
-        }
-    };
+/// The list's symbols, in order.
+async fn list_symbols(on: On<'_>, id: i64) -> Result<Vec<Symbol>, StoreError> {
+    sql("SELECT symbol FROM watchlist_symbol WHERE watchlist_id = $1 ORDER BY position")
+        .bind(id)
+        .fetch_all(on)
+        .await?
+        .iter()
+        .map(|row| {
+            let s: String = row.first()?;
+            Symbol::new_checked(&s)
+                .map_err(|e| StoreError::Corrupt(format!("watchlist {id} holds {s:?}: {e}")))
+        })
+        .collect()
 }
 
-pub(crate) use watchlist_store;
+/// The list of `user` with this id, with its symbols.
+async fn read_list(mut on: On<'_>, user: &str, id: i64) -> Result<Option<Watchlist>, StoreError> {
+    let Some(row) = sql("SELECT name FROM watchlist WHERE id = $1 AND user_id = $2")
+        .bind(id)
+        .bind(user)
+        .fetch_optional(on.again())
+        .await?
+    else {
+        return Ok(None);
+    };
+    let name: String = row.first()?;
+    let symbols = list_symbols(on, id).await?;
+    Ok(Some(Watchlist { id, name, symbols }))
+}
+
+/// Locks the user's row; `false` when there is no such user.
+async fn lock_user(tx: &mut Tx, user: &str) -> Result<bool, StoreError> {
+    let lock = tx.lock();
+    let found = sql(format!(
+        "SELECT username FROM app_user WHERE username = $1{lock}"
+    ))
+    .bind(user)
+    .fetch_optional(tx)
+    .await?;
+    Ok(found.is_some())
+}
+
+/// Whether another list of the user's has this name.
+async fn name_taken(tx: &mut Tx, user: &str, name: &str, except: i64) -> Result<bool, StoreError> {
+    let found = sql("SELECT id FROM watchlist WHERE user_id = $1 AND name_key = $2 AND id <> $3")
+        .bind(user)
+        .bind(name_key(name))
+        .bind(except)
+        .fetch_optional(tx)
+        .await?;
+    Ok(found.is_some())
+}
+
+async fn write_symbols(tx: &mut Tx, id: i64, symbols: &[Symbol]) -> Result<(), StoreError> {
+    sql("DELETE FROM watchlist_symbol WHERE watchlist_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    for (position, symbol) in symbols.iter().enumerate() {
+        sql("INSERT INTO watchlist_symbol (watchlist_id, symbol, position) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(symbol.as_str())
+            .bind(i32::try_from(position).unwrap_or(i32::MAX))
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl<S: SqlStore> WatchlistStore for S {
+    async fn watchlists(&self, user: &str) -> Result<Vec<Watchlist>, StoreError> {
+        let lists = sql("SELECT id, name FROM watchlist WHERE user_id = $1 ORDER BY id")
+            .bind(user)
+            .fetch_all(self.db())
+            .await?;
+        let mut out = Vec::with_capacity(lists.len());
+        for row in lists {
+            let (id, name): (i64, String) = (row.get("id")?, row.get("name")?);
+            let symbols = list_symbols(self.db().into(), id).await?;
+            out.push(Watchlist { id, name, symbols });
+        }
+        Ok(out)
+    }
+
+    async fn watchlist(&self, user: &str, id: i64) -> Result<Option<Watchlist>, StoreError> {
+        read_list(self.db().into(), user, id).await
+    }
+
+    async fn create_watchlist(
+        &self,
+        user: &str,
+        name: &str,
+        symbols: &[Symbol],
+        limits: Limits,
+        now_ms: i64,
+    ) -> Result<Changed, StoreError> {
+        use WatchlistRefusal as No;
+        if symbols.len() > limits.max_symbols {
+            return Ok(Err(No::TooManySymbols(limits.max_symbols)));
+        }
+        let mut tx = self.db().begin_write().await?;
+        if !lock_user(&mut tx, user).await? {
+            return Err(StoreError::Rejected(format!("no user {user:?}")));
+        }
+        let lists: i64 = sql("SELECT COUNT(*) FROM watchlist WHERE user_id = $1")
+            .bind(user)
+            .fetch_one(&mut tx)
+            .await?
+            .first()?;
+        if usize::try_from(lists).unwrap_or(usize::MAX) >= limits.max_lists {
+            return Ok(Err(No::TooManyLists(limits.max_lists)));
+        }
+        if name_taken(&mut tx, user, name, -1).await? {
+            return Ok(Err(No::NameTaken(name.to_owned())));
+        }
+        let id: i64 = sql("INSERT INTO watchlist (user_id, name, name_key, created_at) VALUES ($1, $2, $3, $4) RETURNING id")
+            .bind(user)
+            .bind(name)
+            .bind(name_key(name))
+            .bind(now_ms)
+            .fetch_one(&mut tx)
+            .await?
+            .first()?;
+        write_symbols(&mut tx, id, symbols).await?;
+        tx.commit().await?;
+        Ok(Ok(Watchlist {
+            id,
+            name: name.to_owned(),
+            symbols: symbols.to_vec(),
+        }))
+    }
+
+    async fn update_watchlist(
+        &self,
+        user: &str,
+        id: i64,
+        name: Option<&str>,
+        symbols: Option<&[Symbol]>,
+        limits: Limits,
+    ) -> Result<Changed, StoreError> {
+        use WatchlistRefusal as No;
+        let mut tx = self.db().begin_write().await?;
+        lock_user(&mut tx, user).await?;
+        if read_list((&mut tx).into(), user, id).await?.is_none() {
+            return Ok(Err(No::NotFound));
+        }
+        if let Some(name) = name {
+            if name_taken(&mut tx, user, name, id).await? {
+                return Ok(Err(No::NameTaken(name.to_owned())));
+            }
+            sql("UPDATE watchlist SET name = $1, name_key = $2 WHERE id = $3")
+                .bind(name)
+                .bind(name_key(name))
+                .bind(id)
+                .execute(&mut tx)
+                .await?;
+        }
+        if let Some(symbols) = symbols {
+            if symbols.len() > limits.max_symbols {
+                return Ok(Err(No::TooManySymbols(limits.max_symbols)));
+            }
+            write_symbols(&mut tx, id, symbols).await?;
+        }
+        let after = read_list((&mut tx).into(), user, id).await?;
+        tx.commit().await?;
+        Ok(after.ok_or(No::NotFound))
+    }
+
+    async fn delete_watchlist(&self, user: &str, id: i64) -> Result<bool, StoreError> {
+        let mut tx = self.db().begin_write().await?;
+        lock_user(&mut tx, user).await?;
+        sql("DELETE FROM watchlist_symbol WHERE watchlist_id IN (SELECT id FROM watchlist WHERE id = $1 AND user_id = $2)")
+            .bind(id)
+            .bind(user)
+            .execute(&mut tx)
+            .await?;
+        let deleted = sql("DELETE FROM watchlist WHERE id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(user)
+            .execute(&mut tx)
+            .await?;
+        tx.commit().await?;
+        Ok(deleted == 1)
+    }
+
+    async fn add_watchlist_symbol(
+        &self,
+        user: &str,
+        id: i64,
+        symbol: &Symbol,
+        limits: Limits,
+    ) -> Result<Changed, StoreError> {
+        use WatchlistRefusal as No;
+        let mut tx = self.db().begin_write().await?;
+        lock_user(&mut tx, user).await?;
+        let Some(mut list) = read_list((&mut tx).into(), user, id).await? else {
+            return Ok(Err(No::NotFound));
+        };
+        if list.symbols.contains(symbol) {
+            return Ok(Ok(list));
+        }
+        if list.symbols.len() >= limits.max_symbols {
+            return Ok(Err(No::TooManySymbols(limits.max_symbols)));
+        }
+        sql("INSERT INTO watchlist_symbol (watchlist_id, symbol, position)
+             VALUES ($1, $2, (SELECT COALESCE(MAX(position), -1) + 1 FROM watchlist_symbol WHERE watchlist_id = $1))")
+        .bind(id)
+        .bind(symbol.as_str())
+        .execute(&mut tx)
+        .await?;
+        tx.commit().await?;
+        list.symbols.push(symbol.clone());
+        Ok(Ok(list))
+    }
+
+    async fn remove_watchlist_symbol(
+        &self,
+        user: &str,
+        id: i64,
+        symbol: &Symbol,
+    ) -> Result<Changed, StoreError> {
+        use WatchlistRefusal as No;
+        let mut tx = self.db().begin_write().await?;
+        lock_user(&mut tx, user).await?;
+        let Some(mut list) = read_list((&mut tx).into(), user, id).await? else {
+            return Ok(Err(No::NotFound));
+        };
+        if !list.symbols.contains(symbol) {
+            return Ok(Err(No::NotInList(symbol.clone())));
+        }
+        sql("DELETE FROM watchlist_symbol WHERE watchlist_id = $1 AND symbol = $2")
+            .bind(id)
+            .bind(symbol.as_str())
+            .execute(&mut tx)
+            .await?;
+        tx.commit().await?;
+        list.symbols.retain(|s| s != symbol);
+        Ok(Ok(list))
+    }
+}
