@@ -1,6 +1,6 @@
 //! [`PgStore`]: the store on Postgres (`md_ticks`, see `migrations/`).
 
-use super::sql::{Db, SqlStore};
+use super::sql::{pg_error as unavailable, Db, SqlStore};
 use super::SessionBackend;
 use super::{Store, StoreError, TickStore};
 use async_trait::async_trait;
@@ -68,12 +68,6 @@ impl PgStore {
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
-    }
-
-    /// A transaction that may write; rows it changes are locked with
-    /// `FOR UPDATE` as they are read.
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
-        self.pool.begin().await
     }
 
     /// Writes the ticks with one `COPY` in one transaction.
@@ -199,28 +193,6 @@ fn copy_text(out: &mut String, value: &str) {
             c => out.push(c),
         }
     }
-}
-
-pub(super) fn unavailable(e: sqlx::Error) -> StoreError {
-    match &e {
-        // Constraint and data errors do not go away by retrying.
-        sqlx::Error::Database(db)
-            if db
-                .code()
-                .is_some_and(|c| c.starts_with("22") || c.starts_with("23")) =>
-        {
-            StoreError::Rejected(e.to_string())
-        }
-        sqlx::Error::PoolTimedOut => StoreError::Timeout(e.to_string()),
-        _ => StoreError::Unavailable(e.to_string()),
-    }
-}
-
-super::trading::trade_store!(PgStore, sqlx::Postgres, lock = " FOR UPDATE");
-
-/// Money is stored as `NUMERIC`.
-fn money(value: Decimal) -> Decimal {
-    value
 }
 
 #[async_trait]

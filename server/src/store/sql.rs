@@ -11,8 +11,7 @@
 //!   SQLite's transaction took the one write lock at `BEGIN IMMEDIATE`
 //!   ([`Tx::lock`]);
 //! - which driver errors mean the database refused the data, and which that
-//!   it is unavailable ([`super::postgres::unavailable`],
-//!   [`super::sqlite::unavailable`]).
+//!   it is unavailable ([`pg_error`], [`lite_error`]).
 
 use super::StoreError;
 use rust_decimal::Decimal;
@@ -52,7 +51,6 @@ pub(crate) enum Arg {
     /// An exact amount: `NUMERIC` on Postgres, text on SQLite.
     Money(Decimal),
     OptMoney(Option<Decimal>),
-    Texts(Vec<String>),
 }
 
 impl From<&str> for Arg {
@@ -170,7 +168,6 @@ fn pg_query(text: &str, args: Vec<Arg>) -> Query<'_, Postgres, PgArguments> {
             Arg::OptFloat(v) => q.bind(v),
             Arg::Money(v) => q.bind(v),
             Arg::OptMoney(v) => q.bind(v),
-            Arg::Texts(v) => q.bind(v),
         })
 }
 
@@ -187,13 +184,8 @@ fn lite_query(text: &str, args: Vec<Arg>) -> Query<'_, Sqlite, SqliteArguments<'
             Arg::OptFloat(v) => q.bind(v),
             Arg::Money(v) => q.bind(money(v)),
             Arg::OptMoney(v) => q.bind(v.map(money)),
-            // SQLite has no arrays: a list goes in as JSON (`json_each`).
-            Arg::Texts(v) => q.bind(serde_json::to_string(&v).unwrap_or_default()),
         })
 }
-
-use super::postgres::unavailable as pg_error;
-use super::sqlite::unavailable as lite_error;
 
 impl Sql {
     /// Binds the next value.
@@ -211,13 +203,6 @@ impl Sql {
     /// Binds an amount that may be absent.
     pub fn opt_money(mut self, v: Option<Decimal>) -> Self {
         self.args.push(Arg::OptMoney(v));
-        self
-    }
-
-    /// Binds a list of texts: a Postgres array (`= ANY($n)`), JSON text on
-    /// SQLite (`IN (SELECT value FROM json_each($n))`).
-    pub fn texts(mut self, v: Vec<String>) -> Self {
-        self.args.push(Arg::Texts(v));
         self
     }
 
@@ -387,4 +372,33 @@ impl Tx {
 /// implemented once for every such store.
 pub(crate) trait SqlStore: Send + Sync + 'static {
     fn db(&self) -> &Db;
+}
+
+/// A Postgres failure, by what the caller can do about it: bad data (a
+/// check, a constraint: SQLSTATE classes 22 and 23) is refused, a full
+/// pool timed out, anything else is unavailable.
+pub(crate) fn pg_error(e: sqlx::Error) -> StoreError {
+    match &e {
+        // Constraint and data errors do not go away by retrying.
+        sqlx::Error::Database(db)
+            if db
+                .code()
+                .is_some_and(|c| c.starts_with("22") || c.starts_with("23")) =>
+        {
+            StoreError::Rejected(e.to_string())
+        }
+        sqlx::Error::PoolTimedOut => StoreError::Timeout(e.to_string()),
+        _ => StoreError::Unavailable(e.to_string()),
+    }
+}
+
+/// A SQLite failure, by what the caller can do about it.
+pub(crate) fn lite_error(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_check_violation() || db.is_foreign_key_violation() => {
+            StoreError::Rejected(e.to_string())
+        }
+        sqlx::Error::PoolTimedOut => StoreError::Timeout(e.to_string()),
+        _ => StoreError::Unavailable(e.to_string()),
+    }
 }

@@ -6,7 +6,7 @@
 //! aggregated in Rust ([`tickpulse_core::CandleBuilder`]) from the rows in
 //! event-time order, since SQLite cannot compare decimal strings.
 
-use super::sql::{Db, SqlStore};
+use super::sql::{lite_error as unavailable, Db, SqlStore};
 use super::ticks::StoredRow;
 use super::SessionBackend;
 use super::{Store, StoreError, TickStore};
@@ -83,36 +83,11 @@ impl SqliteStore {
     }
 }
 
-impl SqliteStore {
-    /// A transaction that takes SQLite's write lock at once, so two of them
-    /// never both read and then both try to write (which fails one).
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await
-    }
-}
-
-/// Money is stored as exact decimal text.
 impl SqlStore for SqliteStore {
     fn db(&self) -> &Db {
         &self.db
     }
 }
-
-fn money(value: rust_decimal::Decimal) -> String {
-    value.normalize().to_string()
-}
-
-pub(super) fn unavailable(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::Database(db) if db.is_check_violation() || db.is_foreign_key_violation() => {
-            StoreError::Rejected(e.to_string())
-        }
-        sqlx::Error::PoolTimedOut => StoreError::Timeout(e.to_string()),
-        _ => StoreError::Unavailable(e.to_string()),
-    }
-}
-
-super::trading::trade_store!(SqliteStore, sqlx::Sqlite, lock = "");
 
 #[async_trait]
 impl TickStore for SqliteStore {
