@@ -72,9 +72,13 @@ pub trait Trading: Send + Sync + 'static {
     fn desk<'a>(&'a self, user: &'a str) -> BoxFuture<'a, Result<Desk, AppError>>;
     /// A catalog entry with its live price; `None` when not in the catalog.
     fn stock<'a>(&'a self, symbol: &'a Symbol) -> BoxFuture<'a, Result<Option<Stock>, AppError>>;
-    /// Places an order from a `POST /api/orders` body: `BadParam` names a
-    /// bad field, `Refused` carries the refusal code.
-    fn place<'a>(&'a self, user: &'a str, body: String) -> BoxFuture<'a, Result<Order, AppError>>;
+    /// Places an order from the trade page's form: `BadParam` names a bad
+    /// field, `Refused` carries the refusal code.
+    fn place<'a>(
+        &'a self,
+        user: &'a str,
+        form: tickpulse_core::trade::OrderForm,
+    ) -> BoxFuture<'a, Result<Order, AppError>>;
     /// Cancels the user's open order: `NotFound`, `Conflict` when terminal.
     fn cancel<'a>(&'a self, user: &'a str, number: i64) -> BoxFuture<'a, Result<Order, AppError>>;
     /// An order with its fills, for its owner or an admin.

@@ -59,42 +59,6 @@ pub async fn load_order(number: i64) -> Result<Option<Order>, AppError> {
         .map_err(AppError::respond)
 }
 
-/// The `POST /api/orders` body of the order form's fields (the same checks
-/// then apply): empty fields are left out, a market order drops the limit
-/// price the form may still hold, and a quantity that reads as a number
-/// goes as one.
-pub fn order_body(
-    symbol: &str,
-    side: &str,
-    quantity: &str,
-    kind: &str,
-    limit_price: Option<&str>,
-    time_in_force: Option<&str>,
-) -> String {
-    let mut body = serde_json::Map::new();
-    let mut text = |name: &str, value: &str| {
-        let value = value.trim();
-        if !value.is_empty() {
-            body.insert(name.to_owned(), serde_json::Value::String(value.to_owned()));
-        }
-    };
-    text("symbol", symbol);
-    text("side", side);
-    text("type", kind);
-    if kind.trim() != "market" {
-        text("limit_price", limit_price.unwrap_or(""));
-        text("time_in_force", time_in_force.unwrap_or(""));
-    }
-    let quantity = quantity.trim();
-    if !quantity.is_empty() {
-        let value = serde_json::from_str::<serde_json::Number>(quantity)
-            .map(serde_json::Value::Number)
-            .unwrap_or_else(|_| serde_json::Value::String(quantity.to_owned()));
-        body.insert("quantity".into(), value);
-    }
-    serde_json::Value::Object(body).to_string()
-}
-
 /// Where a form goes back to, saying what happened.
 pub fn outcome_query(outcome: &Result<Order, AppError>) -> String {
     match outcome {
@@ -122,19 +86,19 @@ pub async fn place_order(
     limit_price: Option<String>,
     time_in_force: Option<String>,
 ) -> Result<(), AppError> {
-    let body = order_body(
-        &symbol,
-        &side,
-        &quantity,
-        &kind,
-        limit_price.as_deref(),
-        time_in_force.as_deref(),
-    );
+    let form = tickpulse_core::trade::OrderForm {
+        symbol: symbol.clone(),
+        side,
+        quantity,
+        order_type: kind,
+        limit_price,
+        time_in_force,
+    };
     let outcome = match crate::ssr::user().await {
         Ok(user) => {
             crate::ssr::services()?
                 .trading
-                .place(&user.username, body)
+                .place(&user.username, form)
                 .await
         }
         Err(e) => Err(e),
@@ -596,6 +560,25 @@ fn OrderDetail(order: Order) -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn order_body(
+        symbol: &str,
+        side: &str,
+        quantity: &str,
+        kind: &str,
+        limit_price: Option<&str>,
+        time_in_force: Option<&str>,
+    ) -> String {
+        tickpulse_core::trade::OrderForm {
+            symbol: symbol.into(),
+            side: side.into(),
+            quantity: quantity.into(),
+            order_type: kind.into(),
+            limit_price: limit_price.map(str::to_owned),
+            time_in_force: time_in_force.map(str::to_owned),
+        }
+        .body()
+    }
 
     #[test]
     fn the_form_becomes_the_api_body() {

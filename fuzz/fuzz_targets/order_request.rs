@@ -8,7 +8,7 @@ use tickpulse_core::trade::{order_request, OrderType, MAX_QUANTITY};
 
 fuzz_target!(|body: &[u8]| {
     if let Ok(order) = order_request(body) {
-        assert!((1..=MAX_QUANTITY).contains(&order.quantity));
+        assert!((1..=MAX_QUANTITY).contains(&order.quantity.get()));
         assert_eq!(
             order.limit_price.is_some(),
             order.order_type == OrderType::Limit

@@ -20,7 +20,7 @@ use tickpulse_app::ssr::{Admin, BoxFuture, MarketData, Services, Trading, Watchi
 use tickpulse_app::{shell, App};
 use tickpulse_core::account::SignedIn;
 use tickpulse_core::health::Health;
-use tickpulse_core::trade::{order_request, Desk, Order, OrderNumber, Stock};
+use tickpulse_core::trade::{Desk, Order, OrderForm, OrderNumber, Stock};
 use tickpulse_core::watchlist::{Watchlist, WatchlistRequest};
 use tickpulse_core::{Candle, Interval, LatestTick, StreamTick, Symbol, Timestamp, View};
 use tower_sessions::Session;
@@ -389,10 +389,14 @@ impl Trading for StateTrading {
         })
     }
 
-    fn place<'a>(&'a self, user: &'a str, body: String) -> BoxFuture<'a, Result<Order, AppError>> {
+    fn place<'a>(
+        &'a self,
+        user: &'a str,
+        form: OrderForm,
+    ) -> BoxFuture<'a, Result<Order, AppError>> {
         Box::pin(async move {
             let trading = self.trading()?;
-            let request = order_request(body.as_bytes()).map_err(|errors| {
+            let request = form.check().map_err(|errors| {
                 let first = errors.into_iter().next();
                 AppError::BadParam {
                     field: first.as_ref().map_or("body".into(), |e| e.field.clone()),

@@ -8,7 +8,7 @@ use super::{
 use crate::validate::{as_decimal, as_str, kind, optional, required};
 use crate::{FieldError, Price, Symbol, ValueError};
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 
@@ -213,5 +213,57 @@ pub fn order_request(body: &[u8]) -> Result<OrderRequest, Vec<FieldError>> {
             client_order_id,
         }),
         _ => Err(errors),
+    }
+}
+
+/// The trade page's order form, field by field as typed. It is checked by
+/// the same rules as a `POST /api/orders` body ([`OrderForm::check`]):
+/// empty fields count as absent, a market order drops the limit price and
+/// time in force the form may still hold, and a quantity that reads as a
+/// number is one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderForm {
+    pub symbol: String,
+    pub side: String,
+    pub quantity: String,
+    /// `market` or `limit`.
+    pub order_type: String,
+    pub limit_price: Option<String>,
+    pub time_in_force: Option<String>,
+}
+
+impl OrderForm {
+    /// The body of `POST /api/orders` these fields make.
+    pub fn body(&self) -> String {
+        let mut body = serde_json::Map::new();
+        let mut text = |name: &str, value: &str| {
+            let value = value.trim();
+            if !value.is_empty() {
+                body.insert(name.to_owned(), serde_json::Value::String(value.to_owned()));
+            }
+        };
+        text("symbol", &self.symbol);
+        text("side", &self.side);
+        text("type", &self.order_type);
+        if self.order_type.trim() != "market" {
+            text("limit_price", self.limit_price.as_deref().unwrap_or(""));
+            text("time_in_force", self.time_in_force.as_deref().unwrap_or(""));
+        }
+        let quantity = self.quantity.trim();
+        if !quantity.is_empty() {
+            let value = serde_json::from_str::<serde_json::Number>(quantity)
+                .map(serde_json::Value::Number)
+                .unwrap_or_else(|_| serde_json::Value::String(quantity.to_owned()));
+            body.insert("quantity".into(), value);
+        }
+        serde_json::Value::Object(body).to_string()
+    }
+
+    /// The checked order.
+    ///
+    /// # Errors
+    /// Every problem, each naming its field (as [`order_request`] does).
+    pub fn check(&self) -> Result<OrderRequest, Vec<FieldError>> {
+        order_request(self.body().as_bytes())
     }
 }
