@@ -133,6 +133,12 @@ impl ClientOrderId {
         Ok(Self(text.to_owned()))
     }
 
+    /// A new id from 16 random bytes: their hex digits (32 characters,
+    /// always a valid id).
+    pub fn from_random(bytes: [u8; 16]) -> Self {
+        Self(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -20,7 +20,7 @@ use super::Accounts;
 use crate::error::ApiError;
 use axum::extract::{FromRef, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use std::sync::Arc;
@@ -58,7 +58,9 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let gate = Arc::<Gate>::from_ref(state);
         let session = parts.extensions.get::<Session>();
-        require_user(&gate, &parts.headers, session).await.map(Self)
+        require_user(&gate, parts.headers.get(header::AUTHORIZATION), session)
+            .await
+            .map(Self)
     }
 }
 
@@ -67,7 +69,8 @@ where
 /// symbols rather than of a watchlist) costs no session lookup.
 pub struct MaybeUser {
     gate: Arc<Gate>,
-    headers: HeaderMap,
+    /// `Authorization`, the only header the check reads.
+    authorization: Option<HeaderValue>,
     session: Option<Session>,
 }
 
@@ -80,7 +83,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         Ok(Self {
             gate: Arc::<Gate>::from_ref(state),
-            headers: parts.headers.clone(),
+            authorization: parts.headers.get(header::AUTHORIZATION).cloned(),
             session: parts.extensions.get::<Session>().cloned(),
         })
     }
@@ -92,7 +95,12 @@ impl MaybeUser {
     /// # Errors
     /// As [`CurrentUser`]'s refusal.
     pub async fn user(&self) -> Result<SignedIn, ApiError> {
-        require_user(&self.gate, &self.headers, self.session.as_ref()).await
+        require_user(
+            &self.gate,
+            self.authorization.as_ref(),
+            self.session.as_ref(),
+        )
+        .await
     }
 }
 
@@ -157,11 +165,11 @@ async fn signed_in(gate: &Gate, session: Option<&Session>) -> Result<Option<Sign
 /// `NoStore` without a database, or the check's failure.
 async fn require_user(
     gate: &Gate,
-    headers: &HeaderMap,
+    authorization: Option<&HeaderValue>,
     session: Option<&Session>,
 ) -> Result<SignedIn, ApiError> {
     let accounts = gate.accounts.as_ref().ok_or(ApiError::NoStore("trading"))?;
-    if let Some(value) = headers.get(header::AUTHORIZATION) {
+    if let Some(value) = authorization {
         let token = value
             .to_str()
             .ok()
@@ -219,7 +227,7 @@ async fn require_admin(
         return Ok(Caller::Key);
     }
     if headers.contains_key(header::AUTHORIZATION) {
-        let user = require_user(gate, headers, None).await?;
+        let user = require_user(gate, headers.get(header::AUTHORIZATION), None).await?;
         return match user.role {
             Role::Admin => Ok(Caller::Key),
             _ => Err(ApiError::Forbidden("admins only")),
@@ -252,7 +260,7 @@ pub async fn api_key_guard(
     }
     // A program with a personal token counts as its user.
     if request.headers().contains_key(header::AUTHORIZATION) {
-        return match require_user(&gate, request.headers(), None).await {
+        return match require_user(&gate, request.headers().get(header::AUTHORIZATION), None).await {
             Ok(_) => next.run(request).await,
             Err(e) => e.into_response(),
         };

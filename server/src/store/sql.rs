@@ -265,7 +265,29 @@ impl Sql {
         self,
         on: impl Into<On<'a>>,
     ) -> Result<Option<Row>, StoreError> {
-        Ok(self.fetch_all(on).await?.into_iter().next())
+        let (text, args) = (self.text.as_str(), self.args);
+        match on.into() {
+            On::Db(Db::Pg(pool)) => pg_query(text, args)
+                .fetch_optional(pool)
+                .await
+                .map(|r| r.map(Row::Pg))
+                .map_err(pg_error),
+            On::Db(Db::Lite(pool)) => lite_query(text, args)
+                .fetch_optional(pool)
+                .await
+                .map(|r| r.map(Row::Lite))
+                .map_err(lite_error),
+            On::Tx(Tx::Pg(tx)) => pg_query(text, args)
+                .fetch_optional(&mut **tx)
+                .await
+                .map(|r| r.map(Row::Pg))
+                .map_err(pg_error),
+            On::Tx(Tx::Lite(tx)) => lite_query(text, args)
+                .fetch_optional(&mut **tx)
+                .await
+                .map(|r| r.map(Row::Lite))
+                .map_err(lite_error),
+        }
     }
 
     /// Every row it reads.

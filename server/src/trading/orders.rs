@@ -39,8 +39,7 @@ impl Settings {
 pub fn new_client_order_id() -> ClientOrderId {
     let mut bytes = [0u8; 16];
     OsRng.fill_bytes(&mut bytes);
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    ClientOrderId::new_checked(&hex).expect("hex digits make a client order id")
+    ClientOrderId::from_random(bytes)
 }
 
 /// The symbol's last price when it is no older than `stale` (event time),
