@@ -16,6 +16,7 @@ pub mod health;
 pub mod notice;
 #[cfg(feature = "openapi")]
 mod openapi;
+pub mod partition;
 pub mod stream_id;
 pub mod symbol;
 pub mod tick;
@@ -31,6 +32,7 @@ pub use candle::{candles, Candle, CandleBuilder, Interval};
 pub use decimal::{Money, Price, Volume};
 pub use demo::DEMO_SYMBOLS;
 pub use error::ValueError;
+pub use partition::{Cursor, Partition};
 pub use stream_id::StreamId;
 pub use symbol::{EventId, Source, Symbol};
 pub use tick::{LatestTick, Snapshot, StreamTick, Tick};

@@ -91,14 +91,32 @@ pub async fn build_state(
     tasks: Tasks,
 ) -> anyhow::Result<AppState> {
     let bus: Arc<dyn Bus> = match &config.redis_url {
-        Some(url) => Arc::new(RedisBus::new(RedisSettings {
-            url: url.clone(),
-            prefix: config.redis_key_prefix.clone(),
-            timeout: Duration::from_millis(config.redis_timeout_ms),
-            dedupe_ttl_secs: config.dedupe_ttl_secs,
-            stream_retain: Duration::from_secs(config.stream_retain_secs),
-        })?),
+        Some(url) => {
+            let bus = RedisBus::new(RedisSettings {
+                url: url.clone(),
+                cluster: config.redis_cluster,
+                partitions: config.bus_partitions,
+                prefix: config.redis_key_prefix.clone(),
+                timeout: Duration::from_millis(config.redis_timeout_ms),
+                dedupe_ttl_secs: config.dedupe_ttl_secs,
+                stream_retain: Duration::from_secs(config.stream_retain_secs),
+            })?;
+            // A bus of another number of partitions refuses this process
+            // now; one that cannot be reached yet is checked on first use.
+            match bus.check().await {
+                Err(e) if e.kind == bus::Failure::Refused => return Err(e.into()),
+                Err(e) => tracing::warn!(error = %e, "cannot check the bus's partitions yet"),
+                Ok(()) => {}
+            }
+            Arc::new(bus)
+        }
         None => {
+            if config.bus_partitions != 1 {
+                anyhow::bail!(
+                    "BUS_PARTITIONS={} needs REDIS_URL: the embedded bus has one partition",
+                    config.bus_partitions
+                );
+            }
             if !(config.runs(Role::Api) && config.runs(Role::Calc)) {
                 tracing::warn!(
                     "without REDIS_URL the bus lives in this process alone: other processes cannot take the roles it leaves out"

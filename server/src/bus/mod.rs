@@ -17,7 +17,7 @@ pub use self::redis::RedisBus;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use std::time::Duration;
-use tickpulse_core::{LatestTick, StreamId, StreamTick, Symbol, Tick, Timestamp, View};
+use tickpulse_core::{LatestTick, Partition, StreamId, StreamTick, Symbol, Tick, Timestamp, View};
 
 /// A backend failure: which backend, what kind of failure (callers decide
 /// on it: retry, 503, dead-letter), and the cause for the log, which is
@@ -227,61 +227,95 @@ pub enum Read {
 
 /// The tick stream: appending, reading by consumer group, acknowledging,
 /// dead letters and trimming. Every accepted tick passes here.
+///
+/// The stream has [`TickStream::partitions`] partitions; a symbol's ticks
+/// all go to [`Partition::of`] it. Stream ids, groups, reads and
+/// acknowledgements are per partition: ids of two partitions cannot be
+/// compared.
 #[async_trait]
 pub trait TickStream: Send + Sync + 'static {
-    /// Appends the ticks that are not duplicates to the stream, updates the
-    /// latest-tick view where a tick is newer than the stored one, and
-    /// publishes the appended ticks as one update message. Returns only after
-    /// the backend confirmed.
+    /// How many partitions the stream has (the embedded bus has one).
+    fn partitions(&self) -> u16;
+    /// Appends the ticks that are not duplicates to their partitions'
+    /// streams (the partitions at the same time), updates the latest-tick
+    /// view where a tick is newer than the stored one, and publishes the
+    /// appended ticks, one update message per partition. Returns only after
+    /// the backend confirmed every partition's part.
     ///
     /// # Errors
     /// When the backend cannot be reached or did not answer in time.
     async fn append(&self, ticks: &[Tick], received_at: Timestamp) -> Result<Accepted, BusError>;
-    /// Up to `count` entries of the tick stream from `from` on (inclusive),
-    /// in stream order, outside any group (for rebuilding state).
-    async fn range(&self, from: StreamId, count: usize) -> Result<Vec<Delivered>, BusError>;
-    /// Creates the consumer group on the tick stream if it does not exist;
-    /// a new group starts at the beginning of the stream.
+    /// Up to `count` entries of partition `p`'s stream from `from` on
+    /// (inclusive), in stream order, outside any group (for rebuilding
+    /// state, and for replaying to a client that resumes).
+    async fn range(
+        &self,
+        p: Partition,
+        from: StreamId,
+        count: usize,
+    ) -> Result<Vec<Delivered>, BusError>;
+    /// The id of the last tick appended to partition `p` (`0-0` when none
+    /// was): a reader that has seen the stream up to here resumes after it.
+    async fn last_id(&self, p: Partition) -> Result<StreamId, BusError>;
+    /// Creates the consumer group on every partition's stream if it does not
+    /// exist; a new group starts at the beginning of the stream.
     async fn create_group(&self, group: &str) -> Result<(), BusError>;
-    /// About `count` ticks for `consumer` of `group`. A backend that packs
-    /// the ticks of one append into one entry hands out whole entries, so
-    /// a read may return more ticks than `count`, or fewer.
+    /// About `count` ticks of partition `p` for `consumer` of `group`. A
+    /// backend that packs the ticks of one append into one entry hands out
+    /// whole entries, so a read may return more ticks than `count`, or
+    /// fewer.
     async fn read_group(
         &self,
+        p: Partition,
         group: &str,
         consumer: &str,
         read: Read,
         count: usize,
     ) -> Result<Vec<Delivered>, BusError>;
-    /// Takes over about `count` ticks (whole entries, as `read_group`) of
-    /// other consumers of `group` that have been pending for at least
-    /// `min_idle` (their consumer died).
+    /// Takes over about `count` ticks of partition `p` (whole entries, as
+    /// `read_group`) of other consumers of `group` that have been pending
+    /// for at least `min_idle` (their consumer died).
     async fn claim_idle(
         &self,
+        p: Partition,
         group: &str,
         consumer: &str,
         min_idle: Duration,
         count: usize,
     ) -> Result<Vec<Delivered>, BusError>;
-    /// Acknowledges the entries holding these ticks: the group is done with
-    /// them (with packed entries, with every tick of them).
-    async fn ack(&self, group: &str, ids: &[StreamId]) -> Result<(), BusError>;
-    /// Up to `max` entries `group` has not acknowledged yet (pending or not
-    /// yet delivered), oldest first: ticks accepted but not yet through
-    /// that stage. All entries when the group does not exist.
-    async fn unacknowledged(&self, group: &str, max: usize) -> Result<Vec<Delivered>, BusError>;
-    /// Trims the tick stream below the oldest entry some consumer group has
-    /// not acknowledged and below the retention period, whichever is older.
-    /// Returns the number of entries removed.
-    async fn trim(&self) -> Result<u64, BusError>;
-    /// Moves entries a group cannot process to the dead-letter stream: a
-    /// copy of each entry (with the group and the reason) is added there and
-    /// the entry is acknowledged for the group, in one atomic step. With
-    /// packed entries the whole entry holding a tick goes: callers move
-    /// ticks aside only once the other ticks of their read are done, or
-    /// when the entry as a whole cannot be processed.
-    async fn dead_letter(&self, group: &str, entries: &[DeadLetter]) -> Result<(), BusError>;
-    /// Stream length, dead letters, pending per group.
+    /// Acknowledges the entries of partition `p` holding these ticks: the
+    /// group is done with them (with packed entries, with every tick of
+    /// them).
+    async fn ack(&self, p: Partition, group: &str, ids: &[StreamId]) -> Result<(), BusError>;
+    /// Up to `max` entries of partition `p` that `group` has not
+    /// acknowledged yet (pending or not yet delivered), oldest first: ticks
+    /// accepted but not yet through that stage. All entries when the group
+    /// does not exist.
+    async fn unacknowledged(
+        &self,
+        p: Partition,
+        group: &str,
+        max: usize,
+    ) -> Result<Vec<Delivered>, BusError>;
+    /// Trims partition `p`'s stream below the oldest entry some consumer
+    /// group has not acknowledged and below the retention period, whichever
+    /// is older. Returns the number of entries removed.
+    async fn trim(&self, p: Partition) -> Result<u64, BusError>;
+    /// Moves entries of partition `p` a group cannot process to the
+    /// dead-letter stream: a copy of each entry (with the group and the
+    /// reason) is added there and the entry is acknowledged for the group,
+    /// in one atomic step. With packed entries the whole entry holding a
+    /// tick goes: callers move ticks aside only once the other ticks of
+    /// their read are done, or when the entry as a whole cannot be
+    /// processed.
+    async fn dead_letter(
+        &self,
+        p: Partition,
+        group: &str,
+        entries: &[DeadLetter],
+    ) -> Result<(), BusError>;
+    /// Stream length, dead letters, pending per group, summed over the
+    /// partitions.
     async fn stream_stats(&self) -> Result<StreamStats, BusError>;
 }
 

@@ -4,7 +4,7 @@
 use super::{MarketError, MarketReads};
 use crate::bus::Group;
 use std::collections::HashSet;
-use tickpulse_core::{Candle, Interval, StreamTick, Symbol, Timestamp};
+use tickpulse_core::{Candle, Interval, Partition, StreamTick, Symbol, Timestamp};
 
 /// The most candles one request may span.
 pub const MAX_CANDLES: i64 = 10_000;
@@ -21,9 +21,11 @@ impl MarketReads {
         let store = self.store("history")?;
         let mut ticks = store.history(symbol, before, limit).await?;
         let stored: HashSet<String> = ticks.iter().map(|t| t.tick.event_id.to_string()).collect();
+        // Ticks accepted but not stored yet, from the symbol's partition.
+        let p = Partition::of(symbol, self.bus.partitions());
         let unpersisted = self
             .bus
-            .unacknowledged(Group::Persist.name(), 100_000)
+            .unacknowledged(p, Group::Persist.name(), 100_000)
             .await?;
         ticks.extend(
             unpersisted

@@ -9,7 +9,7 @@ use crate::platform::prometheus::Metrics;
 use crate::platform::tasks::retry;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tickpulse_core::{StreamId, StreamTick};
+use tickpulse_core::{Partition, StreamId, StreamTick};
 use tokio::sync::watch;
 
 /// An entry handed out this many times without being acknowledged stopped
@@ -25,6 +25,8 @@ const CLAIM_EVERY: Duration = Duration::from_secs(5);
 /// aside so they never block the rest.
 pub(crate) struct GroupReader {
     pub bus: Arc<dyn Bus>,
+    /// The partition of the stream this reader reads.
+    pub partition: Partition,
     pub group: Group,
     pub consumer: String,
     /// Entries of another consumer pending this long are taken over.
@@ -36,6 +38,7 @@ pub(crate) struct GroupReader {
 impl GroupReader {
     pub fn new(
         bus: Arc<dyn Bus>,
+        partition: Partition,
         group: Group,
         consumer: String,
         claim_idle: Duration,
@@ -43,6 +46,7 @@ impl GroupReader {
     ) -> Self {
         Self {
             bus,
+            partition,
             group,
             consumer,
             claim_idle,
@@ -56,7 +60,13 @@ impl GroupReader {
     /// oldest first.
     pub async fn own_pending(&self, count: usize) -> Result<Vec<Delivered>, BusError> {
         self.bus
-            .read_group(self.group.name(), &self.consumer, Read::OwnPending, count)
+            .read_group(
+                self.partition,
+                self.group.name(),
+                &self.consumer,
+                Read::OwnPending,
+                count,
+            )
             .await
     }
 
@@ -75,7 +85,13 @@ impl GroupReader {
         }
         match self
             .bus
-            .claim_idle(self.group.name(), &self.consumer, self.claim_idle, count)
+            .claim_idle(
+                self.partition,
+                self.group.name(),
+                &self.consumer,
+                self.claim_idle,
+                count,
+            )
             .await
         {
             Ok(claimed) => {
@@ -139,7 +155,7 @@ impl GroupReader {
         }
         let bus = &self.bus;
         let moved = retry(shutdown, "move entries to the dead-letter stream", || {
-            bus.dead_letter(self.group.name(), &entries)
+            bus.dead_letter(self.partition, self.group.name(), &entries)
         })
         .await
         .is_some();
@@ -153,7 +169,7 @@ impl GroupReader {
     pub async fn ack(&self, shutdown: &mut watch::Receiver<bool>, ids: &[StreamId]) -> bool {
         let bus = &self.bus;
         retry(shutdown, "acknowledge processed entries", || {
-            bus.ack(self.group.name(), ids)
+            bus.ack(self.partition, self.group.name(), ids)
         })
         .await
         .is_some()

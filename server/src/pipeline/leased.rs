@@ -1,6 +1,8 @@
 //! One leased stage: a consumer of its own group that one process at a
-//! time runs, as the holder of the lease named after the group (calc,
-//! trade). [`Stage`] holds what every such stage needs (the group reader,
+//! time runs per partition, as the holder of the partition's lease (named
+//! after the group: `calc`, or `calc:3` when the stream has partitions), so
+//! K processes share the N partitions and a stopped one's partitions are
+//! taken over within the lease's TTL. [`Stage`] holds what every such stage needs (the group reader,
 //! the lease, the batch, the shutdown signal) and runs the loop: take the
 //! lease when it is free, stand by otherwise, renew it every third of its
 //! TTL while active, hand it back on shutdown so a successor need not wait
@@ -13,6 +15,7 @@ use crate::platform::prometheus::Metrics;
 use crate::platform::tasks::pause;
 use std::sync::Arc;
 use std::time::Duration;
+use tickpulse_core::Partition;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -54,6 +57,31 @@ impl LeaseSettings {
     }
 }
 
+/// Runs a stage of `group` on every partition of `bus`'s stream, each
+/// with its own work from `work` and its own lease, until shutdown.
+pub(crate) async fn run_partitions<W: Work + 'static>(
+    bus: Arc<dyn Bus>,
+    group: Group,
+    settings: LeaseSettings,
+    metrics: Arc<Metrics>,
+    shutdown: watch::Receiver<bool>,
+    work: impl Fn(Partition) -> W,
+) {
+    let stages = Partition::all(bus.partitions()).map(|p| {
+        let stage = Stage::new(
+            bus.clone(),
+            p,
+            group,
+            settings.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+        );
+        let mut work = work(p);
+        async move { stage.run(&mut work).await }
+    });
+    futures::future::join_all(stages).await;
+}
+
 /// Why the active phase of a stage ended.
 enum Ended {
     Shutdown,
@@ -88,6 +116,7 @@ pub(crate) struct Stage {
 impl Stage {
     pub fn new(
         bus: Arc<dyn Bus>,
+        partition: Partition,
         group: Group,
         settings: LeaseSettings,
         metrics: Arc<Metrics>,
@@ -96,6 +125,7 @@ impl Stage {
         Self {
             reader: GroupReader::new(
                 bus,
+                partition,
                 group,
                 settings.consumer.clone(),
                 settings.claim_idle,
@@ -106,10 +136,20 @@ impl Stage {
         }
     }
 
-    /// The lease's name: the group's, which is also the stage's name in
-    /// the logs.
-    fn lease(&self) -> &'static str {
-        self.reader.group.name()
+    /// The lease's name, which is also the stage's name in the logs: the
+    /// group's, and the partition's number when there are several.
+    fn lease(&self) -> String {
+        let (group, p) = (self.reader.group.name(), self.reader.partition);
+        if self.reader.bus.partitions() == 1 {
+            group.to_owned()
+        } else {
+            format!("{group}:{p}")
+        }
+    }
+
+    /// The partition this stage works on.
+    pub fn partition(&self) -> Partition {
+        self.reader.partition
     }
 
     /// Takes the lease when it is free and runs `work` while it is held;
@@ -120,13 +160,13 @@ impl Stage {
         loop {
             let (bus, holder) = (self.reader.bus.clone(), self.settings.consumer.clone());
             let ttl = self.settings.lease_ttl;
-            match bus.lease(name, &holder, ttl).await {
+            match bus.lease(&name, &holder, ttl).await {
                 Ok(true) => {
                     tracing::info!(consumer = %holder, "{name} consumer active");
                     announced = false;
                     match self.active(work).await {
                         Ended::Shutdown => {
-                            let _ = bus.release(name, &holder).await;
+                            let _ = bus.release(&name, &holder).await;
                             return;
                         }
                         Ended::LeaseLost => tracing::warn!("{name} lease lost; standing by"),
@@ -150,7 +190,7 @@ impl Stage {
     /// lost or shutdown comes.
     async fn active(&mut self, work: &mut impl Work) -> Ended {
         let name = self.lease();
-        let prepared = match self.reader.bus.create_group(name).await {
+        let prepared = match self.reader.bus.create_group(self.reader.group.name()).await {
             Ok(()) => work.prepare(self).await,
             Err(e) => Err(e),
         };
@@ -173,7 +213,7 @@ impl Stage {
             }
             if renewed.elapsed() >= self.settings.lease_ttl / 3 {
                 let (r, ttl) = (&self.reader, self.settings.lease_ttl);
-                match r.bus.lease(name, &self.settings.consumer, ttl).await {
+                match r.bus.lease(&name, &self.settings.consumer, ttl).await {
                     Ok(true) => renewed = Instant::now(),
                     _ => return Ended::LeaseLost,
                 }
@@ -205,9 +245,13 @@ impl Stage {
     async fn step(&mut self, work: &mut impl Work) -> bool {
         let (count, wait) = (self.settings.batch_max, self.settings.batch_wait);
         let mut entries = self.reader.claim_if_due(count).await;
-        let (bus, group) = (self.reader.bus.clone(), self.reader.group);
+        let (bus, group, p) = (
+            self.reader.bus.clone(),
+            self.reader.group,
+            self.reader.partition,
+        );
         let read = tokio::select! {
-            r = bus.read_group(group.name(), &self.settings.consumer, Read::New(wait), count) => r,
+            r = bus.read_group(p, group.name(), &self.settings.consumer, Read::New(wait), count) => r,
             _ = self.shutdown.wait_for(|s| *s) => return false,
         };
         match read {
@@ -265,6 +309,7 @@ mod tests {
         settings.consumer = holder.to_owned();
         let stage = Stage::new(
             bus.clone(),
+            Partition(0),
             Group::Calc,
             settings,
             Arc::new(Metrics::default()),

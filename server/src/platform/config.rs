@@ -22,9 +22,22 @@ pub struct Config {
 
     /// Redis connection URL. Unset: the bus runs inside this process
     /// (embedded mode), journaled under `DATA_DIR`; set it when several
-    /// processes share the work.
+    /// processes share the work. A comma-separated list of addresses is a
+    /// Redis Cluster's seed nodes (`redis://10.0.0.1:7000,redis://10.0.0.2:7000`).
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
+
+    /// `REDIS_URL` is a Redis Cluster even though it names one address.
+    #[arg(long, env = "REDIS_CLUSTER", default_value_t = false)]
+    pub redis_cluster: bool,
+
+    /// Partitions of the tick stream on Redis, each under its own hash tag
+    /// (so a cluster spreads them over its masters). Fixed per deployment:
+    /// a process started with another number than the bus holds refuses to
+    /// run. The embedded mode has one.
+    #[arg(long, env = "BUS_PARTITIONS", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=i64::from(tickpulse_core::partition::MAX_PARTITIONS)))]
+    pub bus_partitions: u16,
 
     /// Folder for what the embedded mode keeps on disk (the bus journal).
     #[arg(long, env = "DATA_DIR", default_value = "data")]

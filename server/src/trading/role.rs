@@ -2,7 +2,9 @@
 //! expires `day` orders when their UTC day ends.
 //!
 //! Consumer group `trade` on the tick stream; one process at a time is
-//! active, by the lease `trade` (like calc). Per batch of ticks it reads the
+//! active per partition, by the partition's lease (`trade`, or `trade:3`
+//! with partitions; like calc). The stage of partition 0 also expires the
+//! `day` orders. Per batch of ticks it reads the
 //! open limit orders on the batch's symbols from the store (one query),
 //! then, tick by tick in stream order, fills each order the tick crosses
 //! (a buy at or under its limit, a sell at or over it) at the tick's price,
@@ -19,7 +21,7 @@
 //! open.
 
 use crate::bus::{Bus, Delivered, Group};
-use crate::pipeline::leased::{LeaseSettings, Stage, Work};
+use crate::pipeline::leased::{run_partitions, LeaseSettings, Stage, Work};
 use crate::platform::prometheus::Metrics;
 use crate::store::trading::Change;
 use crate::store::{Store, StoreError};
@@ -71,21 +73,17 @@ pub async fn run(
     metrics: Arc<Metrics>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let stage = Stage::new(
-        bus.clone(),
-        GROUP,
-        settings.lease.clone(),
-        metrics.clone(),
-        shutdown,
-    );
-    let mut trade = Trade {
-        bus,
-        store,
-        settings,
-        metrics,
-        expired: Instant::now() - EXPIRE_EVERY,
-    };
-    stage.run(&mut trade).await;
+    let lease = settings.lease.clone();
+    run_partitions(bus.clone(), GROUP, lease, metrics.clone(), shutdown, |_| {
+        Trade {
+            bus: bus.clone(),
+            store: store.clone(),
+            settings: settings.clone(),
+            metrics: metrics.clone(),
+            expired: Instant::now() - EXPIRE_EVERY,
+        }
+    })
+    .await;
 }
 
 struct Trade {
@@ -99,8 +97,8 @@ struct Trade {
 
 #[async_trait::async_trait]
 impl Work for Trade {
-    async fn housekeep(&mut self, _stage: &mut Stage) {
-        if self.expired.elapsed() >= EXPIRE_EVERY {
+    async fn housekeep(&mut self, stage: &mut Stage) {
+        if stage.partition().0 == 0 && self.expired.elapsed() >= EXPIRE_EVERY {
             self.expired = Instant::now();
             self.expire().await;
         }

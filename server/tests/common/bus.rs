@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
-use tickpulse_core::{StreamId, Tick, Timestamp};
+use tickpulse_core::{Partition, StreamId, Tick, Timestamp};
 use tickpulse_server::bus::redis::RedisSettings;
 use tickpulse_server::bus::{Bus, MemoryBus, MemorySettings, Read, RedisBus};
 
@@ -19,6 +19,9 @@ pub trait Backend {
 
 pub struct Redis;
 pub struct Memory;
+/// The Redis bus on the shared test cluster, with
+/// [`super::cluster::PARTITIONS`] partitions.
+pub struct Cluster;
 
 impl Backend for Redis {
     fn bus(retain: Duration, dedupe_ttl: Duration) -> Fixture {
@@ -29,6 +32,8 @@ impl Backend for Redis {
         );
         let bus = RedisBus::new(RedisSettings {
             url: super::redis_url(),
+            cluster: false,
+            partitions: 1,
             prefix: prefix.clone(),
             timeout: Duration::from_secs(2),
             dedupe_ttl_secs: dedupe_ttl.as_secs().max(1),
@@ -37,7 +42,32 @@ impl Backend for Redis {
         .unwrap();
         Fixture {
             bus: Arc::new(bus),
-            _cleanup: Some(Cleanup(prefix)),
+            _cleanup: Some(Cleanup::Redis(prefix)),
+        }
+    }
+}
+
+impl Backend for Cluster {
+    fn bus(retain: Duration, dedupe_ttl: Duration) -> Fixture {
+        let prefix = format!(
+            "test:conformance:{}:{}:",
+            std::process::id(),
+            Timestamp::now().as_nanos()
+        );
+        let cluster = super::cluster::shared();
+        let bus = RedisBus::new(RedisSettings {
+            url: cluster.url.clone(),
+            cluster: true,
+            partitions: super::cluster::PARTITIONS,
+            prefix: prefix.clone(),
+            timeout: Duration::from_secs(2),
+            dedupe_ttl_secs: dedupe_ttl.as_secs().max(1),
+            stream_retain: retain,
+        })
+        .unwrap();
+        Fixture {
+            bus: Arc::new(bus),
+            _cleanup: Some(Cleanup::Cluster(prefix)),
         }
     }
 }
@@ -55,11 +85,19 @@ impl Backend for Memory {
 }
 
 /// Deletes the keys of a prefix when dropped.
-pub struct Cleanup(pub String);
+pub enum Cleanup {
+    /// On the test Redis.
+    Redis(String),
+    /// On the shared test cluster.
+    Cluster(String),
+}
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        super::delete_keys(&super::redis_url(), &self.0);
+        match self {
+            Self::Redis(prefix) => super::delete_keys(&super::redis_url(), prefix),
+            Self::Cluster(prefix) => super::cluster::shared().delete_keys(prefix),
+        }
     }
 }
 
@@ -83,6 +121,14 @@ pub fn ids(entries: &[tickpulse_server::bus::Delivered]) -> Vec<StreamId> {
     entries.iter().map(|d| d.id).collect()
 }
 
+/// The one partition of the buses of one partition.
+pub const P0: Partition = Partition(0);
+
+/// The partition of `symbol` on `bus`.
+pub fn part(bus: &Arc<dyn Bus>, symbol: &str) -> Partition {
+    Partition::of(&tickpulse_core::Symbol::new(symbol), bus.partitions())
+}
+
 pub const SHORT: Duration = Duration::from_millis(10);
 
 /// Appends `n` new ticks with event ids `{prefix}0…`, one call each: the
@@ -103,7 +149,7 @@ pub async fn read_new(
     consumer: &str,
     count: usize,
 ) -> Vec<tickpulse_server::bus::Delivered> {
-    bus.read_group(group, consumer, Read::New(SHORT), count)
+    bus.read_group(part(bus, "BUS"), group, consumer, Read::New(SHORT), count)
         .await
         .unwrap()
 }
@@ -115,7 +161,7 @@ pub async fn read_own(
     consumer: &str,
     count: usize,
 ) -> Vec<tickpulse_server::bus::Delivered> {
-    bus.read_group(group, consumer, Read::OwnPending, count)
+    bus.read_group(part(bus, "BUS"), group, consumer, Read::OwnPending, count)
         .await
         .unwrap()
 }
@@ -127,5 +173,9 @@ pub async fn length(bus: &Arc<dyn Bus>) -> u64 {
 
 /// Ticks in the stream.
 pub async fn in_stream(bus: &Arc<dyn Bus>) -> usize {
-    bus.range(StreamId::ZERO, 10_000).await.unwrap().len()
+    let mut n = 0;
+    for p in Partition::all(bus.partitions()) {
+        n += bus.range(p, StreamId::ZERO, 10_000).await.unwrap().len();
+    }
+    n
 }

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod bus;
+pub mod cluster;
 pub mod deployment;
 
 use std::net::TcpListener as StdListener;

@@ -1,6 +1,7 @@
 //! One conformance suite for every bus backend: each test below runs against
-//! the Redis bus (on the real Redis) and against the in-process bus of the
-//! embedded mode, under the same name (`redis_backend::…`,
+//! the Redis bus (on the real Redis), the Redis bus on a private Redis
+//! Cluster with partitions, and the in-process bus of the embedded mode,
+//! under the same name (`redis_backend::…`, `cluster_backend::…`,
 //! `memory_backend::…`). A behaviour one backend has and the other lacks
 //! fails here. Redis-only behaviour is in `redis_bus.rs`, the store's suite
 //! in `store_conformance.rs`.
@@ -26,6 +27,12 @@ macro_rules! conformance {
                 super::$name::<super::Memory>().await;
             })*
         }
+        mod cluster_backend {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name::<super::Cluster>().await;
+            })*
+        }
     };
 }
 
@@ -47,6 +54,7 @@ conformance!(
     an_event_id_is_forgotten_after_the_dedupe_window,
     heartbeats_last_their_ttl,
     alerts_reach_every_subscriber,
+    a_batch_across_partitions_keeps_each_symbols_order,
 );
 
 async fn new_ticks_are_accepted_and_duplicates_refused<B: Backend>() {
@@ -62,7 +70,11 @@ async fn new_ticks_are_accepted_and_duplicates_refused<B: Backend>() {
         .unwrap();
     assert_eq!(again, [false, false, false, true]);
     assert_eq!(in_stream(&f.bus).await, 4);
-    let all = f.bus.range(StreamId::ZERO, 100).await.unwrap();
+    let all = f
+        .bus
+        .range(part(&f.bus, "BUS"), StreamId::ZERO, 100)
+        .await
+        .unwrap();
     let got: Vec<String> = all
         .iter()
         .map(|d| d.tick.as_ref().unwrap().tick.event_id.to_string())
@@ -146,7 +158,11 @@ async fn subscribers_hear_every_append_and_every_view_write<B: Backend>() {
     let Published::Ticks(appended) = next else {
         panic!("expected ticks, got {next:?}");
     };
-    let stored = f.bus.range(StreamId::ZERO, 10).await.unwrap();
+    let stored = f
+        .bus
+        .range(part(&f.bus, "BUS"), StreamId::ZERO, 10)
+        .await
+        .unwrap();
     assert_eq!(
         appended.iter().map(|a| a.id).collect::<Vec<_>>(),
         ids(&stored)
@@ -234,7 +250,10 @@ async fn own_pending_entries_come_again_with_their_delivery_count<B: Backend>() 
     assert!(again.iter().all(|d| d.tick.is_ok()));
     let other = read_own(&f.bus, "persist", "p2", 10).await;
     assert!(other.is_empty(), "another consumer has none of them");
-    f.bus.ack("persist", &ids(&read)[..1]).await.unwrap();
+    f.bus
+        .ack(part(&f.bus, "BUS"), "persist", &ids(&read)[..1])
+        .await
+        .unwrap();
     let third = read_own(&f.bus, "persist", "p1", 10).await;
     assert_eq!(ids(&third), ids(&read)[1..]);
     assert!(third.iter().all(|d| d.deliveries == 3));
@@ -249,14 +268,26 @@ async fn idle_entries_are_taken_over_by_another_consumer<B: Backend>() {
     let held = read_new(&f.bus, "persist", "dead", 3).await;
     let early = f
         .bus
-        .claim_idle("persist", "p2", Duration::from_secs(60), 10)
+        .claim_idle(
+            part(&f.bus, "BUS"),
+            "persist",
+            "p2",
+            Duration::from_secs(60),
+            10,
+        )
         .await
         .unwrap();
     assert!(early.is_empty(), "not idle long enough");
     tokio::time::sleep(Duration::from_millis(150)).await;
     let claimed = f
         .bus
-        .claim_idle("persist", "p2", Duration::from_millis(100), 10)
+        .claim_idle(
+            part(&f.bus, "BUS"),
+            "persist",
+            "p2",
+            Duration::from_millis(100),
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(ids(&claimed), ids(&held));
@@ -272,9 +303,15 @@ async fn a_waiting_read_wakes_up_on_append<B: Backend>() {
     f.bus.create_group("calc").await.unwrap();
     let bus = f.bus.clone();
     let reader = tokio::spawn(async move {
-        bus.read_group("calc", "c1", Read::New(Duration::from_secs(10)), 10)
-            .await
-            .unwrap()
+        bus.read_group(
+            part(&bus, "BUS"),
+            "calc",
+            "c1",
+            Read::New(Duration::from_secs(10)),
+            10,
+        )
+        .await
+        .unwrap()
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
     fill(&f.bus, "w", 2).await;
@@ -288,40 +325,65 @@ async fn a_waiting_read_wakes_up_on_append<B: Backend>() {
 async fn unacknowledged_lists_what_a_group_has_not_acknowledged<B: Backend>() {
     let f = plain::<B>();
     fill(&f.bus, "u", 5).await;
-    let all = f.bus.unacknowledged("persist", 100).await.unwrap();
+    let all = f
+        .bus
+        .unacknowledged(part(&f.bus, "BUS"), "persist", 100)
+        .await
+        .unwrap();
     assert_eq!(all.len(), 5, "no group yet: everything");
     f.bus.create_group("persist").await.unwrap();
     let read = read_new(&f.bus, "persist", "p1", 3).await;
-    f.bus.ack("persist", &ids(&read)[..2]).await.unwrap();
-    let left = f.bus.unacknowledged("persist", 100).await.unwrap();
+    f.bus
+        .ack(part(&f.bus, "BUS"), "persist", &ids(&read)[..2])
+        .await
+        .unwrap();
+    let left = f
+        .bus
+        .unacknowledged(part(&f.bus, "BUS"), "persist", 100)
+        .await
+        .unwrap();
     assert_eq!(ids(&left), ids(&all)[2..], "pending and undelivered");
-    let capped = f.bus.unacknowledged("persist", 2).await.unwrap();
+    let capped = f
+        .bus
+        .unacknowledged(part(&f.bus, "BUS"), "persist", 2)
+        .await
+        .unwrap();
     assert_eq!(ids(&capped), ids(&all)[2..4]);
 }
 
 async fn trimming_keeps_everything_some_group_has_not_acknowledged<B: Backend>() {
     let f = plain::<B>();
     let bus = &f.bus;
-    assert_eq!(bus.trim().await.unwrap(), 0, "no stream yet");
+    assert_eq!(
+        bus.trim(part(&bus, "BUS")).await.unwrap(),
+        0,
+        "no stream yet"
+    );
     fill(bus, "t", 10).await;
     bus.create_group("persist").await.unwrap();
     bus.create_group("calc").await.unwrap();
     let persist = read_new(&bus, "persist", "p1", 6).await;
     assert_eq!(persist.len(), 6);
     let persist_ids = ids(&persist);
-    bus.ack("persist", &persist_ids[..3]).await.unwrap();
+    bus.ack(part(&bus, "BUS"), "persist", &persist_ids[..3])
+        .await
+        .unwrap();
     let calc = read_new(&bus, "calc", "c1", 100).await;
     assert_eq!(calc.len(), 10);
-    bus.ack("calc", &ids(&calc)).await.unwrap();
+    bus.ack(part(&bus, "BUS"), "calc", &ids(&calc))
+        .await
+        .unwrap();
 
     // persist still holds entries 4–6: only 1–3 may go.
-    assert_eq!(bus.trim().await.unwrap(), 3);
+    assert_eq!(bus.trim(part(&bus, "BUS")).await.unwrap(), 3);
     assert_eq!(length(bus).await, 7);
     // Acknowledged: 4–6 may go; 7–10 were never delivered to persist and stay.
-    bus.ack("persist", &persist_ids[3..]).await.unwrap();
-    assert_eq!(bus.trim().await.unwrap(), 3);
+    bus.ack(part(&bus, "BUS"), "persist", &persist_ids[3..])
+        .await
+        .unwrap();
+    assert_eq!(bus.trim(part(&bus, "BUS")).await.unwrap(), 3);
     assert_eq!(length(bus).await, 4);
-    assert_eq!(bus.trim().await.unwrap(), 0);
+    assert_eq!(bus.trim(part(&bus, "BUS")).await.unwrap(), 0);
 }
 
 async fn retention_keeps_young_entries_even_when_acknowledged<B: Backend>() {
@@ -329,8 +391,11 @@ async fn retention_keeps_young_entries_even_when_acknowledged<B: Backend>() {
     fill(&f.bus, "r", 5).await;
     f.bus.create_group("calc").await.unwrap();
     let all = read_new(&f.bus, "calc", "c", 10).await;
-    f.bus.ack("calc", &ids(&all)).await.unwrap();
-    assert_eq!(f.bus.trim().await.unwrap(), 0);
+    f.bus
+        .ack(part(&f.bus, "BUS"), "calc", &ids(&all))
+        .await
+        .unwrap();
+    assert_eq!(f.bus.trim(part(&f.bus, "BUS")).await.unwrap(), 0);
     assert_eq!(length(&f.bus).await, 5);
 }
 
@@ -359,6 +424,7 @@ async fn dead_letters_are_acknowledged_and_counted<B: Backend>() {
     let read = read_new(&f.bus, "persist", "p1", 10).await;
     f.bus
         .dead_letter(
+            part(&f.bus, "BUS"),
             "persist",
             &[DeadLetter {
                 id: read[1].id,
@@ -378,7 +444,11 @@ async fn dead_letters_are_acknowledged_and_counted<B: Backend>() {
 async fn views_are_kept_per_symbol<B: Backend>() {
     let f = plain::<B>();
     fill(&f.bus, "v", 2).await;
-    let all = f.bus.range(StreamId::ZERO, 10).await.unwrap();
+    let all = f
+        .bus
+        .range(part(&f.bus, "BUS"), StreamId::ZERO, 10)
+        .await
+        .unwrap();
     assert!(f.bus.view(&Symbol::new("VA")).await.unwrap().is_none());
     let a1 = view_of("VA", all[0].tick.as_ref().unwrap());
     let a2 = view_of("VA", all[1].tick.as_ref().unwrap());
@@ -397,9 +467,17 @@ async fn views_are_kept_per_symbol<B: Backend>() {
 async fn range_reads_the_stream_from_an_id_on<B: Backend>() {
     let f = plain::<B>();
     fill(&f.bus, "g", 6).await;
-    let all = f.bus.range(StreamId::ZERO, 100).await.unwrap();
+    let all = f
+        .bus
+        .range(part(&f.bus, "BUS"), StreamId::ZERO, 100)
+        .await
+        .unwrap();
     assert_eq!(all.len(), 6);
-    let from_third = f.bus.range(all[2].id, 2).await.unwrap();
+    let from_third = f
+        .bus
+        .range(part(&f.bus, "BUS"), all[2].id, 2)
+        .await
+        .unwrap();
     assert_eq!(
         ids(&from_third),
         ids(&all)[2..4],
@@ -462,4 +540,62 @@ async fn an_event_id_is_forgotten_after_the_dedupe_window<B: Backend>() {
         [true],
         "remembered only for the window"
     );
+}
+
+/// A batch of many symbols is split by partition: every tick is answered
+/// in its place, each partition holds exactly its symbols' ticks, each
+/// symbol's in the order they came, and subscribers hear every one.
+async fn a_batch_across_partitions_keeps_each_symbols_order<B: Backend>() {
+    use futures::StreamExt;
+    use std::collections::HashMap;
+    use tickpulse_core::Partition;
+    let f = plain::<B>();
+    let mut updates = f.bus.subscribe().await.unwrap();
+    let symbols: Vec<String> = (0..40).map(|i| format!("P{i}")).collect();
+    let mut batch = Vec::new();
+    for round in 0..5 {
+        for s in &symbols {
+            batch.push(tick_at(s, "1", &format!("{s}-{round}"), 1_000 + round));
+        }
+    }
+    // Duplicates: one within the batch, and the batch's first tick again.
+    batch.push(batch[7].clone());
+    let first = f.bus.append(&batch[..1], Timestamp::now()).await.unwrap();
+    assert_eq!(first, [true]);
+    let accepted = f.bus.append(&batch, Timestamp::now()).await.unwrap();
+    let mut expected = vec![true; batch.len()];
+    expected[0] = false;
+    expected[batch.len() - 1] = false;
+    assert_eq!(accepted, expected);
+    let count = f.bus.partitions();
+    let mut seen: HashMap<String, Vec<String>> = HashMap::new();
+    for p in Partition::all(count) {
+        for d in f.bus.range(p, StreamId::ZERO, 1_000).await.unwrap() {
+            let tick = d.tick.unwrap();
+            assert_eq!(
+                Partition::of(&tick.tick.symbol, count),
+                p,
+                "in its partition"
+            );
+            seen.entry(tick.tick.symbol.to_string())
+                .or_default()
+                .push(tick.tick.event_id.to_string());
+        }
+    }
+    assert_eq!(seen.len(), symbols.len());
+    for s in &symbols {
+        let order: Vec<String> = (0..5).map(|r| format!("{s}-{r}")).collect();
+        assert_eq!(seen[s], order, "{s} in the order it came");
+    }
+    let mut heard = 0;
+    while heard < 200 {
+        let next = tokio::time::timeout(Duration::from_secs(5), updates.next())
+            .await
+            .expect("every tick heard within 5 s")
+            .expect("subscription open");
+        if let Published::Ticks(ticks) = next {
+            heard += ticks.len();
+        }
+    }
+    assert_eq!(heard, 200);
 }

@@ -12,7 +12,9 @@ use tickpulse_server::bus::{DeadLetter, Published};
 #[tokio::test]
 async fn redis_a_refused_append_can_be_resent() {
     let f = Redis::bus(Duration::ZERO, Duration::from_secs(60));
-    let prefix = &f._cleanup.as_ref().unwrap().0;
+    let Some(Cleanup::Redis(prefix)) = &f._cleanup else {
+        unreachable!("a Redis fixture")
+    };
     let client = redis::Client::open(common::redis_url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let stream = format!("{prefix}ticks.received");
@@ -62,7 +64,7 @@ async fn redis_an_append_is_packed_and_handed_out_whole() {
         [true; 2]
     );
     assert_eq!(length(bus).await, 4, "three packs, then one");
-    let all = bus.range(StreamId::ZERO, 10_000).await.unwrap();
+    let all = bus.range(P0, StreamId::ZERO, 10_000).await.unwrap();
     assert_eq!(all.len(), big + 2);
     assert!(ids(&all).windows(2).all(|w| w[0] < w[1]), "ids increase");
     assert!(all.iter().all(|d| d.tick.as_ref().unwrap().id == d.id));
@@ -85,7 +87,7 @@ async fn redis_an_append_is_packed_and_handed_out_whole() {
     assert_eq!(events[0], "p0");
     assert_eq!(events[big], "q0");
     // A range may start and end inside a pack.
-    let mid = bus.range(all[PACK_MAX - 1].id, 3).await.unwrap();
+    let mid = bus.range(P0, all[PACK_MAX - 1].id, 3).await.unwrap();
     assert_eq!(ids(&mid), ids(&all)[PACK_MAX - 1..PACK_MAX + 2]);
     // One update message per pack, with the same ids as the stream.
     let mut heard = Vec::new();
@@ -112,7 +114,7 @@ async fn redis_an_append_is_packed_and_handed_out_whole() {
     let rest = read_new(bus, "persist", "p1", 10_000).await;
     assert_eq!(ids(&rest), ids(&all)[PACK_MAX..]);
     // Acknowledging a tick acknowledges its pack.
-    bus.ack("persist", &ids(&rest)[..1]).await.unwrap();
+    bus.ack(P0, "persist", &ids(&rest)[..1]).await.unwrap();
     let pending = read_own(bus, "persist", "p1", 10_000).await;
     assert_eq!(
         ids(&pending),
@@ -131,7 +133,7 @@ async fn redis_an_append_is_packed_and_handed_out_whole() {
             reason: "refused".into(),
         })
         .collect();
-    bus.dead_letter("persist", &letters).await.unwrap();
+    bus.dead_letter(P0, "persist", &letters).await.unwrap();
     let stats = bus.stream_stats().await.unwrap();
     assert_eq!(stats.dead_letters, 1);
     assert_eq!(stats.groups[0].pending, 2, "two packs of p left");
@@ -143,7 +145,7 @@ async fn redis_an_append_is_packed_and_handed_out_whole() {
         bus.append(&mixed, Timestamp::now()).await.unwrap(),
         [false, true, false, false]
     );
-    let now = bus.range(StreamId::ZERO, 10_000).await.unwrap();
+    let now = bus.range(P0, StreamId::ZERO, 10_000).await.unwrap();
     let r0 = now.last().unwrap();
     assert_eq!(r0.tick.as_ref().unwrap().tick.event_id.as_str(), "r0");
     assert_eq!(entry_of(r0.id), r0.id, "first and only tick of its pack");

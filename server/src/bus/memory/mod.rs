@@ -33,7 +33,7 @@ use std::fs::OpenOptions;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
-use tickpulse_core::{StreamId, StreamTick, Tick, Timestamp};
+use tickpulse_core::{Partition, StreamId, StreamTick, Tick, Timestamp};
 use tokio::sync::{broadcast, Notify};
 
 const BACKEND: &str = "memory";
@@ -279,8 +279,24 @@ fn next_id(last: StreamId, now_ms: u64) -> StreamId {
     }
 }
 
+/// The embedded bus has one partition, 0.
+fn only(p: Partition) -> Result<(), BusError> {
+    if p == Partition(0) {
+        return Ok(());
+    }
+    Err(BusError::new(
+        BACKEND,
+        Failure::Refused,
+        format!("the embedded bus has one partition, not {}", p.0 + 1),
+    ))
+}
+
 #[async_trait]
 impl TickStream for MemoryBus {
+    fn partitions(&self) -> u16 {
+        1
+    }
+
     async fn append(&self, ticks: &[Tick], received_at: Timestamp) -> Result<Accepted, BusError> {
         let now = Instant::now();
         let now_ms = u64::try_from(Timestamp::now().as_millis()).unwrap_or(0);
@@ -336,7 +352,13 @@ impl TickStream for MemoryBus {
         Ok(accepted)
     }
 
-    async fn range(&self, from: StreamId, count: usize) -> Result<Vec<Delivered>, BusError> {
+    async fn range(
+        &self,
+        p: Partition,
+        from: StreamId,
+        count: usize,
+    ) -> Result<Vec<Delivered>, BusError> {
+        only(p)?;
         Ok(self
             .state()
             .stream
@@ -348,6 +370,11 @@ impl TickStream for MemoryBus {
                 deliveries: 0,
             })
             .collect())
+    }
+
+    async fn last_id(&self, p: Partition) -> Result<StreamId, BusError> {
+        only(p)?;
+        Ok(self.state().last_id)
     }
 
     async fn create_group(&self, group: &str) -> Result<(), BusError> {
@@ -363,11 +390,13 @@ impl TickStream for MemoryBus {
 
     async fn read_group(
         &self,
+        p: Partition,
         group: &str,
         consumer: &str,
         read: Read,
         count: usize,
     ) -> Result<Vec<Delivered>, BusError> {
+        only(p)?;
         let count = count.max(1);
         match read {
             Read::OwnPending => self.redeliver(group, consumer, count, |p| p.consumer == consumer),
@@ -391,18 +420,21 @@ impl TickStream for MemoryBus {
 
     async fn claim_idle(
         &self,
+        p: Partition,
         group: &str,
         consumer: &str,
         min_idle: Duration,
         count: usize,
     ) -> Result<Vec<Delivered>, BusError> {
+        only(p)?;
         let now = Instant::now();
         self.redeliver(group, consumer, count, |p| {
             now.duration_since(p.since) >= min_idle
         })
     }
 
-    async fn ack(&self, group: &str, ids: &[StreamId]) -> Result<(), BusError> {
+    async fn ack(&self, p: Partition, group: &str, ids: &[StreamId]) -> Result<(), BusError> {
+        only(p)?;
         if ids.is_empty() {
             return Ok(());
         }
@@ -415,7 +447,13 @@ impl TickStream for MemoryBus {
         Ok(())
     }
 
-    async fn unacknowledged(&self, group: &str, max: usize) -> Result<Vec<Delivered>, BusError> {
+    async fn unacknowledged(
+        &self,
+        p: Partition,
+        group: &str,
+        max: usize,
+    ) -> Result<Vec<Delivered>, BusError> {
+        only(p)?;
         let state = self.state();
         let from = state
             .groups
@@ -433,7 +471,8 @@ impl TickStream for MemoryBus {
             .collect())
     }
 
-    async fn trim(&self) -> Result<u64, BusError> {
+    async fn trim(&self, p: Partition) -> Result<u64, BusError> {
+        only(p)?;
         let (removed, rewrite) = {
             let mut state = self.state();
             if state.groups.is_empty() && state.stream.is_empty() {
@@ -454,7 +493,13 @@ impl TickStream for MemoryBus {
         Ok(removed as u64)
     }
 
-    async fn dead_letter(&self, group: &str, entries: &[DeadLetter]) -> Result<(), BusError> {
+    async fn dead_letter(
+        &self,
+        p: Partition,
+        group: &str,
+        entries: &[DeadLetter],
+    ) -> Result<(), BusError> {
+        only(p)?;
         let mut state = self.state();
         let dead: Vec<DeadEntry> = entries
             .iter()
@@ -509,6 +554,7 @@ impl TickStream for MemoryBus {
 #[cfg(test)]
 mod tests {
     use super::*;
+    const P0: Partition = Partition(0);
     use crate::bus::Views;
     use tickpulse_core::{LatestTick, View};
 
@@ -530,7 +576,7 @@ mod tests {
 
     /// The event ids of the bus's stream, in stream order.
     async fn event_ids(bus: &MemoryBus) -> Vec<String> {
-        bus.range(StreamId::ZERO, 100)
+        bus.range(P0, StreamId::ZERO, 100)
             .await
             .unwrap()
             .iter()
@@ -558,7 +604,7 @@ mod tests {
 
     /// What a restarted bus must show the same as before.
     async fn fingerprint(bus: &MemoryBus) -> (Vec<StreamId>, Vec<LatestTick>, Vec<View>, usize) {
-        let stream = ids(&bus.range(StreamId::ZERO, 1_000).await.unwrap());
+        let stream = ids(&bus.range(P0, StreamId::ZERO, 1_000).await.unwrap());
         let mut views = bus.views().await.unwrap();
         views.sort_by(|a, b| a.symbol.cmp(&b.symbol));
         (
@@ -575,11 +621,12 @@ mod tests {
         bus.append(&ticks("j", 10), Timestamp::now()).await.unwrap();
         bus.create_group("persist").await.unwrap();
         let read = bus
-            .read_group("persist", "p", Read::New(Duration::ZERO), 6)
+            .read_group(P0, "persist", "p", Read::New(Duration::ZERO), 6)
             .await
             .unwrap();
-        bus.ack("persist", &ids(&read)[..4]).await.unwrap();
+        bus.ack(P0, "persist", &ids(&read)[..4]).await.unwrap();
         bus.dead_letter(
+            P0,
             "persist",
             &[super::super::DeadLetter {
                 id: read[5].id,
@@ -603,7 +650,7 @@ mod tests {
         // The group resumes after its acknowledged entries: the one it held
         // unacknowledged comes again, the dead letter does not come back...
         let next = bus
-            .read_group("persist", "p", Read::New(Duration::ZERO), 100)
+            .read_group(P0, "persist", "p", Read::New(Duration::ZERO), 100)
             .await
             .unwrap();
         let mut expected = vec![read[4]];
@@ -617,7 +664,7 @@ mod tests {
         );
         // ...and new ticks get ids after the old ones.
         bus.append(&ticks("k", 1), Timestamp::now()).await.unwrap();
-        let all = bus.range(StreamId::ZERO, 1_000).await.unwrap();
+        let all = bus.range(P0, StreamId::ZERO, 1_000).await.unwrap();
         assert!(all.last().unwrap().id > read[5]);
     }
 
@@ -710,11 +757,11 @@ mod tests {
             f.write_all(b"{\"k\":\"tick\",\"tick\":{\"id\":").unwrap();
         }
         let bus = MemoryBus::with_journal(settings(), &path).unwrap();
-        assert_eq!(bus.range(StreamId::ZERO, 10).await.unwrap().len(), 3);
+        assert_eq!(bus.range(P0, StreamId::ZERO, 10).await.unwrap().len(), 3);
         bus.append(&ticks("d", 2), Timestamp::now()).await.unwrap();
         drop(bus);
         let bus = MemoryBus::with_journal(settings(), &path).unwrap();
-        assert_eq!(bus.range(StreamId::ZERO, 10).await.unwrap().len(), 5);
+        assert_eq!(bus.range(P0, StreamId::ZERO, 10).await.unwrap().len(), 5);
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 

@@ -42,19 +42,20 @@ impl RedisBus {
     /// when the stream does not exist yet.
     pub(super) async fn first_unacknowledged(
         &self,
+        p: Partition,
     ) -> Result<Option<HashMap<String, StreamId>>, BusError> {
-        let Some(groups) = self.groups().await? else {
+        let Some(groups) = self.groups(p).await? else {
             return Ok(None);
         };
-        let key = self.key("ticks.received");
-        let mut conn = self.conn.clone();
+        let key = &self.part(p)?.stream;
+        let mut conn = self.conn().await?;
         let mut first = HashMap::new();
         for group in groups {
             let oldest_pending = if group.pending > 0 {
                 let (_, oldest, _, _): (u64, Option<String>, Option<String>, redis::Value) = self
                     .bounded(
                         redis::cmd("XPENDING")
-                            .arg(&key)
+                            .arg(key)
                             .arg(&group.name)
                             .query_async(&mut conn),
                     )
@@ -76,13 +77,14 @@ impl RedisBus {
 
     /// The consumer groups of the tick stream (`XINFO GROUPS`); `None`
     /// when the stream does not exist yet.
-    pub(super) async fn groups(&self) -> Result<Option<Vec<GroupInfo>>, BusError> {
-        let mut conn = self.conn.clone();
+    pub(super) async fn groups(&self, p: Partition) -> Result<Option<Vec<GroupInfo>>, BusError> {
+        let stream = &self.part(p)?.stream;
+        let mut conn = self.conn().await?;
         let groups: redis::RedisResult<Vec<HashMap<String, redis::Value>>> = self
             .bounded_raw(
                 redis::cmd("XINFO")
                     .arg("GROUPS")
-                    .arg(self.key("ticks.received"))
+                    .arg(stream)
                     .query_async(&mut conn),
             )
             .await?;
@@ -123,6 +125,7 @@ impl RedisBus {
     /// `XPENDING` over the entries' range for `consumer` (who holds them now).
     pub(super) async fn count_deliveries(
         &self,
+        p: Partition,
         group: &str,
         consumer: &str,
         entries: &mut [Delivered],
@@ -133,11 +136,12 @@ impl RedisBus {
         ) else {
             return Ok(());
         };
-        let mut conn = self.conn.clone();
+        let stream = &self.part(p)?.stream;
+        let mut conn = self.conn().await?;
         let pending: Vec<(String, String, u64, u64)> = self
             .bounded(
                 redis::cmd("XPENDING")
-                    .arg(self.key("ticks.received"))
+                    .arg(stream)
                     .arg(group)
                     .arg(first.to_string())
                     .arg(last.to_string())

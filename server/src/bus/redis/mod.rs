@@ -23,20 +23,35 @@
 //! - `views` — hash symbol → `View` JSON, written by the calc stage
 //! - `realtime:views` — channel; a JSON array of the views of one calc batch
 //! - `realtime:alerts` — channel; a JSON array of the monitor's alerts
-//! - `lease:{name}` — holder of a lease (e.g. the active calc consumer), with a TTL
-//! - `node:{id}` — a node's last heartbeat (JSON), with a TTL
+//! - `lease:{name}` — holder of a lease (the active calc consumer of a
+//!   partition, say), with a TTL
 //! - `ticks.dead` — dead-letter stream: entries a consumer group gave up on,
 //!   with fields `source_id`, `group`, `reason` and the original fields;
 //!   capped at about [`super::policy::DEAD_LETTER_CAP`] entries
 //!
-//! One append is one `EVALSHA` (`append.lua`): de-dupe, `XADD`, view update
-//! and `PUBLISH` in a single round trip, atomically.
+//! One append is one `EVALSHA` per partition (`append.lua`): de-dupe,
+//! `XADD`, view update and publish in a single round trip, atomically.
+//!
+//! # Partitions
+//! With `BUS_PARTITIONS` > 1, or on a cluster, every key and channel above
+//! except leases and heartbeats exists once per partition, behind the
+//! prefix and the partition's hash tag (`tp:{3.17}ticks.received`; see
+//! [`keys`]), so one partition's work is one slot's. One partition on one
+//! instance has no tag: its keys are those above. `bus:partitions` holds
+//! the number of partitions the bus was created with; a process started
+//! with another number refuses to run ([`RedisBus::check`]). Node
+//! heartbeats are `nodes:beats` (hash node → beat) and `nodes:until`
+//! (sorted set node → expiry in ms), under the tag `{nodes}`.
 
+mod conn;
 mod groups;
+mod keys;
 mod pack;
 mod stream;
 mod views;
 
+use self::conn::{Conn, Connections};
+use self::keys::PartKeys;
 pub use self::pack::{decode_update, entry_of, tick_id, PACK_MAX, SLOTS};
 use self::pack::{decode_views, entries_holding, unpack_entry, StreamEntry, Wanted};
 
@@ -46,11 +61,12 @@ use super::{
 };
 use async_trait::async_trait;
 use futures::StreamExt;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::AsyncCommands;
 use std::collections::HashMap;
 use std::time::Duration;
-use tickpulse_core::{LatestTick, Price, StreamId, StreamTick, Symbol, Tick, Timestamp, View};
+use tickpulse_core::{
+    LatestTick, Partition, Price, StreamId, StreamTick, Symbol, Tick, Timestamp, View,
+};
 
 const BACKEND: &str = "redis";
 /// Most entries one read asks for: at most this many packs (100,000 ticks)
@@ -58,24 +74,32 @@ const BACKEND: &str = "redis";
 const ENTRIES_PER_READ: usize = 100;
 
 pub struct RedisBus {
-    client: redis::Client,
-    conn: ConnectionManager,
+    conns: Connections,
     append: redis::Script,
     dead_letter: redis::Script,
     lease: redis::Script,
     release: redis::Script,
     prefix: String,
+    /// The keys of each partition.
+    parts: Vec<PartKeys>,
     timeout: Duration,
     dedupe_ttl_secs: u64,
     stream_retain: Duration,
     /// Average ticks per entry of the last read, to size the next one.
     ticks_per_entry: std::sync::atomic::AtomicUsize,
+    /// Set once the bus's number of partitions matched this process's.
+    checked: tokio::sync::OnceCell<()>,
 }
 
 /// Settings of a [`RedisBus`].
 #[derive(Debug, Clone)]
 pub struct RedisSettings {
+    /// One address, or a cluster's seed nodes separated by commas.
     pub url: String,
+    /// A cluster even when `url` names one address (`REDIS_CLUSTER`).
+    pub cluster: bool,
+    /// Partitions of the tick stream (`BUS_PARTITIONS`).
+    pub partitions: u16,
     pub prefix: String,
     pub timeout: Duration,
     pub dedupe_ttl_secs: u64,
@@ -90,20 +114,24 @@ impl RedisBus {
     /// reconnects by itself.
     ///
     /// # Errors
-    /// When the URL is malformed.
+    /// When the URL is malformed, or the prefix holds a `{` (it would take
+    /// the place of the partitions' hash tags).
     pub fn new(settings: RedisSettings) -> Result<Self, BusError> {
-        let client = redis::Client::open(settings.url.as_str()).map_err(unavailable)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(settings.timeout))
-            .set_response_timeout(Some(settings.timeout))
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_millis(500));
-        let conn =
-            ConnectionManager::new_lazy_with_config(client.clone(), config).map_err(unavailable)?;
+        if settings.prefix.contains('{') {
+            return Err(BusError::new(
+                BACKEND,
+                Failure::Refused,
+                "REDIS_PREFIX must not hold '{': the partitions' hash tags follow it",
+            ));
+        }
+        let conns = Connections::new(&settings.url, settings.cluster, settings.timeout)?;
+        let partitions = settings.partitions.max(1);
+        let tagged = partitions > 1 || conns.is_cluster();
         Ok(Self {
-            client,
-            conn,
+            parts: Partition::all(partitions)
+                .map(|p| PartKeys::new(&settings.prefix, p, partitions, tagged))
+                .collect(),
+            conns,
             append: redis::Script::new(include_str!("scripts/append.lua")),
             dead_letter: redis::Script::new(include_str!("scripts/dead_letter.lua")),
             // Renews the lease for its holder, or takes it when free.
@@ -121,11 +149,69 @@ impl RedisBus {
             dedupe_ttl_secs: settings.dedupe_ttl_secs,
             stream_retain: settings.stream_retain,
             ticks_per_entry: std::sync::atomic::AtomicUsize::new(1),
+            checked: tokio::sync::OnceCell::new(),
         })
     }
 
     fn key(&self, name: &str) -> String {
         format!("{}{name}", self.prefix)
+    }
+
+    /// The keys of partition `p`.
+    fn part(&self, p: Partition) -> Result<&PartKeys, BusError> {
+        self.parts.get(p.index()).ok_or_else(|| {
+            BusError::new(
+                BACKEND,
+                Failure::Refused,
+                format!("no partition {p}: the bus has {}", self.parts.len()),
+            )
+        })
+    }
+
+    /// Checks that the bus was created with as many partitions as this
+    /// process has (and records the number on a new bus). Every call of the
+    /// bus checks it first, once.
+    ///
+    /// # Errors
+    /// `Refused` naming both numbers when they differ; `Unavailable` when
+    /// Redis cannot be reached.
+    pub async fn check(&self) -> Result<(), BusError> {
+        self.checked
+            .get_or_try_init(|| async {
+                let mut conn = self.conns.shared().await?;
+                let key = self.key("bus:partitions");
+                let ours = self.parts.len();
+                let (_, stored): (Option<String>, Option<usize>) = self
+                    .bounded(
+                        redis::pipe()
+                            .cmd("SET")
+                            .arg(&key)
+                            .arg(ours)
+                            .arg("NX")
+                            .cmd("GET")
+                            .arg(&key)
+                            .query_async(&mut conn),
+                    )
+                    .await?;
+                match stored {
+                    Some(n) if n != ours => Err(BusError::new(
+                        BACKEND,
+                        Failure::Refused,
+                        format!(
+                            "the bus at REDIS_URL was created with {n} partitions and this process has BUS_PARTITIONS={ours}; start it with BUS_PARTITIONS={n} (changing the number takes an empty bus: see the README)"
+                        ),
+                    )),
+                    _ => Ok(()),
+                }
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// The shared connection, once the partitions are checked.
+    async fn conn(&self) -> Result<Conn, BusError> {
+        self.check().await?;
+        self.conns.shared().await
     }
 
     /// Runs one Redis call under the configured timeout, handing back the

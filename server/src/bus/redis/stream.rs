@@ -11,9 +11,16 @@ struct StoredTick<'a> {
     received_at: Timestamp,
 }
 
-#[async_trait]
-impl TickStream for RedisBus {
-    async fn append(&self, ticks: &[Tick], received_at: Timestamp) -> Result<Accepted, BusError> {
+impl RedisBus {
+    /// Appends `ticks` (all of partition `p`) with one call of the append
+    /// script; returns a flag per tick, as [`TickStream::append`].
+    async fn append_part(
+        &self,
+        p: Partition,
+        ticks: &[&Tick],
+        received_at: Timestamp,
+    ) -> Result<Accepted, BusError> {
+        let keys = self.part(p)?;
         // The bodies, joined per chunk of PACK_MAX ticks (a chunk of new
         // ticks is appended as it is), and where each body sits in its chunk.
         let mut chunks: Vec<Vec<u8>> = Vec::with_capacity(ticks.len().div_ceil(PACK_MAX));
@@ -42,13 +49,14 @@ impl TickStream for RedisBus {
             });
             list.push(i);
         }
-        let mut inv = self.append.prepare_invoke();
-        inv.arg(&self.prefix)
+        let mut inv = self.append.key(&keys.stream);
+        inv.arg(&keys.base)
             .arg(self.dedupe_ttl_secs)
             .arg(ticks.len())
             .arg(PACK_MAX)
             .arg(SLOTS)
-            .arg(chunks.len());
+            .arg(chunks.len())
+            .arg(self.conns.publish_command());
         for chunk in &chunks {
             inv.arg(chunk.as_slice());
         }
@@ -75,7 +83,7 @@ impl TickStream for RedisBus {
                 .arg(ticks[first].price.to_string())
                 .arg(candidates);
         }
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn().await?;
         let flags: String = self.bounded(inv.invoke_async(&mut conn)).await?;
         if flags.len() != ticks.len() {
             return Err(corrupt(
@@ -85,9 +93,58 @@ impl TickStream for RedisBus {
         }
         Ok(flags.bytes().map(|b| b == b'1').collect())
     }
+}
 
-    async fn range(&self, from: StreamId, count: usize) -> Result<Vec<Delivered>, BusError> {
-        let mut conn = self.conn.clone();
+#[async_trait]
+impl TickStream for RedisBus {
+    fn partitions(&self) -> u16 {
+        self.parts.len() as u16
+    }
+
+    async fn append(&self, ticks: &[Tick], received_at: Timestamp) -> Result<Accepted, BusError> {
+        let count = self.partitions();
+        if count == 1 {
+            let all: Vec<&Tick> = ticks.iter().collect();
+            return self.append_part(Partition(0), &all, received_at).await;
+        }
+        // Split by partition (keeping each symbol's order), append the parts
+        // at the same time, and answer only when every part is confirmed.
+        let mut parts: Vec<(Vec<usize>, Vec<&Tick>)> = vec![Default::default(); count.into()];
+        for (i, tick) in ticks.iter().enumerate() {
+            let (at, part) = &mut parts[Partition::of(&tick.symbol, count).index()];
+            at.push(i);
+            part.push(tick);
+        }
+        let results = futures::future::try_join_all(
+            parts
+                .iter()
+                .enumerate()
+                .filter(|(_, (at, _))| !at.is_empty())
+                .map(|(p, (at, part))| async move {
+                    let flags = self
+                        .append_part(Partition(p as u16), part, received_at)
+                        .await?;
+                    Ok::<_, BusError>((at, flags))
+                }),
+        )
+        .await?;
+        let mut accepted = vec![false; ticks.len()];
+        for (at, flags) in results {
+            for (i, flag) in at.iter().zip(flags) {
+                accepted[*i] = flag;
+            }
+        }
+        Ok(accepted)
+    }
+
+    async fn range(
+        &self,
+        p: Partition,
+        from: StreamId,
+        count: usize,
+    ) -> Result<Vec<Delivered>, BusError> {
+        let stream = &self.part(p)?.stream;
+        let mut conn = self.conn().await?;
         let mut out: Vec<Delivered> = Vec::new();
         // The first entry may hold ticks before `from`; they are skipped.
         let mut start = entry_of(from).to_string();
@@ -96,7 +153,7 @@ impl TickStream for RedisBus {
             let page: Vec<StreamEntry> = self
                 .bounded(
                     redis::cmd("XRANGE")
-                        .arg(self.key("ticks.received"))
+                        .arg(stream)
                         .arg(&start)
                         .arg("+")
                         .arg("COUNT")
@@ -125,32 +182,58 @@ impl TickStream for RedisBus {
         Ok(out)
     }
 
-    async fn create_group(&self, group: &str) -> Result<(), BusError> {
-        let mut conn = self.conn.clone();
-        let created: redis::RedisResult<()> = self
-            .bounded_raw(
-                redis::cmd("XGROUP")
-                    .arg("CREATE")
-                    .arg(self.key("ticks.received"))
-                    .arg(group)
-                    .arg("0")
-                    .arg("MKSTREAM")
+    async fn last_id(&self, p: Partition) -> Result<StreamId, BusError> {
+        let stream = &self.part(p)?.stream;
+        let mut conn = self.conn().await?;
+        let last: Vec<StreamEntry> = self
+            .bounded(
+                redis::cmd("XREVRANGE")
+                    .arg(stream)
+                    .arg("+")
+                    .arg("-")
+                    .arg("COUNT")
+                    .arg(1)
                     .query_async(&mut conn),
             )
             .await?;
-        match created {
-            Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
-            other => other.map_err(unavailable),
+        let mut ticks = Vec::new();
+        for entry in last {
+            unpack_entry(entry, 0, Wanted::ALL, &mut ticks);
         }
+        Ok(ticks.iter().map(|d| d.id).max().unwrap_or(StreamId::ZERO))
+    }
+
+    async fn create_group(&self, group: &str) -> Result<(), BusError> {
+        let mut conn = self.conn().await?;
+        for keys in &self.parts {
+            let created: redis::RedisResult<()> = self
+                .bounded_raw(
+                    redis::cmd("XGROUP")
+                        .arg("CREATE")
+                        .arg(&keys.stream)
+                        .arg(group)
+                        .arg("0")
+                        .arg("MKSTREAM")
+                        .query_async(&mut conn),
+                )
+                .await?;
+            match created {
+                Err(e) if e.code() == Some("BUSYGROUP") => {}
+                other => other.map_err(unavailable)?,
+            }
+        }
+        Ok(())
     }
 
     async fn read_group(
         &self,
+        p: Partition,
         group: &str,
         consumer: &str,
         read: Read,
         count: usize,
     ) -> Result<Vec<Delivered>, BusError> {
+        let stream = &self.part(p)?.stream;
         let mut cmd = redis::cmd("XREADGROUP");
         cmd.arg("GROUP")
             .arg(group)
@@ -164,15 +247,12 @@ impl TickStream for RedisBus {
             }
             Read::OwnPending => ("0", Duration::ZERO),
         };
-        cmd.arg("STREAMS")
-            .arg(self.key("ticks.received"))
-            .arg(start);
+        cmd.arg("STREAMS").arg(stream).arg(start);
         // A blocking read may legitimately take `wait`; the usual timeout
-        // comes on top of it. It uses its own connection so it never holds
-        // up the shared one.
-        let mut conn = self
-            .bounded(self.client.get_multiplexed_async_connection())
-            .await?;
+        // comes on top of it. It uses a connection of its own so it never
+        // holds up the shared one.
+        self.check().await?;
+        let mut conn = self.conns.dedicated().await?;
         let reply: Option<Vec<(String, Vec<StreamEntry>)>> =
             match tokio::time::timeout(self.timeout + wait, cmd.query_async(&mut conn)).await {
                 Ok(r) => r.map_err(unavailable)?,
@@ -184,6 +264,7 @@ impl TickStream for RedisBus {
                     ))
                 }
             };
+        self.conns.give_back(conn);
         let entries: Vec<StreamEntry> = reply
             .into_iter()
             .flatten()
@@ -191,23 +272,26 @@ impl TickStream for RedisBus {
             .collect();
         let mut entries = self.unpack(entries, 1, Wanted::ALL);
         if read == Read::OwnPending {
-            self.count_deliveries(group, consumer, &mut entries).await?;
+            self.count_deliveries(p, group, consumer, &mut entries)
+                .await?;
         }
         Ok(entries)
     }
 
     async fn claim_idle(
         &self,
+        p: Partition,
         group: &str,
         consumer: &str,
         min_idle: Duration,
         count: usize,
     ) -> Result<Vec<Delivered>, BusError> {
-        let mut conn = self.conn.clone();
+        let stream = &self.part(p)?.stream;
+        let mut conn = self.conn().await?;
         let (_next, entries, _deleted): (String, Vec<Option<StreamEntry>>, Vec<String>) = self
             .bounded(
                 redis::cmd("XAUTOCLAIM")
-                    .arg(self.key("ticks.received"))
+                    .arg(stream)
                     .arg(group)
                     .arg(consumer)
                     .arg(min_idle.as_millis() as u64)
@@ -218,17 +302,19 @@ impl TickStream for RedisBus {
             )
             .await?;
         let mut entries = self.unpack(entries.into_iter().flatten().collect(), 1, Wanted::ALL);
-        self.count_deliveries(group, consumer, &mut entries).await?;
+        self.count_deliveries(p, group, consumer, &mut entries)
+            .await?;
         Ok(entries)
     }
 
-    async fn ack(&self, group: &str, ids: &[StreamId]) -> Result<(), BusError> {
+    async fn ack(&self, p: Partition, group: &str, ids: &[StreamId]) -> Result<(), BusError> {
         if ids.is_empty() {
             return Ok(());
         }
-        let mut conn = self.conn.clone();
+        let stream = &self.part(p)?.stream;
+        let mut conn = self.conn().await?;
         let mut cmd = redis::cmd("XACK");
-        cmd.arg(self.key("ticks.received")).arg(group);
+        cmd.arg(stream).arg(group);
         for entry in entries_holding(ids.iter().copied()) {
             cmd.arg(entry.to_string());
         }
@@ -236,16 +322,21 @@ impl TickStream for RedisBus {
         Ok(())
     }
 
-    async fn unacknowledged(&self, group: &str, max: usize) -> Result<Vec<Delivered>, BusError> {
+    async fn unacknowledged(
+        &self,
+        p: Partition,
+        group: &str,
+        max: usize,
+    ) -> Result<Vec<Delivered>, BusError> {
         let from = self
-            .first_unacknowledged()
+            .first_unacknowledged(p)
             .await?
             .and_then(|g| g.get(group).copied())
             .map_or(StreamId::ZERO, |entry| tick_id(entry, 0));
         let mut out = Vec::new();
         let mut from = from;
         while out.len() < max {
-            let page = self.range(from, (max - out.len()).min(10_000)).await?;
+            let page = self.range(p, from, (max - out.len()).min(10_000)).await?;
             let Some(last) = page.last().map(|d| d.id) else {
                 break;
             };
@@ -259,15 +350,16 @@ impl TickStream for RedisBus {
         Ok(out)
     }
 
-    async fn trim(&self) -> Result<u64, BusError> {
-        let Some(groups) = self.first_unacknowledged().await? else {
+    async fn trim(&self, p: Partition) -> Result<u64, BusError> {
+        let stream = &self.part(p)?.stream;
+        let Some(groups) = self.first_unacknowledged(p).await? else {
             return Ok(0);
         };
         let keep_from = crate::bus::policy::trim_floor(groups.into_values(), self.stream_retain);
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn().await?;
         self.bounded(
             redis::cmd("XTRIM")
-                .arg(self.key("ticks.received"))
+                .arg(stream)
                 .arg("MINID")
                 .arg(keep_from.to_string())
                 .query_async(&mut conn),
@@ -275,12 +367,18 @@ impl TickStream for RedisBus {
         .await
     }
 
-    async fn dead_letter(&self, group: &str, entries: &[DeadLetter]) -> Result<(), BusError> {
+    async fn dead_letter(
+        &self,
+        p: Partition,
+        group: &str,
+        entries: &[DeadLetter],
+    ) -> Result<(), BusError> {
         if entries.is_empty() {
             return Ok(());
         }
-        let mut inv = self.dead_letter.key(self.key("ticks.received"));
-        inv.key(self.key("ticks.dead"))
+        let keys = self.part(p)?;
+        let mut inv = self.dead_letter.key(&keys.stream);
+        inv.key(&keys.dead)
             .arg(group)
             .arg(crate::bus::policy::DEAD_LETTER_CAP);
         // One copy per stream entry, with the reason given for its first tick.
@@ -291,38 +389,41 @@ impl TickStream for RedisBus {
                 inv.arg(entry.to_string()).arg(&letter.reason);
             }
         }
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn().await?;
         let _: i64 = self.bounded(inv.invoke_async(&mut conn)).await?;
         Ok(())
     }
 
     async fn stream_stats(&self) -> Result<StreamStats, BusError> {
-        let mut conn = self.conn.clone();
-        let (length, dead_letters): (u64, u64) = self
-            .bounded(
-                redis::pipe()
-                    .cmd("XLEN")
-                    .arg(self.key("ticks.received"))
-                    .cmd("XLEN")
-                    .arg(self.key("ticks.dead"))
-                    .query_async(&mut conn),
-            )
-            .await?;
-        let groups = self
-            .groups()
-            .await?
-            .unwrap_or_default()
-            .into_iter()
-            .map(|g| GroupStats {
-                name: g.name,
-                pending: g.pending,
-                lag: g.lag,
-            })
-            .collect();
-        Ok(StreamStats {
-            length,
-            dead_letters,
-            groups,
-        })
+        let mut conn = self.conn().await?;
+        let mut stats = StreamStats::default();
+        for (p, keys) in self.parts.iter().enumerate() {
+            let (length, dead_letters): (u64, u64) = self
+                .bounded(
+                    redis::pipe()
+                        .cmd("XLEN")
+                        .arg(&keys.stream)
+                        .cmd("XLEN")
+                        .arg(&keys.dead)
+                        .query_async(&mut conn),
+                )
+                .await?;
+            stats.length += length;
+            stats.dead_letters += dead_letters;
+            for g in self.groups(Partition(p as u16)).await?.unwrap_or_default() {
+                match stats.groups.iter_mut().find(|s| s.name == g.name) {
+                    Some(sum) => {
+                        sum.pending += g.pending;
+                        sum.lag = sum.lag.zip(g.lag).map(|(a, b)| a + b);
+                    }
+                    None => stats.groups.push(GroupStats {
+                        name: g.name,
+                        pending: g.pending,
+                        lag: g.lag,
+                    }),
+                }
+            }
+        }
+        Ok(stats)
     }
 }

@@ -2,33 +2,17 @@
 
 use super::*;
 
-#[async_trait]
-impl Views for RedisBus {
-    async fn latest_all(&self) -> Result<Vec<LatestTick>, BusError> {
-        let mut conn = self.conn.clone();
-        let mut pipe = redis::pipe();
-        pipe.hgetall(self.key("ticks:latest"))
-            .hgetall(self.key("ticks:first"));
-        let (ticks, firsts): (HashMap<String, String>, HashMap<String, String>) =
-            self.bounded(pipe.query_async(&mut conn)).await?;
-        let mut all = Vec::with_capacity(ticks.len());
-        for (symbol, tick) in ticks {
-            if let Some(first) = firsts.get(&symbol) {
-                all.push(to_latest(&tick, first)?);
-            }
-        }
-        all.sort_by(|a, b| a.symbol().cmp(b.symbol()));
-        Ok(all)
+impl RedisBus {
+    /// The keys of `symbol`'s partition.
+    fn part_of(&self, symbol: &Symbol) -> &keys::PartKeys {
+        &self.parts[Partition::of(symbol, self.parts.len() as u16).index()]
     }
 
-    async fn write_views(&self, views: &[View]) -> Result<(), BusError> {
-        if views.is_empty() {
-            return Ok(());
-        }
-        // One HSET of every view and one PUBLISH of them all, in one
-        // transaction: two commands per calc batch, whatever its size.
+    /// Stores `views` (all of one partition) and publishes them, in one
+    /// transaction: two commands, whatever the number of views.
+    async fn write_part(&self, keys: &keys::PartKeys, views: &[&View]) -> Result<(), BusError> {
         let mut hset = redis::cmd("HSET");
-        hset.arg(self.key("views"));
+        hset.arg(&keys.views);
         let mut all = String::with_capacity(views.len() * 256 + 2);
         all.push('[');
         for (i, view) in views.iter().enumerate() {
@@ -43,33 +27,76 @@ impl Views for RedisBus {
         let mut pipe = redis::pipe();
         pipe.atomic();
         pipe.add_command(hset).ignore();
-        pipe.publish(self.key("realtime:views"), all).ignore();
-        let mut conn = self.conn.clone();
+        pipe.cmd(self.conns.publish_command())
+            .arg(&keys.views_channel)
+            .arg(all)
+            .ignore();
+        let mut conn = self.conn().await?;
         self.bounded(pipe.query_async::<()>(&mut conn)).await
+    }
+}
+
+#[async_trait]
+impl Views for RedisBus {
+    async fn latest_all(&self) -> Result<Vec<LatestTick>, BusError> {
+        let mut conn = self.conn().await?;
+        let mut all = Vec::new();
+        for keys in &self.parts {
+            let mut pipe = redis::pipe();
+            pipe.hgetall(&keys.latest).hgetall(&keys.first);
+            let (ticks, firsts): (HashMap<String, String>, HashMap<String, String>) =
+                self.bounded(pipe.query_async(&mut conn)).await?;
+            for (symbol, tick) in ticks {
+                if let Some(first) = firsts.get(&symbol) {
+                    all.push(to_latest(&tick, first)?);
+                }
+            }
+        }
+        all.sort_by(|a, b| a.symbol().cmp(b.symbol()));
+        Ok(all)
+    }
+
+    async fn write_views(&self, views: &[View]) -> Result<(), BusError> {
+        let mut parts: HashMap<usize, Vec<&View>> = HashMap::new();
+        for view in views {
+            let p = Partition::of(&view.symbol, self.parts.len() as u16);
+            parts.entry(p.index()).or_default().push(view);
+        }
+        futures::future::try_join_all(
+            parts
+                .iter()
+                .map(|(p, views)| self.write_part(&self.parts[*p], views)),
+        )
+        .await?;
+        Ok(())
     }
 
     async fn view(&self, symbol: &Symbol) -> Result<Option<View>, BusError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn().await?;
         let json: Option<String> = self
-            .bounded(conn.hget(self.key("views"), symbol.as_str()))
+            .bounded(conn.hget(&self.part_of(symbol).views, symbol.as_str()))
             .await?;
         json.map(|j| serde_json::from_str(&j).map_err(|e| corrupt("view", e)))
             .transpose()
     }
 
     async fn views(&self) -> Result<Vec<View>, BusError> {
-        let mut conn = self.conn.clone();
-        let all: HashMap<String, String> = self.bounded(conn.hgetall(self.key("views"))).await?;
-        all.values()
-            .map(|j| serde_json::from_str(j).map_err(|e| corrupt("view", e)))
-            .collect()
+        let mut conn = self.conn().await?;
+        let mut out = Vec::new();
+        for keys in &self.parts {
+            let all: HashMap<String, String> = self.bounded(conn.hgetall(&keys.views)).await?;
+            for j in all.values() {
+                out.push(serde_json::from_str(j).map_err(|e| corrupt("view", e))?);
+            }
+        }
+        Ok(out)
     }
 }
 
 #[async_trait]
 impl Coordination for RedisBus {
     async fn lease(&self, name: &str, holder: &str, ttl: Duration) -> Result<bool, BusError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn().await?;
         let mut inv = self.lease.key(self.key(&format!("lease:{name}")));
         inv.arg(holder).arg(ttl.as_millis().max(1) as u64);
         let held: i64 = self.bounded(inv.invoke_async(&mut conn)).await?;
@@ -77,7 +104,7 @@ impl Coordination for RedisBus {
     }
 
     async fn release(&self, name: &str, holder: &str) -> Result<(), BusError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn().await?;
         let mut inv = self.release.key(self.key(&format!("lease:{name}")));
         inv.arg(holder);
         let _: i64 = self.bounded(inv.invoke_async(&mut conn)).await?;
@@ -85,95 +112,105 @@ impl Coordination for RedisBus {
     }
 
     async fn heartbeat(&self, node: &str, beat: &str, ttl: Duration) -> Result<(), BusError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn().await?;
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        self.bounded(conn.pset_ex::<_, _, ()>(self.key(&format!("node:{node}")), beat, ttl_ms))
-            .await
+        let until = Timestamp::now().as_millis().max(0) as u64 + ttl_ms;
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .hset(self.key("{nodes}beats"), node, beat)
+            .ignore()
+            .zadd(self.key("{nodes}until"), node, until)
+            .ignore();
+        self.bounded(pipe.query_async::<()>(&mut conn)).await
     }
 
     async fn heartbeats(&self) -> Result<Vec<(String, String)>, BusError> {
-        let mut conn = self.conn.clone();
-        let pattern = self.key("node:*");
-        let mut keys: Vec<String> = Vec::new();
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, page): (u64, Vec<String>) = self
-                .bounded(
-                    redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(&pattern)
-                        .arg("COUNT")
-                        .arg(1_000)
-                        .query_async(&mut conn),
-                )
-                .await?;
-            keys.extend(page);
-            if next == 0 {
-                break;
-            }
-            cursor = next;
+        let mut conn = self.conn().await?;
+        let (beats, until) = (self.key("{nodes}beats"), self.key("{nodes}until"));
+        let now = Timestamp::now().as_millis().max(0) as u64;
+        // Nodes whose beat expired are dropped as they are found.
+        let expired: Vec<String> = self
+            .bounded(conn.zrangebyscore(&until, "-inf", format!("({now}")))
+            .await?;
+        if !expired.is_empty() {
+            let mut pipe = redis::pipe();
+            pipe.atomic()
+                .hdel(&beats, &expired)
+                .ignore()
+                .zrem(&until, &expired)
+                .ignore();
+            self.bounded(pipe.query_async::<()>(&mut conn)).await?;
         }
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        keys.sort();
-        keys.dedup();
-        let beats: Vec<Option<String>> = self.bounded(conn.mget(&keys)).await?;
-        let prefix = self.key("node:");
-        Ok(keys
-            .iter()
-            .zip(beats)
-            .filter_map(|(key, beat)| Some((key.strip_prefix(&prefix)?.to_owned(), beat?)))
-            .collect())
+        let mut all: Vec<(String, String)> = self.bounded(conn.hgetall(&beats)).await?;
+        all.retain(|(node, _)| !expired.contains(node));
+        all.sort();
+        Ok(all)
     }
 }
 
 #[async_trait]
 impl UpdateChannel for RedisBus {
     async fn subscribe(&self) -> Result<Updates, BusError> {
-        let mut pubsub = self.bounded(self.client.get_async_pubsub()).await?;
-        let views_channel = self.key("realtime:views");
-        let topics: Vec<(String, Topic)> = Topic::ALL
-            .iter()
-            .map(|t| (self.key(&format!("realtime:{}", t.name())), *t))
-            .collect();
-        let mut channels = vec![self.key("realtime:updates"), views_channel.clone()];
-        channels.extend(topics.iter().map(|(c, _)| c.clone()));
-        self.bounded(pubsub.subscribe(&channels)).await?;
-        let stream = pubsub.into_on_message().filter_map(move |msg| {
-            let channel = msg.get_channel_name();
-            let topic = topics.iter().find(|(c, _)| c == channel).map(|(_, t)| *t);
-            let decoded = if channel == views_channel {
-                decode_views(msg.get_payload_bytes()).map(Published::Views)
-            } else if let Some(topic) = topic {
-                String::from_utf8(msg.get_payload_bytes().to_vec())
+        self.check().await?;
+        // Per channel, what its messages are.
+        #[derive(Clone, Copy)]
+        enum Carries {
+            Ticks,
+            Views,
+            Topic(Topic),
+        }
+        let mut channels: HashMap<String, Carries> = HashMap::new();
+        for keys in &self.parts {
+            channels.insert(keys.updates.clone(), Carries::Ticks);
+            channels.insert(keys.views_channel.clone(), Carries::Views);
+        }
+        for topic in Topic::ALL {
+            channels.insert(self.topic_channel(topic), Carries::Topic(topic));
+        }
+        let messages = self
+            .conns
+            .subscribe(channels.keys().cloned().collect())
+            .await?;
+        let stream = messages.filter_map(move |(channel, payload)| {
+            let decoded = match channels.get(&channel) {
+                Some(Carries::Ticks) => decode_update(&payload).map(Published::Ticks),
+                Some(Carries::Views) => decode_views(&payload).map(Published::Views),
+                Some(Carries::Topic(topic)) => String::from_utf8(payload)
                     .map(|json| topic.message(json))
-                    .map_err(|e| e.to_string())
-            } else {
-                decode_update(msg.get_payload_bytes()).map(Published::Ticks)
+                    .map_err(|e| e.to_string()),
+                None => Err(format!("a message on an unknown channel {channel:?}")),
             };
-            async move {
+            std::future::ready(
                 decoded
                     .map_err(|e| tracing::error!(error = %e, "unreadable update message skipped"))
-                    .ok()
-            }
+                    .ok(),
+            )
         });
         Ok(stream.boxed())
     }
 
     async fn publish(&self, topic: Topic, json: &str) -> Result<(), BusError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn().await?;
         self.bounded(
-            conn.publish::<_, _, ()>(self.key(&format!("realtime:{}", topic.name())), json),
+            redis::cmd(self.conns.publish_command())
+                .arg(self.topic_channel(topic))
+                .arg(json)
+                .query_async::<()>(&mut conn),
         )
         .await
     }
 
     async fn ping(&self) -> Result<(), BusError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn().await?;
         let _: String = self.bounded(conn.ping()).await?;
         Ok(())
+    }
+}
+
+impl RedisBus {
+    /// The channel of `topic` (`realtime:<name>`).
+    fn topic_channel(&self, topic: Topic) -> String {
+        self.key(&format!("realtime:{}", topic.name()))
     }
 }
 

@@ -1,14 +1,15 @@
 //! The calc consumer: turns the tick stream into one [`View`] per symbol.
 //!
 //! Consumer group `calc` on the tick stream. A window needs every tick of its
-//! symbol, so exactly one calc consumer is active at a time: it holds the
-//! lease `calc`, renewed every third of its TTL; the others stand by and one
-//! takes over within a TTL when the active one stops. Per batch: apply the
+//! symbol, so exactly one calc consumer is active per partition at a time:
+//! it holds the partition's lease (`calc`, or `calc:3` with partitions),
+//! renewed every third of its TTL; the others stand by and one takes over
+//! within a TTL when the active one stops. Per batch: apply the
 //! ticks to their symbols' windows (calc-a), merge the touched windows into
 //! views (calc-b), store and publish them (`symbol.updated`), and only then
 //! acknowledge the entries.
 //!
-//! Every few seconds the active consumer also trims the tick stream, below
+//! Every few seconds the active consumer also trims its partition, below
 //! what every consumer group has acknowledged (see `Bus::trim`).
 //!
 //! On start the windows are rebuilt: counts and session from the stored
@@ -17,12 +18,14 @@
 //! so a restart does not reset the statistics.
 
 use crate::bus::{Bus, BusError, Delivered, Group};
-use crate::pipeline::leased::{LeaseSettings, Stage, Work};
+use crate::pipeline::leased::{run_partitions, LeaseSettings, Stage, Work};
 use crate::platform::prometheus::Metrics;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
-use tickpulse_core::{Applied, StreamId, Symbol, SymbolWindow, Timestamp, View, WindowSettings};
+use tickpulse_core::{
+    Applied, Partition, StreamId, Symbol, SymbolWindow, Timestamp, View, WindowSettings,
+};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -48,25 +51,24 @@ pub async fn run(
     metrics: Arc<Metrics>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let stage = Stage::new(
-        bus.clone(),
-        GROUP,
-        settings.lease.clone(),
-        metrics,
-        shutdown,
-    );
-    let mut calc = Calc {
-        bus,
-        settings,
-        windows: HashMap::new(),
-        watermarks: HashMap::new(),
-        trimmed: Instant::now(),
-    };
-    stage.run(&mut calc).await;
+    let lease = settings.lease.clone();
+    run_partitions(bus.clone(), GROUP, lease, metrics, shutdown, |partition| {
+        Calc {
+            bus: bus.clone(),
+            partition,
+            settings: settings.clone(),
+            windows: HashMap::new(),
+            watermarks: HashMap::new(),
+            trimmed: Instant::now(),
+        }
+    })
+    .await;
 }
 
+/// The calc work of one partition.
 struct Calc {
     bus: Arc<dyn Bus>,
+    partition: Partition,
     settings: CalcSettings,
     windows: HashMap<Symbol, SymbolWindow>,
     /// Per symbol, the highest stream id the restored view already counted.
@@ -88,7 +90,7 @@ impl Work for Calc {
             return;
         }
         self.trimmed = Instant::now();
-        match self.bus.trim().await {
+        match self.bus.trim(self.partition).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(entries = n, "tick stream trimmed"),
             Err(e) => tracing::warn!(error = %e, "cannot trim the tick stream"),
@@ -106,7 +108,11 @@ impl Calc {
     async fn restore(&mut self) -> Result<(), BusError> {
         self.windows.clear();
         self.watermarks.clear();
+        let count = self.bus.partitions();
         for view in self.bus.views().await? {
+            if Partition::of(&view.symbol, count) != self.partition {
+                continue;
+            }
             self.watermarks.insert(view.symbol.clone(), view.stream_id);
             self.windows
                 .insert(view.symbol.clone(), SymbolWindow::from_view(&view));
@@ -116,7 +122,7 @@ impl Calc {
         let now_ms = Timestamp::now().as_millis().max(0) as u64;
         let mut from = StreamId::new(now_ms.saturating_sub(span_ms * 2), 0);
         loop {
-            let page = self.bus.range(from, 5_000).await?;
+            let page = self.bus.range(self.partition, from, 5_000).await?;
             let Some(last) = page.last().map(|d| d.id) else {
                 break;
             };
@@ -137,7 +143,11 @@ impl Calc {
             }
             from = last.next();
         }
-        tracing::info!(symbols = self.windows.len(), "calc windows restored");
+        tracing::info!(
+            symbols = self.windows.len(),
+            partition = self.partition.0,
+            "calc windows restored"
+        );
         Ok(())
     }
 

@@ -28,7 +28,7 @@ use futures::StreamExt;
 use prometheus_client::metrics::gauge::Gauge;
 use std::sync::Arc;
 use std::time::Duration;
-use tickpulse_core::{StreamId, Symbol};
+use tickpulse_core::{Partition, StreamId, Symbol};
 use tokio::sync::{broadcast, watch};
 
 /// How many update messages the ring keeps for slow clients.
@@ -43,9 +43,15 @@ pub const UPDATE_BYTES: usize = 16 * 1_024;
 #[derive(Debug)]
 pub struct Frame {
     pub symbol: Symbol,
+    /// The symbol's partition.
+    pub partition: Partition,
     pub id: StreamId,
+    /// `id` as text, for the client's cursor (ticks only).
+    pub id_text: Bytes,
     pub kind: Kind,
-    /// `event: tick|view\nid: …\ndata: …\n\n`
+    /// Ticks: `data: …\n\n` (each client writes `event: tick` and its own
+    /// cursor as `id:` before it, see `sse`). Views and stocks: the whole
+    /// frame, `event: view|stock\ndata: …\n\n`.
     pub bytes: Bytes,
 }
 
@@ -83,7 +89,7 @@ pub struct Frames {
 
 impl Frames {
     fn new(frames: Vec<Frame>, held: &Gauge) -> Self {
-        let bytes = frames.iter().map(|f| f.bytes.len()).sum();
+        let bytes = frames.iter().map(|f| f.bytes.len() + f.id_text.len()).sum();
         held.inc_by(i64::try_from(bytes).unwrap_or(i64::MAX));
         Self {
             frames,
@@ -312,7 +318,8 @@ async fn run(bus: Arc<dyn Bus>, fanout: Fanout, mut shutdown: watch::Receiver<bo
                     };
                     // Nobody listens: skip rendering (ingest-only nodes).
                     if tx.receiver_count() > 0 && !items.is_empty() {
-                        for part in split(frames(kind, items), UPDATE_BYTES) {
+                        let frames = frames(kind, items, bus.partitions());
+                        for part in split(frames, UPDATE_BYTES) {
                             let _ = tx.send(Update::Frames(Arc::new(Frames::new(part, &held))));
                         }
                     }
@@ -329,21 +336,28 @@ async fn run(bus: Arc<dyn Bus>, fanout: Fanout, mut shutdown: watch::Receiver<bo
     }
 }
 
-/// Renders ticks or views as SSE frames, once for all clients.
+/// Renders ticks or views as SSE frames, once for all clients (of a bus
+/// with `partitions` partitions).
 ///
-/// Tick frames carry `id:` (the stream id), so a client resumes after the
-/// last tick it got. View frames do not: a view reflects the stream up to
-/// its `stream_id` (in the data), which can be lower than ticks already
-/// sent, and resuming from it would send those ticks twice.
-pub fn frames(kind: Kind, items: Vec<Appended>) -> Vec<Frame> {
+/// Tick frames get `id:` (the client's cursor) as they are sent, so a
+/// client resumes after the last tick it got. View frames do not: a view
+/// reflects the stream up to its `stream_id` (in the data), which can be
+/// lower than ticks already sent, and resuming from it would send those
+/// ticks twice.
+pub fn frames(kind: Kind, items: Vec<Appended>, partitions: u16) -> Vec<Frame> {
     items
         .into_iter()
         .map(|a| Frame {
             bytes: Bytes::from(match kind {
-                Kind::Tick => format!("event: tick\nid: {}\ndata: {}\n\n", a.id, a.json),
+                Kind::Tick => format!("data: {}\n\n", a.json),
                 Kind::View => format!("event: view\ndata: {}\n\n", a.json),
                 Kind::Stock => format!("event: stock\ndata: {}\n\n", a.json),
             }),
+            id_text: match kind {
+                Kind::Tick => Bytes::from(a.id.to_string()),
+                Kind::View | Kind::Stock => Bytes::new(),
+            },
+            partition: Partition::of(&a.symbol, partitions),
             symbol: a.symbol,
             id: a.id,
             kind,
@@ -421,12 +435,11 @@ mod tests {
             symbol: Symbol::new("A"),
             json: r#"{"id":"7-0"}"#.into(),
         };
-        let f = frames(Kind::Tick, vec![a]);
+        let f = frames(Kind::Tick, vec![a], 4);
         assert_eq!(f[0].symbol.as_str(), "A");
-        assert_eq!(
-            &f[0].bytes[..],
-            b"event: tick\nid: 7-0\ndata: {\"id\":\"7-0\"}\n\n"
-        );
+        assert_eq!(f[0].partition, Partition::of(&Symbol::new("A"), 4));
+        assert_eq!(&f[0].id_text[..], b"7-0");
+        assert_eq!(&f[0].bytes[..], b"data: {\"id\":\"7-0\"}\n\n");
     }
 
     fn ticks(n: u64) -> Vec<Frame> {
@@ -439,6 +452,7 @@ mod tests {
                     json: "x".repeat(90),
                 })
                 .collect(),
+            1,
         )
     }
 
@@ -460,7 +474,7 @@ mod tests {
     fn held_bytes_count_frames_until_the_last_holder_drops_them() {
         let held = Gauge::default();
         let part = Arc::new(Frames::new(ticks(2), &held));
-        let expected: usize = part.iter().map(|f| f.bytes.len()).sum();
+        let expected: usize = part.iter().map(|f| f.bytes.len() + f.id_text.len()).sum();
         assert_eq!(held.get(), expected as i64);
         let copy = part.clone();
         drop(part);

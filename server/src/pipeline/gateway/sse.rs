@@ -23,11 +23,20 @@
 //! the stream ends.
 //!
 //! # Resuming
-//! A client that reconnects with `Last-Event-ID` (browsers' `EventSource`
-//! does by itself) gets no snapshot: the ticks after that id are replayed
-//! from the tick stream, in order, then live ticks follow without a gap or a
-//! repeat. When the stream no longer holds everything after that id, the
-//! client gets a `snapshot` with `"reset": true` instead.
+//! Every tick's `id:` is the client's cursor: its position in each
+//! partition of the tick stream (one stream id with one partition, the
+//! partitions' ids joined by commas with several; see
+//! [`tickpulse_core::Cursor`]). A client that reconnects with
+//! `Last-Event-ID` (browsers' `EventSource` does by itself) gets no
+//! snapshot: from each partition holding some of its symbols, the ticks
+//! after its position there are replayed, in order, then live ticks follow
+//! without a gap or a repeat. When a partition no longer holds everything
+//! after that position (or the cursor is of another number of partitions),
+//! the client gets a `snapshot` with `"reset": true` instead.
+//!
+//! # Order
+//! A symbol's ticks come in the order they were accepted. Ticks of symbols
+//! in different partitions have no order between them.
 
 use super::{frames, held, Frame, Gateway, Kind, Update, WatchlistChange};
 use crate::bus::{Appended, Bus};
@@ -40,7 +49,7 @@ use bytes::{Bytes, BytesMut};
 use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::sync::Arc;
-use tickpulse_core::{LatestTick, StreamId, Symbol};
+use tickpulse_core::{Cursor, LatestTick, Partition, StreamId, Symbol};
 use tokio::sync::{broadcast, watch};
 
 /// Ticks read from the stream per replayed chunk (about 130 KB of frames:
@@ -63,17 +72,23 @@ pub async fn open(
     // Subscribe first, then read the snapshot or the stream: see the module
     // docs (the list's changes were subscribed to before it was read).
     let rx = gateway.subscribe();
+    let bus = gateway.bus.as_ref();
+    let sent_id = last_event_id.is_some();
     let resume = match last_event_id {
-        Some(id) if replayable(gateway.bus.as_ref(), id).await? => Some(id),
+        Some(cursor) if replayable(bus, &cursor, filter.as_ref()).await? => Some(cursor),
         _ => None,
     };
-    let (first, after) = match resume {
-        Some(_) => (None, HashMap::new()),
+    let (first, after, cursor, replay) = match resume {
+        Some(cursor) => {
+            let replay = Partition::all(bus.partitions())
+                .filter(|p| holds_some(*p, bus.partitions(), filter.as_ref()))
+                .map(|p| (p, cursor.get(p).next()))
+                .collect();
+            (None, HashMap::new(), cursor, replay)
+        }
         None => {
-            let reset = last_event_id.is_some();
-            let (event, after) =
-                snapshot(gateway.bus.as_ref(), filter.as_ref(), reset, true).await?;
-            (Some(event), after)
+            let (event, after, cursor) = snapshot(bus, filter.as_ref(), sent_id, true).await?;
+            (Some(event), after, cursor, Vec::new())
         }
     };
     let mut keepalive = tokio::time::interval(gateway.keepalive);
@@ -88,8 +103,13 @@ pub async fn open(
         shutdown: gateway.shutdown.clone(),
         first,
         metrics: gateway.metrics.clone(),
-        replay_from: resume.map(StreamId::next),
-        replayed_to: resume,
+        replayed_to: vec![None; usize::from(cursor.partitions())],
+        texts: cursor
+            .iter()
+            .map(|(_, id)| Bytes::from(id.to_string()))
+            .collect(),
+        cursor,
+        replay,
         following,
         ending: false,
     };
@@ -119,24 +139,59 @@ pub fn event_stream(chunks: impl futures::Stream<Item = Bytes> + Send + 'static)
 }
 
 /// The `Last-Event-ID` header, when the client sent one.
-fn last_event_id(headers: &HeaderMap) -> Result<Option<StreamId>, ApiError> {
+fn last_event_id(headers: &HeaderMap) -> Result<Option<Cursor>, ApiError> {
     let Some(value) = headers.get("last-event-id") else {
         return Ok(None);
     };
-    StreamId::from_last_event_id(value.as_bytes()).map_err(|e| ApiError::BadParam {
+    Cursor::from_last_event_id(value.as_bytes()).map_err(|e| ApiError::BadParam {
         field: "Last-Event-ID",
         message: e.to_string(),
     })
 }
 
-/// Whether the stream still holds every tick after `id`: its oldest entry
-/// is not after `id` (or, with an empty stream, no latest tick is after
-/// `id`: nothing was trimmed that the client has not seen).
-async fn replayable(bus: &dyn Bus, id: StreamId) -> Result<bool, ApiError> {
-    match bus.range(StreamId::ZERO, 1).await?.first() {
-        Some(oldest) => Ok(oldest.id <= id),
-        None => Ok(bus.latest_all().await?.iter().all(|t| t.tick.id <= id)),
+/// Whether partition `p` of `count` holds symbols of `filter` (all do
+/// without one).
+fn holds_some(p: Partition, count: u16, filter: Option<&HashSet<Symbol>>) -> bool {
+    filter.is_none_or(|f| f.iter().any(|s| Partition::of(s, count) == p))
+}
+
+/// Whether every partition holding `filter`'s symbols still holds every
+/// tick after the cursor's position there: its oldest entry is not after it
+/// (or, with an empty stream, none of its latest ticks is after it: nothing
+/// was trimmed that the client has not seen). A cursor of another number
+/// of partitions cannot be resumed.
+async fn replayable(
+    bus: &dyn Bus,
+    cursor: &Cursor,
+    filter: Option<&HashSet<Symbol>>,
+) -> Result<bool, ApiError> {
+    let count = bus.partitions();
+    if cursor.partitions() != count {
+        return Ok(false);
     }
+    let mut latest: Option<Vec<LatestTick>> = None;
+    for (p, id) in cursor.iter() {
+        if !holds_some(p, count, filter) {
+            continue;
+        }
+        let kept = match bus.range(p, StreamId::ZERO, 1).await?.first() {
+            Some(oldest) => oldest.id <= id,
+            None => {
+                if latest.is_none() {
+                    latest = Some(bus.latest_all().await?);
+                }
+                latest
+                    .iter()
+                    .flatten()
+                    .filter(|t| Partition::of(t.symbol(), count) == p)
+                    .all(|t| t.tick.id <= id)
+            }
+        };
+        if !kept {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// The `symbols` parameter as a set (`None`: all symbols).
@@ -158,16 +213,23 @@ pub fn parse_filter(symbols: Option<&str>) -> Result<Option<HashSet<Symbol>>, Ap
         .map(Some)
 }
 
-/// The snapshot event and, per symbol, the stream id it reflects.
-/// `with_id` gives it `id:` (the newest tick in it), which a snapshot of
-/// only some symbols must not carry: resuming from it could skip ticks of
-/// the others.
+/// The snapshot event, per symbol the stream id it reflects, and the cursor
+/// it stands at: each partition's last id, read before the latest ticks (a
+/// tick after it comes live, as the client subscribed first). `with_id`
+/// gives the event that cursor as `id:`, which a snapshot of only some
+/// symbols must not carry: resuming from it could skip ticks of the others.
 async fn snapshot(
     bus: &dyn Bus,
     filter: Option<&HashSet<Symbol>>,
     reset: bool,
     with_id: bool,
-) -> Result<(Bytes, HashMap<Symbol, StreamId>), ApiError> {
+) -> Result<(Bytes, HashMap<Symbol, StreamId>, Cursor), ApiError> {
+    let mut cursor = Cursor::start(bus.partitions());
+    if with_id {
+        for p in Partition::all(bus.partitions()) {
+            cursor.advance(p, bus.last_id(p).await?);
+        }
+    }
     let ticks: Vec<LatestTick> = bus
         .latest_all()
         .await?
@@ -194,13 +256,13 @@ async fn snapshot(
         event.push_str("retry: 1000\n");
     }
     event.push_str("event: snapshot\n");
-    if let Some(max) = after.values().max().filter(|_| with_id) {
-        event.push_str(&format!("id: {max}\n"));
+    if with_id {
+        event.push_str(&format!("id: {cursor}\n"));
     }
     event.push_str("data: ");
     event.push_str(&data);
     event.push_str("\n\n");
-    Ok((Bytes::from(event), after))
+    Ok((Bytes::from(event), after, cursor))
 }
 
 struct Client {
@@ -213,10 +275,15 @@ struct Client {
     shutdown: watch::Receiver<bool>,
     first: Option<Bytes>,
     metrics: Arc<Metrics>,
-    /// While resuming: the next stream id to replay from.
-    replay_from: Option<StreamId>,
-    /// Live ticks up to this id were (or will be) replayed: dropped.
-    replayed_to: Option<StreamId>,
+    /// Where this client stands in each partition: the `id:` of its ticks.
+    cursor: Cursor,
+    /// `cursor`'s stream ids as text, one per partition.
+    texts: Vec<Bytes>,
+    /// While resuming: the partitions still to replay, and from which id.
+    replay: Vec<(Partition, StreamId)>,
+    /// Per partition, live ticks up to this id were (or will be)
+    /// replayed: dropped.
+    replayed_to: Vec<Option<StreamId>>,
     /// The watchlist this stream follows.
     following: Option<Following>,
     /// The followed list was deleted: the stream ends after its event.
@@ -267,8 +334,8 @@ impl Client {
         if self.ending {
             return None;
         }
-        while let Some(from) = self.replay_from {
-            match self.replay_page(from).await {
+        while let Some((p, from)) = self.replay.pop() {
+            match self.replay_page(p, from).await {
                 Ok(Some(chunk)) => return Some(chunk),
                 Ok(None) => {}
                 // The client reconnects (with its last id) and tries again.
@@ -300,7 +367,7 @@ impl Client {
             };
             match update {
                 Ok(Update::Frames(frames)) => {
-                    let chunk = self.render(&frames);
+                    let chunk = self.render(&frames, false);
                     if !chunk.is_empty() {
                         return Some(chunk);
                     }
@@ -312,8 +379,13 @@ impl Client {
                     self.metrics.sse_resets.inc_by(1);
                     return match snapshot(self.bus.as_ref(), self.filter.as_ref(), true, true).await
                     {
-                        Ok((event, after)) => {
+                        Ok((event, after, cursor)) => {
                             self.after = after;
+                            self.texts = cursor
+                                .iter()
+                                .map(|(_, id)| Bytes::from(id.to_string()))
+                                .collect();
+                            self.cursor = cursor;
                             Some(event)
                         }
                         // The client reconnects by itself and starts afresh.
@@ -350,7 +422,7 @@ impl Client {
             .collect();
         self.filter = Some(now);
         if !gained.is_empty() {
-            let (event, after) = snapshot(self.bus.as_ref(), Some(&gained), false, false)
+            let (event, after, _) = snapshot(self.bus.as_ref(), Some(&gained), false, false)
                 .await
                 .map_err(|_| ())?;
             out.extend_from_slice(&event);
@@ -359,26 +431,23 @@ impl Client {
         Ok(Some(out.freeze()))
     }
 
-    /// One page of replayed ticks from `from` on, as one chunk (`None` when
-    /// the page held none of this client's symbols); the replay ends with
-    /// the first page that is not full.
-    async fn replay_page(&mut self, from: StreamId) -> Result<Option<Bytes>, ApiError> {
-        let page = self.bus.range(from, REPLAY_PAGE).await?;
-        self.replay_from = match page.last() {
-            Some(last) if page.len() == REPLAY_PAGE => Some(last.id.next()),
-            _ => None,
-        };
+    /// One page of partition `p`'s replayed ticks from `from` on, as one
+    /// chunk (`None` when the page held none of this client's symbols); the
+    /// partition's replay ends with its first page that is not full.
+    async fn replay_page(
+        &mut self,
+        p: Partition,
+        from: StreamId,
+    ) -> Result<Option<Bytes>, ApiError> {
+        let page = self.bus.range(p, from, REPLAY_PAGE).await?;
+        if let Some(last) = page.last().filter(|_| page.len() == REPLAY_PAGE) {
+            self.replay.push((p, last.id.next()));
+        }
         let mut items = Vec::with_capacity(page.len());
         for entry in page {
-            self.replayed_to = Some(self.replayed_to.map_or(entry.id, |r| r.max(entry.id)));
+            let to = &mut self.replayed_to[p.index()];
+            *to = Some(to.map_or(entry.id, |r| r.max(entry.id)));
             let Ok(tick) = entry.tick else { continue };
-            if self
-                .filter
-                .as_ref()
-                .is_some_and(|set| !set.contains(&tick.tick.symbol))
-            {
-                continue;
-            }
             items.push(Appended {
                 id: tick.id,
                 json: serde_json::to_string(&tick)
@@ -386,48 +455,64 @@ impl Client {
                 symbol: tick.tick.symbol,
             });
         }
-        let mut out = BytesMut::new();
-        for frame in frames(Kind::Tick, items) {
-            out.extend_from_slice(&frame.bytes);
-        }
-        Ok((!out.is_empty()).then(|| out.freeze()))
+        let frames = frames(Kind::Tick, items, self.cursor.partitions());
+        let out = self.render(&frames, true);
+        Ok((!out.is_empty()).then_some(out))
     }
 
-    /// This client's frames of one update, as one chunk.
-    fn render(&mut self, frames: &[Frame]) -> Bytes {
-        let mut picked = frames.iter().filter(|f| {
-            if self
+    /// This client's frames of one update (or of a replayed page), as one
+    /// chunk. Every tick moves the cursor, the client's or not: its position
+    /// says every tick of its symbols up to there was sent.
+    fn render(&mut self, frames: &[Frame], replayed: bool) -> Bytes {
+        let mut out = BytesMut::new();
+        for f in frames {
+            let wanted = self
                 .filter
                 .as_ref()
-                .is_some_and(|set| !set.contains(&f.symbol))
-            {
-                return false;
-            }
+                .is_none_or(|set| set.contains(&f.symbol));
             // The snapshot holds ticks, not views or stock changes: only
             // ticks can repeat it.
             if f.kind != Kind::Tick {
-                return true;
+                if wanted {
+                    out.extend_from_slice(&f.bytes);
+                }
+                continue;
             }
-            if self.replayed_to.is_some_and(|r| f.id <= r) {
-                return false;
+            let p = f.partition.index();
+            if !replayed
+                && self
+                    .replayed_to
+                    .get(p)
+                    .copied()
+                    .flatten()
+                    .is_some_and(|r| f.id <= r)
+            {
+                continue;
             }
             match self.after.get(&f.symbol) {
-                Some(seen) if f.id <= *seen => false,
+                Some(seen) if f.id <= *seen => continue,
                 Some(_) => {
                     self.after.remove(&f.symbol);
-                    true
                 }
-                None => true,
+                None => {}
             }
-        });
-        let Some(first) = picked.next() else {
-            return Bytes::new();
-        };
-        let Some(second) = picked.next() else {
-            return first.bytes.clone();
-        };
-        let mut out = BytesMut::with_capacity(first.bytes.len() * 4);
-        for f in [first, second].into_iter().chain(picked) {
+            if f.id > self.cursor.get(f.partition) {
+                self.cursor.advance(f.partition, f.id);
+                if let Some(text) = self.texts.get_mut(p) {
+                    *text = f.id_text.clone();
+                }
+            }
+            if !wanted {
+                continue;
+            }
+            out.extend_from_slice(b"event: tick\nid: ");
+            for (i, text) in self.texts.iter().enumerate() {
+                if i > 0 {
+                    out.extend_from_slice(b",");
+                }
+                out.extend_from_slice(text);
+            }
+            out.extend_from_slice(b"\n");
             out.extend_from_slice(&f.bytes);
         }
         out.freeze()

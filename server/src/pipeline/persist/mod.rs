@@ -21,7 +21,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tickpulse_core::{StreamId, StreamTick, Timestamp};
+use tickpulse_core::{Partition, StreamId, StreamTick, Timestamp};
 use tokio::sync::watch;
 
 pub const GROUP: Group = Group::Persist;
@@ -42,7 +42,9 @@ pub struct PersistSettings {
     pub test_delay: Duration,
 }
 
-/// Runs the consumer until `shutdown` turns true.
+/// Runs the consumer of every partition until `shutdown` turns true. Every
+/// process with the persist role reads every partition: the group shares
+/// each partition's entries among them, and takes over a stopped one's.
 pub async fn run(
     bus: Arc<dyn Bus>,
     store: Arc<dyn Store>,
@@ -50,27 +52,30 @@ pub async fn run(
     metrics: Arc<Metrics>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let reader = Arc::new(GroupReader::new(
-        bus.clone(),
-        GROUP,
-        settings.consumer.clone(),
-        settings.claim_idle,
-        metrics,
-    ));
-    Persist {
-        writer: BatchWriter {
-            store,
-            reader: reader.clone(),
+    let consumers = Partition::all(bus.partitions()).map(|p| {
+        let reader = Arc::new(GroupReader::new(
+            bus.clone(),
+            p,
+            GROUP,
+            settings.consumer.clone(),
+            settings.claim_idle,
+            metrics.clone(),
+        ));
+        Persist {
+            writer: BatchWriter {
+                store: store.clone(),
+                reader: reader.clone(),
+                shutdown: shutdown.clone(),
+                test_delay: settings.test_delay,
+            },
+            reader,
+            bus: bus.clone(),
+            settings: settings.clone(),
             shutdown: shutdown.clone(),
-            test_delay: settings.test_delay,
-        },
-        reader,
-        bus,
-        settings,
-        shutdown,
-    }
-    .run()
-    .await;
+        }
+        .run()
+    });
+    futures::future::join_all(consumers).await;
 }
 
 struct Persist {
@@ -124,7 +129,7 @@ impl Persist {
                 .max(Duration::from_millis(1));
             let room = self.settings.batch_max.saturating_sub(batch.len()).max(1);
             let read = tokio::select! {
-                r = self.bus.read_group(GROUP.name(), &self.settings.consumer, Read::New(wait), room) => r,
+                r = self.bus.read_group(self.reader.partition, GROUP.name(), &self.settings.consumer, Read::New(wait), room) => r,
                 _ = self.shutdown.wait_for(|s| *s) => break,
             };
             match read {

@@ -1,8 +1,11 @@
 -- Appends a batch of validated ticks atomically (see bus/redis/mod.rs).
 --
--- ARGV[1] key prefix, ARGV[2] de-dupe window (s), ARGV[3] number of ticks n,
--- ARGV[4] most ticks per stream entry p, ARGV[5] id slots per entry,
--- ARGV[6] number of chunks c, then:
+-- KEYS[1] the partition's stream (for routing: every key used here shares
+-- its hash tag). ARGV[1] the partition's key base (prefix and hash tag),
+-- ARGV[2] de-dupe window (s), ARGV[3] number of ticks n, ARGV[4] most
+-- ticks per stream entry p, ARGV[5] id slots per entry, ARGV[6] number of
+-- chunks c, ARGV[7] the publish command (PUBLISH, or SPUBLISH on a
+-- cluster), then:
 --   c chunks: the JSON bodies of ticks (k-1)*p+1 … k*p, joined by newlines
 --     (a body is a StreamTick object without its "id");
 --   n event ids, in tick order;
@@ -25,7 +28,7 @@
 -- field `ticks`: their bodies joined by newlines. When the whole chunk is
 -- new, which is the usual case, that is the chunk as it came: the script
 -- touches no body. Tick k (from 0) of entry ms-s has the id
--- ms-(s * slots + k) (see bus/redis/pack.rs). One PUBLISH per pack sends the
+-- ms-(s * slots + k) (see bus/redis/pack.rs). One publish per pack sends the
 -- entry id, a newline and the pack.
 -- Per symbol (once per call, not per tick; read and written in bulk):
 -- ticks:first keeps the first price, written with the symbol's first latest
@@ -38,10 +41,11 @@
 -- Returns a string of '1' (appended) / '0' (duplicate), one per tick.
 local prefix, window, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local pack_max, slots, c = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local stream = prefix .. 'ticks.received'
+local stream = KEYS[1]
+local publish = ARGV[7]
 local tw = math.floor(tonumber(redis.call('TIME')[1]) / window)
 local current, previous = prefix .. 'seen:' .. tw, prefix .. 'seen:' .. (tw - 1)
-local first_id = 7 + c
+local first_id = 8 + c
 local ids = {}
 for i = 1, n do ids[i] = ARGV[first_id + i - 1] end
 -- unpack() is limited to a few thousand values: every bulk call is chunked.
@@ -82,7 +86,7 @@ local entry_ms, entry_base, place = {}, {}, {}
 local appended = 0
 for k = 1, c do
   local from, to = (k - 1) * pack_max + 1, math.min(k * pack_max, n)
-  local chunk = ARGV[6 + k]
+  local chunk = ARGV[7 + k]
   local new = 0
   for i = from, to do if fresh[i] then new = new + 1 end end
   local pack = chunk
@@ -109,7 +113,7 @@ for k = 1, c do
     local dash = string.find(entry, '-', 1, true)
     entry_ms[k] = string.sub(entry, 1, dash - 1)
     entry_base[k] = tonumber(string.sub(entry, dash + 1)) * slots
-    redis.call('PUBLISH', prefix .. 'realtime:updates', entry .. '\n' .. pack)
+    redis.call(publish, prefix .. 'realtime:updates', entry .. '\n' .. pack)
   end
 end
 remember(#added)
@@ -143,7 +147,7 @@ for j = 1, #symbols do
         local k = math.floor((i - 1) / pack_max) + 1
         local at = place[k] and place[k][i] or (i - ((k - 1) * pack_max + 1))
         offset = tonumber(offset)
-        local body = string.sub(ARGV[6 + k], offset, offset + tonumber(length) - 1)
+        local body = string.sub(ARGV[7 + k], offset, offset + tonumber(length) - 1)
         local id = entry_ms[k] .. '-' .. string.format('%.0f', entry_base[k] + at)
         times[#times + 1] = symbol
         times[#times + 1] = ts_key
