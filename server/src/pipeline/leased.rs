@@ -2,7 +2,11 @@
 //! time runs per partition, as the holder of the partition's lease (named
 //! after the group: `calc`, or `calc:3` when the stream has partitions), so
 //! K processes share the N partitions and a stopped one's partitions are
-//! taken over within the lease's TTL. [`Stage`] holds what every such stage needs (the group reader,
+//! taken over within the lease's TTL. The stages of one group in one
+//! process share a [`Share`]: a process takes no more than its fair share of
+//! the partitions (the partitions divided by the live processes running the
+//! group, rounded up) and hands the ones over its share back when more
+//! processes join, so the partitions spread over the processes. [`Stage`] holds what every such stage needs (the group reader,
 //! the lease, the batch, the shutdown signal) and runs the loop: take the
 //! lease when it is free, stand by otherwise, renew it every third of its
 //! TTL while active, hand it back on shutdown so a successor need not wait
@@ -67,6 +71,7 @@ pub(crate) async fn run_partitions<W: Work + 'static>(
     shutdown: watch::Receiver<bool>,
     work: impl Fn(Partition) -> W,
 ) {
+    let share = Share::new(bus.partitions());
     let stages = Partition::all(bus.partitions()).map(|p| {
         let stage = Stage::new(
             bus.clone(),
@@ -75,7 +80,8 @@ pub(crate) async fn run_partitions<W: Work + 'static>(
             settings.clone(),
             metrics.clone(),
             shutdown.clone(),
-        );
+        )
+        .sharing(share.clone());
         let mut work = work(p);
         async move { stage.run(&mut work).await }
     });
@@ -86,6 +92,76 @@ pub(crate) async fn run_partitions<W: Work + 'static>(
 enum Ended {
     Shutdown,
     LeaseLost,
+    /// Given back: this process held more than its share.
+    HandedOver,
+}
+
+/// How often a process counts its peers running the same group.
+const PEERS_EVERY: Duration = Duration::from_secs(1);
+
+/// What the stages of one group in one process share: how many partitions
+/// they hold, and how many they should.
+pub(crate) struct Share {
+    held: std::sync::atomic::AtomicUsize,
+    partitions: usize,
+    /// When the peers were last counted, and the fair share then.
+    fair: std::sync::Mutex<Option<(Instant, usize)>>,
+}
+
+impl Share {
+    pub fn new(partitions: u16) -> Arc<Self> {
+        Arc::new(Self {
+            held: std::sync::atomic::AtomicUsize::new(0),
+            partitions: usize::from(partitions.max(1)),
+            fair: std::sync::Mutex::new(None),
+        })
+    }
+
+    fn held(&self) -> usize {
+        self.held.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The most partitions this process should hold: the partitions divided
+    /// by the processes whose heartbeat says they run `group` (this one
+    /// included), rounded up. All of them when the heartbeats cannot be
+    /// read.
+    async fn fair(&self, bus: &dyn Bus, group: Group, me: &str) -> usize {
+        if let Some((at, fair)) = *self.fair.lock().unwrap_or_else(|e| e.into_inner()) {
+            if at.elapsed() < PEERS_EVERY {
+                return fair;
+            }
+        }
+        let peers = match bus.heartbeats().await {
+            Ok(beats) => beats
+                .iter()
+                .filter(|(node, _)| node != me)
+                .filter_map(|(_, beat)| serde_json::from_str::<BeatRoles>(beat).ok())
+                .filter(|b| !b.stopping && b.roles.iter().any(|r| r == group.name()))
+                .count(),
+            Err(_) => 0,
+        };
+        let fair = self.partitions.div_ceil(peers + 1);
+        *self.fair.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), fair));
+        fair
+    }
+
+    /// Counts one partition less if this process holds more than `fair`;
+    /// `true` when it did (the caller gives its partition back). Atomic, so
+    /// stages checking at once give back no more than the excess.
+    fn give_up_over(&self, fair: usize) -> bool {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.held
+            .fetch_update(SeqCst, SeqCst, |h| (h > fair).then(|| h - 1))
+            .is_ok()
+    }
+}
+
+/// What a stage reads of a heartbeat.
+#[derive(serde::Deserialize)]
+struct BeatRoles {
+    roles: Vec<String>,
+    #[serde(default)]
+    stopping: bool,
 }
 
 /// What a leased stage does; [`Stage`] calls it while the lease is held.
@@ -111,6 +187,8 @@ pub(crate) struct Stage {
     pub reader: GroupReader,
     pub settings: LeaseSettings,
     pub shutdown: watch::Receiver<bool>,
+    /// Shared with this process's other stages of the group.
+    share: Arc<Share>,
 }
 
 impl Stage {
@@ -133,7 +211,14 @@ impl Stage {
             ),
             settings,
             shutdown,
+            share: Share::new(1),
         }
+    }
+
+    /// The stage as one of the group's stages sharing `share`.
+    pub fn sharing(mut self, share: Arc<Share>) -> Self {
+        self.share = share;
+        self
     }
 
     /// The lease's name, which is also the stage's name in the logs: the
@@ -160,16 +245,38 @@ impl Stage {
         loop {
             let (bus, holder) = (self.reader.bus.clone(), self.settings.consumer.clone());
             let ttl = self.settings.lease_ttl;
-            match bus.lease(&name, &holder, ttl).await {
+            let fair = (self.share.fair(bus.as_ref(), self.reader.group, &holder)).await;
+            // A process at its share leaves free partitions to the others.
+            let taken = if self.share.held() >= fair {
+                Ok(false)
+            } else {
+                bus.lease(&name, &holder, ttl).await
+            };
+            match taken {
                 Ok(true) => {
                     tracing::info!(consumer = %holder, "{name} consumer active");
                     announced = false;
-                    match self.active(work).await {
+                    self.share
+                        .held
+                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let ended = self.active(work).await;
+                    if !matches!(ended, Ended::HandedOver) {
+                        self.share
+                            .held
+                            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                    match ended {
                         Ended::Shutdown => {
                             let _ = bus.release(&name, &holder).await;
                             return;
                         }
                         Ended::LeaseLost => tracing::warn!("{name} lease lost; standing by"),
+                        Ended::HandedOver => {
+                            let _ = bus.release(&name, &holder).await;
+                            tracing::info!(
+                                "{name} handed over: this process held more than its share"
+                            );
+                        }
                     }
                 }
                 Ok(false) if !announced => {
@@ -213,6 +320,12 @@ impl Stage {
             }
             if renewed.elapsed() >= self.settings.lease_ttl / 3 {
                 let (r, ttl) = (&self.reader, self.settings.lease_ttl);
+                let fair = self
+                    .share
+                    .fair(r.bus.as_ref(), r.group, &self.settings.consumer);
+                if self.share.give_up_over(fair.await) {
+                    return Ended::HandedOver;
+                }
                 match r.bus.lease(&name, &self.settings.consumer, ttl).await {
                     Ok(true) => renewed = Instant::now(),
                     _ => return Ended::LeaseLost,

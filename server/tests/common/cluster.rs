@@ -91,23 +91,9 @@ impl Cluster {
             .expect("a connection to the cluster node")
     }
 
-    /// Deletes the keys of `prefix` on every master that answers.
+    /// Deletes the keys of `prefix` on every node.
     pub fn delete_keys(&self, prefix: &str) {
-        for port in self.masters() {
-            let Ok(mut conn) = redis::Client::open(format!("redis://127.0.0.1:{port}"))
-                .and_then(|c| c.get_connection())
-            else {
-                continue;
-            };
-            let keys: Vec<String> = redis::cmd("KEYS")
-                .arg(format!("{prefix}*"))
-                .query(&mut conn)
-                .unwrap_or_default();
-            // One key per command: keys of different slots cannot share one.
-            for key in keys {
-                let _: Result<(), _> = redis::cmd("UNLINK").arg(key).query(&mut conn);
-            }
-        }
+        super::delete_keys(&self.url, prefix);
     }
 }
 

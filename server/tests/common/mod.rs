@@ -48,6 +48,15 @@ impl TestServer {
         Self::start_with(redis_url(), |_| {}).await
     }
 
+    /// Starts a server on the shared test cluster, with
+    /// [`cluster::PARTITIONS`] partitions.
+    pub async fn on_cluster() -> Self {
+        Self::start_with(cluster::shared().url.clone(), |c| {
+            c.bus_partitions = cluster::PARTITIONS;
+        })
+        .await
+    }
+
     /// Starts a server on `redis_url` after letting `tweak` change the config.
     pub async fn start_with(redis_url: String, tweak: impl FnOnce(&mut Config)) -> Self {
         let prefix = unique_prefix();
@@ -278,18 +287,31 @@ impl Drop for TestServer {
     }
 }
 
-/// Removes every key under `prefix` (a test's own) from the Redis at `url`;
-/// best effort, for use in `Drop`.
+/// Removes every key under `prefix` (a test's own) from the Redis at `url`,
+/// or from every node of a cluster's seed list; best effort, for use in
+/// `Drop`.
 pub fn delete_keys(url: &str, prefix: &str) {
-    let Ok(mut conn) = redis::Client::open(url).and_then(|c| c.get_connection()) else {
-        return;
-    };
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query(&mut conn)
-        .unwrap_or_default();
-    for chunk in keys.chunks(1_000) {
-        let _: Result<(), _> = redis::cmd("UNLINK").arg(chunk).query(&mut conn);
+    let seeds: Vec<&str> = url.split(',').map(str::trim).collect();
+    let cluster = seeds.len() > 1;
+    for seed in seeds {
+        let Ok(mut conn) = redis::Client::open(seed).and_then(|c| c.get_connection()) else {
+            continue;
+        };
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}*"))
+            .query(&mut conn)
+            .unwrap_or_default();
+        if cluster {
+            // One key per command: keys of different slots cannot share one
+            // (a replica refuses, its master deletes).
+            for key in keys {
+                let _: Result<(), _> = redis::cmd("UNLINK").arg(key).query(&mut conn);
+            }
+        } else {
+            for chunk in keys.chunks(1_000) {
+                let _: Result<(), _> = redis::cmd("UNLINK").arg(chunk).query(&mut conn);
+            }
+        }
     }
 }
 

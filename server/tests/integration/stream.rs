@@ -129,11 +129,14 @@ async fn connect(s: &TestServer, symbols: &str, last: Option<&str>) -> SseReader
     SseReader::new(response)
 }
 
-/// A client that missed 500 ticks gets exactly those, in order, on resume,
-/// then live ticks with no gap and no repeat.
+/// A client that missed 500 ticks of each of its two symbols gets exactly
+/// those, each symbol's in order, on resume, then live ticks with no gap and
+/// no repeat. With partitions the two symbols are in different ones (GAP and
+/// ZZZ with 6), so the cursor carries both positions.
 async fn resume_replays_exactly_what_was_missed(s: &TestServer) {
     s.accept("GAP", "1", "gap-first", 1).await;
-    let mut sse = connect(s, "GAP", None).await;
+    s.accept("ZZZ", "1", "zzz-first", 1).await;
+    let mut sse = connect(s, "GAP,ZZZ", None).await;
     let (event, _, _) = sse.next(WAIT).await.expect("snapshot");
     assert_eq!(event, "snapshot");
     s.accept("GAP", "2", "gap-seen", 1).await;
@@ -141,13 +144,14 @@ async fn resume_replays_exactly_what_was_missed(s: &TestServer) {
     let last = last.expect("tick events carry an id");
     drop(sse); // the client goes away
 
-    // 500 ticks while it is gone, among ticks of another symbol.
+    // 500 ticks of each while it is gone, among ticks of another symbol.
     for batch in 0..5 {
         let ticks: Vec<Value> = (0..100)
             .flat_map(|i| {
                 [
                     tick("GAP", "3", &format!("gap-missed-{batch}-{i:02}")),
                     tick("OTHER", "4", &format!("other-{batch}-{i:02}")),
+                    tick("ZZZ", "5", &format!("zzz-missed-{batch}-{i:02}")),
                 ]
             })
             .collect();
@@ -158,22 +162,32 @@ async fn resume_replays_exactly_what_was_missed(s: &TestServer) {
             202
         );
     }
-    let mut sse = connect(s, "GAP", Some(&last)).await;
+    let mut sse = connect(s, "GAP,ZZZ", Some(&last)).await;
     let mut ids = Vec::new();
-    let mut event_ids = Vec::new();
-    while event_ids.len() < 500 {
+    let mut event_ids: std::collections::HashMap<String, Vec<String>> = Default::default();
+    while ids.len() < 1_000 {
         let (event, id, data) = sse.next(WAIT).await.expect("a replayed tick");
         assert_eq!(event, "tick", "no snapshot on resume: {data}");
         let t: Value = serde_json::from_str(&data).unwrap();
-        assert_eq!(t["symbol"], "GAP");
-        ids.push(id.unwrap().parse::<tickpulse_core::StreamId>().unwrap());
-        event_ids.push(t["event_id"].as_str().unwrap().to_owned());
+        ids.push(id.unwrap().parse::<tickpulse_core::Cursor>().unwrap());
+        event_ids
+            .entry(t["symbol"].as_str().unwrap().to_owned())
+            .or_default()
+            .push(t["event_id"].as_str().unwrap().to_owned());
     }
-    let expected: Vec<String> = (0..5)
-        .flat_map(|b| (0..100).map(move |i| format!("gap-missed-{b}-{i:02}")))
-        .collect();
-    assert_eq!(event_ids, expected, "exactly the missed ticks, in order");
-    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    for (symbol, name) in [("GAP", "gap"), ("ZZZ", "zzz")] {
+        let expected: Vec<String> = (0..5)
+            .flat_map(|b| (0..100).map(move |i| format!("{name}-missed-{b}-{i:02}")))
+            .collect();
+        assert_eq!(
+            event_ids[symbol], expected,
+            "exactly the missed ticks of {symbol}, in order"
+        );
+    }
+    // Each event's cursor moves on, and never back anywhere.
+    assert!(ids
+        .windows(2)
+        .all(|w| { w[0].iter().zip(w[1].iter()).all(|((_, a), (_, b))| a <= b) && w[0] != w[1] }));
     // Live ticks follow, without a repeat.
     s.accept("GAP", "5", "gap-live", 1).await;
     let (_, _, data) = sse.next_of("tick", WAIT).await.expect("the live tick");
@@ -192,6 +206,12 @@ async fn resume_replays_exactly_what_was_missed(s: &TestServer) {
 #[tokio::test]
 async fn resume_replays_exactly_what_was_missed_with_redis() {
     let s = TestServer::start().await;
+    resume_replays_exactly_what_was_missed(&s).await;
+}
+
+#[tokio::test]
+async fn resume_replays_exactly_what_was_missed_on_a_cluster() {
+    let s = TestServer::on_cluster().await;
     resume_replays_exactly_what_was_missed(&s).await;
 }
 
@@ -245,7 +265,15 @@ fn rss_kib() -> u64 {
 /// per symbol) instead of queueing, and memory stays bounded.
 #[tokio::test]
 async fn a_client_that_never_reads_is_skipped_ahead_not_queued() {
-    let s = TestServer::start().await;
+    a_client_that_never_reads_is_skipped_ahead(TestServer::start().await).await;
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_is_skipped_ahead_on_a_cluster() {
+    a_client_that_never_reads_is_skipped_ahead(TestServer::on_cluster().await).await;
+}
+
+async fn a_client_that_never_reads_is_skipped_ahead(s: TestServer) {
     let mut stalled = connect(&s, "SLOW", None).await;
     let (event, _, _) = stalled.next(WAIT).await.expect("snapshot");
     assert_eq!(event, "snapshot");
