@@ -59,6 +59,7 @@ start() {
     ports+=("$port")
     redis-server --port "$port" --bind 127.0.0.1 --cluster-enabled yes \
       --cluster-config-file "nodes-$port.conf" --cluster-node-timeout 2000 \
+      --repl-diskless-sync-delay 0 --cluster-replica-validity-factor 0 \
       --dir "$dir" --save "" --appendonly no --daemonize yes \
       --pidfile "$dir/$port.pid" --logfile "$dir/$port.log" \
       || { stop "$dir"; die "node on port $port did not start (see $dir/$port.log)"; }
@@ -90,6 +91,16 @@ start() {
       echo "$port" >>"$dir/replicas"
     fi
   done
+  # A replica can take over only once it holds its master's data: wait for
+  # every initial sync to finish.
+  while read -r port; do
+    for _ in $(seq 100); do
+      redis-cli -p "$port" info replication | grep -q '^master_link_status:up' && break
+      sleep 0.1
+    done
+    redis-cli -p "$port" info replication | grep -q '^master_link_status:up' \
+      || { stop "$dir"; die "replica $port never finished its first sync"; }
+  done <"$dir/replicas"
   local seeds
   seeds=$(for port in "${ports[@]}"; do printf 'redis://127.0.0.1:%s,' "$port"; done)
   seeds="${seeds%,}"

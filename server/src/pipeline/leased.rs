@@ -123,20 +123,25 @@ impl Share {
 
     /// The most partitions this process should hold: the partitions divided
     /// by the processes whose heartbeat says they run `group` (this one
-    /// included), rounded up. All of them when the heartbeats cannot be
-    /// read.
-    async fn fair(&self, bus: &dyn Bus, group: Group, me: &str) -> usize {
+    /// included), rounded up. A process counts while its last beat is
+    /// younger than `fresh` (a lease's TTL: a process that stopped beating
+    /// that long ago has lost its leases too). All of them when the
+    /// heartbeats cannot be read.
+    async fn fair(&self, bus: &dyn Bus, group: Group, me: &str, fresh: Duration) -> usize {
         if let Some((at, fair)) = *self.fair.lock().unwrap_or_else(|e| e.into_inner()) {
             if at.elapsed() < PEERS_EVERY {
                 return fair;
             }
         }
+        let now = tickpulse_core::Timestamp::now().as_millis();
+        let fresh = i64::try_from(fresh.as_millis()).unwrap_or(i64::MAX);
         let peers = match bus.heartbeats().await {
             Ok(beats) => beats
                 .iter()
                 .filter(|(node, _)| node != me)
                 .filter_map(|(_, beat)| serde_json::from_str::<BeatRoles>(beat).ok())
-                .filter(|b| !b.stopping && b.roles.iter().any(|r| r == group.name()))
+                .filter(|b| !b.stopping && now - b.at < fresh)
+                .filter(|b| b.roles.iter().any(|r| r == group.name()))
                 .count(),
             Err(_) => 0,
         };
@@ -160,6 +165,8 @@ impl Share {
 #[derive(serde::Deserialize)]
 struct BeatRoles {
     roles: Vec<String>,
+    /// When it was sent, ms since the epoch.
+    at: i64,
     #[serde(default)]
     stopping: bool,
 }
@@ -245,7 +252,8 @@ impl Stage {
         loop {
             let (bus, holder) = (self.reader.bus.clone(), self.settings.consumer.clone());
             let ttl = self.settings.lease_ttl;
-            let fair = (self.share.fair(bus.as_ref(), self.reader.group, &holder)).await;
+            let (group, fresh) = (self.reader.group, self.settings.lease_ttl);
+            let fair = self.share.fair(bus.as_ref(), group, &holder, fresh).await;
             // A process at its share leaves free partitions to the others.
             let taken = if self.share.held() >= fair {
                 Ok(false)
@@ -322,7 +330,7 @@ impl Stage {
                 let (r, ttl) = (&self.reader, self.settings.lease_ttl);
                 let fair = self
                     .share
-                    .fair(r.bus.as_ref(), r.group, &self.settings.consumer);
+                    .fair(r.bus.as_ref(), r.group, &self.settings.consumer, ttl);
                 if self.share.give_up_over(fair.await) {
                     return Ended::HandedOver;
                 }

@@ -17,6 +17,7 @@ mod bus_conformance;
 mod calc;
 mod catalog;
 mod client;
+mod cluster;
 mod compression;
 mod crash;
 mod embedded;
