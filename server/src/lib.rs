@@ -99,6 +99,7 @@ pub async fn build_state(
                 prefix: config.redis_key_prefix.clone(),
                 timeout: Duration::from_millis(config.redis_timeout_ms),
                 dedupe_ttl_secs: config.dedupe_ttl_secs,
+                dedupe_max_bytes: config.dedupe_max_bytes,
                 stream_retain: Duration::from_secs(config.stream_retain_secs),
             })?;
             // A bus of another number of partitions refuses this process
@@ -126,6 +127,7 @@ pub async fn build_state(
             Arc::new(MemoryBus::with_journal(
                 MemorySettings {
                     dedupe_ttl: Duration::from_secs(config.dedupe_ttl_secs),
+                    dedupe_max_bytes: config.dedupe_max_bytes,
                     stream_retain: Duration::from_secs(config.stream_retain_secs),
                 },
                 &journal,

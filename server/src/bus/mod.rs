@@ -197,6 +197,31 @@ pub struct StreamStats {
     /// Entries in the dead-letter stream.
     pub dead_letters: u64,
     pub groups: Vec<GroupStats>,
+    pub dedupe: DedupeStats,
+}
+
+/// What de-duplication remembers, summed over the partitions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DedupeStats {
+    /// Event ids remembered.
+    pub ids: u64,
+    /// Bytes they count (the ids' lengths plus a per-id cost measured for
+    /// the backend; see the README).
+    pub bytes: u64,
+    /// The budget (`DEDUPE_MAX_BYTES`), when there is one.
+    pub budget: Option<u64>,
+    /// How long every id is remembered at least: `DEDUPE_TTL_SECS`, or less
+    /// when the budget shortened the window at the current rate.
+    pub window: Duration,
+    /// `DEDUPE_TTL_SECS`.
+    pub ttl: Duration,
+}
+
+impl DedupeStats {
+    /// Whether the budget shortened the window below the TTL.
+    pub fn shortened(&self) -> bool {
+        self.window < self.ttl
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -446,6 +446,7 @@ mod tests {
     fn memory_bus() -> Arc<dyn Bus> {
         Arc::new(MemoryBus::new(MemorySettings {
             dedupe_ttl: Duration::from_secs(60),
+            dedupe_max_bytes: 0,
             stream_retain: Duration::from_secs(60),
         }))
     }

@@ -138,6 +138,14 @@ pub struct Config {
     #[arg(long, env = "DEDUPE_TTL_SECS", default_value_t = 3_600)]
     pub dedupe_ttl_secs: u64,
 
+    /// Most bytes the remembered event ids may take, over all partitions
+    /// (0: no bound). Past it ids are remembered for less than
+    /// `DEDUPE_TTL_SECS` (as long as the budget allows at the current
+    /// rate); `/metrics`, the health view and an alert say so. A duplicate
+    /// is never guessed: an id is either remembered exactly or forgotten.
+    #[arg(long, env = "DEDUPE_MAX_BYTES", default_value_t = 512 * 1024 * 1024)]
+    pub dedupe_max_bytes: u64,
+
     /// Seconds an entry stays in the tick stream after every consumer
     /// group acknowledged it (entries not yet acknowledged always stay).
     #[arg(long, env = "STREAM_RETAIN_SECS", default_value_t = 300)]

@@ -14,7 +14,13 @@ pub struct Fixture {
 }
 
 pub trait Backend {
-    fn bus(retain: Duration, dedupe_ttl: Duration) -> Fixture;
+    /// A bus whose remembered event ids may take `dedupe_max_bytes` (0: no
+    /// bound).
+    fn bus_with(retain: Duration, dedupe_ttl: Duration, dedupe_max_bytes: u64) -> Fixture;
+
+    fn bus(retain: Duration, dedupe_ttl: Duration) -> Fixture {
+        Self::bus_with(retain, dedupe_ttl, 0)
+    }
 }
 
 pub struct Redis;
@@ -24,7 +30,7 @@ pub struct Memory;
 pub struct Cluster;
 
 impl Backend for Redis {
-    fn bus(retain: Duration, dedupe_ttl: Duration) -> Fixture {
+    fn bus_with(retain: Duration, dedupe_ttl: Duration, dedupe_max_bytes: u64) -> Fixture {
         let prefix = format!(
             "test:conformance:{}:{}:",
             std::process::id(),
@@ -37,6 +43,7 @@ impl Backend for Redis {
             prefix: prefix.clone(),
             timeout: Duration::from_secs(2),
             dedupe_ttl_secs: dedupe_ttl.as_secs().max(1),
+            dedupe_max_bytes,
             stream_retain: retain,
         })
         .unwrap();
@@ -48,7 +55,7 @@ impl Backend for Redis {
 }
 
 impl Backend for Cluster {
-    fn bus(retain: Duration, dedupe_ttl: Duration) -> Fixture {
+    fn bus_with(retain: Duration, dedupe_ttl: Duration, dedupe_max_bytes: u64) -> Fixture {
         let prefix = format!(
             "test:conformance:{}:{}:",
             std::process::id(),
@@ -62,6 +69,7 @@ impl Backend for Cluster {
             prefix: prefix.clone(),
             timeout: Duration::from_secs(2),
             dedupe_ttl_secs: dedupe_ttl.as_secs().max(1),
+            dedupe_max_bytes,
             stream_retain: retain,
         })
         .unwrap();
@@ -73,10 +81,11 @@ impl Backend for Cluster {
 }
 
 impl Backend for Memory {
-    fn bus(retain: Duration, dedupe_ttl: Duration) -> Fixture {
+    fn bus_with(retain: Duration, dedupe_ttl: Duration, dedupe_max_bytes: u64) -> Fixture {
         Fixture {
             bus: Arc::new(MemoryBus::new(MemorySettings {
                 dedupe_ttl,
+                dedupe_max_bytes,
                 stream_retain: retain,
             })),
             _cleanup: None,

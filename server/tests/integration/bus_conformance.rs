@@ -55,6 +55,7 @@ conformance!(
     heartbeats_last_their_ttl,
     alerts_reach_every_subscriber,
     a_batch_across_partitions_keeps_each_symbols_order,
+    a_dedupe_budget_bounds_memory_and_shortens_the_window,
 );
 
 async fn new_ticks_are_accepted_and_duplicates_refused<B: Backend>() {
@@ -598,4 +599,60 @@ async fn a_batch_across_partitions_keeps_each_symbols_order<B: Backend>() {
         }
     }
     assert_eq!(heard, 200);
+}
+
+/// The de-duplication budget of the tests: a few MB.
+pub const DEDUPE_BUDGET: u64 = 4 * 1024 * 1024;
+
+/// Ticks far past a small budget (about four times what it holds): the
+/// remembered ids stay within it and the window shortens (and says so), yet
+/// duplicates within the shortened window are still refused and no genuine
+/// tick is refused.
+async fn a_dedupe_budget_bounds_memory_and_shortens_the_window<B: Backend>() {
+    let f = B::bus_with(Duration::ZERO, Duration::from_secs(3_600), DEDUPE_BUDGET);
+    let batch = |b: usize| -> Vec<tickpulse_core::Tick> {
+        (0..2_000)
+            .map(|i| {
+                tick_at(
+                    &format!("D{}", i % 30),
+                    "1",
+                    &format!("dd-{b:04}-{i:06}"),
+                    1_000,
+                )
+            })
+            .collect()
+    };
+    let batches = 100;
+    for b in 0..batches {
+        let accepted = f.bus.append(&batch(b), Timestamp::now()).await.unwrap();
+        assert!(
+            accepted.iter().all(|a| *a),
+            "batch {b}: no genuine tick refused"
+        );
+    }
+    let stats = f.bus.stream_stats().await.unwrap().dedupe;
+    assert!(stats.bytes <= DEDUPE_BUDGET, "{stats:?}");
+    assert!(
+        stats.ids < (batches * 2_000) as u64 / 2,
+        "most ids forgotten: {stats:?}"
+    );
+    assert!(
+        stats.shortened(),
+        "the window is said to be shortened: {stats:?}"
+    );
+    assert_eq!(stats.budget, Some(DEDUPE_BUDGET));
+    // The last batch again: within the shortened window, all duplicates.
+    let again = f
+        .bus
+        .append(&batch(batches - 1), Timestamp::now())
+        .await
+        .unwrap();
+    assert!(again.iter().all(|a| !*a), "recent duplicates refused");
+    // A new batch is all new.
+    let new = f
+        .bus
+        .append(&batch(batches), Timestamp::now())
+        .await
+        .unwrap();
+    assert!(new.iter().all(|a| *a));
 }

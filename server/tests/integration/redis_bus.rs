@@ -159,3 +159,55 @@ async fn redis_an_append_is_packed_and_handed_out_whole() {
     assert_eq!(latest[0].tick.id, r0.id);
     assert_eq!(latest[0].tick.tick.event_id.as_str(), "r0");
 }
+
+/// The bytes the Redis bus counts for its remembered ids match what Redis
+/// says the sets take (`MEMORY USAGE`), and stay within the budget.
+#[tokio::test]
+async fn redis_remembered_ids_take_what_the_budget_counts() {
+    use crate::bus_conformance::DEDUPE_BUDGET;
+    let f = Redis::bus_with(Duration::ZERO, Duration::from_secs(3_600), DEDUPE_BUDGET);
+    let Some(Cleanup::Redis(prefix)) = &f._cleanup else {
+        unreachable!("a Redis fixture")
+    };
+    for b in 0..100 {
+        let batch: Vec<_> = (0..2_000)
+            .map(|i| tick_at("MEM", "1", &format!("feeder-7:{b:05}{i:07}"), 1_000))
+            .collect();
+        f.bus.append(&batch, Timestamp::now()).await.unwrap();
+    }
+    let stats = f.bus.stream_stats().await.unwrap().dedupe;
+    let client = redis::Client::open(common::redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let sets: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}seen:[0-9]*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let mut used = 0u64;
+    for set in &sets {
+        let bytes: u64 = redis::cmd("MEMORY")
+            .arg("USAGE")
+            .arg(set)
+            .arg("SAMPLES")
+            .arg(0)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        used += bytes;
+    }
+    println!(
+        "Redis: {} ids of 21 characters take {used} bytes in {} sets, {} each (counted: {} bytes)",
+        stats.ids,
+        sets.len(),
+        used / stats.ids.max(1),
+        stats.bytes
+    );
+    assert!(sets.len() <= 2, "{sets:?}");
+    assert!(used <= DEDUPE_BUDGET, "{used} bytes over the budget");
+    assert!(used <= stats.bytes, "counted {} < used {used}", stats.bytes);
+    assert!(
+        used >= stats.bytes / 2,
+        "counted {} far over used {used}",
+        stats.bytes
+    );
+}

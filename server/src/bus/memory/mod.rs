@@ -23,8 +23,8 @@ use self::journal::{Journal, Record};
 pub use self::state::DeadEntry;
 use self::state::{Group, Pending, State};
 use super::{
-    Accepted, Appended, BusError, DeadLetter, Delivered, Failure, GroupStats, Published, Read,
-    StreamStats, TickStream,
+    Accepted, Appended, BusError, DeadLetter, DedupeStats, Delivered, Failure, GroupStats,
+    Published, Read, StreamStats, TickStream,
 };
 use async_trait::async_trait;
 use std::collections::HashSet;
@@ -45,6 +45,9 @@ const CHANNEL_CAPACITY: usize = 4_096;
 pub struct MemorySettings {
     /// How long an `event_id` is remembered for de-duplication.
     pub dedupe_ttl: Duration,
+    /// Most bytes the remembered ids may count (0: no bound); past it the
+    /// oldest are forgotten before their time.
+    pub dedupe_max_bytes: u64,
     /// Acknowledged entries younger than this stay in the stream.
     pub stream_retain: Duration,
 }
@@ -80,6 +83,7 @@ impl MemoryBus {
             let mut state = bus.state();
             let replayed = records.len();
             state.replay(records, bus.settings.dedupe_ttl);
+            state.forget_over(bus.settings.dedupe_max_bytes);
             tracing::info!(
                 journal = %path.display(),
                 records = replayed,
@@ -279,6 +283,29 @@ fn next_id(last: StreamId, now_ms: u64) -> StreamId {
     }
 }
 
+impl MemoryBus {
+    /// What de-duplication remembers: with the budget (nearly) full, the
+    /// oldest remembered id tells how far back memory reaches.
+    fn dedupe_stats(&self, state: &State) -> DedupeStats {
+        let (ttl, budget) = (self.settings.dedupe_ttl, self.settings.dedupe_max_bytes);
+        let full = budget > 0 && state.seen_bytes >= budget - budget / 10;
+        let window = match state.expiry.front() {
+            Some((until, _)) if full => {
+                let since = until.checked_sub(ttl).unwrap_or(*until);
+                since.elapsed().min(ttl)
+            }
+            _ => ttl,
+        };
+        DedupeStats {
+            ids: state.seen.len() as u64,
+            bytes: state.seen_bytes,
+            budget: (budget > 0).then_some(budget),
+            window,
+            ttl,
+        }
+    }
+}
+
 /// The embedded bus has one partition, 0.
 fn only(p: Partition) -> Result<(), BusError> {
     if p == Partition(0) {
@@ -342,6 +369,7 @@ impl TickStream for MemoryBus {
                     stream_tick.tick.event_id.as_str(),
                     now + self.settings.dedupe_ttl,
                 );
+                state.forget_over(self.settings.dedupe_max_bytes);
                 state.apply(stream_tick);
             }
         }
@@ -547,6 +575,7 @@ impl TickStream for MemoryBus {
             length: state.stream.len() as u64,
             dead_letters: state.dead.len() as u64,
             groups,
+            dedupe: self.dedupe_stats(&state),
         })
     }
 }
@@ -561,6 +590,7 @@ mod tests {
     fn settings() -> MemorySettings {
         MemorySettings {
             dedupe_ttl: Duration::from_secs(60),
+            dedupe_max_bytes: 0,
             stream_retain: Duration::ZERO,
         }
     }

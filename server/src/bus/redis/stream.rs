@@ -12,6 +12,41 @@ struct StoredTick<'a> {
 }
 
 impl RedisBus {
+    /// Adds partition `keys`' de-duplication figures to `sum` (see
+    /// `append.lua`): its two sets' ids and bytes, and the span of its last
+    /// full generation when shorter than the window.
+    async fn add_dedupe(
+        &self,
+        conn: &mut Conn,
+        keys: &PartKeys,
+        sum: &mut crate::bus::DedupeStats,
+    ) -> Result<(), BusError> {
+        let gen_key = format!("{}seen:gen", keys.base);
+        let (gen, bytes, prev_bytes, span): (Option<u64>, Option<u64>, Option<u64>, Option<u64>) =
+            self.bounded(
+                redis::cmd("HMGET")
+                    .arg(&gen_key)
+                    .arg("g")
+                    .arg("bytes")
+                    .arg("prev_bytes")
+                    .arg("span")
+                    .query_async(conn),
+            )
+            .await?;
+        let Some(gen) = gen else { return Ok(()) };
+        let set = |g: u64| format!("{}seen:{g}", keys.base);
+        let mut pipe = redis::pipe();
+        pipe.cmd("SCARD").arg(set(gen));
+        pipe.cmd("SCARD").arg(set(gen.wrapping_sub(1)));
+        let (current, previous): (u64, u64) = self.bounded(pipe.query_async(conn)).await?;
+        sum.ids += current + previous;
+        sum.bytes += bytes.unwrap_or(0) + prev_bytes.unwrap_or(0);
+        if let Some(span) = span {
+            sum.window = sum.window.min(Duration::from_millis(span));
+        }
+        Ok(())
+    }
+
     /// Appends `ticks` (all of partition `p`) with one call of the append
     /// script; returns a flag per tick, as [`TickStream::append`].
     async fn append_part(
@@ -56,7 +91,9 @@ impl RedisBus {
             .arg(PACK_MAX)
             .arg(SLOTS)
             .arg(chunks.len())
-            .arg(self.conns.publish_command());
+            .arg(self.conns.publish_command())
+            .arg(self.dedupe_budget)
+            .arg(BYTES_PER_ID);
         for chunk in &chunks {
             inv.arg(chunk.as_slice());
         }
@@ -397,6 +434,10 @@ impl TickStream for RedisBus {
     async fn stream_stats(&self) -> Result<StreamStats, BusError> {
         let mut conn = self.conn().await?;
         let mut stats = StreamStats::default();
+        let ttl = Duration::from_secs(self.dedupe_ttl_secs);
+        stats.dedupe.ttl = ttl;
+        stats.dedupe.window = ttl;
+        stats.dedupe.budget = (self.dedupe_max_bytes > 0).then_some(self.dedupe_max_bytes);
         for (p, keys) in self.parts.iter().enumerate() {
             let (length, dead_letters): (u64, u64) = self
                 .bounded(
@@ -410,6 +451,7 @@ impl TickStream for RedisBus {
                 .await?;
             stats.length += length;
             stats.dead_letters += dead_letters;
+            self.add_dedupe(&mut conn, keys, &mut stats.dedupe).await?;
             for g in self.groups(Partition(p as u16)).await?.unwrap_or_default() {
                 match stats.groups.iter_mut().find(|s| s.name == g.name) {
                     Some(sum) => {

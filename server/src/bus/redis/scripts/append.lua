@@ -5,7 +5,8 @@
 -- ARGV[2] de-dupe window (s), ARGV[3] number of ticks n, ARGV[4] most
 -- ticks per stream entry p, ARGV[5] id slots per entry, ARGV[6] number of
 -- chunks c, ARGV[7] the publish command (PUBLISH, or SPUBLISH on a
--- cluster), then:
+-- cluster), ARGV[8] the de-dupe budget of the partition in bytes (0: none),
+-- ARGV[9] the bytes counted per remembered id besides its length, then:
 --   c chunks: the JSON bodies of ticks (k-1)*p+1 … k*p, joined by newlines
 --     (a body is a StreamTick object without its "id");
 --   n event ids, in tick order;
@@ -14,12 +15,20 @@
 --     as "index:event time (20 digits):offset of the body in its chunk:
 --     length of the body;" (indexes from 1, offsets from 1).
 --
--- De-duplication: event ids are remembered in one set per window of time,
--- seen:{n} with n = floor(server time / window), expiring two windows after
--- it starts. A tick is a duplicate when its id is in the current or the
--- previous set, or earlier in this batch, so an id is remembered for at least
--- one window and at most two. The sets are read with one SMISMEMBER each and
--- written with one SADD per batch, which is much cheaper than a key per tick.
+-- De-duplication: event ids are remembered in generations, one set each,
+-- seen:<g>; the hash seen:gen holds the current generation g, when it
+-- started (since, ms), the bytes its ids count (bytes), those of the
+-- previous one (prev_bytes) and how long the previous one lasted (span,
+-- ms). A tick is a duplicate when its id is in the current or the previous
+-- set, or earlier in this batch. A new generation starts when the current
+-- one is a window old, or, with a budget, when its ids would count more
+-- than half the budget; the one before the previous is deleted then. So the
+-- two sets count at most the budget, and every id is remembered for at
+-- least `span`: a window while the budget is not reached, less (the window
+-- shortened, which the bus reports) when it is. Each set also expires two
+-- windows after its generation started, so an idle partition keeps
+-- nothing. The sets are read with one SMISMEMBER each and written with one
+-- SADD per batch, which is much cheaper than a key per tick.
 -- Should an XADD fail, the ids of the packs appended so far are still
 -- recorded before the error is raised, so a retry answers those as
 -- duplicates and appends the rest.
@@ -43,9 +52,24 @@ local prefix, window, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local pack_max, slots, c = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local stream = KEYS[1]
 local publish = ARGV[7]
-local tw = math.floor(tonumber(redis.call('TIME')[1]) / window)
-local current, previous = prefix .. 'seen:' .. tw, prefix .. 'seen:' .. (tw - 1)
-local first_id = 8 + c
+local budget, per_id = tonumber(ARGV[8]), tonumber(ARGV[9])
+local gen_key = prefix .. 'seen:gen'
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local state = redis.call('HMGET', gen_key, 'g', 'since', 'bytes', 'prev_bytes', 'span')
+local gen, since = tonumber(state[1]), tonumber(state[2])
+local bytes, prev_bytes = tonumber(state[3]) or 0, tonumber(state[4]) or 0
+local span = tonumber(state[5]) or window * 1000
+if not gen then gen, since = 0, now end
+local function set_of(g) return prefix .. 'seen:' .. g end
+local function rotate()
+  redis.call('DEL', set_of(gen - 1))
+  span = now - since
+  gen, since, prev_bytes, bytes = gen + 1, now, bytes, 0
+end
+if now - since >= window * 1000 then rotate() end
+local current, previous = set_of(gen), set_of(gen - 1)
+local first_id = 10 + c
 local ids = {}
 for i = 1, n do ids[i] = ARGV[first_id + i - 1] end
 -- unpack() is limited to a few thousand values: every bulk call is chunked.
@@ -73,11 +97,26 @@ for i = 1, n do
     added[#added + 1] = id
   end
 end
+-- The budget: a generation that would count more than half of it makes
+-- way for a new one (the sets were read already, so this forgets nothing
+-- this call needed).
+local add_bytes = 0
+for i = 1, #added do add_bytes = add_bytes + #added[i] + per_id end
+if budget > 0 and bytes > 0 and bytes + add_bytes > budget / 2 then
+  rotate()
+  current, previous = set_of(gen), set_of(gen - 1)
+end
 local function remember(upto)
   for from = 1, upto, CHUNK do
     redis.call('SADD', current, unpack(added, from, math.min(from + CHUNK - 1, upto)))
+    for i = from, math.min(from + CHUNK - 1, upto) do bytes = bytes + #added[i] + per_id end
   end
-  if upto > 0 then redis.call('EXPIREAT', current, (tw + 2) * window) end
+  if upto > 0 then
+    redis.call('PEXPIREAT', current, since + 2 * window * 1000)
+  end
+  redis.call('HSET', gen_key, 'g', gen, 'since', since, 'bytes', bytes,
+    'prev_bytes', prev_bytes, 'span', span)
+  redis.call('PEXPIREAT', gen_key, now + 2 * window * 1000)
 end
 -- One pack per chunk. Per chunk: its entry's millis and first sequence
 -- number, and, when some of its ticks were duplicates, each new tick's
@@ -86,7 +125,7 @@ local entry_ms, entry_base, place = {}, {}, {}
 local appended = 0
 for k = 1, c do
   local from, to = (k - 1) * pack_max + 1, math.min(k * pack_max, n)
-  local chunk = ARGV[7 + k]
+  local chunk = ARGV[9 + k]
   local new = 0
   for i = from, to do if fresh[i] then new = new + 1 end end
   local pack = chunk
@@ -147,7 +186,7 @@ for j = 1, #symbols do
         local k = math.floor((i - 1) / pack_max) + 1
         local at = place[k] and place[k][i] or (i - ((k - 1) * pack_max + 1))
         offset = tonumber(offset)
-        local body = string.sub(ARGV[7 + k], offset, offset + tonumber(length) - 1)
+        local body = string.sub(ARGV[9 + k], offset, offset + tonumber(length) - 1)
         local id = entry_ms[k] .. '-' .. string.format('%.0f', entry_base[k] + at)
         times[#times + 1] = symbol
         times[#times + 1] = ts_key
