@@ -31,7 +31,7 @@ pub async fn load_health() -> Result<Box<Health>, AppError> {
     }
 }
 
-/// The alerts the filters let through: `scope` (`node`/`feed`),
+/// The alerts the filters let through: `scope` (`node`/`feed`/`bus`),
 /// `severity`, and `subject` (a part of it, any case); empty = any.
 pub fn filter_alerts<'a>(
     alerts: &'a [Alert],
@@ -353,6 +353,24 @@ fn Pipeline(health: RwSignal<Health>) -> impl IntoView {
                         for g in &p.groups {
                             rows.push(row(format!("Pending: {}", g.group), g.pending.to_string()));
                         }
+                        if let Some(d) = &p.dedupe {
+                            let mib = |b: u64| format!("{:.1} MiB", b as f64 / 1_048_576.0);
+                            rows.push(row(
+                                "De-dupe memory".into(),
+                                match d.budget_bytes {
+                                    Some(budget) => format!("{} of {} ({} ids)", mib(d.bytes), mib(budget), d.ids),
+                                    None => format!("{} ({} ids)", mib(d.bytes), d.ids),
+                                },
+                            ));
+                            rows.push(row(
+                                "De-dupe window".into(),
+                                if d.shortened() {
+                                    format!("{} s, shortened by the budget (DEDUPE_TTL_SECS {} s)", d.window_secs, d.ttl_secs)
+                                } else {
+                                    format!("{} s", d.window_secs)
+                                },
+                            ));
+                        }
                         rows.collect_view()
                     })
                 }}
@@ -407,6 +425,7 @@ fn Alerts(health: RwSignal<Health>) -> impl IntoView {
                     <option value="" selected=move || selected(param("scope"), "")>"all"</option>
                     <option value="node" selected=move || selected(param("scope"), "node")>"nodes"</option>
                     <option value="feed" selected=move || selected(param("scope"), "feed")>"feeds"</option>
+                    <option value="bus" selected=move || selected(param("scope"), "bus")>"bus"</option>
                 </select>
             </label>
             <label>

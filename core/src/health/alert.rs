@@ -82,6 +82,8 @@ pub struct Tracker {
     nodes: BTreeMap<String, NodeStatus>,
     /// Source → stale.
     feeds: BTreeMap<String, bool>,
+    /// Whether the de-dupe budget shortened the window, as last alerted.
+    dedupe_shortened: bool,
 }
 
 impl Tracker {
@@ -109,10 +111,46 @@ impl Tracker {
                 "feed.recovered" => {
                     t.feeds.insert(alert.subject.clone(), false);
                 }
+                "bus.dedupe_shortened" => t.dedupe_shortened = true,
+                "bus.dedupe_restored" => t.dedupe_shortened = false,
                 _ => {}
             }
         }
         t
+    }
+
+    /// The alert a change of de-duplication's window raises: when the
+    /// budget starts keeping ids for less than the TTL, and when it no
+    /// longer does.
+    pub fn observe_dedupe(&mut self, now: i64, d: &crate::health::Dedupe) -> Option<Alert> {
+        let shortened = d.shortened();
+        if shortened == self.dedupe_shortened {
+            return None;
+        }
+        self.dedupe_shortened = shortened;
+        Some(if shortened {
+            Alert::new(
+                now,
+                "bus.dedupe_shortened",
+                "dedupe",
+                Severity::Warning,
+                format!(
+                    "event ids are remembered for {} s, not DEDUPE_TTL_SECS ({} s): {} ids fill DEDUPE_MAX_BYTES at the current rate; a feeder resending later than that is not refused as a duplicate",
+                    d.window_secs, d.ttl_secs, d.ids
+                ),
+            )
+        } else {
+            Alert::new(
+                now,
+                "bus.dedupe_restored",
+                "dedupe",
+                Severity::Info,
+                format!(
+                    "event ids are remembered for DEDUPE_TTL_SECS ({} s) again",
+                    d.ttl_secs
+                ),
+            )
+        })
     }
 
     /// The alerts raised by the beats read at `now`. A node seen for the

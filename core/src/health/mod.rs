@@ -22,7 +22,7 @@ pub use self::node_metric::{
 };
 pub use self::status::{feeds, node_status, FeedHealth, NodeStatus, Thresholds};
 pub use self::summary::{
-    ingest_series, nodes, summarize, GroupBacklog, Health, NodeHealth, Pipeline,
+    ingest_series, nodes, summarize, Dedupe, GroupBacklog, Health, NodeHealth, Pipeline,
 };
 
 #[cfg(test)]
@@ -207,5 +207,29 @@ mod tests {
         assert_eq!(h.nodes[1].status, NodeStatus::Down);
         assert_eq!(h.pipeline.sse_clients, 3);
         assert_eq!(h.pipeline.persist_lag_secs, Some(0.2));
+    }
+
+    #[test]
+    fn a_shortened_dedupe_window_raises_one_alert_and_its_end_another() {
+        let mut t = Tracker::default();
+        let d = |window_secs| Dedupe {
+            ids: 10,
+            bytes: 100,
+            budget_bytes: Some(100),
+            window_secs,
+            ttl_secs: 3_600,
+        };
+        assert_eq!(t.observe_dedupe(1, &d(3_600)), None);
+        let raised = t.observe_dedupe(2, &d(40)).expect("an alert");
+        assert_eq!(
+            (raised.kind.as_str(), raised.severity),
+            ("bus.dedupe_shortened", Severity::Warning)
+        );
+        assert!(raised.message.contains("40 s"), "{}", raised.message);
+        assert_eq!(t.observe_dedupe(3, &d(30)), None, "once per change");
+        let seeded = Tracker::seeded([&raised]).observe_dedupe(4, &d(30));
+        assert_eq!(seeded, None, "a monitor taking over knows it was raised");
+        let ended = t.observe_dedupe(5, &d(3_600)).expect("an alert");
+        assert_eq!(ended.kind, "bus.dedupe_restored");
     }
 }

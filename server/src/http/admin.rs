@@ -60,8 +60,8 @@ pub async fn health(State(state): State<AppState>, _: Admin) -> Result<Response,
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EventParams {
-    /// `node` or `feed`.
-    #[param(pattern = "^(node|feed)$")]
+    /// `node`, `feed` or `bus`.
+    #[param(pattern = "^(node|feed|bus)$")]
     scope: Option<String>,
     /// `info`, `warning` or `critical`.
     #[param(value_type = Option<Severity>)]
@@ -89,8 +89,8 @@ impl EventParams {
         let bad = |field: &'static str, message: String| ApiError::BadParam { field, message };
         let scope = match some(&self.scope) {
             None => None,
-            Some(s @ ("node" | "feed")) => Some(s.to_owned()),
-            Some(s) => return Err(bad("scope", format!("{s:?} is not node or feed"))),
+            Some(s @ ("node" | "feed" | "bus")) => Some(s.to_owned()),
+            Some(s) => return Err(bad("scope", format!("{s:?} is not node, feed or bus"))),
         };
         let severity = match some(&self.severity) {
             None => None,
@@ -136,7 +136,7 @@ pub struct Events {
     pub events: Vec<tickpulse_core::health::Alert>,
 }
 
-/// `GET /api/admin/events?scope=node|feed&severity=&subject=&limit=&before=`:
+/// `GET /api/admin/events?scope=node|feed|bus&severity=&subject=&limit=&before=`:
 /// the alert log, newest first; `before` is the smallest id of the
 /// previous page.
 #[utoipa::path(

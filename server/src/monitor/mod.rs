@@ -40,6 +40,17 @@ pub async fn beats(bus: &dyn Bus) -> Result<Vec<Beat>, BusError> {
         .collect())
 }
 
+/// The bus's de-duplication figures as the health view shows them.
+pub fn dedupe(d: &crate::bus::DedupeStats) -> tickpulse_core::health::Dedupe {
+    tickpulse_core::health::Dedupe {
+        ids: d.ids,
+        bytes: d.bytes,
+        budget_bytes: d.budget,
+        window_secs: d.window.as_secs(),
+        ttl_secs: d.ttl.as_secs(),
+    }
+}
+
 /// The whole health view: nodes, feeds, pipeline, series, recent alerts.
 ///
 /// # Errors
@@ -51,6 +62,7 @@ pub async fn health(state: &AppState) -> Result<Health, BusError> {
     if let Ok(stats) = state.bus.stream_stats().await {
         health.pipeline.stream_length = Some(stats.length);
         health.pipeline.dead_letters = Some(stats.dead_letters);
+        health.pipeline.dedupe = Some(dedupe(&stats.dedupe));
         health.pipeline.groups = stats
             .groups
             .into_iter()

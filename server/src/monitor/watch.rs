@@ -90,6 +90,9 @@ pub async fn run(
                 let sampled = history.due();
                 if sampled {
                     let stats = bus.stream_stats().await.ok();
+                    if let Some(s) = &stats {
+                        alerts.extend(t.observe_dedupe(now, &super::dedupe(&s.dedupe)));
+                    }
                     alerts.extend(history.sample(
                         now,
                         &beats,

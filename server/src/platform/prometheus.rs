@@ -547,6 +547,34 @@ fn stream_registry(stats: &StreamStats) -> Registry {
                 .set(i64::try_from(l).unwrap_or(i64::MAX));
         }
     }
+    let d = &stats.dedupe;
+    registry.register(
+        "tickpulse_dedupe_ids",
+        "Event ids remembered for de-duplication",
+        gauge(d.ids),
+    );
+    registry.register(
+        "tickpulse_dedupe_bytes",
+        "Bytes the remembered event ids count (DEDUPE_MAX_BYTES bounds them)",
+        gauge(d.bytes),
+    );
+    if let Some(budget) = d.budget {
+        registry.register(
+            "tickpulse_dedupe_budget_bytes",
+            "DEDUPE_MAX_BYTES",
+            gauge(budget),
+        );
+    }
+    registry.register(
+        "tickpulse_dedupe_window_seconds",
+        "How long every event id is remembered at least: DEDUPE_TTL_SECS, or less when the budget shortened it",
+        gauge(d.window.as_secs()),
+    );
+    registry.register(
+        "tickpulse_dedupe_window_shortened",
+        "1 while the budget keeps ids for less than DEDUPE_TTL_SECS",
+        gauge(u64::from(d.shortened())),
+    );
     registry.register(
         "tickpulse_stream_pending",
         "Entries delivered to a consumer group and not acknowledged yet",
