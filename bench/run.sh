@@ -3,6 +3,7 @@
 # written to bench/reports/.
 # Usage: bench/run.sh ingest  [bench-ingest flags, e.g. --seconds 20]
 #        bench/run.sh persist [bench-persist flags, e.g. --seconds 20]
+#        bench/run.sh cluster [bench-cluster flags, e.g. --seconds 20]  (private Redis Clusters of 1–3 masters)
 #        bench/run.sh cache   [bench-cache flags]
 #        bench/run.sh fanout  [bench-fanout flags, e.g. --clients 5000, or
 #                              --baseline nchan --cases 1000x117,2000x47]
@@ -20,6 +21,7 @@ cargo build --release -p tickpulse-server -p tickpulse-bench
 case "$which" in
   ingest) exec "$target_dir/release/bench-ingest" --bin-dir "$target_dir/release" "$@" ;;
   persist) exec "$target_dir/release/bench-persist" --bin-dir "$target_dir/release" "$@" ;;
+  cluster) exec "$target_dir/release/bench-cluster" --bin-dir "$target_dir/release" "$@" ;;
   cache)
     echo "==> criterion: PriceCache get/put and their baselines"
     cargo bench -p tickpulse-bench --bench cache_ops
@@ -40,5 +42,5 @@ case "$which" in
   idle)
     mkdir -p bench/reports
     bench/idle.sh "$@" | tee bench/reports/idle.md ;;
-  *) echo "unknown benchmark $which (known: ingest, persist, cache, fanout, trade, dashboard, page, idle)" >&2; exit 2 ;;
+  *) echo "unknown benchmark $which (known: ingest, persist, cluster, cache, fanout, trade, dashboard, page, idle)" >&2; exit 2 ;;
 esac

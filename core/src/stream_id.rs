@@ -45,23 +45,6 @@ impl fmt::Display for StreamId {
     }
 }
 
-impl StreamId {
-    /// Reads a `Last-Event-ID` header value: surrounding blanks are
-    /// ignored, and an empty value means none was sent.
-    ///
-    /// # Errors
-    /// When the value is not UTF-8 or not a stream id.
-    pub fn from_last_event_id(value: &[u8]) -> Result<Option<Self>, ValueError> {
-        let text = std::str::from_utf8(value)
-            .map_err(|_| ValueError::NotAStreamId(String::from_utf8_lossy(value).into_owned()))?
-            .trim();
-        if text.is_empty() {
-            return Ok(None);
-        }
-        text.parse().map(Some)
-    }
-}
-
 impl FromStr for StreamId {
     type Err = ValueError;
 

@@ -122,7 +122,7 @@ impl Tracker {
     /// The alert a change of de-duplication's window raises: when the
     /// budget starts keeping ids for less than the TTL, and when it no
     /// longer does.
-    pub fn observe_dedupe(&mut self, now: i64, d: &crate::health::Dedupe) -> Option<Alert> {
+    pub fn observe_dedupe(&mut self, now: i64, d: &super::Dedupe) -> Option<Alert> {
         let shortened = d.shortened();
         if shortened == self.dedupe_shortened {
             return None;

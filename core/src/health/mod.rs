@@ -9,6 +9,7 @@
 mod alert;
 mod anomaly;
 mod beat;
+mod dedupe;
 mod node_metric;
 mod status;
 mod summary;
@@ -16,13 +17,14 @@ mod summary;
 pub use self::alert::{Alert, Severity, Tracker};
 pub use self::anomaly::{active_anomalies, AnomalySettings, Detector, Observation, ANOMALY_KINDS};
 pub use self::beat::{Beat, Counters, FeedBeat, Load, SERIES_BUCKETS, SERIES_BUCKET_MS};
+pub use self::dedupe::Dedupe;
 pub use self::node_metric::{
     downsample, report, report_csv, Busiest, Figures, NodeMetric, NodeReport, Report, Stat,
     FIGURES, TOTAL,
 };
 pub use self::status::{feeds, node_status, FeedHealth, NodeStatus, Thresholds};
 pub use self::summary::{
-    ingest_series, nodes, summarize, Dedupe, GroupBacklog, Health, NodeHealth, Pipeline,
+    ingest_series, nodes, summarize, GroupBacklog, Health, NodeHealth, Pipeline,
 };
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! admin page and API show them.
 
 use super::{
-    feeds, node_status, Alert, Beat, FeedHealth, NodeStatus, Thresholds, SERIES_BUCKETS,
+    feeds, node_status, Alert, Beat, Dedupe, FeedHealth, NodeStatus, Thresholds, SERIES_BUCKETS,
     SERIES_BUCKET_MS,
 };
 use serde::{Deserialize, Serialize};
@@ -78,27 +78,6 @@ pub struct Pipeline {
     /// De-duplication, when the bus answered.
     #[serde(default)]
     pub dedupe: Option<Dedupe>,
-}
-
-/// What de-duplication remembers.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Dedupe {
-    pub ids: u64,
-    pub bytes: u64,
-    /// `DEDUPE_MAX_BYTES`, when set.
-    pub budget_bytes: Option<u64>,
-    /// How long every id is remembered at least.
-    pub window_secs: u64,
-    /// `DEDUPE_TTL_SECS`: the window while the budget is not reached.
-    pub ttl_secs: u64,
-}
-
-impl Dedupe {
-    /// Whether the budget shortened the window below the TTL.
-    pub fn shortened(&self) -> bool {
-        self.window_secs < self.ttl_secs
-    }
 }
 
 /// Everything the admin health view shows.

@@ -9,8 +9,7 @@
 //! list (`redis://a:7000,redis://b:7000`) is a cluster's seed nodes; a
 //! cluster reached through one address is named with `REDIS_CLUSTER=true`.
 
-use super::{unavailable, BusError, BACKEND};
-use crate::bus::Failure;
+use crate::bus::{BusError, Failure};
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
@@ -19,6 +18,24 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, Value};
 use std::sync::Mutex;
 use std::time::Duration;
+
+/// The bus's name in its errors.
+pub(super) const BACKEND: &str = "redis";
+
+/// A Redis error as a bus error of the right kind.
+pub(super) fn unavailable(e: redis::RedisError) -> BusError {
+    let kind = if e.is_timeout() {
+        Failure::Timeout
+    } else if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
+        Failure::Unavailable
+    } else if e.kind() == redis::ErrorKind::Parse {
+        Failure::Corrupt
+    } else {
+        // The server answered with an error: the call as it stands.
+        Failure::Refused
+    };
+    BusError::new(BACKEND, kind, e.to_string())
+}
 
 /// A connection to one instance or to a cluster, for any command.
 #[derive(Clone)]

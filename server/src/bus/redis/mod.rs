@@ -50,7 +50,7 @@ mod pack;
 mod stream;
 mod views;
 
-use self::conn::{Conn, Connections};
+use self::conn::{unavailable, Conn, Connections, BACKEND};
 use self::keys::PartKeys;
 pub use self::pack::{decode_update, entry_of, tick_id, PACK_MAX, SLOTS};
 use self::pack::{decode_views, entries_holding, unpack_entry, StreamEntry, Wanted};
@@ -68,7 +68,6 @@ use tickpulse_core::{
     LatestTick, Partition, Price, StreamId, StreamTick, Symbol, Tick, Timestamp, View,
 };
 
-const BACKEND: &str = "redis";
 /// Most entries one read asks for: at most this many packs (100,000 ticks)
 /// arrive at once.
 const ENTRIES_PER_READ: usize = 100;
@@ -255,20 +254,6 @@ impl RedisBus {
             )),
         }
     }
-}
-
-fn unavailable(e: redis::RedisError) -> BusError {
-    let kind = if e.is_timeout() {
-        Failure::Timeout
-    } else if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
-        Failure::Unavailable
-    } else if e.kind() == redis::ErrorKind::Parse {
-        Failure::Corrupt
-    } else {
-        // The server answered with an error: the call as it stands.
-        Failure::Refused
-    };
-    BusError::new(BACKEND, kind, e.to_string())
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> BusError {
