@@ -29,54 +29,59 @@ pub struct Memory;
 /// [`super::cluster::PARTITIONS`] partitions.
 pub struct Cluster;
 
+/// A Redis bus on `url` under a prefix of its own, deleted afterwards.
+fn redis_bus(
+    url: String,
+    cluster: bool,
+    partitions: u16,
+    dedupe_ttl: Duration,
+    dedupe_max_bytes: u64,
+    retain: Duration,
+) -> Fixture {
+    let prefix = format!(
+        "test:conformance:{}:{}:",
+        std::process::id(),
+        Timestamp::now().as_nanos()
+    );
+    let bus = RedisBus::new(RedisSettings {
+        url,
+        cluster,
+        partitions,
+        prefix: prefix.clone(),
+        timeout: Duration::from_secs(2),
+        dedupe_ttl_secs: dedupe_ttl.as_secs().max(1),
+        dedupe_max_bytes,
+        stream_retain: retain,
+    })
+    .unwrap();
+    Fixture {
+        bus: Arc::new(bus),
+        _cleanup: Some(if cluster {
+            Cleanup::Cluster(prefix)
+        } else {
+            Cleanup::Redis(prefix)
+        }),
+    }
+}
+
 impl Backend for Redis {
     fn bus_with(retain: Duration, dedupe_ttl: Duration, dedupe_max_bytes: u64) -> Fixture {
-        let prefix = format!(
-            "test:conformance:{}:{}:",
-            std::process::id(),
-            Timestamp::now().as_nanos()
-        );
-        let bus = RedisBus::new(RedisSettings {
-            url: super::redis_url(),
-            cluster: false,
-            partitions: 1,
-            prefix: prefix.clone(),
-            timeout: Duration::from_secs(2),
-            dedupe_ttl_secs: dedupe_ttl.as_secs().max(1),
+        redis_bus(
+            super::redis_url(),
+            false,
+            1,
+            dedupe_ttl,
             dedupe_max_bytes,
-            stream_retain: retain,
-        })
-        .unwrap();
-        Fixture {
-            bus: Arc::new(bus),
-            _cleanup: Some(Cleanup::Redis(prefix)),
-        }
+            retain,
+        )
     }
 }
 
 impl Backend for Cluster {
     fn bus_with(retain: Duration, dedupe_ttl: Duration, dedupe_max_bytes: u64) -> Fixture {
-        let prefix = format!(
-            "test:conformance:{}:{}:",
-            std::process::id(),
-            Timestamp::now().as_nanos()
-        );
-        let cluster = super::cluster::shared();
-        let bus = RedisBus::new(RedisSettings {
-            url: cluster.url.clone(),
-            cluster: true,
-            partitions: super::cluster::PARTITIONS,
-            prefix: prefix.clone(),
-            timeout: Duration::from_secs(2),
-            dedupe_ttl_secs: dedupe_ttl.as_secs().max(1),
-            dedupe_max_bytes,
-            stream_retain: retain,
-        })
-        .unwrap();
-        Fixture {
-            bus: Arc::new(bus),
-            _cleanup: Some(Cleanup::Cluster(prefix)),
-        }
+        let url = super::cluster::shared().url.clone();
+        let partitions = super::cluster::PARTITIONS;
+        redis_bus(url, true, partitions, dedupe_ttl, dedupe_max_bytes, retain)
     }
 }
 

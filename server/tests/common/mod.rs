@@ -315,6 +315,18 @@ pub fn delete_keys(url: &str, prefix: &str) {
     }
 }
 
+/// Waits (up to 30 s) until something listens on `port` of this machine.
+pub async fn wait_listening(port: u16) {
+    let up = eventually(Duration::from_secs(30), || async move {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()
+            .map(|_| ())
+    })
+    .await;
+    assert!(up.is_some(), "server did not listen on {port}");
+}
+
 /// A `redis-server` of this test alone, on a free port, that the test may
 /// stop and start again.
 pub struct PrivateRedis {

@@ -71,17 +71,6 @@ fn spawn(url: &str, prefix: &str, db: Option<&str>, node: &str, partitions: u16)
     }
 }
 
-async fn wait_listening(port: u16) {
-    let up = eventually(Duration::from_secs(30), || async move {
-        tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .ok()
-            .map(|_| ())
-    })
-    .await;
-    assert!(up.is_some(), "server did not listen on {port}");
-}
-
 /// Who holds each partition's lease of `group` (`None`: nobody).
 fn holders(url: &str, prefix: &str, group: &str) -> Vec<Option<String>> {
     let client = redis::cluster::ClusterClient::new(url.split(',').collect::<Vec<_>>()).unwrap();
@@ -107,6 +96,22 @@ fn spread(url: &str, prefix: &str, group: &str) -> Option<HashMap<String, usize>
         *per_node.entry(holder?).or_insert(0) += 1;
     }
     Some(per_node)
+}
+
+/// Waits (up to a minute) until `nodes` processes hold `each` of `group`'s
+/// partitions; how many each holds, or `None` when they never did.
+async fn wait_spread(
+    url: &str,
+    prefix: &str,
+    group: &'static str,
+    nodes: usize,
+    each: usize,
+) -> Option<HashMap<String, usize>> {
+    eventually(Duration::from_secs(60), || async move {
+        let per_node = spread(url, prefix, group)?;
+        (per_node.len() == nodes && per_node.values().all(|n| *n == each)).then_some(per_node)
+    })
+    .await
 }
 
 /// What became of the ticks sent.
@@ -235,24 +240,13 @@ async fn three_processes_share_the_partitions_and_a_killed_ones_move() {
         .map(|n| spawn(&url, &prefix, Some(&db.url), n, PARTITIONS))
         .collect();
     for n in &nodes {
-        wait_listening(n.port).await;
+        common::wait_listening(n.port).await;
     }
     // Each process takes its share: 2 of the 6 partitions, for calc and
     // trade alike.
     for group in ["calc", "trade"] {
-        let even = eventually(Duration::from_secs(60), || {
-            let (url, prefix) = (url.clone(), prefix.clone());
-            async move {
-                let per_node = spread(&url, &prefix, group)?;
-                (per_node.len() == 3 && per_node.values().all(|n| *n == 2)).then_some(per_node)
-            }
-        })
-        .await;
-        assert!(
-            even.is_some(),
-            "{group} leases spread 2, 2, 2: {:?}",
-            spread(&url, &prefix, group)
-        );
+        let spread = wait_spread(&url, &prefix, group, 3, 2).await;
+        assert!(spread.is_some(), "{group} leases spread 2, 2, 2");
     }
 
     let targets = Arc::new(Mutex::new(nodes.iter().map(|n| n.port).collect::<Vec<_>>()));
@@ -279,14 +273,7 @@ async fn three_processes_share_the_partitions_and_a_killed_ones_move() {
 
     // Its partitions move to the two left, 3 each, within the lease time.
     for group in ["calc", "trade"] {
-        let moved = eventually(Duration::from_secs(60), || {
-            let (url, prefix) = (url.clone(), prefix.clone());
-            async move {
-                let per_node = spread(&url, &prefix, group)?;
-                (per_node.len() == 2 && per_node.values().all(|n| *n == 3)).then_some(per_node)
-            }
-        })
-        .await;
+        let moved = wait_spread(&url, &prefix, group, 2, 3).await;
         assert!(
             moved.is_some_and(|m| !m.contains_key(&killed_node)),
             "{group} partitions of the killed process move: {:?}",
@@ -329,7 +316,7 @@ async fn a_master_killed_under_load_fails_over_and_durable_ticks_are_stored_once
         "failover-a",
         PARTITIONS,
     );
-    wait_listening(node.port).await;
+    common::wait_listening(node.port).await;
     let targets = Arc::new(Mutex::new(vec![node.port]));
     let outcomes = Arc::new(Mutex::new(Outcomes::default()));
     let sent = Arc::new(AtomicUsize::new(0));
@@ -386,7 +373,7 @@ async fn another_number_of_partitions_is_refused_at_start() {
     let url = cluster::shared().url.clone();
     let prefix = format!("test:partitions:{}:", std::process::id());
     let first = spawn(&url, &prefix, None, "parts-a", PARTITIONS);
-    wait_listening(first.port).await;
+    common::wait_listening(first.port).await;
     let mut second = spawn(&url, &prefix, None, "parts-b", 3);
     let status = second.child.wait().expect("the second process ends");
     assert!(!status.success(), "refused to start");

@@ -34,17 +34,6 @@ fn spawn(port: u16, prefix: &str, db: &str) -> Child {
         .expect("start the tickpulse binary")
 }
 
-async fn wait_listening(port: u16) {
-    let up = eventually(Duration::from_secs(30), || async move {
-        tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .ok()
-            .map(|_| ())
-    })
-    .await;
-    assert!(up.is_some(), "server did not listen on {port}");
-}
-
 /// Kills the server process and removes the test's Redis keys however the
 /// test ends, so a failing run leaves nothing behind.
 struct Guard {
@@ -79,7 +68,7 @@ async fn sigkill_twice_loses_no_acknowledged_tick() {
         server: server.clone(),
         prefix: prefix.clone(),
     };
-    wait_listening(port).await;
+    common::wait_listening(port).await;
 
     let outcomes = Arc::new(Mutex::new(Outcomes::default()));
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -157,7 +146,7 @@ async fn sigkill_twice_loses_no_acknowledged_tick() {
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
         *server.lock().unwrap() = spawn(port, &prefix, &db.url);
-        wait_listening(port).await;
+        common::wait_listening(port).await;
     }
     for s in senders {
         s.await.unwrap();

@@ -274,13 +274,21 @@ impl Connections {
         &self,
         call: impl std::future::Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, BusError> {
-        match tokio::time::timeout(self.timeout, call).await {
-            Ok(result) => result.map_err(unavailable),
-            Err(_) => Err(BusError::new(
-                BACKEND,
-                Failure::Timeout,
-                format!("no answer within {:?}", self.timeout),
-            )),
-        }
+        bounded(self.timeout, call).await
+    }
+}
+
+/// Runs one Redis call under `timeout`.
+pub(super) async fn bounded<T>(
+    timeout: Duration,
+    call: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> Result<T, BusError> {
+    match tokio::time::timeout(timeout, call).await {
+        Ok(result) => result.map_err(unavailable),
+        Err(_) => Err(BusError::new(
+            BACKEND,
+            Failure::Timeout,
+            format!("no answer within {timeout:?}"),
+        )),
     }
 }

@@ -245,14 +245,7 @@ impl RedisBus {
         &self,
         call: impl std::future::Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, BusError> {
-        match tokio::time::timeout(self.timeout, call).await {
-            Ok(result) => result.map_err(unavailable),
-            Err(_) => Err(BusError::new(
-                BACKEND,
-                Failure::Timeout,
-                format!("no answer within {:?}", self.timeout),
-            )),
-        }
+        conn::bounded(self.timeout, call).await
     }
 }
 
