@@ -6,7 +6,10 @@
 #   3. a fuzzing smoke run of every parser (scripts/fuzz.sh smoke; skipped,
 #      saying so, without cargo-fuzz and a nightly toolchain)
 #   4. schemathesis against the running server's OpenAPI document
-#   5. the browser tests in end2end/ (headless Chromium against a real server)
+#   5. the browser tests in end2end/ (headless Chromium against a real server),
+#      against the Redis mode, the embedded mode and a private Redis Cluster
+#      (scripts/redis-cluster.sh: 3 masters and 3 replicas on free ports,
+#      6 partitions; stopped at the end, never the Redis on 6379)
 #   6. the deployment files: Dockerfile, compose.yaml and the Kubernetes
 #      overlays, linted and schema-checked offline (scripts/check-deploy.sh)
 # Usage: scripts/test.sh
@@ -14,7 +17,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
 log_dir="$(mktemp -d)"
-trap 'rm -rf "$log_dir"' EXIT
+cluster_dir="$log_dir/redis-cluster"
+trap 'scripts/redis-cluster.sh stop "$cluster_dir" >/dev/null 2>&1; rm -rf "$log_dir"' EXIT
 
 say "checking the tools"
 scripts/setup.sh test
@@ -40,7 +44,12 @@ target_dir="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)"
 say "checking the API against its OpenAPI document (scripts/schemathesis.sh)"
 scripts/schemathesis.sh "$target_dir/debug/tickpulse" 2>&1 | tee "$log_dir/schemathesis.log"
 schema_cases=$(awk '/generated, .* passed/ {sum += $(NF-1)} END {print sum + 0}' "$log_dir/schemathesis.log")
-for mode in redis embedded; do
+for mode in redis embedded cluster; do
+  if [ "$mode" = cluster ]; then
+    say "starting a private Redis Cluster for the browser tests (scripts/redis-cluster.sh)"
+    TEST_REDIS_CLUSTER_URL="$(scripts/redis-cluster.sh start "$cluster_dir" 3 1 $$)"
+    export TEST_REDIS_CLUSTER_URL
+  fi
   say "running the browser tests against the $mode mode (end2end/, headless Chromium)"
   (cd end2end && TICKPULSE_MODE=$mode TICKPULSE_BIN="$target_dir/debug/tickpulse" SITE_ROOT="${SITE_ROOT:-$target_dir/site}" npm test) 2>&1 | tee "$log_dir/e2e-$mode.log"
 done

@@ -1,8 +1,9 @@
 // Shared by the browser tests: a real tickpulse server process on a free
 // port, Debian's headless Chromium, and helpers to post ticks the way a
 // feeder does. TICKPULSE_MODE chooses the server's mode: `redis` (default;
-// the local Redis, under a key prefix of its own) or `embedded` (no Redis,
-// a data folder of its own).
+// the local Redis, under a key prefix of its own), `cluster` (the Redis
+// Cluster at TEST_REDIS_CLUSTER_URL, which scripts/test.sh starts, with
+// 6 partitions) or `embedded` (no Redis, a data folder of its own).
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -16,7 +17,12 @@ export const PASSWORD = 'e2e-secret';
 const BIN = process.env.TICKPULSE_BIN ?? new URL('../../target/debug/tickpulse', import.meta.url).pathname;
 const SITE_ROOT = process.env.SITE_ROOT ?? new URL('../../target/site', import.meta.url).pathname;
 export const MODE = process.env.TICKPULSE_MODE ?? 'redis';
-if (!['redis', 'embedded'].includes(MODE)) throw new Error(`TICKPULSE_MODE must be redis or embedded, not ${MODE}`);
+if (!['redis', 'cluster', 'embedded'].includes(MODE)) {
+  throw new Error(`TICKPULSE_MODE must be redis, cluster or embedded, not ${MODE}`);
+}
+if (MODE === 'cluster' && !process.env.TEST_REDIS_CLUSTER_URL) {
+  throw new Error('TICKPULSE_MODE=cluster needs TEST_REDIS_CLUSTER_URL (scripts/redis-cluster.sh start prints it)');
+}
 
 export async function freePort() {
   return new Promise((resolve, reject) => {
@@ -55,7 +61,10 @@ export async function startServer(options = {}) {
     delete env.REDIS_URL;
     env.DATA_DIR = dataDir;
   } else {
-    env.REDIS_URL = process.env.TEST_REDIS_URL || 'redis://127.0.0.1:6379';
+    env.REDIS_URL = MODE === 'cluster'
+      ? process.env.TEST_REDIS_CLUSTER_URL
+      : process.env.TEST_REDIS_URL || 'redis://127.0.0.1:6379';
+    if (MODE === 'cluster') env.BUS_PARTITIONS = '6';
     env.REDIS_KEY_PREFIX = prefix;
     if (joins?.env.DATABASE_URL) env.DATABASE_URL = joins.env.DATABASE_URL;
     else if (options.database) env.DATABASE_URL = `sqlite://${path.join(dataDir, 'e2e.db')}`;
@@ -88,8 +97,19 @@ export async function startServer(options = {}) {
     await server.stop();
     if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
     if (MODE === 'embedded' || joins) return;
-    const keys = execFileSync('redis-cli', ['--scan', '--pattern', `${prefix}*`]).toString().split('\n').filter(Boolean);
-    for (let i = 0; i < keys.length; i += 200) execFileSync('redis-cli', ['del', ...keys.slice(i, i + 200)]);
+    // Every node of a cluster (a key at a time: keys of different slots
+    // cannot share a command; -c follows a replica's key to its master).
+    for (const seed of env.REDIS_URL.split(',')) {
+      const { hostname, port } = new URL(seed.trim());
+      const node = ['-h', hostname, '-p', port || '6379'];
+      const keys = execFileSync('redis-cli', [...node, '--scan', '--pattern', `${prefix}*`])
+        .toString().split('\n').filter(Boolean);
+      if (MODE === 'cluster') {
+        for (const key of keys) execFileSync('redis-cli', ['-c', ...node, 'unlink', key]);
+      } else {
+        for (let i = 0; i < keys.length; i += 200) execFileSync('redis-cli', [...node, 'del', ...keys.slice(i, i + 200)]);
+      }
+    }
   };
   await server.start();
   return server;
