@@ -5,7 +5,8 @@
 #
 # Usage:
 #   scripts/redis-cluster.sh start DIR [MASTERS] [REPLICAS] [OWNER_PID]
-#       starts MASTERS (3) masters with REPLICAS (1) replicas each, makes
+#       starts MASTERS (3) masters with REPLICAS (1) replicas each (fewer
+#       than 3 masters: no replicas), makes
 #       them one cluster and waits until it serves every slot. Prints the
 #       seed nodes as REDIS_URL takes them (comma-separated) and writes them
 #       to DIR/seeds; DIR/masters and DIR/replicas list the ports. With
@@ -72,8 +73,18 @@ start() {
   done
   local nodes=()
   for port in "${ports[@]}"; do nodes+=("127.0.0.1:$port"); done
-  redis-cli --cluster create "${nodes[@]}" --cluster-replicas "$replicas" --cluster-yes \
-    >"$dir/create.log" 2>&1 || { cat "$dir/create.log" >&2; stop "$dir"; die "cluster create failed"; }
+  if [ "$masters" -ge 3 ]; then
+    redis-cli --cluster create "${nodes[@]}" --cluster-replicas "$replicas" --cluster-yes \
+      >"$dir/create.log" 2>&1 || { cat "$dir/create.log" >&2; stop "$dir"; die "cluster create failed"; }
+  else
+    # redis-cli makes clusters of 3 masters or more; fewer (for the
+    # benchmarks) get their slot ranges and each other by hand.
+    [ "$replicas" = 0 ] || { stop "$dir"; die "fewer than 3 masters take no replicas here"; }
+    for ((i = 0; i < masters; i++)); do
+      redis-cli -p "${ports[$i]}" cluster addslotsrange $((i * 16384 / masters)) $(((i + 1) * 16384 / masters - 1)) >/dev/null
+      [ "$i" = 0 ] || redis-cli -p "${ports[$i]}" cluster meet 127.0.0.1 "${ports[0]}" >/dev/null
+    done
+  fi
   # Every node must see every slot served before the cluster is handed out.
   for port in "${ports[@]}"; do
     for _ in $(seq 100); do
@@ -107,7 +118,8 @@ start() {
   echo "$seeds" >"$dir/seeds"
   if [ -n "$owner" ]; then
     # Stops the cluster once its owner has ended, whatever way it ended.
-    nohup bash -c "while kill -0 $owner 2>/dev/null; do sleep 1; done; '$0' stop '$dir'" \
+    # A session of its own: a kill of the owner's process group spares it.
+    setsid nohup bash -c "while kill -0 $owner 2>/dev/null; do sleep 1; done; '$0' stop '$dir'" \
       >/dev/null 2>&1 &
   fi
   echo "$seeds"
