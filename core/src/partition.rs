@@ -22,12 +22,15 @@ impl Partition {
     /// symbol's bytes, modulo `count`. Stable across versions, processes and
     /// machines; changing it would move symbols between partitions.
     pub fn of(symbol: &Symbol, count: u16) -> Self {
+        if count <= 1 {
+            return Self(0);
+        }
         let mut hash: u32 = 0x811c_9dc5;
         for byte in symbol.as_str().bytes() {
             hash ^= u32::from(byte);
             hash = hash.wrapping_mul(0x0100_0193);
         }
-        Self((hash % u32::from(count.max(1))) as u16)
+        Self((hash % u32::from(count)) as u16)
     }
 
     /// Every partition of `count`, in order.
