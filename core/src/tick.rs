@@ -99,8 +99,8 @@ impl StreamTick {
 impl Tick {
     /// Whether this tick should replace `stored` in a latest-value view:
     /// a later event time wins; on equal event times the later arrival wins.
-    /// The Redis bus applies the same rule inside its append script
-    /// (`server/src/bus/redis/scripts/append.lua`); change both together.
+    /// Calc's window keeps its view's last tick by the same rule
+    /// (`SymbolWindow::apply`, which breaks ties by stream id: arrival).
     pub fn supersedes(&self, stored: &Tick) -> bool {
         self.ts >= stored.ts
     }

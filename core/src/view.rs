@@ -35,4 +35,9 @@ pub struct View {
     pub updated_at: Timestamp,
     /// The highest stream id included.
     pub stream_id: StreamId,
+    /// The first price seen for this symbol (by arrival), which
+    /// [`crate::LatestTick`] measures change against. Absent only in a view
+    /// stored before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_price: Option<Price>,
 }

@@ -87,6 +87,8 @@ pub struct SymbolWindow {
     late_ticks: u64,
     /// The highest stream id applied.
     stream_id: StreamId,
+    /// The price of the first tick applied (by stream order: arrival).
+    first_price: Option<Price>,
 }
 
 impl SymbolWindow {
@@ -112,6 +114,9 @@ impl SymbolWindow {
             tick_count: view.tick_count,
             late_ticks: view.late_ticks,
             stream_id: view.stream_id,
+            // A view stored before the first price was kept: its session
+            // open is the earliest price known.
+            first_price: Some(view.first_price.unwrap_or(view.open)),
             ..Self::default()
         }
     }
@@ -123,6 +128,7 @@ impl SymbolWindow {
         }
         self.tick_count += 1;
         self.stream_id = self.stream_id.max(tick.id);
+        self.first_price.get_or_insert(tick.tick.price);
         self.update_session(tick);
         if self
             .last
@@ -260,6 +266,7 @@ impl SymbolWindow {
             late_ticks: self.late_ticks,
             updated_at,
             last,
+            first_price: self.first_price,
         })
     }
 }

@@ -101,6 +101,7 @@ pub async fn build_state(
                 dedupe_ttl_secs: config.dedupe_ttl_secs,
                 dedupe_max_bytes: config.dedupe_max_bytes,
                 stream_retain: Duration::from_secs(config.stream_retain_secs),
+                stream_max_bytes: config.stream_retain_bytes,
             })?;
             // A bus of another number of partitions refuses this process
             // now; one that cannot be reached yet is checked on first use.
@@ -129,6 +130,7 @@ pub async fn build_state(
                     dedupe_ttl: Duration::from_secs(config.dedupe_ttl_secs),
                     dedupe_max_bytes: config.dedupe_max_bytes,
                     stream_retain: Duration::from_secs(config.stream_retain_secs),
+                    stream_max_bytes: config.stream_retain_bytes,
                 },
                 &journal,
             )?)

@@ -262,8 +262,7 @@ pub trait TickStream: Send + Sync + 'static {
     /// How many partitions the stream has (the embedded bus has one).
     fn partitions(&self) -> u16;
     /// Appends the ticks that are not duplicates to their partitions'
-    /// streams (the partitions at the same time), updates the latest-tick
-    /// view where a tick is newer than the stored one, and publishes the
+    /// streams (the partitions at the same time) and publishes the
     /// appended ticks, one update message per partition. Returns only after
     /// the backend confirmed every partition's part.
     ///
@@ -344,11 +343,12 @@ pub trait TickStream: Send + Sync + 'static {
     async fn stream_stats(&self) -> Result<StreamStats, BusError>;
 }
 
-/// The compacted views: the latest tick per symbol (kept by `append`) and
-/// the Views the calc stage writes.
+/// The compacted views: the latest tick per symbol and the Views the calc
+/// stage writes.
 #[async_trait]
 pub trait Views: Send + Sync + 'static {
-    /// The latest tick of every symbol, ordered by symbol.
+    /// The latest tick of every symbol (by `Tick::supersedes`) of every
+    /// appended tick, ordered by symbol.
     async fn latest_all(&self) -> Result<Vec<LatestTick>, BusError>;
     /// Stores the views (one per symbol) and publishes them as one update.
     async fn write_views(&self, views: &[View]) -> Result<(), BusError>;

@@ -448,6 +448,7 @@ mod tests {
             dedupe_ttl: Duration::from_secs(60),
             dedupe_max_bytes: 0,
             stream_retain: Duration::from_secs(60),
+            stream_max_bytes: 0,
         }))
     }
 

@@ -151,6 +151,13 @@ pub struct Config {
     #[arg(long, env = "STREAM_RETAIN_SECS", default_value_t = 300)]
     pub stream_retain_secs: u64,
 
+    /// Most bytes the tick stream's entries may take, over all partitions
+    /// (0: no bound). Past it the oldest acknowledged entries go before
+    /// `STREAM_RETAIN_SECS`; entries a consumer group has not acknowledged
+    /// always stay, so a stalled consumer can still hold more.
+    #[arg(long, env = "STREAM_RETAIN_BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub stream_retain_bytes: u64,
+
     /// Largest accepted ingest request body, in bytes.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 8 * 1024 * 1024)]
     pub max_body_bytes: usize,

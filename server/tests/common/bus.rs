@@ -13,13 +13,34 @@ pub struct Fixture {
     pub _cleanup: Option<Cleanup>,
 }
 
+/// What a test bus keeps, and for how long.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Acknowledged entries younger than this stay in the stream.
+    pub retain: Duration,
+    pub dedupe_ttl: Duration,
+    /// Bytes the remembered event ids may take (0: no bound).
+    pub dedupe_max_bytes: u64,
+    /// Bytes the stream's entries may take (0: no bound).
+    pub stream_max_bytes: u64,
+}
+
+impl Limits {
+    pub fn new(retain: Duration, dedupe_ttl: Duration) -> Self {
+        Self {
+            retain,
+            dedupe_ttl,
+            dedupe_max_bytes: 0,
+            stream_max_bytes: 0,
+        }
+    }
+}
+
 pub trait Backend {
-    /// A bus whose remembered event ids may take `dedupe_max_bytes` (0: no
-    /// bound).
-    fn bus_with(retain: Duration, dedupe_ttl: Duration, dedupe_max_bytes: u64) -> Fixture;
+    fn bus_with(limits: Limits) -> Fixture;
 
     fn bus(retain: Duration, dedupe_ttl: Duration) -> Fixture {
-        Self::bus_with(retain, dedupe_ttl, 0)
+        Self::bus_with(Limits::new(retain, dedupe_ttl))
     }
 }
 
@@ -30,14 +51,7 @@ pub struct Memory;
 pub struct Cluster;
 
 /// A Redis bus on `url` under a prefix of its own, deleted afterwards.
-fn redis_bus(
-    url: String,
-    cluster: bool,
-    partitions: u16,
-    dedupe_ttl: Duration,
-    dedupe_max_bytes: u64,
-    retain: Duration,
-) -> Fixture {
+fn redis_bus(url: String, cluster: bool, partitions: u16, limits: Limits) -> Fixture {
     let prefix = format!(
         "test:conformance:{}:{}:",
         std::process::id(),
@@ -49,9 +63,10 @@ fn redis_bus(
         partitions,
         prefix: prefix.clone(),
         timeout: Duration::from_secs(2),
-        dedupe_ttl_secs: dedupe_ttl.as_secs().max(1),
-        dedupe_max_bytes,
-        stream_retain: retain,
+        dedupe_ttl_secs: limits.dedupe_ttl.as_secs().max(1),
+        dedupe_max_bytes: limits.dedupe_max_bytes,
+        stream_retain: limits.retain,
+        stream_max_bytes: limits.stream_max_bytes,
     })
     .unwrap();
     Fixture {
@@ -65,33 +80,26 @@ fn redis_bus(
 }
 
 impl Backend for Redis {
-    fn bus_with(retain: Duration, dedupe_ttl: Duration, dedupe_max_bytes: u64) -> Fixture {
-        redis_bus(
-            super::redis_url(),
-            false,
-            1,
-            dedupe_ttl,
-            dedupe_max_bytes,
-            retain,
-        )
+    fn bus_with(limits: Limits) -> Fixture {
+        redis_bus(super::redis_url(), false, 1, limits)
     }
 }
 
 impl Backend for Cluster {
-    fn bus_with(retain: Duration, dedupe_ttl: Duration, dedupe_max_bytes: u64) -> Fixture {
+    fn bus_with(limits: Limits) -> Fixture {
         let url = super::cluster::shared().url.clone();
-        let partitions = super::cluster::PARTITIONS;
-        redis_bus(url, true, partitions, dedupe_ttl, dedupe_max_bytes, retain)
+        redis_bus(url, true, super::cluster::PARTITIONS, limits)
     }
 }
 
 impl Backend for Memory {
-    fn bus_with(retain: Duration, dedupe_ttl: Duration, dedupe_max_bytes: u64) -> Fixture {
+    fn bus_with(limits: Limits) -> Fixture {
         Fixture {
             bus: Arc::new(MemoryBus::new(MemorySettings {
-                dedupe_ttl,
-                dedupe_max_bytes,
-                stream_retain: retain,
+                dedupe_ttl: limits.dedupe_ttl,
+                dedupe_max_bytes: limits.dedupe_max_bytes,
+                stream_retain: limits.retain,
+                stream_max_bytes: limits.stream_max_bytes,
             })),
             _cleanup: None,
         }

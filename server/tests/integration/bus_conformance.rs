@@ -9,8 +9,10 @@
 use crate::common;
 
 use common::bus::*;
+use std::sync::Arc;
 use std::time::Duration;
-use tickpulse_core::{StreamId, StreamTick, Symbol, Timestamp};
+use tickpulse_core::{Partition, StreamId, StreamTick, Symbol, Timestamp};
+use tickpulse_server::bus::Bus;
 use tickpulse_server::bus::{DeadLetter, Published, Read};
 
 macro_rules! conformance {
@@ -56,6 +58,8 @@ conformance!(
     alerts_reach_every_subscriber,
     a_batch_across_partitions_keeps_each_symbols_order,
     a_dedupe_budget_bounds_memory_and_shortens_the_window,
+    a_stream_byte_budget_trims_acknowledged_entries_only,
+    the_latest_ticks_join_calcs_views_and_what_it_has_not_acknowledged,
 );
 
 async fn new_ticks_are_accepted_and_duplicates_refused<B: Backend>() {
@@ -549,7 +553,6 @@ async fn an_event_id_is_forgotten_after_the_dedupe_window<B: Backend>() {
 async fn a_batch_across_partitions_keeps_each_symbols_order<B: Backend>() {
     use futures::StreamExt;
     use std::collections::HashMap;
-    use tickpulse_core::Partition;
     let f = plain::<B>();
     let mut updates = f.bus.subscribe().await.unwrap();
     let symbols: Vec<String> = (0..40).map(|i| format!("P{i}")).collect();
@@ -609,7 +612,10 @@ pub const DEDUPE_BUDGET: u64 = 4 * 1024 * 1024;
 /// duplicates within the shortened window are still refused and no genuine
 /// tick is refused.
 async fn a_dedupe_budget_bounds_memory_and_shortens_the_window<B: Backend>() {
-    let f = B::bus_with(Duration::ZERO, Duration::from_secs(3_600), DEDUPE_BUDGET);
+    let f = B::bus_with(Limits {
+        dedupe_max_bytes: DEDUPE_BUDGET,
+        ..Limits::new(Duration::ZERO, Duration::from_secs(3_600))
+    });
     let batch = |b: usize| -> Vec<tickpulse_core::Tick> {
         (0..2_000)
             .map(|i| {
@@ -655,4 +661,185 @@ async fn a_dedupe_budget_bounds_memory_and_shortens_the_window<B: Backend>() {
         .await
         .unwrap();
     assert!(new.iter().all(|a| *a));
+}
+
+/// The stream byte budget of the tests.
+pub const STREAM_BUDGET: u64 = 256 * 1024;
+
+/// `n` ticks of 50 symbols (spread over every partition) with event ids
+/// `{prefix}…`, about 200 bytes each as stored.
+pub fn spread_ticks(prefix: &str, n: usize) -> Vec<tickpulse_core::Tick> {
+    (0..n)
+        .map(|i| {
+            tick_at(
+                &format!("S{}", i % 50),
+                "1",
+                &format!("{prefix}-{i:06}"),
+                1_000,
+            )
+        })
+        .collect()
+}
+
+/// Hands every entry of every partition to `group` and acknowledges it.
+pub async fn acknowledge_all(bus: &Arc<dyn Bus>, group: &str) {
+    for p in Partition::all(bus.partitions()) {
+        loop {
+            let got = bus
+                .read_group(p, group, "c", Read::New(SHORT), 100_000)
+                .await
+                .unwrap();
+            if got.is_empty() {
+                break;
+            }
+            bus.ack(p, group, &ids(&got)).await.unwrap();
+        }
+    }
+}
+
+/// Ten times the stream byte budget in ticks, a few milliseconds apart (as
+/// appends come under load): nothing unacknowledged goes, whatever the
+/// budget; once acknowledged, the oldest go until the rest fit, though the
+/// retention period would keep them all; the newest stay.
+async fn a_stream_byte_budget_trims_acknowledged_entries_only<B: Backend>() {
+    let f = B::bus_with(Limits {
+        stream_max_bytes: STREAM_BUDGET,
+        ..Limits::new(Duration::from_secs(3_600), Duration::from_secs(3_600))
+    });
+    let bus = &f.bus;
+    bus.create_group("calc").await.unwrap();
+    for b in 0..20 {
+        let accepted = bus
+            .append(&spread_ticks(&format!("sb{b}"), 500), Timestamp::now())
+            .await
+            .unwrap();
+        assert!(accepted.iter().all(|a| *a));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for p in Partition::all(bus.partitions()) {
+        bus.trim(p).await.unwrap();
+    }
+    assert_eq!(in_stream(bus).await, 10_000, "none acknowledged, none gone");
+    acknowledge_all(bus, "calc").await;
+    for p in Partition::all(bus.partitions()) {
+        bus.trim(p).await.unwrap();
+    }
+    let kept = in_stream(bus).await;
+    // No backend counts a tick of about 200 bytes as less than 150.
+    assert!(kept as u64 * 150 <= STREAM_BUDGET, "{kept} ticks kept");
+    assert!(kept >= 50, "the newest stay: {kept} ticks kept");
+    let newest = bus
+        .range(part(bus, "S49"), StreamId::ZERO, 10_000)
+        .await
+        .unwrap();
+    assert!(
+        newest
+            .iter()
+            .any(|d| d.tick.as_ref().unwrap().tick.event_id.as_str() == "sb19-000499"),
+        "the last tick appended stays"
+    );
+    // New ticks nobody has acknowledged stay, over the budget.
+    bus.append(&spread_ticks("sb-new", 2_000), Timestamp::now())
+        .await
+        .unwrap();
+    for p in Partition::all(bus.partitions()) {
+        bus.trim(p).await.unwrap();
+    }
+    assert!(in_stream(bus).await >= 2_000);
+    let mut new = 0;
+    for p in Partition::all(bus.partitions()) {
+        new += bus
+            .range(p, StreamId::ZERO, 10_000)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|d| {
+                d.tick
+                    .as_ref()
+                    .unwrap()
+                    .tick
+                    .event_id
+                    .as_str()
+                    .starts_with("sb-new")
+            })
+            .count();
+    }
+    assert_eq!(new, 2_000, "unacknowledged entries are never trimmed");
+}
+
+/// The latest ticks once calc has views of some of them: the views, and
+/// the ticks after what each view counted, by the latest-tick rule; the
+/// same on every backend, however it keeps them.
+async fn the_latest_ticks_join_calcs_views_and_what_it_has_not_acknowledged<B: Backend>() {
+    let f = plain::<B>();
+    let bus = &f.bus;
+    let t0 = common::now_ms() - 10_000;
+    let received = Timestamp::now();
+    bus.create_group("calc").await.unwrap();
+    bus.append(
+        &[
+            tick_at("JA", "10", "ja-1", t0 + 5),
+            tick_at("JB", "20", "jb-1", t0 + 5),
+        ],
+        received,
+    )
+    .await
+    .unwrap();
+    // calc counts both and acknowledges them.
+    let mut windows: std::collections::HashMap<String, tickpulse_core::SymbolWindow> =
+        Default::default();
+    let settings = tickpulse_core::WindowSettings::default();
+    for p in Partition::all(bus.partitions()) {
+        let got = bus
+            .read_group(p, "calc", "c", Read::New(SHORT), 100)
+            .await
+            .unwrap();
+        for d in &got {
+            let t = d.tick.as_ref().unwrap();
+            windows
+                .entry(t.tick.symbol.to_string())
+                .or_default()
+                .apply(t, &settings);
+        }
+        let views: Vec<_> = windows
+            .values()
+            .filter_map(|w| w.view(Timestamp::now()))
+            .filter(|v| Partition::of(&v.symbol, bus.partitions()) == p)
+            .collect();
+        bus.write_views(&views).await.unwrap();
+        bus.ack(p, "calc", &ids(&got)).await.unwrap();
+    }
+    // Not counted yet: JA's newer tick wins, JB's older one does not, and
+    // JC has no view at all.
+    bus.append(
+        &[
+            tick_at("JA", "11", "ja-2", t0 + 6),
+            tick_at("JB", "19", "jb-2", t0 + 1),
+            tick_at("JC", "30", "jc-1", t0),
+            tick_at("JC", "31", "jc-2", t0 + 1),
+        ],
+        received,
+    )
+    .await
+    .unwrap();
+    let got: Vec<(String, String, String)> = bus
+        .latest_all()
+        .await
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l.symbol().to_string(),
+                l.tick.tick.event_id.as_str().to_owned(),
+                l.first_price.to_string(),
+            )
+        })
+        .collect();
+    let want = [
+        ("JA", "ja-2", "10"),
+        ("JB", "jb-1", "20"),
+        ("JC", "jc-2", "30"),
+    ]
+    .map(|(s, e, p)| (s.to_owned(), e.to_owned(), p.to_owned()));
+    assert_eq!(got, want);
 }

@@ -165,7 +165,10 @@ async fn redis_an_append_is_packed_and_handed_out_whole() {
 #[tokio::test]
 async fn redis_remembered_ids_take_what_the_budget_counts() {
     use crate::bus_conformance::DEDUPE_BUDGET;
-    let f = Redis::bus_with(Duration::ZERO, Duration::from_secs(3_600), DEDUPE_BUDGET);
+    let f = Redis::bus_with(Limits {
+        dedupe_max_bytes: DEDUPE_BUDGET,
+        ..Limits::new(Duration::ZERO, Duration::from_secs(3_600))
+    });
     let Some(Cleanup::Redis(prefix)) = &f._cleanup else {
         unreachable!("a Redis fixture")
     };
@@ -209,5 +212,57 @@ async fn redis_remembered_ids_take_what_the_budget_counts() {
         used >= stats.bytes / 2,
         "counted {} far over used {used}",
         stats.bytes
+    );
+}
+
+/// What Redis says the stream takes (`MEMORY USAGE`) after a trim with a
+/// byte budget: within the budget, and not far below it (the estimate the
+/// trim makes of an entry's bytes is close).
+#[tokio::test]
+async fn redis_a_stream_byte_budget_holds_by_memory_usage() {
+    use crate::bus_conformance::{acknowledge_all, spread_ticks, STREAM_BUDGET};
+    let f = Redis::bus_with(Limits {
+        stream_max_bytes: STREAM_BUDGET,
+        ..Limits::new(Duration::from_secs(3_600), Duration::from_secs(3_600))
+    });
+    let Some(Cleanup::Redis(prefix)) = &f._cleanup else {
+        unreachable!("a Redis fixture")
+    };
+    f.bus.create_group("calc").await.unwrap();
+    // Appends of 100 ticks: packs of about 20 kB, as a busy feed sends.
+    for b in 0..100 {
+        f.bus
+            .append(&spread_ticks(&format!("mu{b}"), 100), Timestamp::now())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    acknowledge_all(&f.bus, "calc").await;
+    let client = redis::Client::open(common::redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let usage = |conn: &mut redis::aio::MultiplexedConnection| {
+        let key = format!("{prefix}ticks.received");
+        let mut conn = conn.clone();
+        async move {
+            let bytes: u64 = redis::cmd("MEMORY")
+                .arg("USAGE")
+                .arg(key)
+                .arg("SAMPLES")
+                .arg(0)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            bytes
+        }
+    };
+    let before = usage(&mut conn).await;
+    f.bus.trim(P0).await.unwrap();
+    let after = usage(&mut conn).await;
+    println!("Redis: the stream took {before} bytes, {after} after a trim to {STREAM_BUDGET}");
+    assert!(before > 4 * STREAM_BUDGET, "filled well past the budget");
+    assert!(after <= STREAM_BUDGET, "{after} bytes over the budget");
+    assert!(
+        after >= STREAM_BUDGET / 2,
+        "{after} bytes: trimmed far too much"
     );
 }

@@ -50,6 +50,10 @@ pub struct MemorySettings {
     pub dedupe_max_bytes: u64,
     /// Acknowledged entries younger than this stay in the stream.
     pub stream_retain: Duration,
+    /// Most bytes the stream's entries may count (0: no bound); past it the
+    /// oldest acknowledged entries go before `stream_retain`, at every
+    /// append.
+    pub stream_max_bytes: u64,
 }
 
 pub struct MemoryBus {
@@ -372,6 +376,10 @@ impl TickStream for MemoryBus {
                 state.forget_over(self.settings.dedupe_max_bytes);
                 state.apply(stream_tick);
             }
+            let budget = self.settings.stream_max_bytes;
+            if budget > 0 && state.stream_bytes > budget {
+                state.trim(self.settings.stream_retain, budget);
+            }
         }
         if !published.is_empty() {
             self.appended.notify_waiters();
@@ -506,12 +514,7 @@ impl TickStream for MemoryBus {
             if state.groups.is_empty() && state.stream.is_empty() {
                 return Ok(0);
             }
-            let keep_from = super::policy::trim_floor(
-                state.groups.values().map(State::first_unacknowledged),
-                self.settings.stream_retain,
-            );
-            let kept = state.stream.split_off(&keep_from);
-            let removed = std::mem::replace(&mut state.stream, kept).len();
+            let removed = state.trim(self.settings.stream_retain, self.settings.stream_max_bytes);
             let rewrite = state.journal.as_ref().is_some_and(Journal::wants_rewrite);
             (removed, rewrite)
         };
@@ -592,6 +595,7 @@ mod tests {
             dedupe_ttl: Duration::from_secs(60),
             dedupe_max_bytes: 0,
             stream_retain: Duration::ZERO,
+            stream_max_bytes: 0,
         }
     }
 

@@ -13,11 +13,25 @@ use tickpulse_core::{Price, StreamId, StreamTick, Symbol, View};
 /// entry in `seen` and in `expiry`, the shared string's header and the
 /// allocator's rounding (measured: see the `remembered_ids_cost_…` test).
 pub const BYTES_PER_ID: u64 = 112;
+/// Bytes a stream entry holds here besides its strings (symbol, source and
+/// event id): its shared tick and its place in the stream's tree (measured:
+/// see the `stream_entries_cost_…` test).
+pub const BYTES_PER_ENTRY: u64 = 224;
+
+/// What a stream entry counts against `STREAM_RETAIN_BYTES`.
+fn entry_bytes(t: &StreamTick) -> u64 {
+    let strings = t.tick.symbol.as_str().len()
+        + t.tick.source.as_str().len()
+        + t.tick.event_id.as_str().len();
+    BYTES_PER_ENTRY + strings as u64
+}
 
 #[derive(Default)]
 pub(super) struct State {
     /// Shared, so a journal rewrite copies references, not ticks.
     pub(super) stream: BTreeMap<StreamId, Arc<StreamTick>>,
+    /// What the stream's entries count, in bytes (see [`entry_bytes`]).
+    pub(super) stream_bytes: u64,
     pub(super) last_id: StreamId,
     /// `event_id` → when it may be forgotten; `expiry` holds the same in
     /// time order, so forgetting is cheap. Both share one copy of each id,
@@ -82,7 +96,46 @@ impl State {
                 );
             }
         }
+        self.stream_bytes += entry_bytes(&stream_tick);
         self.stream.insert(stream_tick.id, Arc::new(stream_tick));
+    }
+
+    /// Drops the entries below the trim floor: acknowledged by every group
+    /// and older than `retain`, or, while the stream counts more than
+    /// `budget` bytes (0: no budget), acknowledged and among the oldest.
+    /// Returns how many went.
+    pub(super) fn trim(&mut self, retain: std::time::Duration, budget: u64) -> usize {
+        let floor = crate::bus::policy::trim_floor(
+            self.groups.values().map(Self::first_unacknowledged),
+            retain,
+            self.byte_floor(budget),
+        );
+        let mut removed = 0;
+        while let Some(entry) = self.stream.first_entry() {
+            if *entry.key() >= floor {
+                break;
+            }
+            let tick = entry.remove();
+            self.stream_bytes = self.stream_bytes.saturating_sub(entry_bytes(&tick));
+            removed += 1;
+        }
+        removed
+    }
+
+    /// The first entry to keep for the stream to count at most `budget`
+    /// bytes.
+    fn byte_floor(&self, budget: u64) -> StreamId {
+        if budget == 0 || self.stream_bytes <= budget {
+            return StreamId::ZERO;
+        }
+        let mut over = self.stream_bytes - budget;
+        for (id, tick) in &self.stream {
+            if over == 0 {
+                return *id;
+            }
+            over = over.saturating_sub(entry_bytes(tick));
+        }
+        self.last_id.next()
     }
 
     pub(super) fn remember(&mut self, event_id: &str, until: Instant) {
@@ -220,12 +273,81 @@ mod tests {
             "{per_id}: the constant is far too high"
         );
         assert_eq!(state.seen_bytes, n * (21 + BYTES_PER_ID));
+        HELD.with(|h| h.set(0));
         state.forget_over(n * (21 + BYTES_PER_ID) / 4);
         assert_eq!(state.seen.len() as u64, n / 4);
         assert_eq!(
             state.expiry.front().map(|(_, id)| id.to_string()),
             Some(format!("feeder-7:{:012}", n * 3 / 4)),
             "the oldest are forgotten first"
+        );
+    }
+
+    /// What `BYTES_PER_ENTRY` stands for: the bytes a stream entry holds
+    /// besides its strings, measured on 100,000 ticks of 10 symbols (the
+    /// latest-tick view holds one per symbol on top, not per tick).
+    #[test]
+    fn stream_entries_cost_what_the_budget_counts() {
+        let mut state = State::default();
+        let n = 100_000u64;
+        let template: StreamTick = serde_json::from_value(serde_json::json!({
+            "id": "1-0", "symbol": "SYM0", "price": "64000.5", "volume": "0.25",
+            "source": "feeder-7", "ts": 1_795_000_000_000i64,
+            "event_id": "feeder-7:000000000000", "received_at": 1_795_000_000_000i64
+        }))
+        .unwrap();
+        // Young entries: the retention period would keep them all.
+        let ms = u64::try_from(tickpulse_core::Timestamp::now().as_millis()).unwrap();
+        let ticks: Vec<StreamTick> = (0..n)
+            .map(|i| {
+                let mut t = template.clone();
+                t.id = StreamId::new(ms, i);
+                t.tick.symbol = Symbol::new(&format!("SYM{}", i % 10));
+                t
+            })
+            .collect();
+        let strings = entry_bytes(&ticks[0]) - BYTES_PER_ENTRY;
+        HELD.with(|h| h.set(0));
+        COUNTING.with(|c| c.set(true));
+        for t in &ticks {
+            // The copy stands for the tick the append decodes.
+            state.apply(t.clone());
+        }
+        COUNTING.with(|c| c.set(false));
+        let held = HELD.with(Cell::get) as u64;
+        let per_entry = held / n - strings;
+        println!(
+            "a stream entry with {strings} bytes of strings holds {} bytes (+{per_entry})",
+            held / n
+        );
+        assert!(per_entry <= BYTES_PER_ENTRY, "{per_entry} bytes per entry");
+        assert!(
+            per_entry >= BYTES_PER_ENTRY / 2,
+            "{per_entry}: the constant is far too high"
+        );
+        assert_eq!(state.stream_bytes, n * (strings + BYTES_PER_ENTRY));
+        // A budget of a quarter, nothing pending: three quarters go, the
+        // oldest first.
+        let budget = n * (strings + BYTES_PER_ENTRY) / 4;
+        let removed = state.trim(std::time::Duration::from_secs(3_600), budget);
+        assert_eq!(removed as u64, n * 3 / 4);
+        assert!(state.stream_bytes <= budget);
+        assert_eq!(
+            state.stream.keys().next(),
+            Some(&StreamId::new(ms, n * 3 / 4))
+        );
+        // An entry a group has not acknowledged stops the trim there.
+        state.groups.insert(
+            "calc".to_owned(),
+            Group {
+                last_delivered: StreamId::new(ms, n * 3 / 4),
+                ..Group::default()
+            },
+        );
+        let removed = state.trim(std::time::Duration::from_secs(3_600), 1);
+        assert_eq!(
+            removed, 1,
+            "only the entry calc was handed and acknowledged"
         );
     }
 }

@@ -44,8 +44,6 @@ pub(super) struct PartKeys {
     pub(super) base: String,
     pub(super) stream: String,
     pub(super) dead: String,
-    pub(super) latest: String,
-    pub(super) first: String,
     pub(super) views: String,
     /// Channel of the appended ticks.
     pub(super) updates: String,
@@ -67,8 +65,6 @@ impl PartKeys {
         Self {
             stream: key("ticks.received"),
             dead: key("ticks.dead"),
-            latest: key("ticks:latest"),
-            first: key("ticks:first"),
             views: key("views"),
             updates: key("realtime:updates"),
             views_channel: key("realtime:views"),

@@ -9,9 +9,6 @@
 //!   found from its id alone. Consumer groups hand out, track and
 //!   acknowledge whole entries: acknowledging any tick of an entry
 //!   acknowledges the entry. Stream length, pending and lag count entries.
-//! - `ticks:latest` — hash symbol → newest `StreamTick` JSON (compacted view)
-//! - `ticks:latest:ts` — hash symbol → event time of that tick, sortable
-//! - `ticks:first` — hash symbol → first price seen
 //! - `seen:{n}` — set of the event ids appended in the n-th de-dupe window
 //!   (`floor(time / DEDUPE_TTL_SECS)`), expiring two windows after it
 //!   starts. One set per window (rather than one `seen:{event_id}` key per
@@ -20,7 +17,9 @@
 //!   for at least one window
 //! - `realtime:updates` — channel; one message per stream entry (pack) an
 //!   append wrote (see [`decode_update`])
-//! - `views` — hash symbol → `View` JSON, written by the calc stage
+//! - `views` — hash symbol → `View` JSON, written by the calc stage; with
+//!   the ticks calc has not acknowledged yet, the latest tick per symbol
+//!   (`Views::latest_all`)
 //! - `realtime:views` — channel; a JSON array of the views of one calc batch
 //! - `realtime:alerts` — channel; a JSON array of the monitor's alerts
 //! - `lease:{name}` — holder of a lease (the active calc consumer of a
@@ -30,7 +29,7 @@
 //!   capped at about [`super::policy::DEAD_LETTER_CAP`] entries
 //!
 //! One append is one `EVALSHA` per partition (`append.lua`): de-dupe,
-//! `XADD`, view update and publish in a single round trip, atomically.
+//! `XADD` and publish in a single round trip, atomically.
 //!
 //! # Partitions
 //! With `BUS_PARTITIONS` > 1, or on a cluster, every key and channel above
@@ -64,9 +63,7 @@ use futures::StreamExt;
 use redis::AsyncCommands;
 use std::collections::HashMap;
 use std::time::Duration;
-use tickpulse_core::{
-    LatestTick, Partition, Price, StreamId, StreamTick, Symbol, Tick, Timestamp, View,
-};
+use tickpulse_core::{LatestTick, Partition, StreamId, Symbol, Tick, Timestamp, View};
 
 /// Most entries one read asks for: at most this many packs (100,000 ticks)
 /// arrive at once.
@@ -75,6 +72,19 @@ const ENTRIES_PER_READ: usize = 100;
 /// (measured: 100,000 ids of 21 characters took 7.17 MB, 72 bytes each,
 /// with `MEMORY USAGE`; rounded up).
 pub const BYTES_PER_ID: u64 = 56;
+/// Bytes a stream entry takes in Redis besides its pack and the allocator's
+/// rounding of it: its node in the stream's radix tree and the listpack
+/// around the pack (measured with `MEMORY USAGE`: entries of 16,000 and
+/// 200,000 bytes took 344 and 534 bytes more than their rounded size; see
+/// also the `redis_a_stream_byte_budget…` test).
+pub const STREAM_BYTES_PER_ENTRY: u64 = 512;
+
+/// What Redis holds for a stream entry whose pack has `pack` bytes: jemalloc
+/// rounds an allocation up to one of four sizes per power of two, so a
+/// quarter more at most, and [`STREAM_BYTES_PER_ENTRY`].
+pub(super) fn stream_entry_bytes(pack: u64) -> u64 {
+    pack + pack / 4 + STREAM_BYTES_PER_ENTRY
+}
 
 pub struct RedisBus {
     conns: Connections,
@@ -91,6 +101,8 @@ pub struct RedisBus {
     dedupe_max_bytes: u64,
     dedupe_budget: u64,
     stream_retain: Duration,
+    /// Stream byte budget per partition (0: none).
+    stream_budget: u64,
     /// Average ticks per entry of the last read, to size the next one.
     ticks_per_entry: std::sync::atomic::AtomicUsize,
     /// Set once the bus's number of partitions matched this process's.
@@ -115,6 +127,10 @@ pub struct RedisSettings {
     /// Acknowledged entries younger than this stay in the stream (for
     /// late readers); older ones are trimmed by [`Bus::trim`].
     pub stream_retain: Duration,
+    /// Most bytes the stream's entries may take, over all partitions
+    /// (`STREAM_RETAIN_BYTES`; 0: no bound): past it [`Bus::trim`] cuts
+    /// `stream_retain` short, never below what a group has not acknowledged.
+    pub stream_max_bytes: u64,
 }
 
 impl RedisBus {
@@ -159,6 +175,7 @@ impl RedisBus {
             dedupe_max_bytes: settings.dedupe_max_bytes,
             dedupe_budget: settings.dedupe_max_bytes / u64::from(partitions),
             stream_retain: settings.stream_retain,
+            stream_budget: settings.stream_max_bytes / u64::from(partitions),
             ticks_per_entry: std::sync::atomic::AtomicUsize::new(1),
             checked: tokio::sync::OnceCell::new(),
         })

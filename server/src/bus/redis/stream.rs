@@ -57,32 +57,18 @@ impl RedisBus {
     ) -> Result<Accepted, BusError> {
         let keys = self.part(p)?;
         // The bodies, joined per chunk of PACK_MAX ticks (a chunk of new
-        // ticks is appended as it is), and where each body sits in its chunk.
+        // ticks is appended as it is).
         let mut chunks: Vec<Vec<u8>> = Vec::with_capacity(ticks.len().div_ceil(PACK_MAX));
-        let mut spans: Vec<(usize, usize)> = Vec::with_capacity(ticks.len());
         for part in ticks.chunks(PACK_MAX) {
             let mut chunk = Vec::with_capacity(part.len() * 200);
             for (i, tick) in part.iter().enumerate() {
                 if i > 0 {
                     chunk.push(b'\n');
                 }
-                let at = chunk.len();
                 serde_json::to_writer(&mut chunk, &StoredTick { tick, received_at })
                     .map_err(|e| corrupt("tick", e))?;
-                spans.push((at + 1, chunk.len() - at));
             }
             chunks.push(chunk);
-        }
-        // Per symbol, its ticks newest first (event time, then arrival), so
-        // the script takes the first new one for the latest-tick view.
-        let mut by_symbol: HashMap<&str, Vec<usize>> = HashMap::new();
-        let mut symbols: Vec<&str> = Vec::new();
-        for (i, tick) in ticks.iter().enumerate() {
-            let list = by_symbol.entry(tick.symbol.as_str()).or_insert_with(|| {
-                symbols.push(tick.symbol.as_str());
-                Vec::new()
-            });
-            list.push(i);
         }
         let mut inv = self.append.key(&keys.stream);
         inv.arg(&keys.base)
@@ -100,26 +86,6 @@ impl RedisBus {
         for tick in ticks {
             inv.arg(tick.event_id.as_str());
         }
-        for symbol in symbols {
-            let mut list = by_symbol.remove(symbol).unwrap_or_default();
-            let first = list[0];
-            list.sort_unstable_by(|a, b| (ticks[*b].ts, b).cmp(&(ticks[*a].ts, a)));
-            let mut candidates = String::with_capacity(list.len() * 48);
-            for i in list {
-                use std::fmt::Write as _;
-                let (offset, length) = spans[i];
-                // The event time as `Timestamp::sortable_key` writes it.
-                let _ = write!(
-                    candidates,
-                    "{}:{:020}:{offset}:{length};",
-                    i + 1,
-                    ticks[i].ts.as_nanos()
-                );
-            }
-            inv.arg(symbol)
-                .arg(ticks[first].price.to_string())
-                .arg(candidates);
-        }
         let mut conn = self.conn().await?;
         let flags: String = self.bounded(inv.invoke_async(&mut conn)).await?;
         if flags.len() != ticks.len() {
@@ -129,6 +95,61 @@ impl RedisBus {
             ));
         }
         Ok(flags.bytes().map(|b| b == b'1').collect())
+    }
+}
+
+impl RedisBus {
+    /// The first entry of partition `p` to keep for its stream to take at
+    /// most the byte budget: `XINFO STREAM` gives the number of entries and
+    /// the first and last of them, whose sizes stand for the average pack
+    /// (packs of one append rate are alike), and the entries are taken as
+    /// spread evenly in time between the first and the last. An estimate:
+    /// each trim measures again, so an error does not add up.
+    async fn byte_floor(&self, p: Partition) -> Result<StreamId, BusError> {
+        if self.stream_budget == 0 {
+            return Ok(StreamId::ZERO);
+        }
+        let stream = &self.part(p)?.stream;
+        let mut conn = self.conn().await?;
+        let info: redis::RedisResult<HashMap<String, redis::Value>> = self
+            .bounded_raw(
+                redis::cmd("XINFO")
+                    .arg("STREAM")
+                    .arg(stream)
+                    .query_async(&mut conn),
+            )
+            .await?;
+        let Ok(mut info) = info else {
+            return Ok(StreamId::ZERO); // no stream yet
+        };
+        let length: u64 = info
+            .remove("length")
+            .map(redis::from_redis_value)
+            .transpose()
+            .map_err(|e| corrupt("XINFO STREAM length", e))?
+            .unwrap_or(0);
+        let mut ends = ["first-entry", "last-entry"].map(|name| {
+            let entry = info.remove(name)?;
+            let entry: StreamEntry = redis::from_redis_value(entry).ok()?;
+            let id: StreamId = std::str::from_utf8(&entry.id).ok()?.parse().ok()?;
+            Some((id, entry.ticks.map_or(0, |t| t.len() as u64)))
+        });
+        let (Some((first, first_len)), Some((last, last_len))) = (ends[0].take(), ends[1].take())
+        else {
+            return Ok(StreamId::ZERO);
+        };
+        let per_entry = stream_entry_bytes((first_len + last_len) / 2);
+        let held = length * per_entry;
+        if held <= self.stream_budget {
+            return Ok(StreamId::ZERO);
+        }
+        let keep = self.stream_budget / per_entry;
+        let drop_share = (length - keep) as f64 / length as f64;
+        let span = last.millis.saturating_sub(first.millis) as f64;
+        Ok(StreamId::new(
+            first.millis + (span * drop_share).round() as u64,
+            0,
+        ))
     }
 }
 
@@ -392,7 +413,9 @@ impl TickStream for RedisBus {
         let Some(groups) = self.first_unacknowledged(p).await? else {
             return Ok(0);
         };
-        let keep_from = crate::bus::policy::trim_floor(groups.into_values(), self.stream_retain);
+        let byte_floor = self.byte_floor(p).await?;
+        let keep_from =
+            crate::bus::policy::trim_floor(groups.into_values(), self.stream_retain, byte_floor);
         let mut conn = self.conn().await?;
         self.bounded(
             redis::cmd("XTRIM")

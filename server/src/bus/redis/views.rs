@@ -1,8 +1,22 @@
 //! The compacted views, leases, heartbeats and the update channel on Redis.
 
 use super::*;
+use crate::bus::policy::Latest;
+use crate::bus::Group;
+
+/// Ticks read per call while catching up on calc's views.
+const CATCH_UP_PAGE: usize = 10_000;
 
 impl RedisBus {
+    /// The stored views of one partition.
+    async fn views_of(&self, keys: &keys::PartKeys) -> Result<Vec<View>, BusError> {
+        let mut conn = self.conn().await?;
+        let all: HashMap<String, String> = self.bounded(conn.hgetall(&keys.views)).await?;
+        all.values()
+            .map(|j| serde_json::from_str(j).map_err(|e| corrupt("view", e)))
+            .collect()
+    }
+
     /// The keys of `symbol`'s partition.
     fn part_of(&self, symbol: &Symbol) -> &keys::PartKeys {
         &self.parts[Partition::of(symbol, self.parts.len() as u16).index()]
@@ -38,19 +52,31 @@ impl RedisBus {
 
 #[async_trait]
 impl Views for RedisBus {
+    /// Per partition: calc's position, then its views, then the ticks from
+    /// that position on (see [`Latest`]). Reading the position first keeps
+    /// this exact: views written meanwhile only include more, and the ticks
+    /// they include are skipped.
     async fn latest_all(&self) -> Result<Vec<LatestTick>, BusError> {
-        let mut conn = self.conn().await?;
         let mut all = Vec::new();
-        for keys in &self.parts {
-            let mut pipe = redis::pipe();
-            pipe.hgetall(&keys.latest).hgetall(&keys.first);
-            let (ticks, firsts): (HashMap<String, String>, HashMap<String, String>) =
-                self.bounded(pipe.query_async(&mut conn)).await?;
-            for (symbol, tick) in ticks {
-                if let Some(first) = firsts.get(&symbol) {
-                    all.push(to_latest(&tick, first)?);
+        for p in Partition::all(self.partitions()) {
+            let from = self
+                .first_unacknowledged(p)
+                .await?
+                .and_then(|groups| groups.get(Group::Calc.name()).copied())
+                .map_or(StreamId::ZERO, |entry| tick_id(entry, 0));
+            let mut latest = Latest::from_views(self.views_of(&self.parts[p.index()]).await?);
+            let mut from = from;
+            loop {
+                let page = self.range(p, from, CATCH_UP_PAGE).await?;
+                for tick in page.iter().filter_map(|d| d.tick.as_ref().ok()) {
+                    latest.add(tick);
+                }
+                match page.last() {
+                    Some(last) if page.len() == CATCH_UP_PAGE => from = last.id.next(),
+                    _ => break,
                 }
             }
+            all.extend(latest.into_ticks());
         }
         all.sort_by(|a, b| a.symbol().cmp(b.symbol()));
         Ok(all)
@@ -81,13 +107,9 @@ impl Views for RedisBus {
     }
 
     async fn views(&self) -> Result<Vec<View>, BusError> {
-        let mut conn = self.conn().await?;
         let mut out = Vec::new();
         for keys in &self.parts {
-            let all: HashMap<String, String> = self.bounded(conn.hgetall(&keys.views)).await?;
-            for j in all.values() {
-                out.push(serde_json::from_str(j).map_err(|e| corrupt("view", e))?);
-            }
+            out.extend(self.views_of(keys).await?);
         }
         Ok(out)
     }
@@ -212,10 +234,4 @@ impl RedisBus {
     fn topic_channel(&self, topic: Topic) -> String {
         self.key(&format!("realtime:{}", topic.name()))
     }
-}
-
-fn to_latest(tick: &str, first: &str) -> Result<LatestTick, BusError> {
-    let tick: StreamTick = serde_json::from_str(tick).map_err(|e| corrupt("latest tick", e))?;
-    let first_price = Price::parse(first).map_err(|e| corrupt("first price", e))?;
-    Ok(LatestTick { tick, first_price })
 }

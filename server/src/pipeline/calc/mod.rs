@@ -9,7 +9,7 @@
 //! views (calc-b), store and publish them (`symbol.updated`), and only then
 //! acknowledge the entries.
 //!
-//! Every few seconds the active consumer also trims its partition, below
+//! Every second the active consumer also trims its partition, below
 //! what every consumer group has acknowledged (see `Bus::trim`).
 //!
 //! On start the windows are rebuilt: counts and session from the stored
@@ -33,7 +33,7 @@ pub const GROUP: Group = Group::Calc;
 /// Most views stored and published in one call.
 const VIEWS_PER_WRITE: usize = 500;
 /// How often the active consumer trims the tick stream.
-const TRIM_EVERY: Duration = Duration::from_secs(5);
+const TRIM_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 pub struct CalcSettings {

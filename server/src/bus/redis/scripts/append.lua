@@ -9,11 +9,7 @@
 -- ARGV[9] the bytes counted per remembered id besides its length, then:
 --   c chunks: the JSON bodies of ticks (k-1)*p+1 … k*p, joined by newlines
 --     (a body is a StreamTick object without its "id");
---   n event ids, in tick order;
---   per symbol of the batch, three arguments: the symbol, the price of its
---     first tick, and its ticks newest first (by event time, then arrival)
---     as "index:event time (20 digits):offset of the body in its chunk:
---     length of the body;" (indexes from 1, offsets from 1).
+--   n event ids, in tick order.
 --
 -- De-duplication: event ids are remembered in generations, one set each,
 -- seen:<g>; the hash seen:gen holds the current generation g, when it
@@ -39,13 +35,10 @@
 -- touches no body. Tick k (from 0) of entry ms-s has the id
 -- ms-(s * slots + k) (see bus/redis/pack.rs). One publish per pack sends the
 -- entry id, a newline and the pack.
--- Per symbol (once per call, not per tick; read and written in bulk):
--- ticks:first keeps the first price, written with the symbol's first latest
--- tick; ticks:latest (+ its event time in ticks:latest:ts, compared as
--- fixed-width strings) takes the symbol's newest new tick unless the stored
--- one is newer. On equal event times the later arrival wins: the rule of
--- `Tick::supersedes` (core/src/tick.rs), which the embedded bus calls; the
--- two must say the same.
+-- The latest tick of each symbol is not kept here: calc's views hold it,
+-- and a reader adds the ticks calc has not acknowledged yet (see
+-- `Views::latest_all` in bus/redis/views.rs), so an append touches no
+-- per-symbol key.
 --
 -- Returns a string of '1' (appended) / '0' (duplicate), one per tick.
 local prefix, window, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -156,51 +149,4 @@ for k = 1, c do
   end
 end
 remember(#added)
-local latest, latest_ts, first = prefix .. 'ticks:latest', prefix .. 'ticks:latest:ts', prefix .. 'ticks:first'
--- The symbols' stored event times in one HMGET (per CHUNK symbols), the
--- new values in one HSET per hash: a few commands per call, not three per
--- symbol. Each symbol comes once, so reading all before writing any is
--- the same as taking them one by one.
-local symbols, prices, candidates = {}, {}, {}
-for a = first_id + n, #ARGV, 3 do
-  symbols[#symbols + 1] = ARGV[a]
-  prices[#prices + 1] = ARGV[a + 1]
-  candidates[#candidates + 1] = ARGV[a + 2]
-end
-local olds = {}
-for from = 1, #symbols, CHUNK do
-  local to = math.min(from + CHUNK - 1, #symbols)
-  local got = redis.call('HMGET', latest_ts, unpack(symbols, from, to))
-  for j = from, to do olds[j] = got[j - from + 1] end
-end
-local times, bodies = {}, {}
-for j = 1, #symbols do
-  local symbol, old = symbols[j], olds[j]
-  for i, ts_key, offset, length in string.gmatch(candidates[j], '(%d+):(%d+):(%d+):(%d+);') do
-    i = tonumber(i)
-    if fresh[i] then
-      -- A symbol with a latest tick has its first price: both are written
-      -- here, together, and by nothing else.
-      if not old then redis.call('HSETNX', first, symbol, prices[j]) end
-      if (not old) or old <= ts_key then
-        local k = math.floor((i - 1) / pack_max) + 1
-        local at = place[k] and place[k][i] or (i - ((k - 1) * pack_max + 1))
-        offset = tonumber(offset)
-        local body = string.sub(ARGV[9 + k], offset, offset + tonumber(length) - 1)
-        local id = entry_ms[k] .. '-' .. string.format('%.0f', entry_base[k] + at)
-        times[#times + 1] = symbol
-        times[#times + 1] = ts_key
-        bodies[#bodies + 1] = symbol
-        bodies[#bodies + 1] = '{"id":"' .. id .. '",' .. string.sub(body, 2)
-      end
-      break
-    end
-  end
-end
--- CHUNK is even, so a chunk never splits a field from its value.
-for from = 1, #times, CHUNK do
-  local to = math.min(from + CHUNK - 1, #times)
-  redis.call('HSET', latest_ts, unpack(times, from, to))
-  redis.call('HSET', latest, unpack(bodies, from, to))
-end
 return table.concat(flags)
