@@ -87,8 +87,9 @@ pub struct SymbolWindow {
     late_ticks: u64,
     /// The highest stream id applied.
     stream_id: StreamId,
-    /// The price of the first tick applied (by stream order: arrival).
-    first_price: Option<Price>,
+    /// The first tick's stream id and price: the first to arrive, whatever
+    /// order the ticks are applied in.
+    first: Option<(StreamId, Price)>,
 }
 
 impl SymbolWindow {
@@ -116,7 +117,7 @@ impl SymbolWindow {
             stream_id: view.stream_id,
             // A view stored before the first price was kept: its session
             // open is the earliest price known.
-            first_price: Some(view.first_price.unwrap_or(view.open)),
+            first: Some((StreamId::ZERO, view.first_price.unwrap_or(view.open))),
             ..Self::default()
         }
     }
@@ -128,7 +129,9 @@ impl SymbolWindow {
         }
         self.tick_count += 1;
         self.stream_id = self.stream_id.max(tick.id);
-        self.first_price.get_or_insert(tick.tick.price);
+        if self.first.is_none_or(|(id, _)| tick.id < id) {
+            self.first = Some((tick.id, tick.tick.price));
+        }
         self.update_session(tick);
         if self
             .last
@@ -266,7 +269,7 @@ impl SymbolWindow {
             late_ticks: self.late_ticks,
             updated_at,
             last,
-            first_price: self.first_price,
+            first_price: self.first.map(|(_, price)| price),
         })
     }
 }
