@@ -125,7 +125,10 @@ async fn connect(s: &TestServer, symbols: &str, last: Option<&str>) -> SseReader
         request = request.header("last-event-id", id);
     }
     let response = request.send().await.unwrap();
-    assert_eq!(response.status(), 200);
+    if response.status() != 200 {
+        let status = response.status();
+        panic!("{status}: {}", response.text().await.unwrap_or_default());
+    }
     SseReader::new(response)
 }
 

@@ -5,7 +5,7 @@ use crate::bus::policy::Latest;
 use crate::bus::Group;
 
 /// Ticks read per call while catching up on calc's views.
-const CATCH_UP_PAGE: usize = 10_000;
+const CATCH_UP_PAGE: usize = 2_000;
 
 impl RedisBus {
     /// The stored views of one partition.
