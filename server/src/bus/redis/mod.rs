@@ -9,12 +9,14 @@
 //!   found from its id alone. Consumer groups hand out, track and
 //!   acknowledge whole entries: acknowledging any tick of an entry
 //!   acknowledges the entry. Stream length, pending and lag count entries.
-//! - `seen:{n}` — set of the event ids appended in the n-th de-dupe window
-//!   (`floor(time / DEDUPE_TTL_SECS)`), expiring two windows after it
-//!   starts. One set per window (rather than one `seen:{event_id}` key per
-//!   tick) replaces a command and a key with its own expiry per tick by two
-//!   `SMISMEMBER` and one `SADD` per batch, and an id is still remembered
-//!   for at least one window
+//! - `seen:{g}` — set of the event ids appended in de-dupe generation g,
+//!   and `seen:gen`, the current generation, when it started and what its
+//!   ids count. A generation lasts a window (`DEDUPE_TTL_SECS`), or less
+//!   when its ids would pass half of the budget (`DEDUPE_MAX_BYTES`); two
+//!   are kept (see `scripts/append.lua`). One set per generation (rather
+//!   than one `seen:{event_id}` key per tick) replaces a command and a key
+//!   with its own expiry per tick by two `SMISMEMBER` and one `SADD` per
+//!   batch
 //! - `realtime:updates` — channel; one message per stream entry (pack) an
 //!   append wrote (see [`decode_update`])
 //! - `views` — hash symbol → `View` JSON, written by the calc stage; with
