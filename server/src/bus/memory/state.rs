@@ -105,10 +105,11 @@ impl State {
     /// `budget` bytes (0: no budget), acknowledged and among the oldest.
     /// Returns how many went.
     pub(super) fn trim(&mut self, retain: std::time::Duration, budget: u64) -> usize {
+        let unacknowledged = self.groups.values().map(Self::first_unacknowledged).min();
         let floor = crate::bus::policy::trim_floor(
-            self.groups.values().map(Self::first_unacknowledged),
+            unacknowledged,
             retain,
-            self.byte_floor(budget),
+            self.byte_floor(budget, unacknowledged),
         );
         let mut removed = 0;
         while let Some(entry) = self.stream.first_entry() {
@@ -123,14 +124,16 @@ impl State {
     }
 
     /// The first entry to keep for the stream to count at most `budget`
-    /// bytes.
-    fn byte_floor(&self, budget: u64) -> StreamId {
+    /// bytes, looking no further than `stop` (the first unacknowledged
+    /// entry, which stays anyway): so while a consumer stalls with the
+    /// budget spent, each append walks only what it could still trim.
+    fn byte_floor(&self, budget: u64, stop: Option<StreamId>) -> StreamId {
         if budget == 0 || self.stream_bytes <= budget {
             return StreamId::ZERO;
         }
         let mut over = self.stream_bytes - budget;
         for (id, tick) in &self.stream {
-            if over == 0 {
+            if over == 0 || stop.is_some_and(|s| *id >= s) {
                 return *id;
             }
             over = over.saturating_sub(entry_bytes(tick));
