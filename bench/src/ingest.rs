@@ -74,8 +74,7 @@ impl Args {
 
 /// A warm-up of 2 s, then the measured run.
 fn measure(base: &str, load: Load, server: u32) -> anyhow::Result<Run> {
-    wrk::run(base, Load { seconds: 2, ..load }, server)?;
-    wrk::run(base, load, server)
+    Ok(measure_with_redis(base, load, server, None)?.0)
 }
 
 /// [`measure`], and the CPU µs Redis (process `redis`) spent per tick of

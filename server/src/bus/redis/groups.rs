@@ -37,16 +37,33 @@ impl RedisBus {
         (ticks / per_entry).clamp(1, ticks.clamp(1, ENTRIES_PER_READ))
     }
 
-    /// Per consumer group, the first entry it has not acknowledged: its
-    /// oldest pending entry, or the one after the last delivered. `None`
-    /// when the stream does not exist yet.
+    /// The first tick of partition `p` that `group` has not acknowledged
+    /// (the first of its stream, when the group or the stream does not
+    /// exist yet).
+    pub(super) async fn first_unacknowledged_tick(
+        &self,
+        p: Partition,
+        group: &str,
+    ) -> Result<StreamId, BusError> {
+        Ok(self
+            .first_unacknowledged(p, Some(group))
+            .await?
+            .and_then(|g| g.get(group).copied())
+            .map_or(StreamId::ZERO, |entry| tick_id(entry, 0)))
+    }
+
+    /// Per consumer group (or only `only`), the first entry it has not
+    /// acknowledged: its oldest pending entry, or the one after the last
+    /// delivered. `None` when the stream does not exist yet.
     pub(super) async fn first_unacknowledged(
         &self,
         p: Partition,
+        only: Option<&str>,
     ) -> Result<Option<HashMap<String, StreamId>>, BusError> {
-        let Some(groups) = self.groups(p).await? else {
+        let Some(mut groups) = self.groups(p).await? else {
             return Ok(None);
         };
+        groups.retain(|g| only.is_none_or(|name| g.name == name));
         let key = &self.part(p)?.stream;
         let mut conn = self.conn().await?;
         let mut first = HashMap::new();
@@ -60,12 +77,12 @@ impl RedisBus {
                             .query_async(&mut conn),
                     )
                     .await?;
-                Some(
-                    oldest
-                        .ok_or_else(|| corrupt("XPENDING reply", "no oldest id"))?
-                        .parse()
-                        .map_err(|e| corrupt("stream id", e))?,
-                )
+                // None: the group acknowledged them all since `XINFO`; the
+                // position after its last delivered entry then is still a
+                // true (if early) first unacknowledged entry.
+                oldest
+                    .map(|id| id.parse().map_err(|e| corrupt("stream id", e)))
+                    .transpose()?
             } else {
                 None
             };

@@ -386,13 +386,8 @@ impl TickStream for RedisBus {
         group: &str,
         max: usize,
     ) -> Result<Vec<Delivered>, BusError> {
-        let from = self
-            .first_unacknowledged(p)
-            .await?
-            .and_then(|g| g.get(group).copied())
-            .map_or(StreamId::ZERO, |entry| tick_id(entry, 0));
+        let mut from = self.first_unacknowledged_tick(p, group).await?;
         let mut out = Vec::new();
-        let mut from = from;
         while out.len() < max {
             let page = self.range(p, from, (max - out.len()).min(10_000)).await?;
             let Some(last) = page.last().map(|d| d.id) else {
@@ -410,7 +405,7 @@ impl TickStream for RedisBus {
 
     async fn trim(&self, p: Partition) -> Result<u64, BusError> {
         let stream = &self.part(p)?.stream;
-        let Some(groups) = self.first_unacknowledged(p).await? else {
+        let Some(groups) = self.first_unacknowledged(p, None).await? else {
             return Ok(0);
         };
         let byte_floor = self.byte_floor(p).await?;

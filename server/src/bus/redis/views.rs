@@ -59,13 +59,10 @@ impl Views for RedisBus {
     async fn latest_all(&self) -> Result<Vec<LatestTick>, BusError> {
         let mut all = Vec::new();
         for p in Partition::all(self.partitions()) {
-            let from = self
-                .first_unacknowledged(p)
-                .await?
-                .and_then(|groups| groups.get(Group::Calc.name()).copied())
-                .map_or(StreamId::ZERO, |entry| tick_id(entry, 0));
+            let mut from = self
+                .first_unacknowledged_tick(p, Group::Calc.name())
+                .await?;
             let mut latest = Latest::from_views(self.views_of(&self.parts[p.index()]).await?);
-            let mut from = from;
             loop {
                 let page = self.range(p, from, CATCH_UP_PAGE).await?;
                 for tick in page.iter().filter_map(|d| d.tick.as_ref().ok()) {
