@@ -20,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
 mode="${1:-smoke}"
-all_targets=(tick_json batch_body timestamp identifiers decimal stream_id sse_parser order_request)
+all_targets=(tick_json batch_body timestamp identifiers decimal stream_id sse_parser order_request ws_request)
 read -r -a targets <<< "${FUZZ_TARGETS:-${all_targets[*]}}"
 target_dir="$(pwd)/${CARGO_TARGET_DIR:-target}/fuzz"
 

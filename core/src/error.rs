@@ -42,6 +42,8 @@ pub enum ValueError {
     NotAStreamId(String),
     #[error("{0:?} is not an interval; use 1s, 1m, 5m, 1h or 1d")]
     NotAnInterval(String),
+    #[error("{0:?} is not a conflation interval; use 0 (none) or 10ms to 60s, as 250ms, 2s or 1m")]
+    NotAConflation(String),
     /// A JSON value of the wrong kind (`expected` and `got` read "a string",
     /// "a number"…).
     #[error("must be {expected}, got {got}")]

@@ -13,6 +13,7 @@ pub mod demo;
 pub mod error;
 pub mod fixture;
 pub mod health;
+pub mod live;
 pub mod notice;
 #[cfg(feature = "openapi")]
 mod openapi;

@@ -243,21 +243,28 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The body every door answers this error with.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: self.public_message(),
+            code: match self {
+                ApiError::Refused(refusal) => Some(refusal.code()),
+                ApiError::OverLimit { code, .. } => Some(*code),
+                _ => None,
+            },
+            details: self.details(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         if status.is_server_error() {
             tracing::warn!(error = %self, "request failed");
         }
-        let body = ErrorBody {
-            error: self.public_message(),
-            code: match &self {
-                ApiError::Refused(refusal) => Some(refusal.code()),
-                ApiError::OverLimit { code, .. } => Some(*code),
-                _ => None,
-            },
-            details: self.details(),
-        };
+        let body = self.body();
         let mut response = (status, Json(body)).into_response();
         let headers = response.headers_mut();
         match self {

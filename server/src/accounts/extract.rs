@@ -102,6 +102,18 @@ impl MaybeUser {
         )
         .await
     }
+
+    /// The user when the request names one (a bearer token, or a session
+    /// that is signed in); `None` for an anonymous request.
+    ///
+    /// # Errors
+    /// A bearer token that is not valid (401), or the store's failure.
+    pub async fn optional(&self) -> Result<Option<SignedIn>, ApiError> {
+        if self.authorization.is_some() {
+            return self.user().await.map(Some);
+        }
+        signed_in(&self.gate, self.session.as_ref()).await
+    }
 }
 
 /// An admin request: the admin key, an admin's personal token, or an admin

@@ -10,6 +10,7 @@ mod services;
 pub mod stocks;
 pub mod symbols;
 pub mod watchlists;
+pub mod ws;
 
 use crate::error::ApiError;
 use crate::pipeline::ingest::handler as ingest;
@@ -28,6 +29,7 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
         .route("/api/symbols/{id}/candles", get(symbols::candles))
         .route("/api/stocks/{symbol}", get(stocks::one))
         .route("/api/stream", get(symbols::stream))
+        .route("/api/ws", get(ws::ws))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             crate::accounts::extract::api_key_guard,

@@ -23,6 +23,7 @@ use utoipa::{Modify, OpenApi};
         super::symbols::history,
         super::symbols::candles,
         super::symbols::stream,
+        super::ws::ws,
         super::admin::nodes,
         super::admin::health,
         super::admin::events,

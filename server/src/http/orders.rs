@@ -318,7 +318,13 @@ impl Feed {
                 frame = self.rx.recv() => frame,
             };
             match frame {
-                Ok(frame) if frame.user == self.user => return Some(frame.bytes.clone()),
+                Ok(frame) if frame.user == self.user => {
+                    let mut chunk = Vec::with_capacity(frame.json.len() + 22);
+                    chunk.extend_from_slice(b"event: order\ndata: ");
+                    chunk.extend_from_slice(&frame.json);
+                    chunk.extend_from_slice(b"\n\n");
+                    return Some(Bytes::from(chunk));
+                }
                 Ok(_) => {}
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     return snapshot(&self.state, &self.user).await.ok();
@@ -331,6 +337,14 @@ impl Feed {
 
 /// The `snapshot` event: the user's open orders.
 async fn snapshot(state: &AppState, user: &str) -> Result<Bytes, ApiError> {
+    let data = open_orders(state, user).await?;
+    Ok(Bytes::from(format!(
+        "retry: 1000\nevent: snapshot\ndata: {data}\n\n"
+    )))
+}
+
+/// The user's open orders, as `{"orders": [Order…]}`.
+pub(super) async fn open_orders(state: &AppState, user: &str) -> Result<String, ApiError> {
     let open = trading(state)?
         .list(
             user,
@@ -341,11 +355,8 @@ async fn snapshot(state: &AppState, user: &str) -> Result<Bytes, ApiError> {
             },
         )
         .await?;
-    let data = serde_json::to_string(&serde_json::json!({ "orders": open }))
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(Bytes::from(format!(
-        "retry: 1000\nevent: snapshot\ndata: {data}\n\n"
-    )))
+    serde_json::to_string(&serde_json::json!({ "orders": open }))
+        .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 #[cfg(test)]

@@ -35,6 +35,11 @@ pub struct StreamParams {
     /// as the list changes.
     #[param(example = 1)]
     watchlist: Option<String>,
+    /// At most one `tick` and one `view` per symbol per interval, the
+    /// latest, with `skipped` (how many it replaces) in its data: `250ms`,
+    /// `2s`, `1m`, from 10ms to 60s; `0` or absent: every update.
+    #[param(example = "250ms")]
+    conflate: Option<String>,
 }
 
 #[utoipa::path(
@@ -45,7 +50,7 @@ pub struct StreamParams {
     ),
     responses(
         (status = 200, description = "Server-Sent Events: `snapshot` (a `Snapshot`), `tick` (a `StreamTick`, `id:` its stream id), `view` (a `View`), `stock` (a `StockEvent`: a stock's available quantity changed) and, with `watchlist`, `watchlist` (a `WatchlistEvent`: the list changed; a `snapshot` of the symbols it gained follows), with keep-alive comments", content_type = "text/event-stream", body = String),
-        (status = 400, description = "A symbol, `watchlist` or `Last-Event-ID` is invalid, or both `symbols` and `watchlist` were given; `details` names it", body = ErrorBody),
+        (status = 400, description = "A symbol, `watchlist`, `conflate` or `Last-Event-ID` is invalid, or both `symbols` and `watchlist` were given; `details` names it", body = ErrorBody),
         (status = 404, description = "You have no watchlist with this id", body = ErrorBody),
         ReadRefusals,
     ),
@@ -92,7 +97,8 @@ pub async fn stream(
             }
             None => (sse::parse_filter(params.symbols.as_deref())?, None),
         };
-    sse::open(&state.gateway, filter, following, &headers).await
+    let conflate = sse::parse_conflate(params.conflate.as_deref())?;
+    sse::open(&state.gateway, filter, following, conflate, &headers).await
 }
 
 #[utoipa::path(

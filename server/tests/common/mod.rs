@@ -97,6 +97,11 @@ impl TestServer {
         format!("{}{path}", self.base)
     }
 
+    /// The WebSocket door's address.
+    pub fn ws_url(&self) -> String {
+        self.url("/api/ws").replacen("http://", "ws://", 1)
+    }
+
     /// POSTs `body` to `path` with the right credentials and content type.
     pub async fn post(
         &self,
@@ -607,6 +612,109 @@ pub fn now_ms() -> i64 {
     tickpulse_core::Timestamp::now().as_millis()
 }
 
+/// One event of a live door: `(event, id, data)`.
+pub type Event = (String, Option<String>, String);
+
+/// What every live door's reader does.
+#[allow(async_fn_in_trait)]
+pub trait Events {
+    /// The next event, or `None` after `wait` or when the stream ends.
+    async fn next_event(&mut self, wait: Duration) -> Option<Event>;
+
+    /// The next event named `kind`, skipping others; `None` after `wait`.
+    async fn next_of(&mut self, kind: &str, wait: Duration) -> Option<Event> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let event = self.next_event(left).await?;
+            if event.0 == kind {
+                return Some(event);
+            }
+        }
+    }
+}
+
+impl Events for SseReader {
+    async fn next_event(&mut self, wait: Duration) -> Option<Event> {
+        self.next(wait).await
+    }
+}
+
+impl Events for WsReader {
+    async fn next_event(&mut self, wait: Duration) -> Option<Event> {
+        self.next(wait).await
+    }
+}
+
+/// The live doors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Door {
+    Sse,
+    Ws,
+}
+
+/// A reader of either door.
+pub enum Live {
+    Sse(SseReader),
+    Ws(WsReader),
+}
+
+impl Events for Live {
+    async fn next_event(&mut self, wait: Duration) -> Option<Event> {
+        match self {
+            Live::Sse(r) => r.next(wait).await,
+            Live::Ws(r) => r.next(wait).await,
+        }
+    }
+}
+
+impl Live {
+    /// Follows `symbols` (comma-separated) through `door`, from `last` (a
+    /// position) when given, with `conflate` when given.
+    pub async fn open(
+        s: &TestServer,
+        door: Door,
+        symbols: &str,
+        last: Option<&str>,
+        conflate: Option<&str>,
+    ) -> Self {
+        match door {
+            Door::Sse => {
+                let mut path = format!("/api/stream?symbols={symbols}");
+                if let Some(c) = conflate {
+                    path.push_str(&format!("&conflate={c}"));
+                }
+                let mut request = reqwest::Client::new().get(s.url(&path));
+                if let Some(id) = last {
+                    request = request.header("last-event-id", id);
+                }
+                let response = request.send().await.unwrap();
+                if response.status() != 200 {
+                    let status = response.status();
+                    panic!("{status}: {}", response.text().await.unwrap_or_default());
+                }
+                Live::Sse(SseReader::new(response))
+            }
+            Door::Ws => {
+                let mut ws = WsReader::connect(&s.ws_url()).await;
+                let mut message = serde_json::json!({
+                    "action": "subscribe",
+                    "symbols": symbols.split(',').collect::<Vec<_>>(),
+                });
+                if let Some(id) = last {
+                    message["action"] = "resume".into();
+                    message["from"] = id.into();
+                }
+                if let Some(c) = conflate {
+                    message["conflate"] = c.into();
+                }
+                ws.send(&message.to_string()).await;
+                Live::Ws(ws)
+            }
+        }
+    }
+}
+
 /// Reads SSE events `(event, id, data)` from a streaming response.
 pub struct SseReader {
     response: reqwest::Response,
@@ -622,23 +730,12 @@ impl SseReader {
     }
 
     /// The next event named `kind`, skipping others; `None` after `wait`.
-    pub async fn next_of(
-        &mut self,
-        kind: &str,
-        wait: Duration,
-    ) -> Option<(String, Option<String>, String)> {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let event = self.next(left).await?;
-            if event.0 == kind {
-                return Some(event);
-            }
-        }
+    pub async fn next_of(&mut self, kind: &str, wait: Duration) -> Option<Event> {
+        <Self as Events>::next_of(self, kind, wait).await
     }
 
     /// The next event that is not a comment, or `None` after `wait`.
-    pub async fn next(&mut self, wait: Duration) -> Option<(String, Option<String>, String)> {
+    pub async fn next(&mut self, wait: Duration) -> Option<Event> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             while let Some(end) = self.buf.find("\n\n") {
@@ -664,4 +761,103 @@ impl SseReader {
             self.buf.push_str(&String::from_utf8_lossy(&chunk));
         }
     }
+}
+
+/// A WebSocket client of `/api/ws` (tokio-tungstenite), reading events
+/// `(event, id, data)` as [`SseReader`] does.
+pub struct WsReader {
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+impl WsReader {
+    /// Connects to `url` (`ws://…/api/ws`).
+    pub async fn connect(url: &str) -> Self {
+        let (socket, response) = tokio_tungstenite::connect_async(url)
+            .await
+            .unwrap_or_else(|e| panic!("connect to {url}: {e}"));
+        assert_eq!(response.status(), 101);
+        Self { socket }
+    }
+
+    /// Sends one message as text.
+    pub async fn send(&mut self, message: &str) {
+        use futures::SinkExt;
+        self.socket
+            .send(tokio_tungstenite::tungstenite::Message::text(message))
+            .await
+            .expect("send");
+    }
+
+    /// The next event (`data` as JSON text), or `None` after `wait` or
+    /// when the connection ends.
+    pub async fn next(&mut self, wait: Duration) -> Option<Event> {
+        use futures::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let message = tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .ok()??
+                .ok()?;
+            let text = match message {
+                Message::Text(text) => text,
+                Message::Close(_) => return None,
+                _ => continue,
+            };
+            let v: serde_json::Value = serde_json::from_str(&text).expect("an event is JSON");
+            let event = v["event"].as_str().expect("an event has a name").to_owned();
+            let id = v["id"].as_str().map(str::to_owned);
+            return Some((event, id, v["data"].to_string()));
+        }
+    }
+
+    /// The close frame's code, reading past anything before it.
+    pub async fn closed_with(&mut self, wait: Duration) -> Option<u16> {
+        use futures::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .ok()??
+            {
+                Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+/// A data folder of this test alone, removed when dropped.
+pub struct DataDir(pub std::path::PathBuf);
+
+impl DataDir {
+    pub fn new(name: &str) -> Self {
+        Self(std::env::temp_dir().join(format!(
+            "tickpulse-embedded-{}-{}-{name}",
+            std::process::id(),
+            now_ms()
+        )))
+    }
+}
+
+impl Drop for DataDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A server in the embedded mode, its data in `dir`, once it is ready.
+pub async fn embedded(dir: &DataDir) -> TestServer {
+    let path = dir.0.clone();
+    let s = TestServer::start_with(String::new(), |c| {
+        c.redis_url = None;
+        c.data_dir = path;
+    })
+    .await;
+    s.wait_ready().await;
+    s
 }

@@ -4,43 +4,12 @@
 
 use crate::common;
 
-use common::{eventually, tick, TestServer};
+use common::{embedded, eventually, tick, DataDir};
 use serde_json::Value;
 use std::collections::HashSet;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// A data folder of this test alone, removed when dropped.
-struct DataDir(PathBuf);
-
-impl DataDir {
-    fn new(name: &str) -> Self {
-        Self(std::env::temp_dir().join(format!(
-            "tickpulse-embedded-{}-{}-{name}",
-            std::process::id(),
-            common::now_ms()
-        )))
-    }
-}
-
-impl Drop for DataDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-async fn embedded(dir: &DataDir) -> TestServer {
-    let path = dir.0.clone();
-    let s = TestServer::start_with(String::new(), |c| {
-        c.redis_url = None;
-        c.data_dir = path;
-    })
-    .await;
-    s.wait_ready().await;
-    s
-}
 
 #[tokio::test]
 async fn the_embedded_mode_serves_ingest_views_and_the_stream_without_redis() {

@@ -34,3 +34,4 @@ mod tasks;
 mod trade_failover;
 mod trading;
 mod watchlists;
+mod ws;

@@ -3,7 +3,7 @@
 
 use crate::common;
 
-use common::{tick, SseReader, TestServer};
+use common::{embedded, tick, DataDir, Door, Events, Live, SseReader, TestServer};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -120,32 +120,31 @@ async fn view_events_follow_ticks_for_the_chosen_symbols() {
 
 /// Connects to the stream of `symbols`, resuming after `last` when given.
 async fn connect(s: &TestServer, symbols: &str, last: Option<&str>) -> SseReader {
-    let mut request = reqwest::Client::new().get(s.url(&format!("/api/stream?symbols={symbols}")));
-    if let Some(id) = last {
-        request = request.header("last-event-id", id);
+    match Live::open(s, Door::Sse, symbols, last, None).await {
+        Live::Sse(sse) => sse,
+        Live::Ws(_) => unreachable!(),
     }
-    let response = request.send().await.unwrap();
-    if response.status() != 200 {
-        let status = response.status();
-        panic!("{status}: {}", response.text().await.unwrap_or_default());
-    }
-    SseReader::new(response)
 }
 
 /// A client that missed 500 ticks of each of its two symbols gets exactly
 /// those, each symbol's in order, on resume, then live ticks with no gap and
 /// no repeat. With partitions the two symbols are in different ones (GAP and
-/// ZZZ with 6), so the cursor carries both positions.
-async fn resume_replays_exactly_what_was_missed(s: &TestServer) {
+/// ZZZ with 6), so the cursor carries both positions. Through either door
+/// (a WebSocket answers each subscription with `subscribed` besides).
+pub(crate) async fn resume_replays_exactly_what_was_missed(s: &TestServer, door: Door) {
     s.accept("GAP", "1", "gap-first", 1).await;
     s.accept("ZZZ", "1", "zzz-first", 1).await;
-    let mut sse = connect(s, "GAP,ZZZ", None).await;
-    let (event, _, _) = sse.next(WAIT).await.expect("snapshot");
+    let mut live = Live::open(s, door, "GAP,ZZZ", None, None).await;
+    let (event, id, _) = live.next_event(WAIT).await.expect("snapshot");
     assert_eq!(event, "snapshot");
+    assert!(
+        id.is_some(),
+        "a snapshot of everything followed has a position"
+    );
     s.accept("GAP", "2", "gap-seen", 1).await;
-    let (_, last, _) = sse.next_of("tick", WAIT).await.expect("a live tick");
+    let (_, last, _) = live.next_of("tick", WAIT).await.expect("a live tick");
     let last = last.expect("tick events carry an id");
-    drop(sse); // the client goes away
+    drop(live); // the client goes away
 
     // 500 ticks of each while it is gone, among ticks of another symbol.
     for batch in 0..5 {
@@ -165,11 +164,14 @@ async fn resume_replays_exactly_what_was_missed(s: &TestServer) {
             202
         );
     }
-    let mut sse = connect(s, "GAP,ZZZ", Some(&last)).await;
+    let mut live = Live::open(s, door, "GAP,ZZZ", Some(&last), None).await;
     let mut ids = Vec::new();
     let mut event_ids: std::collections::HashMap<String, Vec<String>> = Default::default();
     while ids.len() < 1_000 {
-        let (event, id, data) = sse.next(WAIT).await.expect("a replayed tick");
+        let (event, id, data) = live.next_event(WAIT).await.expect("a replayed tick");
+        if event == "subscribed" {
+            continue;
+        }
         assert_eq!(event, "tick", "no snapshot on resume: {data}");
         let t: Value = serde_json::from_str(&data).unwrap();
         ids.push(id.unwrap().parse::<tickpulse_core::Cursor>().unwrap());
@@ -193,14 +195,13 @@ async fn resume_replays_exactly_what_was_missed(s: &TestServer) {
         .all(|w| { w[0].iter().zip(w[1].iter()).all(|((_, a), (_, b))| a <= b) && w[0] != w[1] }));
     // Live ticks follow, without a repeat.
     s.accept("GAP", "5", "gap-live", 1).await;
-    let (_, _, data) = sse.next_of("tick", WAIT).await.expect("the live tick");
+    let (_, _, data) = live.next_of("tick", WAIT).await.expect("the live tick");
     let t: Value = serde_json::from_str(&data).unwrap();
     assert_eq!(t["event_id"], "gap-live-0");
 
     // An id from before what the stream holds: a reset snapshot.
-    let mut sse = connect(s, "GAP", Some("1-0")).await;
-    let (event, _, data) = sse.next(WAIT).await.expect("a snapshot");
-    assert_eq!(event, "snapshot");
+    let mut live = Live::open(s, door, "GAP", Some("1-0"), None).await;
+    let (_, _, data) = live.next_of("snapshot", WAIT).await.expect("a snapshot");
     let snapshot: Value = serde_json::from_str(&data).unwrap();
     assert_eq!(snapshot["reset"], true);
     assert_eq!(snapshot["ticks"][0]["event_id"], "gap-live-0");
@@ -209,32 +210,21 @@ async fn resume_replays_exactly_what_was_missed(s: &TestServer) {
 #[tokio::test]
 async fn resume_replays_exactly_what_was_missed_with_redis() {
     let s = TestServer::start().await;
-    resume_replays_exactly_what_was_missed(&s).await;
+    resume_replays_exactly_what_was_missed(&s, Door::Sse).await;
 }
 
 #[tokio::test]
 async fn resume_replays_exactly_what_was_missed_on_a_cluster() {
     let s = TestServer::on_cluster().await;
-    resume_replays_exactly_what_was_missed(&s).await;
+    resume_replays_exactly_what_was_missed(&s, Door::Sse).await;
 }
 
 #[tokio::test]
 async fn resume_replays_exactly_what_was_missed_embedded() {
-    let dir = std::env::temp_dir().join(format!(
-        "tickpulse-stream-{}-{}",
-        std::process::id(),
-        common::now_ms()
-    ));
-    let path = dir.clone();
-    let s = TestServer::start_with(String::new(), |c| {
-        c.redis_url = None;
-        c.data_dir = path;
-    })
-    .await;
-    s.wait_ready().await;
-    resume_replays_exactly_what_was_missed(&s).await;
+    let dir = DataDir::new("resume");
+    let s = embedded(&dir).await;
+    resume_replays_exactly_what_was_missed(&s, Door::Sse).await;
     s.stop().await;
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test]

@@ -1,13 +1,14 @@
 //! The realtime gateway: one bus subscription per process, fanned out to
-//! every SSE client of this process.
+//! every live client of this process, whatever its door.
 //!
-//! Each update message is parsed once and turned into ready-to-send SSE
-//! frames (`event: tick`, `id:` = stream id) shared by all clients, so a
-//! client costs a filter and a write, not a serialisation. Fan-out uses a
-//! bounded broadcast ring: a client that falls behind loses its place and
-//! is told to resynchronise (it gets a fresh snapshot); it never slows the
-//! others and never grows memory. [`sse`] is the endpoint clients connect
-//! to.
+//! Each update message is parsed once into [`Frame`]s (the JSON of each
+//! tick or view) shared by all clients, so a client costs a filter and a
+//! write, not a serialisation. Fan-out uses a bounded broadcast ring: a
+//! client that falls behind loses its place and is told to resynchronise
+//! (it gets a fresh snapshot); it never slows the others and never grows
+//! memory. [`feed`] is one client's view of the ring (its symbols, its
+//! position, its conflation); [`sse`] and [`ws`] are the doors clients
+//! connect through, each writing the feed's events in its own framing.
 //!
 //! # Memory
 //! The ring holds [`RING_CAPACITY`] messages of at most about
@@ -18,7 +19,11 @@
 //! `SSE_STALL_SECS` is closed (see [`crate::platform::edge::conn`]).
 //! `tickpulse_sse_buffered_bytes` is what the ring and the connections hold.
 
+mod conflate;
+pub mod encoder;
+pub mod feed;
 pub mod sse;
+pub mod ws;
 
 use crate::bus::{Appended, Bus, Published};
 use crate::platform::prometheus::Metrics;
@@ -39,7 +44,7 @@ pub const RING_CAPACITY: usize = 1_024;
 /// frame each), about 16 MiB.
 pub const UPDATE_BYTES: usize = 16 * 1_024;
 
-/// One tick or view, ready to be written to any SSE client.
+/// One tick, view or stock change, ready to be written to any client.
 #[derive(Debug)]
 pub struct Frame {
     pub symbol: Symbol,
@@ -49,10 +54,8 @@ pub struct Frame {
     /// `id` as text, for the client's cursor (ticks only).
     pub id_text: Bytes,
     pub kind: Kind,
-    /// Ticks: `data: …\n\n` (each client writes `event: tick` and its own
-    /// cursor as `id:` before it, see `sse`). Views and stocks: the whole
-    /// frame, `event: view|stock\ndata: …\n\n`.
-    pub bytes: Bytes,
+    /// The event's data: a `StreamTick`, a `View` or a `StockEvent`.
+    pub json: Bytes,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,12 +66,23 @@ pub enum Kind {
     Stock,
 }
 
+impl Kind {
+    /// The event's name, in every door.
+    pub fn event(self) -> &'static str {
+        match self {
+            Kind::Tick => "tick",
+            Kind::View => "view",
+            Kind::Stock => "stock",
+        }
+    }
+}
+
 /// One order change, ready to send to its owner's order streams.
 #[derive(Debug)]
 pub struct OrderFrame {
     pub user: String,
-    /// `event: order\ndata: …\n\n`
-    pub bytes: Bytes,
+    /// The event's data: an `OrderEvent`.
+    pub json: Bytes,
 }
 
 /// One watchlist change, for the streams that follow that list.
@@ -89,7 +103,7 @@ pub struct Frames {
 
 impl Frames {
     fn new(frames: Vec<Frame>, held: &Gauge) -> Self {
-        let bytes = frames.iter().map(|f| f.bytes.len() + f.id_text.len()).sum();
+        let bytes = frames.iter().map(|f| f.json.len() + f.id_text.len()).sum();
         held.inc_by(i64::try_from(bytes).unwrap_or(i64::MAX));
         Self {
             frames,
@@ -144,7 +158,7 @@ fn split(frames: Vec<Frame>, limit: usize) -> Vec<Vec<Frame>> {
     let mut current = Vec::new();
     let mut bytes = 0;
     for frame in frames {
-        bytes += frame.bytes.len();
+        bytes += frame.json.len();
         current.push(frame);
         if bytes >= limit {
             out.push(std::mem::take(&mut current));
@@ -336,23 +350,18 @@ async fn run(bus: Arc<dyn Bus>, fanout: Fanout, mut shutdown: watch::Receiver<bo
     }
 }
 
-/// Renders ticks or views as SSE frames, once for all clients (of a bus
-/// with `partitions` partitions).
+/// Turns ticks or views into frames, once for all clients (of a bus with
+/// `partitions` partitions).
 ///
-/// Tick frames get `id:` (the client's cursor) as they are sent, so a
-/// client resumes after the last tick it got. View frames do not: a view
-/// reflects the stream up to its `stream_id` (in the data), which can be
-/// lower than ticks already sent, and resuming from it would send those
-/// ticks twice.
+/// Tick events carry the client's position as they are sent, so a client
+/// resumes after the last tick it got. View events do not: a view reflects
+/// the stream up to its `stream_id` (in the data), which can be lower than
+/// ticks already sent, and resuming from it would send those ticks twice.
 pub fn frames(kind: Kind, items: Vec<Appended>, partitions: u16) -> Vec<Frame> {
     items
         .into_iter()
         .map(|a| Frame {
-            bytes: Bytes::from(match kind {
-                Kind::Tick => format!("data: {}\n\n", a.json),
-                Kind::View => format!("event: view\ndata: {}\n\n", a.json),
-                Kind::Stock => format!("event: stock\ndata: {}\n\n", a.json),
-            }),
+            json: Bytes::from(a.json),
             id_text: match kind {
                 Kind::Tick => Bytes::from(a.id.to_string()),
                 Kind::View | Kind::Stock => Bytes::new(),
@@ -375,7 +384,7 @@ fn order_frames(json: &str) -> Vec<OrderFrame> {
                 let data = serde_json::to_string(&n.event).ok()?;
                 Some(OrderFrame {
                     user: n.user,
-                    bytes: Bytes::from(format!("event: order\ndata: {data}\n\n")),
+                    json: Bytes::from(data),
                 })
             })
             .collect(),
@@ -439,7 +448,7 @@ mod tests {
         assert_eq!(f[0].symbol.as_str(), "A");
         assert_eq!(f[0].partition, Partition::of(&Symbol::new("A"), 4));
         assert_eq!(&f[0].id_text[..], b"7-0");
-        assert_eq!(&f[0].bytes[..], b"data: {\"id\":\"7-0\"}\n\n");
+        assert_eq!(&f[0].json[..], b"{\"id\":\"7-0\"}");
     }
 
     fn ticks(n: u64) -> Vec<Frame> {
@@ -463,7 +472,7 @@ mod tests {
         let ids: Vec<u64> = parts.iter().flatten().map(|f| f.id.millis).collect();
         assert_eq!(ids, (0..1_000).collect::<Vec<_>>());
         for part in &parts {
-            let bytes: usize = part.iter().map(|f| f.bytes.len()).sum();
+            let bytes: usize = part.iter().map(|f| f.json.len()).sum();
             assert!(bytes < UPDATE_BYTES + 200, "{bytes}");
         }
         assert_eq!(split(ticks(3), UPDATE_BYTES).len(), 1);
@@ -474,7 +483,7 @@ mod tests {
     fn held_bytes_count_frames_until_the_last_holder_drops_them() {
         let held = Gauge::default();
         let part = Arc::new(Frames::new(ticks(2), &held));
-        let expected: usize = part.iter().map(|f| f.bytes.len() + f.id_text.len()).sum();
+        let expected: usize = part.iter().map(|f| f.json.len() + f.id_text.len()).sum();
         assert_eq!(held.get(), expected as i64);
         let copy = part.clone();
         drop(part);

@@ -81,7 +81,7 @@ pub fn page_nonce() {
 }
 
 /// Why a state-changing request is a cross-site one, if it is.
-fn cross_site(headers: &HeaderMap) -> Option<&'static str> {
+pub fn cross_site(headers: &HeaderMap) -> Option<&'static str> {
     const REFUSED: &str = "cross-site requests are refused: post from this site's own pages";
     if let Some(site) = headers.get("sec-fetch-site") {
         return match site.as_bytes() {
