@@ -1,7 +1,7 @@
 //! The tickpulse client package: what programs and pages use to hold live
 //! prices, stock lookups and watchlists. Pure state here ([`PriceCache`],
-//! [`StockCache`]); transports live with
-//! their callers.
+//! [`StockCache`]); the live doors natively: [`sse::follow`] and
+//! [`ws::follow`], each resuming after a dropped connection.
 
 pub mod cache;
 #[cfg(not(target_arch = "wasm32"))]
@@ -12,6 +12,7 @@ pub mod stocks;
 pub mod table;
 pub mod views;
 pub mod watchlists;
+pub mod ws;
 
 pub use cache::{CacheConfig, CacheStats, EvictionPolicy, Lru, PriceCache, Update};
 #[cfg(not(target_arch = "wasm32"))]

@@ -1,15 +1,16 @@
-//! Memory per SSE client is bounded whatever the client does: 50 clients
-//! that connect and never read (with small receive buffers) while 300,000
-//! ticks pass cost the server at most a fixed allowance over the same run
-//! without them. Meanwhile a reading client gets every tick or a reset, and
-//! the stuck clients are disconnected after `SSE_STALL_SECS`.
+//! Memory per live client is bounded whatever the client does: 50 clients
+//! (half on SSE, half on the WebSocket) that connect and never read (with
+//! small receive buffers) while 300,000 ticks pass cost the server at most a
+//! fixed allowance over the same run without them. Meanwhile a reading
+//! client on each door gets every tick or a reset, and the stuck clients are
+//! disconnected after `SSE_STALL_SECS`.
 //!
 //! The server is the release-or-debug `tickpulse` binary in its own process,
 //! so its peak resident memory (`VmHWM`) is its own. Both modes run.
 
 mod common;
 
-use common::{eventually, free_port, now_ms, PASSWORD, USER};
+use common::{eventually, free_port, now_ms, Events, Live, SseReader, WsReader, PASSWORD, USER};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
@@ -146,21 +147,36 @@ impl Drop for Server {
     }
 }
 
-/// A client that asks for the stream and then never reads, with a receive
-/// buffer as small as the kernel allows.
-async fn stuck_client(port: u16) -> tokio::net::TcpStream {
+/// A client that asks for every tick and then never reads, with a receive
+/// buffer as small as the kernel allows: over SSE, or (`ws`) over the
+/// WebSocket, where it sends its `subscribe` (a masked frame) along with the
+/// handshake.
+async fn stuck_client(port: u16, ws: bool) -> tokio::net::TcpStream {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4_096).unwrap();
     let mut stream = socket
         .connect(([127, 0, 0, 1], port).into())
         .await
         .expect("connect");
-    stream
-        .write_all(
-            b"GET /api/stream HTTP/1.1\r\nhost: localhost\r\naccept: text/event-stream\r\n\r\n",
-        )
-        .await
-        .unwrap();
+    if !ws {
+        stream
+            .write_all(
+                b"GET /api/stream HTTP/1.1\r\nhost: localhost\r\naccept: text/event-stream\r\n\r\n",
+            )
+            .await
+            .unwrap();
+        return stream;
+    }
+    let mut request = b"GET /api/ws HTTP/1.1\r\nhost: localhost\r\nconnection: Upgrade\r\n\
+        upgrade: websocket\r\nsec-websocket-version: 13\r\n\
+        sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        .to_vec();
+    let payload = br#"{"action":"subscribe"}"#;
+    let mask = [7u8, 1, 9, 4];
+    request.extend_from_slice(&[0x81, 0x80 | payload.len() as u8]);
+    request.extend_from_slice(&mask);
+    request.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    stream.write_all(&request).await.unwrap();
     stream
 }
 
@@ -173,10 +189,20 @@ struct Seen {
     resets: usize,
 }
 
-async fn read_all(base: String, last_ids: HashMap<String, String>) -> Seen {
+/// Opens every tick's stream on `base`, over the WebSocket with `ws`.
+async fn reader(base: &str, ws: bool) -> Live {
+    if ws {
+        let mut ws =
+            WsReader::connect(&format!("{}/api/ws", base.replacen("http://", "ws://", 1))).await;
+        ws.send(r#"{"action":"subscribe"}"#).await;
+        return Live::Ws(ws);
+    }
     let response = reqwest::get(format!("{base}/api/stream")).await.unwrap();
     assert_eq!(response.status(), 200);
-    let mut sse = common::SseReader::new(response);
+    Live::Sse(SseReader::new(response))
+}
+
+async fn read_all(mut sse: Live, last_ids: HashMap<String, String>) -> Seen {
     let mut seen = Seen::default();
     let mut last_id: Option<(u64, u64)> = None;
     let parse = |id: &str| -> (u64, u64) {
@@ -184,7 +210,7 @@ async fn read_all(base: String, last_ids: HashMap<String, String>) -> Seen {
         (ms.parse().unwrap(), seq.parse().unwrap())
     };
     while seen.latest != last_ids {
-        let Some((event, id, data)) = sse.next(Duration::from_secs(60)).await else {
+        let Some((event, id, data)) = sse.next_event(Duration::from_secs(60)).await else {
             panic!(
                 "the reading client stalled with {} ticks and {} resets",
                 seen.ticks, seen.resets
@@ -257,8 +283,8 @@ async fn post_ticks(base: &str) -> HashMap<String, String> {
 async fn run(mode: &Mode, stuck: usize) -> (u64, Seen, Server, Vec<tokio::net::TcpStream>) {
     let server = Server::start(mode).await;
     let mut clients = Vec::new();
-    for _ in 0..stuck {
-        clients.push(stuck_client(server.port).await);
+    for i in 0..stuck {
+        clients.push(stuck_client(server.port, i % 2 == 1).await);
     }
     // Every stuck client has its stream open before the ticks flow.
     let connected = eventually(Duration::from_secs(10), || async {
@@ -274,19 +300,27 @@ async fn run(mode: &Mode, stuck: usize) -> (u64, Seen, Server, Vec<tokio::net::T
             (symbol, format!("m-{}-{}", n / BATCH, n % BATCH))
         })
         .collect();
-    let reader = tokio::spawn(read_all(server.base.clone(), expected.clone()));
-    // The reader's stream is open before the first tick.
+    let readers = [false, true].map(|ws| {
+        let (base, expected) = (server.base.clone(), expected.clone());
+        tokio::spawn(async move { read_all(reader(&base, ws).await, expected).await })
+    });
+    // The readers' streams are open before the first tick.
     let open = eventually(Duration::from_secs(10), || async {
-        (server.metric("tickpulse_sse_clients").await > stuck as i64).then_some(())
+        (server.metric("tickpulse_sse_clients").await >= stuck as i64 + 2).then_some(())
     })
     .await;
-    assert!(open.is_some(), "the reading client did not connect");
+    assert!(open.is_some(), "the reading clients did not connect");
     let posted = post_ticks(&server.base).await;
     assert_eq!(posted, expected);
-    let seen = tokio::time::timeout(Duration::from_secs(120), reader)
-        .await
-        .expect("the reading client caught up")
-        .unwrap();
+    let mut seen = Seen::default();
+    for reader in readers {
+        let one = tokio::time::timeout(Duration::from_secs(120), reader)
+            .await
+            .expect("the reading client caught up")
+            .unwrap();
+        seen.ticks += one.ticks;
+        seen.resets += one.resets;
+    }
     (server.peak_kib(), seen, server, clients)
 }
 

@@ -1,15 +1,18 @@
 //! `tickpulse-watch`: a live table of chosen symbols in the terminal, built
 //! on the client package: views come from the [`CachedViews`] cache, filled
 //! on a miss over HTTP and kept fresh by `view` events from the stream,
-//! which resumes by itself after a dropped connection. With `--watchlist
-//! NAME` (and a personal token) it shows one of your watchlists and
-//! follows it as it changes.
+//! which resumes by itself after a dropped connection, over SSE or (with
+//! `--transport ws`) the WebSocket, every update or (with `--conflate
+//! 250ms`) the latest per symbol per interval. With `--watchlist NAME` (and
+//! a personal token) it shows one of your watchlists and follows it as it
+//! changes.
 
 use clap::Parser;
 use std::io::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tickpulse_client::{sse, table, CacheConfig, CachedViews, HttpViews, Watchlists};
+use tickpulse_client::{sse, table, ws, CacheConfig, CachedViews, HttpViews, SseEvent, Watchlists};
+use tickpulse_core::live::{conflation, Follow, Subscription};
 use tickpulse_core::watchlist::WatchlistEvent;
 use tickpulse_core::{Symbol, Timestamp, View};
 
@@ -35,6 +38,13 @@ struct Args {
     /// A personal token (`tickpulse user token NAME`), for --watchlist.
     #[arg(long, env = "TICKPULSE_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// How updates come: `sse` (`/api/stream`) or `ws` (`/api/ws`).
+    #[arg(long, default_value = "sse", value_parser = ["sse", "ws"])]
+    transport: String,
+    /// At most one update per symbol per interval, the latest: `250ms`,
+    /// `2s` (10ms to 60s); `0`: every update.
+    #[arg(long, default_value = "0")]
+    conflate: String,
     /// The symbols to show, e.g. BTC-USD ETH-USD.
     #[arg(required_unless_present = "watchlist")]
     symbols: Vec<String>,
@@ -47,7 +57,8 @@ fn now_ms() -> u64 {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let (symbols, stream) = match &args.watchlist {
+    let conflate = conflation(&args.conflate).map_err(|e| anyhow::anyhow!("--conflate {e}"))?;
+    let (symbols, stream, follow) = match &args.watchlist {
         Some(name) => {
             let token = args.token.as_deref().ok_or_else(|| {
                 anyhow::anyhow!("--watchlist needs a personal token: --token or TICKPULSE_TOKEN (`tickpulse user token NAME` prints one)")
@@ -57,7 +68,11 @@ async fn main() -> anyhow::Result<()> {
                 .find(name)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("you have no watchlist named {name:?}"))?;
-            (list.symbols, lists.stream_url(list.id))
+            (
+                list.symbols,
+                lists.stream_url(list.id),
+                Follow::Watchlist(list.id),
+            )
         }
         None => {
             let symbols = args
@@ -71,7 +86,7 @@ async fn main() -> anyhow::Result<()> {
                 args.url.trim_end_matches('/'),
                 list.join(",")
             );
-            (symbols, url)
+            (symbols.clone(), url, Follow::Symbols(symbols))
         }
     };
     // The views stay fresh through the stream: a long TTL, room for all
@@ -93,30 +108,41 @@ async fn main() -> anyhow::Result<()> {
     if !args.once {
         let (live, list, gone) = (views.clone(), shown.clone(), deleted.clone());
         let token = args.watchlist.as_ref().and(args.token.clone());
+        let (base, transport) = (args.url.clone(), args.transport.clone());
         tokio::spawn(async move {
-            sse::follow_with(&stream, token.as_deref(), |event| {
-                match event.event.as_str() {
-                    "view" => {
-                        if let Ok(view) = serde_json::from_str::<View>(&event.data) {
-                            live.apply(view);
-                        }
+            let on_event = |event: SseEvent| match event.event.as_str() {
+                "view" => {
+                    if let Ok(view) = serde_json::from_str::<View>(&event.data) {
+                        live.apply(view);
+                    }
+                    true
+                }
+                "watchlist" => match serde_json::from_str::<WatchlistEvent>(&event.data) {
+                    Ok(change) if change.deleted => {
+                        gone.store(true, std::sync::atomic::Ordering::Relaxed);
+                        false
+                    }
+                    Ok(change) => {
+                        *list.lock().unwrap() = change.list.symbols;
                         true
                     }
-                    "watchlist" => match serde_json::from_str::<WatchlistEvent>(&event.data) {
-                        Ok(change) if change.deleted => {
-                            gone.store(true, std::sync::atomic::Ordering::Relaxed);
-                            false
-                        }
-                        Ok(change) => {
-                            *list.lock().unwrap() = change.list.symbols;
-                            true
-                        }
-                        Err(_) => true,
-                    },
-                    _ => true,
-                }
-            })
-            .await;
+                    Err(_) => true,
+                },
+                _ => true,
+            };
+            if transport == "ws" {
+                let subscription = Subscription { follow, conflate };
+                ws::follow(&base, token.as_deref(), subscription, on_event).await;
+            } else {
+                let stream = match conflate {
+                    Some(c) => format!(
+                        "{stream}&conflate={}",
+                        tickpulse_core::live::conflation_text(c)
+                    ),
+                    None => stream,
+                };
+                sse::follow_with(&stream, token.as_deref(), on_event).await;
+            }
         });
     }
     loop {

@@ -46,16 +46,40 @@ async fn cached_views_read_the_server_and_then_the_cache() {
 }
 
 #[tokio::test]
-async fn the_follower_resumes_after_a_cut_without_a_gap_or_a_repeat() {
+async fn the_sse_follower_resumes_after_a_cut_without_a_gap_or_a_repeat() {
+    the_follower_resumes_after_a_cut_without_a_gap_or_a_repeat(common::Door::Sse).await;
+}
+
+#[tokio::test]
+async fn the_websocket_follower_resumes_after_a_cut_without_a_gap_or_a_repeat() {
+    the_follower_resumes_after_a_cut_without_a_gap_or_a_repeat(common::Door::Ws).await;
+}
+
+/// The client package's follower of `door`, through a proxy that cuts the
+/// connection while ticks go on.
+async fn the_follower_resumes_after_a_cut_without_a_gap_or_a_repeat(door: common::Door) {
     let s = TestServer::start().await;
     s.accept("FOL", "1", "fol-before", 1).await;
     let addr: std::net::SocketAddr = s.base.trim_start_matches("http://").parse().unwrap();
     let proxy = common::TcpProxy::start(addr).await;
-    let url = format!("http://127.0.0.1:{}/api/stream?symbols=FOL", proxy.port);
+    let base = format!("http://127.0.0.1:{}", proxy.port);
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let follower = tokio::spawn(async move {
-        tickpulse_client::sse::follow(&url, |event| tx.send(event).is_ok()).await;
+        let on_event = |event| tx.send(event).is_ok();
+        match door {
+            common::Door::Sse => {
+                let url = format!("{base}/api/stream?symbols=FOL");
+                tickpulse_client::sse::follow(&url, on_event).await;
+            }
+            common::Door::Ws => {
+                let subscription = tickpulse_core::live::Subscription {
+                    follow: tickpulse_core::live::Follow::Symbols(vec![Symbol::new("FOL")]),
+                    conflate: None,
+                };
+                tickpulse_client::ws::follow(&base, None, subscription, on_event).await;
+            }
+        }
     });
     assert_eq!(next(&mut rx).await.event, "snapshot");
     s.accept("FOL", "2", "fol-live", 1).await;
