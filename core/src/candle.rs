@@ -82,6 +82,11 @@ impl FromStr for Interval {
 /// Open, high, low, close, volume and number of trades of one bucket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "graphql",
+    derive(async_graphql::SimpleObject),
+    graphql(rename_fields = "snake_case")
+)]
 pub struct Candle {
     /// Start of the bucket.
     pub bucket: Timestamp,

@@ -12,6 +12,8 @@ pub mod decimal;
 pub mod demo;
 pub mod error;
 pub mod fixture;
+#[cfg(feature = "graphql")]
+mod graphql;
 pub mod health;
 pub mod live;
 pub mod notice;

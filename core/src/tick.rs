@@ -13,6 +13,11 @@ use serde::{Deserialize, Serialize};
 /// One price observation for one symbol, as sent by a feeder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "graphql",
+    derive(async_graphql::SimpleObject),
+    graphql(rename_fields = "snake_case")
+)]
 pub struct Tick {
     pub symbol: Symbol,
     pub price: Price,
@@ -29,11 +34,17 @@ pub struct Tick {
 /// A tick as accepted into the stream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "graphql",
+    derive(async_graphql::SimpleObject),
+    graphql(rename_fields = "snake_case")
+)]
 pub struct StreamTick {
     /// The stream id (`<millis>-<seq>`), monotonically increasing per stream;
     /// SSE clients see it as the event `id:`.
     pub id: StreamId,
     #[serde(flatten)]
+    #[cfg_attr(feature = "graphql", graphql(flatten))]
     pub tick: Tick,
     /// Receive time: when tickpulse accepted the tick.
     pub received_at: Timestamp,
@@ -111,8 +122,14 @@ impl Tick {
 /// carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "graphql",
+    derive(async_graphql::SimpleObject),
+    graphql(rename_fields = "snake_case")
+)]
 pub struct LatestTick {
     #[serde(flatten)]
+    #[cfg_attr(feature = "graphql", graphql(flatten))]
     pub tick: StreamTick,
     /// The first price seen for this symbol; change is measured against it.
     pub first_price: Price,
@@ -154,6 +171,11 @@ mod tests {
 /// The data of an SSE `snapshot` event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "graphql",
+    derive(async_graphql::SimpleObject),
+    graphql(rename_fields = "snake_case")
+)]
 pub struct Snapshot {
     /// `true` when this snapshot replaces state after missed updates (the
     /// client fell behind or the server lost its subscription).

@@ -23,6 +23,11 @@ pub const DEFAULT_MAX_SYMBOLS: usize = 200;
 /// One list, without prices (`GET /api/watchlists`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "graphql",
+    derive(async_graphql::SimpleObject),
+    graphql(rename_fields = "snake_case")
+)]
 pub struct Watchlist {
     pub id: i64,
     pub name: String,
@@ -34,6 +39,11 @@ pub struct Watchlist {
 /// (`GET /api/watchlists/{id}`): what a screen of it needs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "graphql",
+    derive(async_graphql::SimpleObject),
+    graphql(rename_fields = "snake_case")
+)]
 pub struct WatchlistViews {
     pub id: i64,
     pub name: String,
@@ -46,8 +56,14 @@ pub struct WatchlistViews {
 /// a change, or `deleted` (the stream then ends).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "graphql",
+    derive(async_graphql::SimpleObject),
+    graphql(rename_fields = "snake_case")
+)]
 pub struct WatchlistEvent {
     #[serde(flatten)]
+    #[cfg_attr(feature = "graphql", graphql(flatten))]
     pub list: Watchlist,
     #[serde(default)]
     pub deleted: bool,

@@ -39,6 +39,10 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", tickpulse_server::http::openapi::document());
             return Ok(());
         }
+        Some(Command::GraphqlSchema) => {
+            print!("{}", tickpulse_server::http::graphql::sdl());
+            return Ok(());
+        }
         None => {}
     }
     let listener = tokio::net::TcpListener::bind(config.addr)

@@ -9,6 +9,11 @@ use serde::{Deserialize, Serialize};
 /// A catalog entry with the live last price (`GET /api/stocks/{symbol}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "graphql",
+    derive(async_graphql::SimpleObject),
+    graphql(rename_fields = "snake_case")
+)]
 pub struct Stock {
     pub symbol: Symbol,
     pub name: String,
@@ -24,6 +29,11 @@ pub struct Stock {
 /// `/api/stream`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "graphql",
+    derive(async_graphql::SimpleObject),
+    graphql(rename_fields = "snake_case")
+)]
 pub struct StockEvent {
     pub symbol: Symbol,
     pub available: Shares,
@@ -32,6 +42,11 @@ pub struct StockEvent {
 /// A holding, valued at the live price.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "graphql",
+    derive(async_graphql::SimpleObject),
+    graphql(rename_fields = "snake_case")
+)]
 pub struct Position {
     pub symbol: Symbol,
     pub quantity: Shares,
@@ -63,6 +78,11 @@ impl Position {
 /// A user's trading account (`GET /api/account`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "graphql",
+    derive(async_graphql::SimpleObject),
+    graphql(rename_fields = "snake_case")
+)]
 pub struct Account {
     pub username: String,
     /// Cash held, reserved part included.

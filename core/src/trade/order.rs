@@ -134,6 +134,11 @@ impl std::fmt::Display for Refusal {
 /// One execution of (part of) an order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "graphql",
+    derive(async_graphql::SimpleObject),
+    graphql(rename_fields = "snake_case")
+)]
 pub struct Fill {
     pub price: Price,
     pub quantity: Shares,
@@ -146,6 +151,11 @@ pub struct Fill {
 /// An order as its owner sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "graphql",
+    derive(async_graphql::SimpleObject),
+    graphql(rename_fields = "snake_case")
+)]
 pub struct Order {
     /// The transaction number users quote: increasing, never reused.
     pub number: OrderNumber,
@@ -153,6 +163,7 @@ pub struct Order {
     pub symbol: Symbol,
     pub side: Side,
     #[serde(rename = "type")]
+    #[cfg_attr(feature = "graphql", graphql(name = "type"))]
     pub order_type: OrderType,
     pub quantity: Shares,
     pub limit_price: Option<Price>,
@@ -183,6 +194,11 @@ impl Order {
 /// that fill.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(
+    feature = "graphql",
+    derive(async_graphql::SimpleObject),
+    graphql(rename_fields = "snake_case")
+)]
 pub struct OrderEvent {
     pub order: Order,
     pub fill: Option<Fill>,

@@ -1,6 +1,7 @@
 //! The HTTP surface: the [`router`] and one module per group of endpoints.
 
 pub mod admin;
+pub mod graphql;
 pub mod health;
 pub mod openapi;
 pub mod orders;
@@ -30,6 +31,7 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
         .route("/api/stocks/{symbol}", get(stocks::one))
         .route("/api/stream", get(symbols::stream))
         .route("/api/ws", get(ws::ws))
+        .route("/api/graphql", get(graphql::get).post(graphql::post))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             crate::accounts::extract::api_key_guard,

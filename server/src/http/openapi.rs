@@ -24,6 +24,8 @@ use utoipa::{Modify, OpenApi};
         super::symbols::candles,
         super::symbols::stream,
         super::ws::ws,
+        super::graphql::post,
+        super::graphql::get,
         super::admin::nodes,
         super::admin::health,
         super::admin::events,
@@ -185,6 +187,8 @@ mod tests {
             "/api/orders/{number}",
             "/api/orders/by-client-id/{id}",
             "/api/orders/stream",
+            "/api/ws",
+            "/api/graphql",
         ] {
             assert!(doc.paths.paths.contains_key(path), "{path} is missing");
         }

@@ -101,15 +101,15 @@ pub async fn place(
 pub struct ListParams {
     /// `open` (new, partially filled), `closed` (the rest) or `all`
     /// (default).
-    status: Option<String>,
+    pub(super) status: Option<String>,
     /// 1–500, default 50.
-    limit: Option<String>,
+    pub(super) limit: Option<String>,
     /// Only orders with a smaller number (the next page).
-    before: Option<String>,
+    pub(super) before: Option<String>,
 }
 
 impl ListParams {
-    fn query(&self) -> Result<OrderQuery, ApiError> {
+    pub(super) fn query(&self) -> Result<OrderQuery, ApiError> {
         let bad = |field: &'static str, message: String| ApiError::BadParam { field, message };
         let status = match self.status.as_deref().map(str::trim) {
             None | Some("" | "all") => StatusFilter::All,
@@ -156,12 +156,26 @@ impl ListParams {
     }
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, utoipa::ToSchema, async_graphql::SimpleObject)]
+#[graphql(rename_fields = "snake_case")]
 pub struct OrderList {
     /// Newest first, without their fills.
     pub orders: Vec<Order>,
     /// Pass as `before` for the next page; absent on the last one.
     pub next_before: Option<OrderNumber>,
+}
+
+impl OrderList {
+    /// A page of at most `limit` orders: a full one names the next.
+    pub(super) fn page(orders: Vec<Order>, limit: usize) -> Self {
+        let next_before = (orders.len() == limit)
+            .then(|| orders.last().map(|o| o.number))
+            .flatten();
+        Self {
+            orders,
+            next_before,
+        }
+    }
 }
 
 #[utoipa::path(
@@ -181,16 +195,10 @@ pub async fn list(
 ) -> Result<Json<OrderList>, ApiError> {
     let query = params.query()?;
     let orders = trading(&state)?.list(&user.username, &query).await?;
-    let next_before = (orders.len() == query.limit)
-        .then(|| orders.last().map(|o| o.number))
-        .flatten();
-    Ok(Json(OrderList {
-        orders,
-        next_before,
-    }))
+    Ok(Json(OrderList::page(orders, query.limit)))
 }
 
-fn number(text: &str) -> Result<OrderNumber, ApiError> {
+pub(super) fn number(text: &str) -> Result<OrderNumber, ApiError> {
     OrderNumber::parse(text).map_err(|message| ApiError::BadParam {
         field: "number",
         message,

@@ -88,12 +88,9 @@ pub async fn stream(
                     }
                 })?;
                 let user = asking.user().await?;
-                // Changes are heard from before the list is read.
-                let following = state.gateway.follow_list(user.username.clone(), id);
-                let list = super::services::watchlists(&state)?
-                    .owned(&user.username, id)
-                    .await?;
-                (Some(list.symbols.into_iter().collect()), Some(following))
+                let (symbols, following) =
+                    super::watchlists::follow(&state, &user.username, id).await?;
+                (Some(symbols), Some(following))
             }
             None => (sse::parse_filter(params.symbols.as_deref())?, None),
         };
@@ -142,7 +139,7 @@ pub async fn one(
     }
 }
 
-fn symbol_param(id: &str) -> Result<Symbol, ApiError> {
+pub(super) fn symbol_param(id: &str) -> Result<Symbol, ApiError> {
     Symbol::new_checked(id).map_err(|e| ApiError::BadParam {
         field: "id",
         message: e.to_string(),
@@ -158,10 +155,37 @@ pub(super) fn time_param(field: &'static str, text: &str) -> Result<Timestamp, A
 pub struct HistoryParams {
     /// How many ticks, 1–5000 (default 1000).
     #[param(value_type = Option<u32>, minimum = 1, maximum = 5000)]
-    limit: Option<String>,
+    pub(super) limit: Option<String>,
     /// Only ticks with an event time before this (RFC 3339 or epoch ms).
     #[param(value_type = Option<Timestamp>)]
-    before: Option<String>,
+    pub(super) before: Option<String>,
+}
+
+impl HistoryParams {
+    /// How many ticks, and before when.
+    ///
+    /// # Errors
+    /// 400 naming the bad parameter.
+    pub(super) fn checked(&self) -> Result<(usize, Timestamp), ApiError> {
+        let limit = match self.limit.as_deref() {
+            None => 1_000,
+            Some(text) => text
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=MAX_HISTORY).contains(n))
+                .ok_or_else(|| ApiError::BadParam {
+                    field: "limit",
+                    message: format!(
+                        "must be a whole number from 1 to {MAX_HISTORY}, got {text:?}"
+                    ),
+                })?,
+        };
+        let before = match self.before.as_deref() {
+            Some(text) => time_param("before", text)?,
+            None => Timestamp::from_nanos(i64::MAX),
+        };
+        Ok((limit, before))
+    }
 }
 
 /// Ticks of one symbol, newest first: `limit` (1–5000, default 1000) ticks
@@ -184,21 +208,7 @@ pub async fn history(
     Query(params): Query<HistoryParams>,
 ) -> Result<Json<Vec<StreamTick>>, ApiError> {
     let symbol = symbol_param(&id)?;
-    let limit = match params.limit.as_deref() {
-        None => 1_000,
-        Some(text) => text
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_HISTORY).contains(n))
-            .ok_or_else(|| ApiError::BadParam {
-                field: "limit",
-                message: format!("must be a whole number from 1 to {MAX_HISTORY}, got {text:?}"),
-            })?,
-    };
-    let before = match params.before.as_deref() {
-        Some(text) => time_param("before", text)?,
-        None => Timestamp::from_nanos(i64::MAX),
-    };
+    let (limit, before) = params.checked()?;
     Ok(Json(state.market.history(&symbol, before, limit).await?))
 }
 
@@ -207,13 +217,41 @@ pub async fn history(
 pub struct CandleParams {
     /// Candle length (default 1m).
     #[param(value_type = Option<Interval>)]
-    interval: Option<String>,
+    pub(super) interval: Option<String>,
     /// First event time included (RFC 3339 or epoch ms).
     #[param(value_type = Option<Timestamp>)]
-    from: Option<String>,
+    pub(super) from: Option<String>,
     /// First event time left out (RFC 3339 or epoch ms).
     #[param(value_type = Option<Timestamp>)]
-    to: Option<String>,
+    pub(super) to: Option<String>,
+}
+
+impl CandleParams {
+    /// The interval, and the range of event times.
+    ///
+    /// # Errors
+    /// 400 naming the bad parameter.
+    pub(super) fn checked(
+        &self,
+    ) -> Result<(Interval, Option<Timestamp>, Option<Timestamp>), ApiError> {
+        let interval: Interval = self.interval.as_deref().unwrap_or("1m").parse().map_err(
+            |e: tickpulse_core::ValueError| ApiError::BadParam {
+                field: "interval",
+                message: e.to_string(),
+            },
+        )?;
+        let to = self
+            .to
+            .as_deref()
+            .map(|text| time_param("to", text))
+            .transpose()?;
+        let from = self
+            .from
+            .as_deref()
+            .map(|text| time_param("from", text))
+            .transpose()?;
+        Ok((interval, from, to))
+    }
 }
 
 /// OHLCV candles of one symbol: `interval` 1s|1m|5m|1h|1d (default 1m),
@@ -235,22 +273,7 @@ pub async fn candles(
     Query(params): Query<CandleParams>,
 ) -> Result<Json<Vec<Candle>>, ApiError> {
     let symbol = symbol_param(&id)?;
-    let interval: Interval = params.interval.as_deref().unwrap_or("1m").parse().map_err(
-        |e: tickpulse_core::ValueError| ApiError::BadParam {
-            field: "interval",
-            message: e.to_string(),
-        },
-    )?;
-    let to = params
-        .to
-        .as_deref()
-        .map(|text| time_param("to", text))
-        .transpose()?;
-    let from = params
-        .from
-        .as_deref()
-        .map(|text| time_param("from", text))
-        .transpose()?;
+    let (interval, from, to) = params.checked()?;
     Ok(Json(
         state.market.candles(&symbol, interval, from, to).await?,
     ))

@@ -8,6 +8,7 @@ use super::orders::require_json;
 use super::services::watchlists as service;
 use crate::accounts::CurrentUser;
 use crate::error::{ApiError, ErrorBody, UserRefusals};
+use crate::pipeline::gateway::feed::Following;
 use crate::platform::edge::extract::Path;
 use crate::state::AppState;
 use axum::extract::State;
@@ -22,6 +23,32 @@ use tickpulse_core::Symbol;
 ///
 /// # Errors
 /// 400 naming `id`.
+/// The symbols of `user`'s list `id`, and its changes heard from before
+/// the list was read: what a stream that follows the list starts from.
+///
+/// # Errors
+/// 404 for another's list or none; the store's failure.
+pub(super) async fn follow(
+    state: &AppState,
+    user: &str,
+    id: i64,
+) -> Result<(std::collections::HashSet<Symbol>, Following), ApiError> {
+    let following = state.gateway.follow_list(user.to_owned(), id);
+    let list = service(state)?.owned(user, id).await?;
+    Ok((list.symbols.into_iter().collect(), following))
+}
+
+/// A symbol named in a path.
+///
+/// # Errors
+/// 400 naming `symbol`.
+pub(super) fn symbol_param(text: &str) -> Result<Symbol, ApiError> {
+    Symbol::new_checked(text).map_err(|e| ApiError::BadParam {
+        field: "symbol",
+        message: e.to_string(),
+    })
+}
+
 pub fn id(text: &str) -> Result<i64, ApiError> {
     text.parse::<i64>()
         .ok()
@@ -215,10 +242,7 @@ pub async fn remove(
 ) -> Result<Json<Watchlist>, ApiError> {
     let id = id(&text)?;
     let service = service(&state)?;
-    let symbol = Symbol::new_checked(&symbol).map_err(|e| ApiError::BadParam {
-        field: "symbol",
-        message: e.to_string(),
-    })?;
+    let symbol = symbol_param(&symbol)?;
     Ok(Json(service.remove(&user.username, id, &symbol).await?))
 }
 

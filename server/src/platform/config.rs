@@ -414,6 +414,9 @@ pub enum Command {
     /// Prints the HTTP API's OpenAPI document (what `GET /api/openapi.json`
     /// serves) and exits.
     Openapi,
+    /// Prints the GraphQL schema (`/api/graphql`'s, `docs/schema.graphql`)
+    /// and exits.
+    GraphqlSchema,
 }
 
 #[derive(Debug, Clone, Subcommand)]

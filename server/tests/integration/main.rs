@@ -21,6 +21,7 @@ mod cluster;
 mod compression;
 mod crash;
 mod embedded;
+mod graphql;
 mod history;
 mod ingest;
 mod limits;
