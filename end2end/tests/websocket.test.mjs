@@ -16,11 +16,11 @@ async function socketPage(base) {
   await page.goto(base + '/login');
   await page.evaluate((url) => new Promise((resolve, reject) => {
     window.events = [];
-    window.closed = null;
+    window.closeCode = null;
     window.ws = new WebSocket(url);
     window.ws.onmessage = (m) => window.events.push(JSON.parse(m.data));
     window.ws.onopen = () => resolve();
-    window.ws.onclose = (e) => { window.closed = e.code; reject(new Error(`closed with ${e.code}`)); };
+    window.ws.onclose = (e) => { window.closeCode = e.code; reject(new Error(`closed with ${e.code}`)); };
   }), url);
   return page;
 }
@@ -83,7 +83,7 @@ test('a bad message gets an error naming its field, and the connection stays ope
   await send(page, { action: 'ping', data: 'hi' });
   const pong = await waitForEvent(page, (e) => e.event === 'pong');
   assert.equal(pong.data.data, 'hi');
-  assert.equal(await page.evaluate(() => window.closed), null);
+  assert.equal(await page.evaluate(() => window.closeCode), null);
   await page.close();
 });
 
