@@ -1,6 +1,8 @@
 // The last step of the site build (scripts/build-site.sh): after the WASM,
 // its JS glue and the stylesheet are in <site>/pkg, this
-//   1. bundles the chart library's subset (echarts.mjs) into <site>/echarts.js;
+//   1. bundles the chart library's subset (echarts.mjs) into <site>/echarts.js,
+//      and GraphiQL (graphiql.mjs, for /graphiql) into <site>/graphiql.js and
+//      .css;
 //   2. names each build file by its content (tickpulse.<hash>.js, .wasm,
 //      .css, echarts.<hash>.js) and writes <site>/pkg/hash.txt, which the
 //      server reads to put those names into the page (and to serve them as
@@ -40,6 +42,25 @@ writeFileSync(join(site, 'echarts.LICENSE.txt'), ['echarts', 'zrender']
   .map((name) => `${name} (bundled into echarts.<hash>.js)\n\n${readFileSync(join(here, 'node_modules', name, 'LICENSE'), 'utf8')}`)
   .join('\n\n'));
 
+// GraphiQL, for /graphiql alone (no page of the site loads it).
+await build({
+  entryPoints: [join(here, 'graphiql.mjs')],
+  bundle: true,
+  minify: true,
+  format: 'iife',
+  legalComments: 'none',
+  define: { 'process.env.NODE_ENV': '"production"' },
+  outfile: join(site, 'graphiql.js'),
+  logLevel: 'warning',
+});
+// Its stylesheet embeds its fonts as data: URLs, which the pages' policy
+// refuses (font-src 'self'): the page uses the system's fonts instead.
+const graphiqlCss = join(site, 'graphiql.css');
+writeFileSync(graphiqlCss, readFileSync(graphiqlCss, 'utf8').replace(/@font-face\{[^}]*\}/g, ''));
+writeFileSync(join(site, 'graphiql.LICENSE.txt'), ['graphiql', 'react', 'react-dom']
+  .map((name) => `${name} (bundled into graphiql.<hash>.js)\n\n${readFileSync(join(here, 'node_modules', name, 'LICENSE'), 'utf8')}`)
+  .join('\n\n'));
+
 // 2. Content-hashed names. Leptos reads `js` and `wasm` from hash.txt and
 // names them <output>.<hash>.js and <output>.<hash>.wasm.
 const hashed = [
@@ -47,6 +68,8 @@ const hashed = [
   { key: 'wasm', from: join(pkg, 'tickpulse_bg.wasm'), dir: pkg, name: (h) => `tickpulse.${h}.wasm` },
   { key: 'css', from: join(pkg, 'tickpulse.css'), dir: pkg, name: (h) => `tickpulse.${h}.css` },
   { key: 'echarts', from: join(site, 'echarts.js'), dir: site, name: (h) => `echarts.${h}.js` },
+  { key: 'graphiql', from: join(site, 'graphiql.js'), dir: site, name: (h) => `graphiql.${h}.js` },
+  { key: 'graphiql_css', from: join(site, 'graphiql.css'), dir: site, name: (h) => `graphiql.${h}.css` },
 ];
 const current = new Set();
 const lines = [];
@@ -63,7 +86,7 @@ for (const file of hashed) {
 }
 writeFileSync(join(pkg, 'hash.txt'), `${lines.join('\n')}\n`);
 // Names of earlier builds go, so the folder holds one version.
-const stale = /^(tickpulse|echarts)\.[A-Za-z0-9_-]{16}\.(js|wasm|css)(\.br|\.gz)?$/;
+const stale = /^(tickpulse|echarts|graphiql)\.[A-Za-z0-9_-]{16}\.(js|wasm|css)(\.br|\.gz)?$/;
 for (const dir of [site, pkg]) {
   for (const name of readdirSync(dir)) {
     const path = join(dir, name);

@@ -16,6 +16,9 @@ pub struct Assets {
     pub wasm: String,
     pub css: String,
     pub echarts: String,
+    /// GraphiQL's script and stylesheet (the `/graphiql` page alone).
+    pub graphiql: String,
+    pub graphiql_css: String,
     /// Whether the names carry content hashes (so never change content).
     pub hashed: bool,
 }
@@ -28,12 +31,14 @@ impl Assets {
             wasm: "/pkg/tickpulse_bg.wasm".into(),
             css: "/pkg/tickpulse.css".into(),
             echarts: "/echarts.js".into(),
+            graphiql: "/graphiql.js".into(),
+            graphiql_css: "/graphiql.css".into(),
             hashed: false,
         }
     }
 
-    /// The names `hash.txt` gives (lines `key: hash`; `js`, `wasm`, `css`
-    /// and `echarts` must all be there).
+    /// The names `hash.txt` gives (lines `key: hash`; `js`, `wasm`, `css`,
+    /// `echarts`, `graphiql` and `graphiql_css` must all be there).
     pub fn from_hashes(text: &str) -> Result<Self, String> {
         let hash = |key: &str| {
             text.lines()
@@ -52,6 +57,8 @@ impl Assets {
             wasm: format!("/pkg/tickpulse.{}.wasm", hash("wasm")?),
             css: format!("/pkg/tickpulse.{}.css", hash("css")?),
             echarts: format!("/echarts.{}.js", hash("echarts")?),
+            graphiql: format!("/graphiql.{}.js", hash("graphiql")?),
+            graphiql_css: format!("/graphiql.{}.css", hash("graphiql_css")?),
             hashed: true,
         })
     }
@@ -60,9 +67,16 @@ impl Assets {
     /// for good.
     pub fn immutable(&self, path: &str) -> bool {
         self.hashed
-            && [&self.js, &self.wasm, &self.css, &self.echarts]
-                .iter()
-                .any(|p| *p == path)
+            && [
+                &self.js,
+                &self.wasm,
+                &self.css,
+                &self.echarts,
+                &self.graphiql,
+                &self.graphiql_css,
+            ]
+            .iter()
+            .any(|p| *p == path)
     }
 }
 
@@ -91,12 +105,16 @@ mod tests {
 
     #[test]
     fn hashes_name_the_files_and_only_those_are_immutable() {
-        let assets =
-            Assets::from_hashes("js: aaaa\nwasm: bb_b\ncss: c-cc\necharts: dddd\n").unwrap();
+        let assets = Assets::from_hashes(
+            "js: aaaa\nwasm: bb_b\ncss: c-cc\necharts: dddd\ngraphiql: eeee\ngraphiql_css: ffff\n",
+        )
+        .unwrap();
         assert_eq!(assets.js, "/pkg/tickpulse.aaaa.js");
         assert_eq!(assets.wasm, "/pkg/tickpulse.bb_b.wasm");
         assert_eq!(assets.css, "/pkg/tickpulse.c-cc.css");
         assert_eq!(assets.echarts, "/echarts.dddd.js");
+        assert_eq!(assets.graphiql, "/graphiql.eeee.js");
+        assert!(assets.immutable("/graphiql.ffff.css"));
         assert!(assets.immutable("/pkg/tickpulse.bb_b.wasm"));
         assert!(!assets.immutable("/pkg/tickpulse.css"));
         assert!(!assets.immutable("/favicon.svg"));

@@ -1,4 +1,5 @@
-//! `bench-fanout`: SSE fan-out of one tickpulse process (DESIGN §9, P5).
+//! `bench-fanout`: SSE fan-out of one tickpulse process (DESIGN §9, P5),
+//! and with `--transport ws` the WebSocket door beside it.
 //!
 //! The dashboard workload: 500 symbols, ticks posted through the webhook at
 //! `--rate` per second in all (batches every 10 ms), N SSE clients on
@@ -9,6 +10,12 @@
 //! read) and resets, and the server's memory. The answer is the largest N
 //! with p99 ≤ 100 ms and nothing lost. The clients and the publisher run in
 //! this process, on the same 2 cores as the server.
+//!
+//! With `--transport ws` (and `--baseline nchan`) every case runs on
+//! tickpulse's SSE, tickpulse's WebSocket (`/api/ws`, one `subscribe`) and
+//! nchan's WebSocket subscribers, and one more measurement follows: the
+//! bytes and updates a client of 20 symbols receives at 1,000 ticks/s over
+//! those 20, with `conflate=250ms` and without, on both doors.
 
 use anyhow::Context;
 use clap::Parser;
@@ -53,9 +60,15 @@ struct Args {
     /// Folder with the release binary `tickpulse`.
     #[arg(long, default_value = "target/release")]
     bin_dir: String,
-    /// Where to write the report (Markdown).
-    #[arg(long, default_value = "bench/reports/fanout.md")]
-    out: String,
+    /// `sse` (the SSE stream alone), or `ws`: the WebSocket door beside
+    /// SSE (and beside nchan's WebSocket subscribers with `--baseline`),
+    /// and the conflation measurement.
+    #[arg(long, default_value = "sse", value_parser = ["sse", "ws"])]
+    transport: String,
+    /// Where to write the report (Markdown); with `--transport ws`,
+    /// `bench/reports/fanout-ws.md` unless given.
+    #[arg(long)]
+    out: Option<String>,
 }
 
 /// One case of `--cases`.
@@ -89,26 +102,37 @@ enum Baseline {
     Nchan,
 }
 
-/// The server a level runs against.
+/// The server and door a level runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Target {
     Tickpulse,
+    /// tickpulse's `/api/ws`.
+    TickpulseWs,
     Nchan,
+    /// nchan's WebSocket subscribers.
+    NchanWs,
 }
 
 impl Target {
     fn name(self) -> &'static str {
         match self {
             Target::Tickpulse => "tickpulse",
+            Target::TickpulseWs => "tickpulse WebSocket",
             Target::Nchan => "nginx + nchan",
+            Target::NchanWs => "nginx + nchan WebSocket",
         }
     }
     /// The subscription path of a client watching `symbols`.
     fn path(self, symbols: &[String]) -> String {
         match self {
             Target::Tickpulse => format!("/api/stream?symbols={}", symbols.join(",")),
+            Target::TickpulseWs => "/api/ws".to_owned(),
             Target::Nchan => format!("/sub/{}", symbols.join(",")),
+            Target::NchanWs => format!("/ws/{}", symbols.join(",")),
         }
+    }
+    fn websocket(self) -> bool {
+        matches!(self, Target::TickpulseWs | Target::NchanWs)
     }
 }
 
@@ -160,7 +184,168 @@ struct Shared {
     measuring: AtomicBool,
 }
 
-async fn client(base: String, path: String, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+/// One client of `target`: an SSE connection, or a WebSocket one that
+/// subscribes to `symbols` (tickpulse) or names them in its path (nchan).
+async fn client(
+    target: Target,
+    base: String,
+    (path, symbols): (String, Vec<String>),
+    shared: Arc<Shared>,
+    stop: watch::Receiver<bool>,
+) {
+    if target.websocket() {
+        let subscribe = (target == Target::TickpulseWs).then(|| {
+            let list: Vec<String> = symbols.iter().map(|s| format!("\"{s}\"")).collect();
+            format!(r#"{{"action":"subscribe","symbols":[{}]}}"#, list.join(","))
+        });
+        return ws_client(base, path, subscribe, shared, stop).await;
+    }
+    sse_client(base, path, shared, stop).await
+}
+
+/// What one event read tells: a measured tick's latency, a view, a reset.
+fn count(kind: &str, data: &str, marker: &str, shared: &Shared, latencies: &mut Vec<u32>) {
+    let seen = &shared.seen;
+    match kind {
+        "tick" => {
+            let now = micros_now();
+            if let Some(at) = data.find(marker) {
+                let rest = &data[at + marker.len()..];
+                if rest.starts_with(MEASURED) {
+                    let id = rest.split('"').next().unwrap_or("");
+                    if let Some(sent) = id.rsplit('-').next().and_then(|s| s.parse::<u64>().ok()) {
+                        latencies.push(now.saturating_sub(sent).min(u32::MAX as u64) as u32);
+                        seen.ticks.fetch_add(1, Relaxed);
+                    }
+                }
+            }
+        }
+        "view" if shared.measuring.load(Relaxed) => {
+            seen.views.fetch_add(1, Relaxed);
+        }
+        "snapshot" if data.contains("\"reset\":true") => {
+            seen.resets.fetch_add(1, Relaxed);
+        }
+        _ => {}
+    }
+    if latencies.len() >= 4096 {
+        seen.latencies.lock().unwrap().append(latencies);
+    }
+}
+
+/// A WebSocket client, by hand (a handshake and unmasked server frames),
+/// so it costs about what the SSE one costs: reads events until `stop`.
+async fn ws_client(
+    base: String,
+    path: String,
+    subscribe: Option<String>,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    use tokio::io::AsyncReadExt;
+    let seen = &shared.seen;
+    let fail = |seen: &Seen| {
+        seen.dropped.fetch_add(1, Relaxed);
+    };
+    let host = base.trim_start_matches("http://").to_owned();
+    let Ok(mut stream) = TcpStream::connect(&host).await else {
+        return fail(seen);
+    };
+    let mut request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    .into_bytes();
+    if let Some(text) = subscribe {
+        request.extend_from_slice(&mask_frame(text.as_bytes()));
+    }
+    if stream.write_all(&request).await.is_err() {
+        return fail(seen);
+    }
+    let mut reader = BufReader::with_capacity(16 * 1024, stream);
+    // The handshake's answer, up to its empty line.
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match reader.read_line(&mut line).await {
+            Ok(0) | Err(_) => return fail(seen),
+            Ok(_) if line == "\r\n" => break,
+            Ok(_) => {}
+        }
+    }
+    shared.connected.fetch_add(1, Relaxed);
+    let marker = format!("\"event_id\":\"p5-{}-", shared.run);
+    let mut latencies = Vec::new();
+    let mut payload = Vec::new();
+    loop {
+        let frame = async {
+            let mut head = [0u8; 2];
+            reader.read_exact(&mut head).await?;
+            let len = match head[1] & 0x7f {
+                126 => u64::from(reader.read_u16().await?),
+                127 => reader.read_u64().await?,
+                n => u64::from(n),
+            };
+            payload.resize(len as usize, 0);
+            reader.read_exact(&mut payload).await?;
+            std::io::Result::Ok(head[0] & 0x0f)
+        };
+        let opcode = tokio::select! {
+            f = frame => match f {
+                Ok(op) => op,
+                Err(_) => {
+                    fail(seen);
+                    break;
+                }
+            },
+            _ = stop.changed() => break,
+        };
+        match opcode {
+            0x1 => {
+                let text = String::from_utf8_lossy(&payload);
+                // tickpulse: {"event":"tick",…}; nchan: the message itself.
+                let kind = match text.strip_prefix("{\"event\":\"") {
+                    Some(rest) => rest.split('"').next().unwrap_or(""),
+                    None => "tick",
+                };
+                count(kind, &text, &marker, &shared, &mut latencies);
+            }
+            0x8 => {
+                fail(seen);
+                break;
+            }
+            _ => {}
+        }
+    }
+    seen.latencies.lock().unwrap().append(&mut latencies);
+}
+
+/// A client's text frame (masked, as a client's must be).
+fn mask_frame(payload: &[u8]) -> Vec<u8> {
+    let mask = [0x5a, 0x17, 0xc3, 0x08];
+    let mut frame = vec![0x81];
+    match payload.len() {
+        n if n < 126 => frame.push(0x80 | n as u8),
+        n if n <= 0xffff => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
+}
+
+async fn sse_client(
+    base: String,
+    path: String,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
     let seen = &shared.seen;
     let fail = |seen: &Seen| {
         seen.dropped.fetch_add(1, Relaxed);
@@ -193,34 +378,7 @@ async fn client(base: String, path: String, shared: Arc<Shared>, mut stop: watch
             event.clear();
             event.push_str(kind);
         } else if let Some(data) = line.strip_prefix("data: ") {
-            match event.as_str() {
-                "tick" => {
-                    let now = micros_now();
-                    if let Some(at) = data.find(&marker) {
-                        let rest = &data[at + marker.len()..];
-                        if rest.starts_with(MEASURED) {
-                            let id = rest.split('"').next().unwrap_or("");
-                            if let Some(sent) =
-                                id.rsplit('-').next().and_then(|s| s.parse::<u64>().ok())
-                            {
-                                latencies
-                                    .push(now.saturating_sub(sent).min(u32::MAX as u64) as u32);
-                                seen.ticks.fetch_add(1, Relaxed);
-                            }
-                        }
-                    }
-                }
-                "view" if shared.measuring.load(Relaxed) => {
-                    seen.views.fetch_add(1, Relaxed);
-                }
-                "snapshot" if data.contains("\"reset\":true") => {
-                    seen.resets.fetch_add(1, Relaxed);
-                }
-                _ => {}
-            }
-            if latencies.len() >= 4096 {
-                seen.latencies.lock().unwrap().append(&mut latencies);
-            }
+            count(&event, data, &marker, &shared, &mut latencies);
         }
     }
     seen.latencies.lock().unwrap().append(&mut latencies);
@@ -273,7 +431,7 @@ async fn publisher(
             ));
         }
         match target {
-            Target::Tickpulse => {
+            Target::Tickpulse | Target::TickpulseWs => {
                 let ok = http
                     .post(format!("{base}/ingest/ticks"))
                     .basic_auth(USER, Some(PASSWORD))
@@ -293,7 +451,7 @@ async fn publisher(
             }
             // nchan publishes one message per request: the batch's ticks
             // go out at once, each to its symbol's channel.
-            Target::Nchan => {
+            Target::Nchan | Target::NchanWs => {
                 let posts = ticks.into_iter().zip(&symbols).map(|(body, &s)| {
                     let http = &http;
                     let url = format!("{base}/pub/{}", symbol(s));
@@ -403,8 +561,9 @@ async fn level(
         let list: Vec<String> = set.iter().map(|&s| symbol(s)).collect();
         let path = target.path(&list);
         tasks.push(tokio::spawn(client(
+            target,
             base.to_owned(),
-            path,
+            (path, list),
             shared.clone(),
             stopped.clone(),
         )));
@@ -629,6 +788,7 @@ async fn main() -> anyhow::Result<()> {
     .await
     .context("start tickpulse")?;
     let idle_rss = rss_mib(server.0.id());
+    let ws = args.transport == "ws";
     let ours = levels(
         &args,
         (Target::Tickpulse, server.0.id(), &base),
@@ -636,6 +796,24 @@ async fn main() -> anyhow::Result<()> {
         stop_at_miss,
     )
     .await?;
+    let ours_ws = if ws {
+        Some(
+            levels(
+                &args,
+                (Target::TickpulseWs, server.0.id(), &base),
+                &plan,
+                stop_at_miss,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
+    let conflated = if ws {
+        Some(conflation(&base).await?)
+    } else {
+        None
+    };
     drop(server);
     let _ = std::fs::remove_dir_all(&data);
     let theirs = match args.baseline {
@@ -650,8 +828,9 @@ async fn main() -> anyhow::Result<()> {
                 ));
                 std::fs::create_dir_all(&dir)?;
                 let (nginx, worker, base) = start_nchan(&dir).await?;
-                eprintln!("{}: {n} clients at {rate} ticks/s", Target::Nchan.name());
-                let l = level(&args, (Target::Nchan, worker, &base), n, rate, round).await;
+                let target = if ws { Target::NchanWs } else { Target::Nchan };
+                eprintln!("{}: {n} clients at {rate} ticks/s", target.name());
+                let l = level(&args, (target, worker, &base), n, rate, round).await;
                 stop_nchan(&dir);
                 drop(nginx);
                 let _ = std::fs::remove_dir_all(&dir);
@@ -662,6 +841,23 @@ async fn main() -> anyhow::Result<()> {
         None => None,
     };
 
+    let out = args.out.clone().unwrap_or_else(|| {
+        if ws {
+            "bench/reports/fanout-ws.md"
+        } else {
+            "bench/reports/fanout.md"
+        }
+        .to_owned()
+    });
+    if let Some(ours_ws) = ours_ws {
+        let report = ws_report(
+            &args,
+            (&ours, &ours_ws, theirs.as_deref()),
+            conflated.as_deref().unwrap_or(&[]),
+            idle_rss,
+        )?;
+        return publish(&out, &report);
+    }
     let mut report = String::new();
     writeln!(report, "# SSE fan-out benchmark (P5)\n")?;
     writeln!(report, "- date: {}", tickpulse_core::Timestamp::now())?;
@@ -744,7 +940,219 @@ async fn main() -> anyhow::Result<()> {
             "\nP5: no level met p99 ≤ {P99_TARGET_MS} ms with nothing lost (target ≥ 5,000 clients)."
         )?,
     }
-    publish(&args.out, &report)
+    publish(&out, &report)
+}
+
+/// One door's share of the conflation measurement.
+struct Conflated {
+    door: &'static str,
+    conflate: Option<&'static str>,
+    seconds: f64,
+    bytes: u64,
+    ticks: u64,
+}
+
+/// One client of `CONFLATION_SYMBOLS` symbols, every tick of which is
+/// theirs, at 1,000 ticks/s: what it receives in 10 s through each door,
+/// with `conflate=250ms` and without.
+async fn conflation(base: &str) -> anyhow::Result<Vec<Conflated>> {
+    const SYMBOLS: usize = 20;
+    let list: Vec<String> = (0..SYMBOLS).map(symbol).collect();
+    let mut got = Vec::new();
+    for (round, (door, conflate)) in [
+        ("SSE", None),
+        ("SSE", Some("250ms")),
+        ("WebSocket", None),
+        ("WebSocket", Some("250ms")),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        eprintln!(
+            "conflation: {door}, conflate {}",
+            conflate.unwrap_or("none")
+        );
+        let measuring = Arc::new(AtomicBool::new(true));
+        let stop = Arc::new(AtomicBool::new(false));
+        let host = base.trim_start_matches("http://").to_owned();
+        let mut stream = TcpStream::connect(&host).await?;
+        let request = if door == "SSE" {
+            let c = conflate
+                .map(|c| format!("&conflate={c}"))
+                .unwrap_or_default();
+            format!(
+                "GET /api/stream?symbols={}{c} HTTP/1.0\r\nAccept: text/event-stream\r\n\r\n",
+                list.join(",")
+            )
+            .into_bytes()
+        } else {
+            let quoted: Vec<String> = list.iter().map(|s| format!("\"{s}\"")).collect();
+            let c = conflate
+                .map(|c| format!(r#","conflate":"{c}""#))
+                .unwrap_or_default();
+            let mut r = format!(
+                "GET /api/ws HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+                 Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+            )
+            .into_bytes();
+            r.extend_from_slice(&mask_frame(
+                format!(
+                    r#"{{"action":"subscribe","symbols":[{}]{c}}}"#,
+                    quoted.join(",")
+                )
+                .as_bytes(),
+            ));
+            r
+        };
+        stream.write_all(&request).await?;
+        let publishing = tokio::spawn(publisher(
+            Target::Tickpulse,
+            base.to_owned(),
+            SYMBOLS,
+            1_000,
+            format!("{}c{round}", std::process::id()),
+            measuring,
+            stop.clone(),
+        ));
+        // The first second (snapshot, subscription) is not counted.
+        let (bytes, ticks, seconds) = read_for(
+            &mut stream,
+            Duration::from_secs(1),
+            Duration::from_secs(10),
+            door,
+        )
+        .await;
+        stop.store(true, Relaxed);
+        let _ = publishing.await?;
+        got.push(Conflated {
+            door,
+            conflate,
+            seconds,
+            bytes,
+            ticks,
+        });
+    }
+    Ok(got)
+}
+
+/// Reads `stream` for `skip`, then counts the bytes and the tick events
+/// that come in `measure`.
+async fn read_for(
+    stream: &mut TcpStream,
+    skip: Duration,
+    measure: Duration,
+    door: &str,
+) -> (u64, u64, f64) {
+    use tokio::io::AsyncReadExt;
+    let needle: &[u8] = if door == "SSE" {
+        b"event: tick"
+    } else {
+        b"{\"event\":\"tick\""
+    };
+    let mut buf = vec![0u8; 64 * 1024];
+    let skip_until = Instant::now() + skip;
+    while Instant::now() < skip_until {
+        let _ = tokio::time::timeout_at(skip_until.into(), stream.read(&mut buf)).await;
+    }
+    let started = Instant::now();
+    let end = started + measure;
+    let (mut bytes, mut ticks) = (0u64, 0u64);
+    let mut carry: Vec<u8> = Vec::new();
+    while Instant::now() < end {
+        match tokio::time::timeout_at(end.into(), stream.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => {
+                bytes += n as u64;
+                carry.extend_from_slice(&buf[..n]);
+                ticks += carry.windows(needle.len()).filter(|w| *w == needle).count() as u64;
+                let keep = carry.len().min(needle.len() - 1);
+                carry.drain(..carry.len() - keep);
+            }
+            _ => break,
+        }
+    }
+    (bytes, ticks, started.elapsed().as_secs_f64())
+}
+
+/// The report of `--transport ws`.
+fn ws_report(
+    args: &Args,
+    (sse, ws, nchan): (&[Level], &[Level], Option<&[Level]>),
+    conflated: &[Conflated],
+    idle_rss: f64,
+) -> anyhow::Result<String> {
+    let mut report = String::new();
+    writeln!(report, "# WebSocket fan-out benchmark\n")?;
+    writeln!(report, "- date: {}", tickpulse_core::Timestamp::now())?;
+    writeln!(report, "- machine: {}", machine())?;
+    writeln!(report, "- tickpulse: release build, one process in the embedded mode (no Redis, no database), `ROLES=api` next to nchan (every role without it); idle memory {idle_rss:.0} MiB; the SSE and WebSocket cases run on the same process one after the other")?;
+    if nchan.is_some() {
+        writeln!(report, "- baseline: nginx {} with nchan, `bench/nchan/nginx.conf`, one worker started afresh for each case; each client a WebSocket subscriber to its symbols' channels at once (`/ws/a,b,…`); the publisher posts each tick to its channel", nginx_version())?;
+    }
+    writeln!(report, "- workload: ticks through `POST /ingest/ticks` (a batch every 10 ms) over {} symbols; each client follows {} of them: SSE on `/api/stream?symbols=`, WebSocket on `/api/ws` with one `subscribe`; the clients (a handshake and frame reader by hand, as light as the SSE one) and the publisher run in the bench process on the same cores", args.symbols, args.per_client)?;
+    writeln!(report, "- latency: publisher's send → client's read of the tick event; {} s measured after a 3 s warm-up; lost = tick events the subscriptions call for minus those read\n", args.seconds)?;
+    writeln!(report, "## Side by side\n")?;
+    writeln!(report, "| clients × events/s per client | ticks/s | SSE delivered/s | SSE p99 ms | WebSocket delivered/s | WebSocket p99 ms | nchan WebSocket delivered/s | nchan p99 ms | WS / SSE delivered | WS p99 / nchan p99 | lost (SSE / WS / nchan) |")?;
+    writeln!(
+        report,
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+    )?;
+    for (i, (a, b)) in sse.iter().zip(ws).enumerate() {
+        let c = nchan.and_then(|n| n.get(i));
+        let rate = |l: &Level| l.delivered as f64 / l.seconds;
+        writeln!(
+            report,
+            "| {} × {:.0} | {} | {:.0} | {:.1} | {:.0} | {:.1} | {} | {} | {:.2} | {} | {} / {} / {} |",
+            a.clients,
+            a.rate as f64 * args.per_client as f64 / args.symbols as f64,
+            a.rate,
+            rate(a),
+            a.p99_ms,
+            rate(b),
+            b.p99_ms,
+            c.map_or("—".into(), |c| format!("{:.0}", rate(c))),
+            c.map_or("—".into(), |c| format!("{:.1}", c.p99_ms)),
+            rate(b) / rate(a).max(1e-9),
+            c.map_or("—".into(), |c| format!("{:.2}", b.p99_ms / c.p99_ms.max(1e-9))),
+            a.lost(),
+            b.lost(),
+            c.map_or("—".into(), |c| c.lost().to_string()),
+        )?;
+    }
+    writeln!(report, "\nTargets: WebSocket events/s delivered ≥ SSE's in the same run; WebSocket p99 ≤ nchan's WebSocket p99 at equal delivered events.\n")?;
+    writeln!(report, "## tickpulse SSE\n")?;
+    table(&mut report, sse)?;
+    writeln!(report, "\n## tickpulse WebSocket\n")?;
+    table(&mut report, ws)?;
+    if let Some(nchan) = nchan {
+        writeln!(report, "\n## nginx + nchan WebSocket\n")?;
+        table(&mut report, nchan)?;
+    }
+    writeln!(report, "\n## Conflation\n")?;
+    writeln!(report, "One client of 20 symbols; 1,000 ticks/s over those 20 (50 per symbol per second); 10 s counted after 1 s.\n")?;
+    writeln!(
+        report,
+        "| door | conflate | tick events/s | bytes/s | bytes against every tick |"
+    )?;
+    writeln!(report, "| --- | --- | ---: | ---: | ---: |")?;
+    for c in conflated {
+        let every = conflated
+            .iter()
+            .find(|o| o.door == c.door && o.conflate.is_none());
+        let ratio = every.map_or(f64::NAN, |e| {
+            (c.bytes as f64 / c.seconds) / (e.bytes as f64 / e.seconds).max(1e-9)
+        });
+        writeln!(
+            report,
+            "| {} | {} | {:.0} | {:.0} | {:.2} |",
+            c.door,
+            c.conflate.unwrap_or("none"),
+            c.ticks as f64 / c.seconds,
+            c.bytes as f64 / c.seconds,
+            ratio
+        )?;
+    }
+    writeln!(report, "\nTarget: with `conflate=250ms` at most 80 updates/s (20 symbols × 4), ending on every symbol's last price (the last is checked by `server/tests/integration/ws.rs`).")?;
+    Ok(report)
 }
 
 fn nginx_version() -> String {

@@ -121,3 +121,22 @@ test('a query over fetch answers what REST answers', async () => {
   const answer = await r.json();
   assert.deepEqual(answer.data.stock, rest);
 });
+
+test('GraphiQL is served from the site\'s own files under its Content Security Policy, and runs a query', async () => {
+  await prepare();
+  const page = await ctx.browser.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  const requested = [];
+  page.on('request', (r) => requested.push(r.url()));
+  const response = await page.goto(`${ctx.server.base}/graphiql`);
+  assert.match(response.headers()['content-security-policy'], /default-src 'none'; script-src 'self'/);
+  await page.waitForSelector('.graphiql-container', { timeout: 15_000 });
+  await page.click('.graphiql-execute-button');
+  await page.waitForFunction((symbol) => document.querySelector('.result-window')?.textContent.includes(symbol),
+    SYMBOL, { timeout: 10_000 });
+  const origins = new Set(requested.map((u) => new URL(u).origin));
+  assert.deepEqual([...origins], [ctx.server.base], 'nothing from another origin');
+  assert.deepEqual(errors, []);
+  await page.close();
+});

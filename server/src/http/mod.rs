@@ -32,6 +32,7 @@ pub fn api_routes(state: &AppState) -> Router<AppState> {
         .route("/api/stream", get(symbols::stream))
         .route("/api/ws", get(ws::ws))
         .route("/api/graphql", get(graphql::get).post(graphql::post))
+        .route("/graphiql", get(graphql::graphiql))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             crate::accounts::extract::api_key_guard,

@@ -30,7 +30,7 @@ use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, Graph
 use axum::extract::ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use tickpulse_core::account::SignedIn;
 
 pub use mutation::Mutation;
@@ -184,6 +184,33 @@ pub async fn get(
                 .with_data(data)
                 .serve()
         }))
+}
+
+/// `GET /graphiql`: GraphiQL on `/api/graphql`, from this site's own
+/// build files (`web/graphiql.mjs`), under the pages' Content Security
+/// Policy (scripts and styles from this origin only).
+pub async fn graphiql(State(state): State<AppState>) -> Response {
+    let page = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>GraphiQL · tickpulse</title>\
+         <link rel=\"stylesheet\" href=\"{css}\"></head>\
+         <body style=\"margin: 0\"><div id=\"graphiql\" style=\"height: 100vh\"></div>\
+         <script src=\"{js}\"></script></body></html>\n",
+        css = state.assets.graphiql_css,
+        js = state.assets.graphiql,
+    );
+    let mut response = axum::response::Html(page).into_response();
+    if let Ok(policy) = axum::http::HeaderValue::from_str(&tickpulse_app::security::policy(None)) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::CONTENT_SECURITY_POLICY, policy);
+    }
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-cache"),
+    );
+    response
 }
 
 #[cfg(test)]
