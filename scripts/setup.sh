@@ -48,13 +48,14 @@ if [ "$have_wb" != "$want_wb" ]; then
 fi
 ok "wasm-bindgen $want_wb"
 
-# The site build's tools (web/package.json): binaryen's wasm-opt, echarts and
-# esbuild, from the npm registry. Debian's binaryen breaks the WASM module.
+# The site build's tools (web/package.json): binaryen's wasm-opt, echarts,
+# GraphiQL (for /graphiql) and esbuild, from the npm registry. Debian's
+# binaryen breaks the WASM module.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   apt_install nodejs npm
 fi
 if [ ! -x web/node_modules/.bin/wasm-opt ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
-  say "installing the site build's tools: wasm-opt, echarts, esbuild (npm ci in web/)"
+  say "installing the site build's tools: wasm-opt, echarts, graphiql, esbuild (npm ci in web/)"
   (cd web && npm ci --no-audit --no-fund --loglevel=error)
 fi
 ok "$(web/node_modules/.bin/wasm-opt --version), echarts $(node -p "require('./web/node_modules/echarts/package.json').version"), esbuild $(web/node_modules/.bin/esbuild --version)"

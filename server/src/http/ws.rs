@@ -57,10 +57,20 @@ pub async fn ws(
         user,
     };
     let gateway = state.gateway.clone();
-    Ok(upgrade
+    Ok(sized(upgrade).on_upgrade(move |socket| serve(socket, gateway, caller)))
+}
+
+/// The buffers and limits of every WebSocket of the API (this door's and
+/// GraphQL's): small buffers, so a connection holds what it is sending and
+/// not 128 KiB each way ahead of time (tungstenite's defaults), and
+/// thousands of clients cost what SSE clients cost (each batch is flushed
+/// anyway); no message over [`MAX_MESSAGE_BYTES`].
+pub(super) fn sized(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
+    upgrade
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(8 * 1024)
         .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
-        .on_upgrade(move |socket| serve(socket, gateway, caller)))
 }
 
 /// The caller of one connection, as the door sees it.

@@ -174,7 +174,7 @@ pub async fn get(
         user: asking.optional().await?,
     };
     let schema = served().clone();
-    Ok(upgrade
+    Ok(super::ws::sized(upgrade)
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
             let mut data = Data::default();

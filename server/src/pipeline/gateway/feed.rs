@@ -128,7 +128,7 @@ impl Feed {
             following,
             Cursor::start(gateway.bus.partitions()),
         );
-        feed.set_conflation(conflate);
+        feed.set_conflation(conflate, enc);
         feed.start(resume, enc).await?;
         Ok(feed)
     }
@@ -214,8 +214,16 @@ impl Feed {
         Ok(())
     }
 
-    /// Asks for conflation at `interval` from now on (`None`: every update).
-    pub fn set_conflation(&mut self, interval: Option<Duration>) {
+    /// Asks for conflation at `interval` from now on (`None`: every
+    /// update). What the old interval still held goes out first (to `enc`),
+    /// so a change loses no symbol's latest price.
+    pub fn set_conflation(&mut self, interval: Option<Duration>, enc: &mut impl Encoder) {
+        if self.conflation() == interval {
+            return;
+        }
+        if let Some(mut old) = self.conflation.take() {
+            old.flush(&self.cursor, enc);
+        }
         self.conflation = interval.map(|i| Conflation::new(i, &self.cursor));
     }
 

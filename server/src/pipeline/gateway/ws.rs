@@ -187,7 +187,7 @@ async fn handle(
         }
         Request::Unsubscribe(symbols) => feed.remove(symbols.as_deref()),
         Request::Subscribe(Subscription { follow, conflate }) => {
-            feed.set_conflation(conflate);
+            feed.set_conflation(conflate, out);
             match follow {
                 Follow::All => feed.add(None, out).await,
                 Follow::Symbols(list) => feed.add(Some(list.into_iter().collect()), out).await,
@@ -195,7 +195,7 @@ async fn handle(
             }
         }
         Request::Resume { from, subscription } => {
-            feed.set_conflation(subscription.conflate);
+            feed.set_conflation(subscription.conflate, out);
             match subscription.follow {
                 Follow::All => feed.replace(None, None, Some(from), out).await,
                 Follow::Symbols(list) => {
