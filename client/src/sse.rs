@@ -90,6 +90,29 @@ impl EventParser {
     }
 }
 
+/// How long a follower waits before it connects again: 0.5 s, doubling up
+/// to 10 s while connecting keeps failing, 0.5 s again once it worked.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) struct Reconnect(std::time::Duration);
+
+#[cfg(not(target_arch = "wasm32"))]
+impl Reconnect {
+    pub(crate) fn new() -> Self {
+        Self(std::time::Duration::from_millis(500))
+    }
+
+    /// The connection was made.
+    pub(crate) fn connected(&mut self) {
+        *self = Self::new();
+    }
+
+    /// Waits, and waits longer next time.
+    pub(crate) async fn pause(&mut self) {
+        tokio::time::sleep(self.0).await;
+        self.0 = (self.0 * 2).min(std::time::Duration::from_secs(10));
+    }
+}
+
 /// Follows `url` (an `/api/stream` URL) until `on_event` returns `false`:
 /// every event goes to `on_event`; a dropped connection is opened again
 /// after 0.5 s, doubling up to 10 s while it keeps failing, with the last
@@ -109,7 +132,7 @@ pub async fn follow_with(
 ) {
     let client = reqwest::Client::new();
     let mut parser = EventParser::new();
-    let mut delay = std::time::Duration::from_millis(500);
+    let mut reconnect = Reconnect::new();
     loop {
         let mut request = client.get(url).header("accept", "text/event-stream");
         if let Some(token) = token {
@@ -120,7 +143,7 @@ pub async fn follow_with(
         }
         if let Ok(mut response) = request.send().await {
             if response.status().is_success() {
-                delay = std::time::Duration::from_millis(500);
+                reconnect.connected();
                 // A new connection starts clean; a cut-off event is lost
                 // with it and comes again by its id.
                 let last = parser.last_id.take();
@@ -137,8 +160,7 @@ pub async fn follow_with(
                 }
             }
         }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(std::time::Duration::from_secs(10));
+        reconnect.pause().await;
     }
 }
 

@@ -76,7 +76,7 @@ pub async fn follow(
     use tokio_tungstenite::tungstenite::Message as Frame;
     let address = url(base);
     let mut last: Option<Cursor> = None;
-    let mut delay = std::time::Duration::from_millis(500);
+    let mut reconnect = crate::sse::Reconnect::new();
     loop {
         let Ok(mut request) = address.as_str().into_client_request() else {
             return;
@@ -89,7 +89,7 @@ pub async fn follow(
         if let Ok((mut socket, _)) = tokio_tungstenite::connect_async(request).await {
             let hello = opening(&subscription, last.as_ref()).to_json();
             if socket.send(Frame::text(hello)).await.is_ok() {
-                delay = std::time::Duration::from_millis(500);
+                reconnect.connected();
                 while let Some(Ok(frame)) = socket.next().await {
                     let Frame::Text(text) = frame else { continue };
                     let Some(event) = event(&text) else { continue };
@@ -103,8 +103,7 @@ pub async fn follow(
                 }
             }
         }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(std::time::Duration::from_secs(10));
+        reconnect.pause().await;
     }
 }
 

@@ -23,6 +23,7 @@ mod conflate;
 pub mod encoder;
 pub mod feed;
 pub mod sse;
+mod start;
 pub mod ws;
 
 use crate::bus::{Appended, Bus, Published};
