@@ -40,13 +40,11 @@ pub async fn ws(
     headers: HeaderMap,
     extensions: Extensions,
 ) -> Result<Response, ApiError> {
-    if let Some(why) = cross_site(&headers) {
-        return Err(ApiError::Forbidden(why));
-    }
-    let upgrade = upgrade.map_err(|e| ApiError::BadParam {
-        field: "upgrade",
-        message: format!("this endpoint speaks WebSocket only: {e}"),
-    })?;
+    let upgrade = handshake(
+        &headers,
+        upgrade.map_err(|e| e.to_string()),
+        "this endpoint speaks WebSocket only",
+    )?;
     let user = asking.optional().await?.map(|u| u.username);
     if let Some(ConnectInfo(peer)) = extensions.get::<ConnectInfo<Peer>>() {
         peer.streaming();
@@ -58,6 +56,27 @@ pub async fn ws(
     };
     let gateway = state.gateway.clone();
     Ok(sized(upgrade).on_upgrade(move |socket| serve(socket, gateway, caller)))
+}
+
+/// Every WebSocket handshake of the API (this door's and GraphQL's): a
+/// browser's must come from this site (403), and a request that is not
+/// one (`upgrade` says why) is a 400 naming `upgrade`; `what` says what
+/// the endpoint takes.
+///
+/// # Errors
+/// As above.
+pub(super) fn handshake<T>(
+    headers: &HeaderMap,
+    upgrade: Result<T, String>,
+    what: &str,
+) -> Result<T, ApiError> {
+    if let Some(why) = cross_site(headers) {
+        return Err(ApiError::Forbidden(why));
+    }
+    upgrade.map_err(|e| ApiError::BadParam {
+        field: "upgrade",
+        message: format!("{what}: {e}"),
+    })
 }
 
 /// The buffers and limits of every WebSocket of the API (this door's and

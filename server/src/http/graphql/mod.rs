@@ -22,7 +22,6 @@ mod subscription;
 
 use crate::accounts::MaybeUser;
 use crate::error::{ApiError, ErrorBody, ReadRefusals};
-use crate::platform::edge::browser::cross_site;
 use crate::state::AppState;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::{Data, ErrorExtensions, Schema};
@@ -161,15 +160,15 @@ pub async fn get(
     protocol: Result<GraphQLProtocol, axum::http::StatusCode>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    if let Some(why) = cross_site(&headers) {
-        return Err(ApiError::Forbidden(why));
-    }
-    let (Ok(protocol), Ok(upgrade)) = (protocol, upgrade) else {
-        return Err(ApiError::BadParam {
-            field: "upgrade",
-            message: "GET is for the graphql-transport-ws handshake of subscriptions; POST queries and mutations".into(),
-        });
-    };
+    let (protocol, upgrade) = super::ws::handshake(
+        &headers,
+        match (protocol, upgrade) {
+            (Ok(protocol), Ok(upgrade)) => Ok((protocol, upgrade)),
+            (Err(_), _) => Err("no GraphQL WebSocket protocol was asked for".to_owned()),
+            (_, Err(e)) => Err(e.to_string()),
+        },
+        "GET is for the graphql-transport-ws handshake of subscriptions; POST queries and mutations",
+    )?;
     let caller = Caller {
         user: asking.optional().await?,
     };

@@ -60,6 +60,12 @@ fn list_body(name: Option<String>, symbols: Option<Vec<String>>) -> Vec<u8> {
     body(fields)
 }
 
+/// The signed-in user and one of their lists' id, checked as REST checks
+/// it.
+fn list_of<'a>(ctx: &Context<'a>, id: i64) -> Result<(&'a str, i64)> {
+    Ok((user(ctx)?, list_id(&id.to_string()).answer()?))
+}
+
 fn state<'a>(ctx: &Context<'a>) -> &'a AppState {
     ctx.data_unchecked::<AppState>()
 }
@@ -139,8 +145,7 @@ impl Mutation {
         name: Option<String>,
         symbols: Option<Vec<String>>,
     ) -> Result<Watchlist> {
-        let user = user(ctx)?;
-        let id = list_id(&id.to_string()).answer()?;
+        let (user, id) = list_of(ctx, id)?;
         let request = watchlist_request(&list_body(name, symbols), false)
             .map_err(ApiError::fields)
             .answer()?;
@@ -158,8 +163,7 @@ impl Mutation {
         id: i64,
         symbol: String,
     ) -> Result<Watchlist> {
-        let user = user(ctx)?;
-        let id = list_id(&id.to_string()).answer()?;
+        let (user, id) = list_of(ctx, id)?;
         let mut fields = Map::new();
         fields.insert("symbol".into(), symbol.into());
         let symbol = symbol_request(&body(fields))
@@ -180,8 +184,7 @@ impl Mutation {
         id: i64,
         symbol: String,
     ) -> Result<Watchlist> {
-        let user = user(ctx)?;
-        let id = list_id(&id.to_string()).answer()?;
+        let (user, id) = list_of(ctx, id)?;
         let symbol = symbol_param(&symbol).answer()?;
         watchlists(state(ctx))
             .answer()?
@@ -192,8 +195,7 @@ impl Mutation {
 
     /// Deletes a watchlist (`DELETE /api/watchlists/{id}`); true when done.
     async fn delete_watchlist(&self, ctx: &Context<'_>, id: i64) -> Result<bool> {
-        let user = user(ctx)?;
-        let id = list_id(&id.to_string()).answer()?;
+        let (user, id) = list_of(ctx, id)?;
         watchlists(state(ctx))
             .answer()?
             .delete(user, id)
